@@ -1,0 +1,32 @@
+# The two set-up commands, `make demo` and `make test`, each create .venv and install the
+# project with its dev extras when needed, so both work on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format bench-tabular clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fewlabels demo --out runs/demo --overwrite
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+
+bench-tabular: $(STAMP)
+	$(BIN)/python benchmarks/tabular.py --seeds 5
+
+clean:
+	rm -rf $(VENV) runs build src/*.egg-info

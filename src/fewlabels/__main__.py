@@ -1,0 +1,5 @@
+"""`python -m fewlabels` runs the command-line tool."""
+
+from fewlabels.cli import main
+
+raise SystemExit(main())

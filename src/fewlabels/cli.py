@@ -1,0 +1,278 @@
+"""The `fewlabels` command line: parse, call `fewlabels.workflow`, print. No logic of its own.
+
+Every `SelfTraining` parameter is an option of `fit` and `demo`; its default comes from the
+constructor's signature and its help text from the class docstring, so the two never drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from fewlabels import __version__
+from fewlabels.errors import FewLabelsError
+
+EXIT_USAGE = 2
+
+
+def _param_docs(cls) -> dict[str, str]:
+    """The `Args:` entries of a Keras-style docstring, as {name: one-line text}."""
+    docs: dict[str, str] = {}
+    section = inspect.getdoc(cls).split("Args:", 1)[1].split("Example:", 1)[0]
+    name = None
+    for line in section.splitlines():
+        match = re.match(r"^    (\w+): (.*)$", line)
+        if match:
+            name = match.group(1)
+            docs[name] = match.group(2).strip()
+        elif name and line.startswith("        "):
+            docs[name] += " " + line.strip()
+    return docs
+
+
+def _estimator_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> list[str]:
+    """Add one option per `SelfTraining` parameter; return the parameter names added."""
+    from fewlabels.self_training import SelfTraining
+
+    docs = _param_docs(SelfTraining)
+    group = parser.add_argument_group("model and self-training options")
+    names = []
+    for name, param in inspect.signature(SelfTraining).parameters.items():
+        if name in skip:
+            continue
+        default = param.default
+        flag = "--" + name.replace("_", "-")
+        text = docs.get(name, "")
+        if isinstance(default, bool):
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                               default=default, help=text)
+        elif isinstance(default, tuple):
+            group.add_argument(flag, dest=name, type=_int_list, default=default,
+                               metavar="N,N,...", help=f"{text} (default: "
+                               f"{','.join(map(str, default))})")
+        elif default is None:
+            group.add_argument(flag, dest=name, type=float, default=None,
+                               help=f"{text}")
+        else:
+            group.add_argument(flag, dest=name, type=type(default), default=default,
+                               help=f"{text} (default: {default})")
+        names.append(name)
+    return names
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+
+
+def _label_column(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _delimiter(text: str) -> str | None:
+    named = {"auto": None, "comma": ",", "tab": "\t", "\\t": "\t", "semicolon": ";",
+             "space": " ", "whitespace": " "}
+    if text in named:
+        return named[text]
+    if len(text) != 1:
+        raise argparse.ArgumentTypeError(
+            f"a delimiter is one character or one of {sorted(named)}; got {text!r}"
+        )
+    return text
+
+
+def _header(text: str) -> bool | str:
+    choices = {"auto": "auto", "yes": True, "no": False}
+    if text not in choices:
+        raise argparse.ArgumentTypeError(f"choose auto, yes or no; got {text!r}")
+    return choices[text]
+
+
+def _table_options(parser: argparse.ArgumentParser, *, label_optional: bool = False) -> None:
+    group = parser.add_argument_group("how to read the table")
+    group.add_argument(
+        "--label-column", type=_label_column, default=-1,
+        help="the label column: a 0-based index (negative counts from the end) or a header "
+        "name (default: -1, the last column)"
+        + ("; a file with exactly the model's feature count has no label column"
+           if label_optional else ""),
+    )
+    group.add_argument("--delimiter", type=_delimiter, default=None,
+                       help="cell separator: one character, or auto (default), comma, tab, "
+                       "semicolon, space")
+    group.add_argument("--header", type=_header, default="auto", metavar="{auto,yes,no}",
+                       help="whether the first row is a header (default: auto: a first row "
+                       "whose feature cells are all non-numeric)")
+    group.add_argument("--encoding", default="utf-8",
+                       help="text encoding (default: utf-8, which refuses a byte-order mark; "
+                       "utf-8-sig accepts one)")
+
+
+def _verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
+                        help="0 quiet, 1 Keras progress bars (default), 2 one line per epoch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="fewlabels",
+        description="Train good classifiers when only a few examples carry labels.",
+    )
+    parser.add_argument("--version", action="version", version=f"fewlabels {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = sub.add_parser(
+        "fit", help="train on a table and write a run directory",
+        description="Train on DATA (features first, label in the last column; unlabeled rows "
+        "marked -1, empty, ? or NaN), compare with a supervised-only baseline on held-out "
+        "test rows, and write RUN_DIR with model.keras, config.json, classes.json, "
+        "metrics.json and history.json.",
+    )
+    fit.add_argument("data", metavar="DATA", help="the training table (text/CSV)")
+    fit.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
+    fit.add_argument("--method", choices=["self-training", "supervised"],
+                     default="self-training", help="the method (default: self-training)")
+    fit.add_argument("--test", metavar="FILE", default=None,
+                     help="a labeled test table; default: hold out --test-fraction of each "
+                     "labeled class")
+    fit.add_argument("--test-fraction", type=float, default=0.2,
+                     help="share of each labeled class held out for testing when --test is "
+                     "not given (default: 0.2)")
+    fit.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                     help="also train the supervised-only baseline with the same epoch budget")
+    fit.add_argument("--overwrite", action="store_true",
+                     help="allow a non-empty RUN_DIR (its run files are replaced)")
+    _verbose(fit)
+    _table_options(fit)
+    _estimator_options(fit, skip=("verbose",))
+
+    evaluate = sub.add_parser(
+        "evaluate", help="evaluate a run's model on a labeled table",
+        description="Print loss, accuracy, macro-F1, per-class precision/recall and the "
+        "confusion matrix of RUN_DIR's model on DATA, and write them as JSON.",
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by fit")
+    evaluate.add_argument("data", metavar="DATA", help="a labeled table")
+    evaluate.add_argument("--out", metavar="FILE", default=None,
+                          help="the metrics JSON (default: RUN_DIR/evaluation.json)")
+    _table_options(evaluate)
+
+    predict = sub.add_parser(
+        "predict", help="predict a table with a run's model and write a CSV",
+        description="Write one CSV line per row of DATA: row (line number in DATA), class "
+        "(the predicted class name) and p_<class> probabilities.",
+    )
+    predict.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by fit")
+    predict.add_argument("data", metavar="DATA", help="the table to predict (labels optional)")
+    predict.add_argument("--out", required=True, metavar="FILE", help="the CSV to write")
+    _table_options(predict, label_optional=True)
+
+    demo = sub.add_parser(
+        "demo", help="self-training vs supervised on scikit-learn's digits, 5 labels per class",
+        description="Run the main job on embedded data: scikit-learn's digits, 5 labels per "
+        "class (50 in all), the rest unlabeled, 20%% held out as the test split. Prints the "
+        "comparison and writes a run directory.",
+    )
+    demo.add_argument("--out", default="runs/demo", metavar="RUN_DIR",
+                      help="the run directory (default: runs/demo)")
+    demo.add_argument("--n-per-class", type=int, default=5,
+                      help="labels kept per class (default: 5)")
+    demo.add_argument("--overwrite", action="store_true", help="allow a non-empty RUN_DIR")
+    _verbose(demo)
+    _estimator_options(demo, skip=("verbose",))
+    return parser
+
+
+def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    from fewlabels.self_training import SelfTraining
+
+    return {name: getattr(args, name) for name in inspect.signature(SelfTraining).parameters
+            if hasattr(args, name) and name != "verbose"}
+
+
+def _print_run(result) -> None:
+    from fewlabels import report
+
+    est = result.estimator
+    if est.rounds_:
+        print("\nSelf-training rounds")
+        print(report.rounds_table(est.rounds_))
+        print(f"stopped: {est.termination_condition_} after {est.n_iter_} round(s)")
+    print("\nTest results")
+    print(result.table)
+    if result.results:
+        print(f"\nPer class ({result.results[-1]['name']})")
+        print(report.per_class_table(result.results[-1]["metrics"]))
+    print(f"\nWrote {result.run_dir}/ (model.keras, config.json, classes.json, metrics.json, "
+          "history.json)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fewlabels import workflow
+
+    read = {"label_column": getattr(args, "label_column", -1),
+            "delimiter": getattr(args, "delimiter", None),
+            "header": getattr(args, "header", "auto"),
+            "encoding": getattr(args, "encoding", "utf-8")}
+    if args.command == "fit":
+        result = workflow.fit_run(
+            args.data, args.out, method=args.method, test=args.test,
+            test_fraction=args.test_fraction, baseline=args.baseline, overwrite=args.overwrite,
+            verbose=args.verbose, **read, **_estimator_kwargs(args),
+        )
+        _print_run(result)
+    elif args.command == "demo":
+        result = workflow.demo(args.out, n_per_class=args.n_per_class, overwrite=args.overwrite,
+                               verbose=args.verbose, **_estimator_kwargs(args))
+        _print_run(result)
+    elif args.command == "evaluate":
+        from fewlabels import report
+
+        metrics = workflow.evaluate_run(args.run_dir, args.data, out=args.out, **read)
+        print(f"{args.data}: {metrics['n']} rows, accuracy {metrics['accuracy']:.4f}, "
+              f"macro-F1 {metrics['macro_f1']:.4f}, loss {metrics['loss']:.4f}")
+        print(report.per_class_table(metrics))
+        print(f"\nWrote {args.out or f'{args.run_dir}/evaluation.json'}")
+    elif args.command == "predict":
+        n = workflow.predict_run(args.run_dir, args.data, args.out, **read)
+        print(f"Wrote {n} predictions to {args.out}")
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    from fewlabels.errors import FewLabelsWarning
+
+    if issubclass(category, FewLabelsWarning):
+        print(f"fewlabels: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        return _run(args)
+    except FewLabelsError as err:
+        print(f"fewlabels: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fewlabels: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = _default_showwarning

@@ -1,0 +1,42 @@
+"""Tests for the seeded stratified splits."""
+
+import numpy as np
+import pytest
+
+from fewlabels.data.splits import labeled_subset, stratified_split
+from fewlabels.errors import FewLabelsError
+
+
+def test_stratified_split_holds_out_each_class_share_and_is_seeded():
+    y = np.repeat([0, 1, 2], [50, 30, 20])
+    kept, held = stratified_split(y, 0.2, seed=3)
+    assert np.bincount(y[held]).tolist() == [10, 6, 4]
+    assert len(np.intersect1d(kept, held)) == 0 and len(kept) + len(held) == len(y)
+    _, again_held = stratified_split(y, 0.2, seed=3)
+    np.testing.assert_array_equal(held, again_held)
+    _, other = stratified_split(y, 0.2, seed=4)
+    assert not np.array_equal(held, other)
+
+
+def test_unbalanced_and_single_row_classes_keep_a_training_row():
+    y = np.array([0] * 20 + [1, 1] + [2])
+    kept, held = stratified_split(y, 0.5, seed=0)
+    assert set(y[kept]) == {0, 1, 2}
+    assert np.sum(y[held] == 2) == 0
+
+
+def test_stratified_split_refuses_bad_fraction_and_unlabeled_rows():
+    with pytest.raises(FewLabelsError, match=r"fraction must be in \[0, 1\); got 1.0"):
+        stratified_split(np.array([0, 1]), 1.0, seed=0)
+    with pytest.raises(FewLabelsError, match="labeled rows only"):
+        stratified_split(np.array([0, -1]), 0.2, seed=0)
+
+
+def test_labeled_subset_per_class_and_fraction_with_floor():
+    y = np.repeat([0, 1], [100, 10])
+    keep = labeled_subset(y, n_per_class=5, seed=0)
+    assert np.bincount(y[keep]).tolist() == [5, 5]
+    keep = labeled_subset(y, fraction=0.1, min_per_class=2, seed=0)
+    assert np.bincount(y[keep]).tolist() == [10, 2]
+    with pytest.raises(FewLabelsError, match="exactly one"):
+        labeled_subset(y, seed=0)

@@ -1,0 +1,521 @@
+"""Self-training (pseudo-labeling): the classic semi-supervised recipe, done right.
+
+1. Train on the labeled rows, with early stopping on a labeled validation split.
+2. Predict the unlabeled pool; accept confident predictions as pseudo-labels (class indices,
+   never probability vectors passed as sparse labels), by `threshold` or top-`k_best` per
+   class, optionally capped by the labeled class prior.
+3. Retrain on labeled + pseudo-labeled rows (`pseudo_weight` as sample weight). Repeat for
+   `rounds`, or until no new row is accepted.
+4. Fine-tune on the labeled rows, keeping the weights that are best on validation.
+
+The fitted state follows scikit-learn's `SelfTrainingClassifier`: `transduction_`,
+`labeled_iter_`, `n_iter_`, `termination_condition_`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fewlabels import params as p
+from fewlabels.data.splits import stratified_split
+from fewlabels.errors import FewLabelsError, FewLabelsWarning
+from fewlabels.io import read_json, write_json
+from fewlabels.selection import select_pseudo_labels, targets
+from fewlabels.validation import check_features, check_training_data
+
+MODEL_FILE = "model.keras"
+CLASSES_FILE = "classes.json"
+CONFIG_FILE = "config.json"
+
+COLLAPSE_FACTOR = 2.0
+"""A round whose pseudo-labels give a class more than this multiple of its prior warns."""
+
+
+class SelfTraining:
+    """A self-training classifier: an MLP that learns from labeled and unlabeled rows.
+
+    With `rounds=0` it is the plain supervised MLP, trained by the same code: the baseline.
+
+    Args:
+        hidden_units: widths of the hidden layers.
+        activation: Keras activation of the hidden layers.
+        dropout: dropout rate after each hidden layer.
+        learning_rate: Adam's learning rate.
+        batch_size: training batch size.
+        epochs: the most epochs per training stage (early stopping usually ends sooner).
+        patience: epochs without validation improvement before a stage stops.
+        validation_fraction: share of each labeled class held out for early stopping.
+        criterion: `"threshold"` (accept confidence >= `threshold`) or `"k_best"` (accept the
+            `k_best` most confident rows per predicted class and round).
+        threshold: the confidence floor for `"threshold"`.
+        k_best: rows per class and round for `"k_best"`.
+        class_balance: share each round's pseudo-labels among classes by the labeled prior:
+            the criterion sets how many rows a round accepts, and each class takes its share
+            from its own most confident predictions. This caps a class the model
+            over-predicts and keeps a hard class from starving.
+        soft_labels: train on the predicted probabilities instead of one-hot pseudo-labels.
+        pseudo_weight: sample weight of pseudo-labeled rows (labeled rows weigh 1).
+        rounds: the most pseudo-labeling rounds (0: supervised only).
+        warm_start: continue training the previous round's model instead of a fresh one.
+        finetune: fine-tune on the labeled rows after the last round.
+        finetune_epochs: the most fine-tuning epochs.
+        finetune_learning_rate: the fine-tuning learning rate (default: `learning_rate / 10`).
+        seed: seeds weights, shuffling, dropout and the validation split.
+        deterministic: enable TensorFlow op determinism, so a seed reproduces exactly.
+        verbose: Keras progress output: 0 silent, 1 progress bars, 2 one line per epoch.
+
+    Example:
+    ```python
+    from fewlabels import SelfTraining
+    from fewlabels.data import load_table
+
+    table = load_table("data.csv")            # -1 marks unlabeled rows
+    model = SelfTraining(threshold=0.9).fit(table.x, table.y, classes=table.classes)
+    model.predict(x_new)                        # class indices; model.classes_ names them
+    model.save("run/")
+    ```
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "hidden_units": p.int_sequence(1),
+        "activation": p.nonempty_string,
+        "dropout": p.interval(float, 0.0, 1.0, "left"),
+        "learning_rate": p.interval(float, 0.0, None, "neither"),
+        "batch_size": p.interval(int, 1, None),
+        "epochs": p.interval(int, 1, None),
+        "patience": p.interval(int, 0, None),
+        "validation_fraction": p.interval(float, 0.0, 1.0, "left"),
+        "criterion": p.one_of("threshold", "k_best"),
+        "threshold": p.interval(float, 0.0, 1.0),
+        "k_best": p.interval(int, 1, None),
+        "class_balance": p.boolean,
+        "soft_labels": p.boolean,
+        "pseudo_weight": p.interval(float, 0.0, None),
+        "rounds": p.interval(int, 0, None),
+        "warm_start": p.boolean,
+        "finetune": p.boolean,
+        "finetune_epochs": p.interval(int, 1, None),
+        "finetune_learning_rate": p.optional(p.interval(float, 0.0, None, "neither")),
+        "seed": p.interval(int, 0, 2**32 - 1),
+        "deterministic": p.boolean,
+        "verbose": p.one_of(0, 1, 2),
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden_units: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        dropout: float = 0.1,
+        learning_rate: float = 1e-3,
+        batch_size: int = 32,
+        epochs: int = 200,
+        patience: int = 20,
+        validation_fraction: float = 0.2,
+        criterion: str = "threshold",
+        threshold: float = 0.9,
+        k_best: int = 10,
+        class_balance: bool = True,
+        soft_labels: bool = False,
+        pseudo_weight: float = 1.0,
+        rounds: int = 5,
+        warm_start: bool = False,
+        finetune: bool = True,
+        finetune_epochs: int = 30,
+        finetune_learning_rate: float | None = None,
+        seed: int = 0,
+        deterministic: bool = True,
+        verbose: int = 0,
+    ) -> None:
+        self.hidden_units = tuple(hidden_units) if isinstance(hidden_units, list) else hidden_units
+        self.activation = activation
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.criterion = criterion
+        self.threshold = threshold
+        self.k_best = k_best
+        self.class_balance = class_balance
+        self.soft_labels = soft_labels
+        self.pseudo_weight = pseudo_weight
+        self.rounds = rounds
+        self.warm_start = warm_start
+        self.finetune = finetune
+        self.finetune_epochs = finetune_epochs
+        self.finetune_learning_rate = finetune_learning_rate
+        self.seed = seed
+        self.deterministic = deterministic
+        self.verbose = verbose
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as JSON-friendly values."""
+        out = {name: getattr(self, name) for name in self._parameter_constraints}
+        out["hidden_units"] = list(out["hidden_units"])
+        return out
+
+    def set_params(self, **params: Any) -> SelfTraining:
+        """Set constructor parameters by name; unknown names are an error."""
+        for name, value in params.items():
+            if name not in self._parameter_constraints:
+                raise FewLabelsError(
+                    f"unknown parameter {name!r}; known: {sorted(self._parameter_constraints)}."
+                )
+            setattr(self, name, value)
+        return self
+
+    # -- fitting ----------------------------------------------------------------------------
+
+    def fit(
+        self,
+        X,
+        y,
+        *,
+        classes: Sequence | None = None,
+        validation_data: tuple | None = None,
+        y_hidden=None,
+    ) -> SelfTraining:
+        """Fit on labeled and unlabeled rows.
+
+        Args:
+            X: features, `(n_samples, n_features)`.
+            y: class indices into `classes`, -1 for unlabeled rows.
+            classes: the class values (names); default `0 .. max(y)`.
+            validation_data: `(X_val, y_val)` for early stopping, instead of holding out
+                `validation_fraction` of the labeled rows.
+            y_hidden: the true labels of the unlabeled rows, when known (benchmarks). Used
+                only to report pseudo-label accuracy, never to train.
+
+        Returns:
+            `self`, fitted.
+        """
+        from fewlabels import training
+
+        p.validate_params(self)
+        X, y, classes = check_training_data(X, y, classes)
+        n_classes = len(classes)
+        if y_hidden is not None:
+            y_hidden = np.asarray(y_hidden, dtype=np.int64)
+            if y_hidden.shape != y.shape:
+                raise FewLabelsError(
+                    f"y_hidden has shape {y_hidden.shape}; expected {y.shape} like y."
+                )
+
+        labeled = np.flatnonzero(y >= 0)
+        if validation_data is not None:
+            x_val = check_features(validation_data[0], n_features=X.shape[1], name="X_val")
+            y_val = np.asarray(validation_data[1], dtype=np.int64)
+            if len(y_val) != len(x_val) or np.any((y_val < 0) | (y_val >= n_classes)):
+                raise FewLabelsError(
+                    "validation_data labels must be class indices, one per row of X_val."
+                )
+            train_rows = labeled
+        else:
+            kept, held = stratified_split(y[labeled], self.validation_fraction, self.seed)
+            train_rows, val_rows = labeled[kept], labeled[held]
+            x_val, y_val = X[val_rows], y[val_rows]
+
+        training.seed_everything(self.seed, self.deterministic)
+        onehot = np.eye(n_classes, dtype=np.float32)
+        validation = (x_val, onehot[y_val]) if len(y_val) else None
+        prior = np.bincount(y[train_rows], minlength=n_classes) / len(train_rows)
+
+        def new_model():
+            return _build(self, X.shape[1], n_classes, X)
+
+        stage_args = dict(
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            patience=self.patience,
+            seed=self.seed,
+            verbose=self.verbose,
+            validation=validation,
+        )
+        stages = []
+        self._say(f"Training on {len(train_rows)} labeled rows "
+                  f"({len(y_val)} held out for validation).")
+        model = new_model()
+        stage = training.train_stage(model, X[train_rows], onehot[y[train_rows]], **stage_args)
+        stages.append({"stage": "initial", "rows": len(train_rows), **stage})
+
+        transduction = y.copy()
+        labeled_iter = np.where(y >= 0, 0, -1)
+        pseudo_targets = np.zeros((len(X), n_classes), dtype=np.float32)
+        round_records: list[dict] = []
+        n_iter = 0
+        termination = "max_iter"
+        if not np.any(y < 0):
+            termination = "all_labeled"
+        for r in range(1, self.rounds + 1):
+            pool = np.flatnonzero(labeled_iter == -1)
+            if len(pool) == 0:
+                termination = "all_labeled"
+                break
+            start = time.perf_counter()
+            proba = training.predict_proba(model, X[pool])
+            chosen = select_pseudo_labels(
+                proba,
+                criterion=self.criterion,
+                threshold=self.threshold,
+                k_best=self.k_best,
+                prior=prior if self.class_balance else None,
+            )
+            if len(chosen) == 0:
+                termination = "no_change"
+                self._say(f"Round {r}: no unlabeled row reached the acceptance criterion; stop.")
+                break
+            rows = pool[chosen]
+            labeled_iter[rows] = r
+            transduction[rows] = proba[chosen].argmax(axis=1)
+            pseudo_targets[rows] = targets(proba[chosen], self.soft_labels)
+            record = self._round_record(r, rows, proba[chosen], classes, prior, y_hidden,
+                                        transduction, labeled_iter)
+            self._say(
+                f"Round {r}: accepted {len(rows)} pseudo-labels "
+                f"(mean confidence {record['mean_confidence']:.3f}); retraining on "
+                f"{len(train_rows) + int(np.sum(labeled_iter > 0))} rows."
+            )
+            pseudo_rows = np.flatnonzero(labeled_iter > 0)
+            x_fit = np.concatenate([X[train_rows], X[pseudo_rows]])
+            t_fit = np.concatenate([onehot[y[train_rows]], pseudo_targets[pseudo_rows]])
+            w_fit = np.concatenate([
+                np.ones(len(train_rows), np.float32),
+                np.full(len(pseudo_rows), self.pseudo_weight, np.float32),
+            ])
+            if not self.warm_start:
+                model = new_model()
+            stage = training.train_stage(model, x_fit, t_fit, sample_weight=w_fit, **stage_args)
+            stages.append({"stage": f"round_{r}", "rows": len(x_fit), **stage})
+            record["validation"] = _scores(training.predict_proba(model, x_val), y_val)
+            record["wall_s"] = round(time.perf_counter() - start, 3)
+            round_records.append(record)
+            n_iter = r
+
+        self.pre_finetune_model_ = None
+        if self.finetune and n_iter > 0:
+            self.pre_finetune_model_ = training.copy_model(model)
+            before = _scores(training.predict_proba(model, x_val), y_val)
+            self._say(f"Fine-tuning on the {len(train_rows)} labeled rows.")
+            stage = training.train_stage(
+                model,
+                X[train_rows],
+                onehot[y[train_rows]],
+                **{
+                    **stage_args,
+                    "learning_rate": self.finetune_learning_rate or self.learning_rate / 10,
+                    "epochs": self.finetune_epochs,
+                },
+            )
+            after = _scores(training.predict_proba(model, x_val), y_val)
+            kept = before["loss"] is None or after["loss"] <= before["loss"]
+            if not kept:
+                model.set_weights(self.pre_finetune_model_.get_weights())
+            stages.append({
+                "stage": "finetune",
+                "rows": len(train_rows),
+                "validation_before": before,
+                "validation_after": after,
+                "kept": kept,
+                **stage,
+            })
+
+        self.model_ = model
+        self.classes_ = list(classes)
+        self.n_features_in_ = X.shape[1]
+        self.transduction_ = transduction
+        self.labeled_iter_ = labeled_iter
+        self.n_iter_ = n_iter
+        self.termination_condition_ = termination
+        self.rounds_ = round_records
+        self.stages_ = stages
+        self.epochs_run_ = int(sum(s["epochs"] for s in stages))
+        self.n_train_labeled_ = len(train_rows)
+        self.n_validation_ = len(y_val)
+        return self
+
+    def _round_record(self, r, rows, proba, classes, prior, y_hidden, transduction,
+                      labeled_iter) -> dict:
+        pred = proba.argmax(axis=1)
+        counts = np.bincount(pred, minlength=len(classes))
+        record: dict[str, Any] = {
+            "round": r,
+            "accepted": len(rows),
+            "accepted_per_class": {str(c): int(n) for c, n in zip(classes, counts, strict=True)},
+            "mean_confidence": round(float(proba.max(axis=1).mean()), 6),
+            "pseudo_labeled_total": int(np.sum(labeled_iter > 0)),
+        }
+        share = counts / counts.sum()
+        too_many = share > COLLAPSE_FACTOR * np.maximum(prior, 1e-9)
+        over = [str(classes[c]) for c in np.flatnonzero(too_many)
+                if counts[c] >= 10 and prior[c] < 0.5]
+        if over:
+            warnings.warn(
+                f"round {r}: pseudo-labels pile onto class(es) {over} (more than "
+                f"{COLLAPSE_FACTOR:g}x their labeled share). Consider class_balance=True or a "
+                "higher threshold.",
+                FewLabelsWarning,
+                stacklevel=3,
+            )
+        if y_hidden is not None:
+            truth = y_hidden[rows]
+            known = truth >= 0
+            record["pseudo_label_accuracy"] = (
+                round(float(np.mean(pred[known] == truth[known])), 6) if known.any() else None
+            )
+            all_rows = np.flatnonzero((labeled_iter > 0) & (y_hidden >= 0))
+            record["pseudo_label_accuracy_total"] = (
+                round(float(np.mean(transduction[all_rows] == y_hidden[all_rows])), 6)
+                if len(all_rows) else None
+            )
+        return record
+
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            print(message, flush=True)
+
+    # -- prediction and evaluation ----------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise FewLabelsError("this SelfTraining is not fitted yet; call fit() or load().")
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, `(n_samples, n_classes)`, columns in `classes_` order."""
+        from fewlabels import training
+
+        self._check_fitted()
+        X = check_features(X, n_features=self.n_features_in_)
+        return training.predict_proba(self.model_, X)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class indices into `classes_`."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def evaluate(self, X, y, *, stage: str = "final") -> dict:
+        """Loss, accuracy, macro-F1, per-class precision/recall and the confusion matrix.
+
+        Args:
+            X: features.
+            y: true class indices into `classes_` (all labeled).
+            stage: `"final"`, or `"before_finetune"` for the model as it was before
+                fine-tuning (available after `fit` when fine-tuning ran).
+
+        Returns:
+            A metrics dict (see `fewlabels.metrics.classification_metrics`).
+        """
+        from fewlabels import training
+        from fewlabels.metrics import classification_metrics
+
+        self._check_fitted()
+        if stage == "final":
+            model = self.model_
+        elif stage == "before_finetune":
+            model = getattr(self, "pre_finetune_model_", None)
+            if model is None:
+                raise FewLabelsError("no pre-fine-tuning model: fine-tuning did not run.")
+        else:
+            raise FewLabelsError(f"stage must be 'final' or 'before_finetune'; got {stage!r}.")
+        X = check_features(X, n_features=self.n_features_in_)
+        y = np.asarray(y, dtype=np.int64)
+        if len(y) != len(X):
+            raise FewLabelsError(f"X has {len(X)} rows but y has {len(y)} labels.")
+        if np.any((y < 0) | (y >= len(self.classes_))):
+            raise FewLabelsError("evaluate needs every row labeled with a known class index.")
+        return classification_metrics(y, training.predict_proba(model, X), self.classes_)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save(self, directory: str | Path, *, extra_config: dict | None = None) -> None:
+        """Save the model (`model.keras`), class list and parameters into `directory`.
+
+        Args:
+            directory: created if missing.
+            extra_config: more keys for `config.json` (the CLI records the run's options).
+        """
+        from fewlabels import __version__, training
+
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        training.save_model(self.model_, directory / MODEL_FILE)
+        write_json(directory / CLASSES_FILE, self.classes_)
+        write_json(directory / CONFIG_FILE, {
+            "fewlabels_version": __version__,
+            "estimator": "SelfTraining",
+            "params": self.get_params(),
+            "n_features": self.n_features_in_,
+            **(extra_config or {}),
+        })
+
+    @classmethod
+    def load(cls, directory: str | Path) -> SelfTraining:
+        """Load a model saved by `save`, with Keras `safe_mode=True`.
+
+        Args:
+            directory: the folder `save` wrote.
+
+        Returns:
+            A fitted `SelfTraining` that predicts as the saved one did.
+        """
+        from fewlabels import training
+
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise FewLabelsError(f"{directory}: no such run directory.")
+        config = read_json(directory / CONFIG_FILE)
+        classes = read_json(directory / CLASSES_FILE)
+        if not isinstance(classes, list) or not all(
+            isinstance(c, int | str) and not isinstance(c, bool) for c in classes
+        ):
+            raise FewLabelsError(f"{directory / CLASSES_FILE}: must be a JSON list of classes.")
+        if not isinstance(config, dict) or not isinstance(config.get("params"), dict):
+            raise FewLabelsError(f"{directory / CONFIG_FILE}: has no 'params' object.")
+        known = {k: v for k, v in config["params"].items() if k in cls._parameter_constraints}
+        estimator = cls(**known)
+        model = training.load_model(directory / MODEL_FILE)
+        n_out = model.output_shape[-1]
+        if n_out != len(classes):
+            raise FewLabelsError(
+                f"{directory}: the model has {n_out} outputs but classes.json lists "
+                f"{len(classes)} classes."
+            )
+        estimator.model_ = model
+        estimator.classes_ = classes
+        estimator.n_features_in_ = int(model.input_shape[-1])
+        estimator.pre_finetune_model_ = None
+        return estimator
+
+
+def _build(est: SelfTraining, n_features: int, n_classes: int, adapt_data: np.ndarray):
+    from fewlabels.models import build_mlp
+
+    return build_mlp(
+        n_features,
+        n_classes,
+        hidden_units=est.hidden_units,
+        activation=est.activation,
+        dropout=est.dropout,
+        adapt_data=adapt_data,
+    )
+
+
+def _scores(proba: np.ndarray, y: np.ndarray) -> dict:
+    """Validation loss and accuracy (None when there are no validation rows)."""
+    if len(y) == 0:
+        return {"loss": None, "accuracy": None}
+    p = np.clip(proba[np.arange(len(y)), y], 1e-12, 1.0)
+    return {
+        "loss": round(float(-np.mean(np.log(p))), 6),
+        "accuracy": round(float(np.mean(proba.argmax(axis=1) == y)), 6),
+    }

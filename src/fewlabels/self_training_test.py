@@ -1,0 +1,180 @@
+"""Tests for the SelfTraining estimator: validation at the door, the loop, state and saving."""
+
+import numpy as np
+import pytest
+
+from fewlabels import FewLabelsError, FewLabelsWarning
+from fewlabels.self_training import SelfTraining
+
+FAST = dict(hidden_units=(16,), learning_rate=0.02, epochs=30, patience=5, finetune_epochs=5,
+            rounds=2, seed=0)
+
+
+def blobs(n_per_class=60, n_labeled=6, seed=0):
+    """Three well-separated Gaussian blobs; a few labels per class, the rest hidden."""
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0.0, 0.0], [4.0, 4.0], [0.0, 5.0]])
+    x = np.concatenate([c + rng.normal(size=(n_per_class, 2)) for c in centers])
+    y_true = np.repeat(np.arange(3), n_per_class)
+    y = np.full(len(y_true), -1)
+    for c in range(3):
+        y[np.flatnonzero(y_true == c)[:n_labeled]] = c
+    return x.astype(np.float32), y, y_true
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """One self-training fit shared by the tests that only inspect its results."""
+    x, y, y_true = blobs()
+    y_hidden = np.where(y < 0, y_true, -1)
+    model = SelfTraining(**FAST).fit(x, y, classes=["a", "b", "c"], y_hidden=y_hidden)
+    return model, x, y, y_true
+
+
+def test_fit_sets_sklearn_style_state_and_learns(fitted):
+    model, x, y, y_true = fitted
+    assert model.classes_ == ["a", "b", "c"]
+    assert model.transduction_.shape == y.shape
+    labeled = y >= 0
+    np.testing.assert_array_equal(model.transduction_[labeled], y[labeled])
+    np.testing.assert_array_equal(model.labeled_iter_[labeled], 0)
+    assert set(np.unique(model.labeled_iter_)) <= {-1, 0, 1, 2}
+    assert 1 <= model.n_iter_ <= 2
+    assert model.termination_condition_ in {"max_iter", "no_change", "all_labeled"}
+    # Pseudo-labels are class indices, and on well-separated blobs they are mostly right.
+    pseudo = model.labeled_iter_ > 0
+    assert pseudo.sum() > 0
+    assert np.mean(model.transduction_[pseudo] == y_true[pseudo]) > 0.9
+    assert model.rounds_[0]["pseudo_label_accuracy"] is not None
+    assert sum(model.rounds_[0]["accepted_per_class"].values()) == model.rounds_[0]["accepted"]
+    assert np.mean(model.predict(x) == y_true) > 0.9
+    proba = model.predict_proba(x)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_same_seed_gives_identical_weights_and_pseudo_labels():
+    x, y, _ = blobs()
+    a = SelfTraining(**{**FAST, "rounds": 1, "finetune": False}).fit(x, y)
+    b = SelfTraining(**{**FAST, "rounds": 1, "finetune": False}).fit(x, y)
+    np.testing.assert_array_equal(a.transduction_, b.transduction_)
+    for wa, wb in zip(a.model_.get_weights(), b.model_.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_rounds_zero_is_supervised_training():
+    x, y, _ = blobs()
+    model = SelfTraining(**{**FAST, "rounds": 0}).fit(x, y)
+    assert model.n_iter_ == 0
+    assert np.all(model.labeled_iter_[y < 0] == -1)
+    assert [s["stage"] for s in model.stages_] == ["initial"]
+
+
+def test_k_best_accepts_at_most_k_per_class_and_round():
+    x, y, _ = blobs()
+    model = SelfTraining(**{**FAST, "criterion": "k_best", "k_best": 4, "finetune": False,
+                            "class_balance": False}).fit(x, y)
+    for record in model.rounds_:
+        assert max(record["accepted_per_class"].values()) <= 4
+
+
+def test_finetune_keeps_a_pre_finetune_model_and_evaluates_both_stages(fitted):
+    model, x, _, y_true = fitted
+    assert model.pre_finetune_model_ is not None
+    assert model.stages_[-1]["stage"] == "finetune"
+    before = model.evaluate(x, y_true, stage="before_finetune")
+    after = model.evaluate(x, y_true)
+    assert 0.0 <= before["accuracy"] <= 1.0 and 0.0 <= after["accuracy"] <= 1.0
+    with pytest.raises(FewLabelsError, match="stage must be"):
+        model.evaluate(x, y_true, stage="middle")
+
+
+def test_no_unlabeled_rows_warns_and_trains_supervised():
+    x, _, y_true = blobs(n_per_class=10)
+    with pytest.warns(FewLabelsWarning, match="no unlabeled rows"):
+        model = SelfTraining(**FAST).fit(x, y_true)
+    assert model.termination_condition_ == "all_labeled"
+    assert model.n_iter_ == 0
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        ([-1, -1, -1, -1], "all 4 rows are unlabeled.*two or more classes"),
+        ([0, 0, -1, -1], r"only one class \(0\) has labeled rows.*at least two classes"),
+        ([0, 1, -1], "X has 4 rows but y has 3 labels"),
+        ([0, 1, -2, -1], "labels are >= 0, or -1"),
+        ([0.5, 1, -1, -1], "integer class indices"),
+    ],
+)
+def test_degenerate_labels_get_sklearn_style_errors(y, message):
+    x = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(FewLabelsError, match=message):
+        SelfTraining(**FAST).fit(x, np.asarray(y))
+
+
+def test_degenerate_features_are_refused():
+    with pytest.raises(FewLabelsError, match="0 features"):
+        SelfTraining(**FAST).fit(np.zeros((4, 0)), np.array([0, 1, -1, -1]))
+    with pytest.raises(FewLabelsError, match="at least 2 samples; got 1"):
+        SelfTraining(**FAST).fit(np.zeros((1, 2)), np.array([0]))
+    with pytest.raises(FewLabelsError, match="NaN or inf"):
+        SelfTraining(**FAST).fit(np.array([[np.nan, 1.0], [0.0, 1.0]]), np.array([0, 1]))
+
+
+def test_a_single_example_class_and_an_absent_class_warn():
+    x, y, _ = blobs(n_per_class=10, n_labeled=3)
+    y[(y == 2)] = -1
+    y[np.flatnonzero(np.arange(len(y)) >= 20)[0]] = 2  # exactly one labeled row of class 2
+    with pytest.warns(FewLabelsWarning, match=r"single labeled example.*\['c'\]"):
+        SelfTraining(**{**FAST, "rounds": 0}).fit(x, y, classes=["a", "b", "c"])
+    y2 = np.where(y == 2, -1, y)
+    with pytest.warns(FewLabelsWarning, match=r"no labeled rows.*\['c'\]"):
+        SelfTraining(**{**FAST, "rounds": 0}).fit(x, y2, classes=["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"threshold": 1.5}, r"threshold must be in \[0.0, 1.0\]; got 1.5"),
+        ({"criterion": "best"}, r"criterion must be one of \['threshold', 'k_best'\]"),
+        ({"hidden_units": ()}, "hidden_units must be a non-empty sequence"),
+        ({"rounds": -1}, r"rounds must be in \[0, inf\]; got -1"),
+        ({"learning_rate": 0.0}, r"learning_rate must be in \(0.0, inf\)"),
+        ({"soft_labels": "yes"}, "soft_labels must be True or False"),
+        ({"activation": "nonsense"}, "activation 'nonsense' is not a Keras activation"),
+    ],
+)
+def test_bad_parameters_are_named_at_fit(params, message):
+    x, y, _ = blobs(n_per_class=5, n_labeled=2)
+    with pytest.raises(FewLabelsError, match=message):
+        SelfTraining(**{**FAST, **params}).fit(x, y)
+
+
+def test_set_params_refuses_unknown_names():
+    with pytest.raises(FewLabelsError, match="unknown parameter 'treshold'"):
+        SelfTraining().set_params(treshold=0.5)
+
+
+def test_save_and_load_round_trip_predicts_identically(fitted, tmp_path):
+    model, x, _, _ = fitted
+    model.save(tmp_path / "run")
+    loaded = SelfTraining.load(tmp_path / "run")
+    assert loaded.classes_ == ["a", "b", "c"]
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+
+
+def test_predictions_do_not_depend_on_row_order(fitted):
+    model, x, _, _ = fitted
+    order = np.random.default_rng(0).permutation(len(x))
+    np.testing.assert_allclose(model.predict_proba(x[order]), model.predict_proba(x)[order],
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_unfitted_model_is_refused():
+    with pytest.raises(FewLabelsError, match="not fitted"):
+        SelfTraining().predict(np.zeros((1, 2)))
+def test_wrong_width_is_refused(fitted):
+    model = fitted[0]
+    with pytest.raises(FewLabelsError, match="has 3 features, but the model was trained on 2"):
+        model.predict(np.zeros((1, 3)))

@@ -1,0 +1,48 @@
+"""Tests for the Keras plumbing: copies, saving and prediction."""
+
+import numpy as np
+import pytest
+
+from fewlabels import training
+from fewlabels.errors import FewLabelsError
+from fewlabels.models import build_mlp
+
+
+@pytest.fixture(scope="module")
+def model_and_data():
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(50, 4)) * [1, 10, 100, 1000] + [0, 5, -50, 500]).astype(np.float32)
+    return build_mlp(4, 3, hidden_units=(8,), adapt_data=x), x
+
+
+def test_copy_model_predicts_exactly_like_the_original(model_and_data):
+    # The adapted Normalization layer must carry over (a bare clone + set_weights does not).
+    model, x = model_and_data
+    copy = training.copy_model(model)
+    np.testing.assert_array_equal(training.predict_proba(copy, x), training.predict_proba(model, x))
+
+
+def test_save_then_load_predicts_identically(model_and_data, tmp_path):
+    model, x = model_and_data
+    path = tmp_path / "model.keras"
+    training.save_model(model, path)
+    assert not list(tmp_path.glob(".*tmp*")), "the temporary file must be renamed away"
+    loaded = training.load_model(path)
+    np.testing.assert_array_equal(training.predict_proba(loaded, x),
+                                  training.predict_proba(model, x))
+
+
+def test_predictions_do_not_depend_on_batch_size(model_and_data, monkeypatch):
+    model, x = model_and_data
+    full = training.predict_proba(model, x)
+    monkeypatch.setattr(training, "PREDICT_BATCH_SIZE", 7)
+    np.testing.assert_allclose(training.predict_proba(model, x), full, rtol=1e-6, atol=1e-7)
+
+
+def test_load_model_refuses_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(FewLabelsError, match="no model file"):
+        training.load_model(tmp_path / "missing.keras")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip archive")
+    with pytest.raises(FewLabelsError, match="could not load the model safely"):
+        training.load_model(bad)

@@ -1,0 +1,121 @@
+"""Checks on arrays passed to the estimators, with scikit-learn-style messages."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from fewlabels.errors import FewLabelsError, FewLabelsWarning
+
+
+def check_features(X, *, n_features: int | None = None, name: str = "X") -> np.ndarray:
+    """Return `X` as a finite float32 2-D array, or raise naming what is wrong.
+
+    Args:
+        X: array-like of shape `(n_samples, n_features)`.
+        n_features: the width a fitted model expects, if any.
+        name: the argument's name for messages.
+
+    Returns:
+        The float32 array.
+    """
+    try:
+        arr = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise FewLabelsError(f"{name} must be a 2-D array of numbers: {err}") from None
+    if arr.ndim != 2:
+        raise FewLabelsError(
+            f"{name} must be 2-D (n_samples, n_features); got an array of shape {arr.shape}."
+        )
+    if arr.shape[1] == 0:
+        raise FewLabelsError(f"{name} has 0 features; at least one is needed.")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise FewLabelsError(
+            f"{name} has {arr.shape[1]} features, but the model was trained on {n_features}."
+        )
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise FewLabelsError(
+            f"{name} contains NaN or inf (first at row {row}, column {col}, 0-based)."
+        )
+    return arr
+
+
+def check_training_data(X, y, classes: Sequence | None) -> tuple[np.ndarray, np.ndarray, list]:
+    """Validate features and partial labels for semi-supervised training.
+
+    Labels are class indices into `classes`, with -1 marking unlabeled rows.
+
+    Args:
+        X: features `(n_samples, n_features)`.
+        y: labels `(n_samples,)`, -1 for unlabeled.
+        classes: the class values, or None for `0 .. max(y)`.
+
+    Returns:
+        `(X, y, classes)` as float32, int64 and a list.
+
+    Raises:
+        FewLabelsError: on mismatched lengths, too few samples, no or one labeled class.
+    """
+    X = check_features(X)
+    y_arr = np.asarray(y)
+    if y_arr.ndim != 1:
+        raise FewLabelsError(f"y must be 1-D; got an array of shape {y_arr.shape}.")
+    if len(y_arr) != len(X):
+        raise FewLabelsError(f"X has {len(X)} rows but y has {len(y_arr)} labels.")
+    if len(X) < 2:
+        raise FewLabelsError(f"need at least 2 samples; got {len(X)}.")
+    if y_arr.dtype.kind not in "iu" and not (
+        y_arr.dtype.kind == "f" and np.all(np.isfinite(y_arr)) and np.all(y_arr == np.round(y_arr))
+    ):
+        raise FewLabelsError(
+            "y must hold integer class indices (-1 for unlabeled); use "
+            "fewlabels.data.load_table or map labels to indices first."
+        )
+    y_arr = y_arr.astype(np.int64)
+    if np.any(y_arr < -1):
+        raise FewLabelsError(f"y has the value {int(y_arr.min())}; labels are >= 0, or -1.")
+    if classes is None:
+        classes = list(range(int(y_arr.max()) + 1)) if np.any(y_arr >= 0) else []
+    classes = list(classes)
+    if np.any(y_arr >= len(classes)):
+        raise FewLabelsError(
+            f"y has the class index {int(y_arr.max())}, but classes lists only {len(classes)}."
+        )
+    counts = np.bincount(y_arr[y_arr >= 0], minlength=len(classes))
+    n_labeled = int(counts.sum())
+    if n_labeled == 0:
+        raise FewLabelsError(
+            f"all {len(y_arr)} rows are unlabeled: label at least one row of each of two or "
+            "more classes."
+        )
+    present = [classes[i] for i in np.flatnonzero(counts)]
+    if len(present) < 2:
+        raise FewLabelsError(
+            f"only one class ({present[0]!r}) has labeled rows; a classifier needs labeled "
+            "rows of at least two classes."
+        )
+    missing = [classes[i] for i in np.flatnonzero(counts == 0)]
+    if missing:
+        warnings.warn(
+            f"these classes have no labeled rows and will never be predicted: {missing}.",
+            FewLabelsWarning,
+            stacklevel=3,
+        )
+    single = [classes[i] for i in np.flatnonzero(counts == 1)]
+    if single:
+        warnings.warn(
+            f"these classes have a single labeled example, too few to validate on: {single}.",
+            FewLabelsWarning,
+            stacklevel=3,
+        )
+    if n_labeled == len(y_arr):
+        warnings.warn(
+            "no unlabeled rows: training a plain supervised model.",
+            FewLabelsWarning,
+            stacklevel=3,
+        )
+    return X, y_arr, classes

@@ -1,0 +1,446 @@
+"""Run-directory workflows: what `fewlabels fit`, `evaluate`, `predict` and `demo` do.
+
+The CLI only parses arguments and calls these functions, so everything it can do, Python can
+do too. A run directory holds:
+
+- `model.keras`: the trained model (standardization included), loaded with `safe_mode=True`;
+- `classes.json`: the class list, index order;
+- `config.json`: every option, the seed, the data fingerprint and the versions;
+- `metrics.json`: test metrics of each method and stage;
+- `history.json`: every training stage's Keras history and every self-training round.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import platform
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fewlabels import report
+from fewlabels.data.builtin import load_builtin
+from fewlabels.data.splits import labeled_subset, stratified_split
+from fewlabels.data.table import load_table
+from fewlabels.errors import FewLabelsError, FewLabelsWarning
+from fewlabels.io import write_json, write_text
+
+METHODS = ("self-training", "supervised")
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.json"
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes:
+        run_dir: the run directory.
+        estimator: the fitted estimator of the chosen method.
+        results: one record per evaluated method/stage (`name`, `metrics`, ...).
+        table: the comparison table, as printed.
+    """
+
+    run_dir: Path
+    estimator: Any
+    results: list[dict]
+    table: str
+
+
+def make_estimator(method: str = "self-training", **params: Any):
+    """The estimator for a method name, with `params` passed to `SelfTraining`.
+
+    Args:
+        method: `"self-training"` or `"supervised"` (the same MLP with `rounds=0`, no
+            fine-tuning).
+        **params: `SelfTraining` parameters.
+
+    Returns:
+        An unfitted `SelfTraining`.
+    """
+    from fewlabels.self_training import SelfTraining
+
+    if method not in METHODS:
+        raise FewLabelsError(f"method must be one of {list(METHODS)}; got {method!r}.")
+    estimator = SelfTraining(**params)
+    if method == "supervised":
+        estimator.set_params(rounds=0, finetune=False)
+    return estimator
+
+
+def check_run_dir(out: str | Path, overwrite: bool) -> Path:
+    """Refuse a run directory that is a file, or non-empty without `overwrite`.
+
+    Nothing is created here: a run writes its directory only once training succeeded.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FewLabelsError(f"{out}: exists and is not a directory.")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FewLabelsError(
+            f"{out}: the run directory is not empty; choose another --out, or pass "
+            "--overwrite (overwrite=True) to replace the run files in it."
+        )
+    return out
+
+
+def run_experiment(
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: list,
+    *,
+    out: str | Path,
+    estimator,
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    test_fraction: float = 0.2,
+    baseline: bool = True,
+    y_hidden: np.ndarray | None = None,
+    overwrite: bool = False,
+    config: dict | None = None,
+    verbose: int = 0,
+) -> RunResult:
+    """Fit a method, compare it with a supervised baseline on test data, and write a run dir.
+
+    Args:
+        x: features of every training row, labeled and unlabeled.
+        y: class indices, -1 for unlabeled rows.
+        classes: the class names.
+        out: the run directory.
+        estimator: an unfitted `SelfTraining` (see `make_estimator`).
+        x_test: held-out test features; if None, `test_fraction` of each labeled class is
+            held out (seeded by the estimator's seed). Unlabeled rows never go to test.
+        y_test: held-out test labels (class indices).
+        test_fraction: the share of labeled rows held out when no test data is given.
+        baseline: also train the supervised-only MLP with the same epoch budget.
+        y_hidden: true labels of the unlabeled rows, when known (to report pseudo-label
+            accuracy; never used for training).
+        overwrite: allow a non-empty run directory.
+        config: extra keys for `config.json` (data paths, options).
+        verbose: 0 quiet, 1 progress bars and stage messages, 2 one line per epoch.
+
+    Returns:
+        A `RunResult`.
+    """
+    out = check_run_dir(out, overwrite)
+    x = np.asarray(x)
+    y = np.asarray(y, dtype=np.int64)
+    if y_hidden is not None:
+        y_hidden = np.asarray(y_hidden, dtype=np.int64)
+    if x_test is None:
+        labeled = np.flatnonzero(y >= 0)
+        if not 0.0 <= test_fraction < 1.0:
+            raise FewLabelsError(f"test_fraction must be in [0, 1); got {test_fraction!r}.")
+        _, held = stratified_split(y[labeled], test_fraction, estimator.seed)
+        test_rows = labeled[held]
+        x_test, y_test = x[test_rows], y[test_rows]
+        train = np.setdiff1d(np.arange(len(y)), test_rows)
+        x, y = x[train], y[train]
+        y_hidden = None if y_hidden is None else y_hidden[train]
+        test_source = f"held out: {test_fraction:.0%} of each labeled class"
+    else:
+        test_source = "given"
+    if y_test is None or len(y_test) == 0:
+        warnings.warn(
+            "no test rows: the run reports validation scores only.", FewLabelsWarning,
+            stacklevel=2,
+        )
+
+    estimator.set_params(verbose=verbose)
+    method = "supervised" if estimator.rounds == 0 else "self-training"
+    _say(verbose, f"== {method} ==")
+    estimator.fit(x, y, classes=classes, y_hidden=y_hidden)
+
+    has_test = y_test is not None and len(y_test) > 0
+    results: list[dict] = []
+    baseline_estimator = None
+    if baseline and method == "self-training":
+        budget = max(estimator.epochs, estimator.epochs_run_)
+        _say(verbose, f"== supervised baseline (budget: {budget} epochs) ==")
+        baseline_estimator = make_estimator(
+            "supervised", **{**estimator.get_params(), "epochs": budget, "verbose": verbose}
+        )
+        baseline_estimator.fit(x, y, classes=classes)
+    if has_test:
+        if baseline_estimator is not None:
+            results.append(_result("supervised baseline", baseline_estimator, x_test, y_test))
+        if method == "supervised":
+            results.append(_result("supervised", estimator, x_test, y_test))
+        else:
+            if estimator.pre_finetune_model_ is not None:
+                results.append(_result("self-training (before fine-tune)", estimator, x_test,
+                                       y_test, stage="before_finetune"))
+            results.append(_result("self-training", estimator, x_test, y_test))
+
+    table = report.comparison_table(results) if results else "(no test rows)"
+
+    from fewlabels import __version__
+
+    out.mkdir(parents=True, exist_ok=True)
+    estimator.save(out, extra_config={"method": method, **(config or {}),
+                                      "test": test_source, "versions": versions()})
+    write_json(out / METRICS_FILE, {
+        "test": {"source": test_source, "n": 0 if not has_test else len(y_test)},
+        "results": results,
+        "fewlabels_version": __version__,
+    })
+    write_json(out / HISTORY_FILE, {
+        "n_iter": estimator.n_iter_,
+        "termination_condition": estimator.termination_condition_,
+        "rounds": estimator.rounds_,
+        "stages": estimator.stages_,
+        "baseline_stages": None if baseline_estimator is None else baseline_estimator.stages_,
+    })
+    return RunResult(run_dir=out, estimator=estimator, results=results, table=table)
+
+
+def _result(name: str, est, x_test, y_test, stage: str = "final") -> dict:
+    return {
+        "name": name,
+        "stage": stage,
+        "metrics": est.evaluate(x_test, y_test, stage=stage),
+        "labeled": est.n_train_labeled_,
+        "pseudo_labeled": int(np.sum(est.labeled_iter_ > 0)),
+        "epochs": est.epochs_run_,
+        "wall_s": round(sum(s["wall_s"] for s in est.stages_), 3),
+    }
+
+
+def fit_run(
+    data: str | Path,
+    out: str | Path,
+    *,
+    method: str = "self-training",
+    test: str | Path | None = None,
+    test_fraction: float = 0.2,
+    label_column: int | str = -1,
+    delimiter: str | None = None,
+    header: bool | str = "auto",
+    encoding: str = "utf-8",
+    baseline: bool = True,
+    overwrite: bool = False,
+    verbose: int = 0,
+    **params: Any,
+) -> RunResult:
+    """Train on a text file and write a run directory (what `fewlabels fit` does).
+
+    Args:
+        data: the training table; unlabeled rows are marked in the label column.
+        out: the run directory.
+        method: `"self-training"` or `"supervised"`.
+        test: a separate labeled test table; if None, `test_fraction` of each labeled class
+            is held out.
+        test_fraction: see `run_experiment`.
+        label_column, delimiter, header, encoding: how to read the tables (`load_table`).
+        baseline: also train the supervised-only baseline with the same budget.
+        overwrite: allow a non-empty run directory.
+        verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
+        **params: `SelfTraining` parameters (`threshold`, `rounds`, `seed`, ...).
+
+    Returns:
+        A `RunResult`.
+
+    Example:
+    ```python
+    result = fit_run("data.csv", "run/", threshold=0.95, seed=1)
+    print(result.table)
+    ```
+    """
+    check_run_dir(out, overwrite)
+    estimator = make_estimator(method, **params)
+    read = dict(label_column=label_column, delimiter=delimiter, header=header, encoding=encoding)
+    table = load_table(data, **read)
+    x_test = y_test = None
+    if test is not None:
+        test_table = load_table(test, classes=table.classes, **read)
+        if np.any(test_table.y < 0):
+            raise FewLabelsError(
+                f"{test}: {int(np.sum(test_table.y < 0))} test rows are unlabeled; every test "
+                f"row needs a label (first at row {int(test_table.rows[test_table.y < 0][0])})."
+            )
+        x_test, y_test = test_table.x, test_table.y
+    config = {
+        "data": str(data),
+        "data_sha256": file_sha256(data),
+        "test_data": None if test is None else str(test),
+        "test_fraction": test_fraction,
+        "read": {**read, "label_column": label_column},
+        "feature_names": table.feature_names,
+        "baseline": baseline,
+    }
+    return run_experiment(
+        table.x, table.y, table.classes, out=out, estimator=estimator, x_test=x_test,
+        y_test=y_test, test_fraction=test_fraction, baseline=baseline, overwrite=overwrite,
+        config=config, verbose=verbose,
+    )
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data: str | Path,
+    *,
+    out: str | Path | None = None,
+    label_column: int | str = -1,
+    delimiter: str | None = None,
+    header: bool | str = "auto",
+    encoding: str = "utf-8",
+) -> dict:
+    """Evaluate a saved run's model on a labeled table; write the metrics as JSON.
+
+    Unlabeled rows in `data` are skipped (with a warning).
+
+    Args:
+        run_dir: a directory written by `fit_run`.
+        data: a labeled table with the training file's columns.
+        out: where to write the metrics JSON (default `RUN_DIR/evaluation.json`).
+        label_column, delimiter, header, encoding: how to read the table.
+
+    Returns:
+        The metrics dict, plus `data` and `n_skipped_unlabeled`.
+    """
+    from fewlabels.self_training import SelfTraining
+
+    estimator = SelfTraining.load(run_dir)
+    table = load_table(data, label_column=label_column, delimiter=delimiter, header=header,
+                       encoding=encoding, classes=estimator.classes_)
+    labeled = table.y >= 0
+    if not labeled.any():
+        raise FewLabelsError(f"{data}: no labeled rows to evaluate on.")
+    if not labeled.all():
+        warnings.warn(f"{data}: skipping {int(np.sum(~labeled))} unlabeled rows.",
+                      FewLabelsWarning, stacklevel=2)
+    metrics = estimator.evaluate(table.x[labeled], table.y[labeled])
+    metrics = {"data": str(data), "n_skipped_unlabeled": int(np.sum(~labeled)), **metrics}
+    write_json(Path(out) if out is not None else Path(run_dir) / "evaluation.json", metrics)
+    return metrics
+
+
+def predict_run(
+    run_dir: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    label_column: int | str | None = -1,
+    delimiter: str | None = None,
+    header: bool | str = "auto",
+    encoding: str = "utf-8",
+) -> int:
+    """Predict every row of a table with a saved run's model; write a CSV.
+
+    The table may carry a label column or not: a file with exactly as many columns as the
+    model has features is read as features only. The CSV has one line per input row, in input
+    order: `row` (the 1-based line number in `data`), `class` (the predicted class name) and
+    one `p_<class>` probability column per class.
+
+    Args:
+        run_dir: a directory written by `fit_run`.
+        data: the table to predict.
+        out: the CSV to write.
+        label_column, delimiter, header, encoding: how to read the table.
+
+    Returns:
+        The number of rows predicted.
+    """
+    from fewlabels.self_training import SelfTraining
+
+    estimator = SelfTraining.load(run_dir)
+    table = load_table(data, label_column=label_column, delimiter=delimiter, header=header,
+                       encoding=encoding, classes=estimator.classes_,
+                       n_features=estimator.n_features_in_)
+    proba = estimator.predict_proba(table.x)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["row", "class", *(f"p_{c}" for c in estimator.classes_)])
+    for row, p in zip(table.rows, proba, strict=True):
+        writer.writerow([int(row), estimator.classes_[int(p.argmax())],
+                         *(f"{v:.6f}" for v in p)])
+    out = Path(out)
+    if out.parent and not out.parent.exists():
+        raise FewLabelsError(f"{out}: the folder {out.parent} does not exist.")
+    write_text(out, buf.getvalue())
+    return len(proba)
+
+
+def demo(
+    out: str | Path = "runs/demo",
+    *,
+    n_per_class: int = 5,
+    seed: int = 0,
+    overwrite: bool = False,
+    verbose: int = 1,
+    **params: Any,
+) -> RunResult:
+    """The demo: scikit-learn's digits with 5 labels per class, the rest unlabeled.
+
+    20% of the digits (stratified, seeded) are the test split. From the rest, `n_per_class`
+    rows per class keep their labels; every other row is unlabeled, its true label used only
+    to report pseudo-label accuracy. Self-training is compared with the supervised-only MLP.
+
+    Args:
+        out: the run directory.
+        n_per_class: labels kept per class.
+        seed: the seed of the splits and the training.
+        overwrite: allow a non-empty run directory.
+        verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
+        **params: `SelfTraining` parameters.
+
+    Returns:
+        A `RunResult`.
+    """
+    check_run_dir(out, overwrite)
+    x, y, classes = load_builtin("digits")
+    rest, test = stratified_split(y, 0.2, seed)
+    keep = labeled_subset(y[rest], n_per_class=n_per_class, seed=seed)
+    y_partial = np.full(len(rest), -1, dtype=np.int64)
+    y_partial[keep] = y[rest][keep]
+    y_hidden = np.where(y_partial < 0, y[rest], -1)
+    estimator = make_estimator("self-training", seed=seed, **params)
+    config = {"data": "builtin:digits", "n_per_class": n_per_class,
+              "test": "20% of digits, stratified"}
+    return run_experiment(
+        x[rest], y_partial, classes, out=out, estimator=estimator, x_test=x[test],
+        y_test=y[test], y_hidden=y_hidden, overwrite=overwrite, config=config, verbose=verbose,
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (the data fingerprint recorded in `config.json`)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def versions() -> dict:
+    """Versions of Python and the libraries a result depends on."""
+    import keras
+    import sklearn
+
+    from fewlabels import __version__
+
+    out = {
+        "python": platform.python_version(),
+        "fewlabels": __version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+    if "tensorflow" in sys.modules or keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        out["tensorflow"] = tf.__version__
+    return out
+
+
+def _say(verbose: int, message: str) -> None:
+    if verbose:
+        print(message, flush=True)
+

@@ -1,0 +1,69 @@
+"""Tests for the run-directory workflows the CLI calls."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fewlabels import workflow
+from fewlabels.data import load_builtin, stratified_split
+from fewlabels.errors import FewLabelsError
+
+TINY = dict(hidden_units=(16,), epochs=8, patience=2, rounds=1, finetune_epochs=2,
+            learning_rate=0.01)
+
+
+def test_demo_compares_methods_and_records_pseudo_label_accuracy(tmp_path):
+    result = workflow.demo(tmp_path / "demo", n_per_class=3, verbose=0, **TINY)
+    names = [r["name"] for r in result.results]
+    assert names[0] == "supervised baseline" and names[-1] == "self-training"
+    _, y, _ = load_builtin("digits")
+    n_test = len(stratified_split(y, 0.2, seed=0)[1])  # 20% of each class, rounded per class
+    assert all(r["metrics"]["n"] == n_test for r in result.results)
+    history = json.loads((tmp_path / "demo" / "history.json").read_text())
+    assert history["rounds"][0]["pseudo_label_accuracy"] is not None
+    assert "self-training" in result.table
+
+
+def test_test_rows_come_only_from_labeled_rows_and_leave_training():
+    x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    y = np.array([0, 1] * 10 + [-1] * 20)
+    seen = {}
+
+    class Spy:
+        seed = 0
+        rounds = 0
+
+        def set_params(self, **_):
+            return self
+
+        def fit(self, x_fit, y_fit, classes=None, y_hidden=None):
+            seen["n"], seen["unlabeled"] = len(y_fit), int(np.sum(y_fit < 0))
+            raise RuntimeError("stop after fit")
+
+    with pytest.raises(RuntimeError, match="stop after fit"):
+        workflow.run_experiment(x, y, [0, 1], out="unused", estimator=Spy(), test_fraction=0.2)
+    assert seen == {"n": 36, "unlabeled": 20}  # 2 of each 10-row class held out
+
+
+def test_make_estimator_refuses_unknown_methods():
+    with pytest.raises(FewLabelsError, match=r"method must be one of \['self-training'"):
+        workflow.make_estimator("fixmatch-ish")
+    assert workflow.make_estimator("supervised").rounds == 0
+
+
+def test_run_dir_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(FewLabelsError, match="is not a directory"):
+        workflow.check_run_dir(target, overwrite=True)
+
+
+def test_test_file_with_unlabeled_rows_is_refused(tmp_path):
+    train = tmp_path / "train.csv"
+    train.write_text("1,0\n2,1\n3,-1\n4,0\n5,1\n")
+    test = tmp_path / "test.csv"
+    test.write_text("1,0\n2,?\n")
+    with pytest.raises(FewLabelsError, match=r"every test row needs a label \(first at row 2\)"):
+        workflow.fit_run(train, tmp_path / "run", test=test, **TINY)
+    assert not (tmp_path / "run").exists()
