@@ -50,6 +50,9 @@ class SelfTraining:
         batch_size: training batch size.
         epochs: the most epochs per training stage (early stopping usually ends sooner).
         patience: epochs without validation improvement before a stage stops.
+        min_steps: optimizer steps a training stage runs before early stopping may act. With
+            a few validation rows, the validation loss often bottoms out after a few epochs,
+            which would leave the model underfit (see docs/self-training.md).
         validation_fraction: share of each labeled class held out for early stopping.
         criterion: `"threshold"` (accept confidence >= `threshold`) or `"k_best"` (accept the
             `k_best` most confident rows per predicted class and round).
@@ -90,6 +93,7 @@ class SelfTraining:
         "batch_size": p.interval(int, 1, None),
         "epochs": p.interval(int, 1, None),
         "patience": p.interval(int, 0, None),
+        "min_steps": p.interval(int, 0, None),
         "validation_fraction": p.interval(float, 0.0, 1.0, "left"),
         "criterion": p.one_of("threshold", "k_best"),
         "threshold": p.interval(float, 0.0, 1.0),
@@ -117,6 +121,7 @@ class SelfTraining:
         batch_size: int = 32,
         epochs: int = 200,
         patience: int = 20,
+        min_steps: int = 300,
         validation_fraction: float = 0.2,
         criterion: str = "threshold",
         threshold: float = 0.9,
@@ -140,6 +145,7 @@ class SelfTraining:
         self.batch_size = batch_size
         self.epochs = epochs
         self.patience = patience
+        self.min_steps = min_steps
         self.validation_fraction = validation_fraction
         self.criterion = criterion
         self.threshold = threshold
@@ -238,6 +244,7 @@ class SelfTraining:
             batch_size=self.batch_size,
             epochs=self.epochs,
             patience=self.patience,
+            min_steps=self.min_steps,
             seed=self.seed,
             verbose=self.verbose,
             validation=validation,
@@ -315,6 +322,7 @@ class SelfTraining:
                     **stage_args,
                     "learning_rate": self.finetune_learning_rate or self.learning_rate / 10,
                     "epochs": self.finetune_epochs,
+                    "min_steps": 0,  # kept only if it beats the pre-fine-tune validation loss
                 },
             )
             after = _scores(training.predict_proba(model, x_val), y_val)

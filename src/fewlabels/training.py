@@ -83,13 +83,16 @@ def train_stage(
     batch_size: int,
     epochs: int,
     patience: int,
+    min_steps: int = 0,
     seed: int = 0,
     verbose: int | str = 0,
 ) -> dict:
     """Compile `model` with a fresh Adam optimizer and fit it with early stopping.
 
     Early stopping watches the validation loss (the training loss when there is no validation
-    data) and restores the best epoch's weights at the end.
+    data) and restores the best epoch's weights at the end. It starts watching only after
+    `min_steps` optimizer steps: with a handful of validation rows, the validation loss often
+    bottoms out within a few epochs, long before the model has learned what it can.
 
     The input is one repeating `tf.data` stream (shuffled each epoch with `seed`) and each
     epoch is one compiled call (`steps_per_execution`): on small tables this cuts Keras's
@@ -105,6 +108,7 @@ def train_stage(
         batch_size: the batch size.
         epochs: the most epochs to run.
         patience: epochs without improvement before stopping.
+        min_steps: optimizer steps before early stopping may pick an epoch or stop.
         seed: seeds the shuffling order.
         verbose: Keras `fit` verbosity.
 
@@ -137,6 +141,7 @@ def train_stage(
         monitor="val_loss" if has_val else "loss",
         patience=patience,
         restore_best_weights=True,
+        start_from_epoch=math.ceil(min_steps / steps),
     )
     callbacks.append(stopper)
     start = time.perf_counter()

@@ -46,3 +46,22 @@ def test_load_model_refuses_missing_and_corrupt_files(tmp_path):
     bad.write_bytes(b"not a zip archive")
     with pytest.raises(FewLabelsError, match="could not load the model safely"):
         training.load_model(bad)
+
+
+@pytest.mark.parametrize("min_steps", [0, 40])
+def test_early_stopping_waits_for_min_steps(min_steps):
+    # Validation targets are the opposite of the training targets, so the validation loss
+    # rises from the first epoch: without a floor, early stopping ends the run at once.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 2)).astype(np.float32)
+    labels = (x[:, 0] > 0).astype(int)
+    onehot = np.eye(2, dtype=np.float32)
+    model = build_mlp(2, 2, hidden_units=(8,), adapt_data=x)
+    record = training.train_stage(
+        model, x, onehot[labels], validation=(x, onehot[1 - labels]), learning_rate=0.05,
+        batch_size=8, epochs=60, patience=1, min_steps=min_steps,
+    )
+    if min_steps:
+        assert record["epochs"] >= min_steps // 2  # 2 steps per epoch
+    else:
+        assert record["epochs"] < 10
