@@ -73,6 +73,28 @@ def meta() -> dict:
     }
 
 
+def footer(info: dict) -> list[str]:
+    """The lines under every table: command, date, machine and versions."""
+    m = info["machine"]
+    return [
+        "",
+        f"Command: `{info['command']}`. Date: {info['date']}. Machine: {m['cpu']}, "
+        f"{m['cores']} cores, {m['ram_gib']} GiB RAM. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
+        "",
+    ]
+
+
+def write_outputs(args, runs: list[dict], table) -> None:
+    """Write the results JSON and the markdown table (`table(runs, info)` makes its text)."""
+    from fewlabels.io import write_json, write_text
+
+    info = meta()
+    write_json(args.out, {"meta": info, "runs": runs})
+    write_text(args.table, table(runs, info))
+    print(f"wrote {args.out} and {args.table}")
+
+
 def mean_std(values) -> str:
     values = np.asarray(values, dtype=float)
     return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.3f}"

@@ -30,11 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, mean_std, meta, parse_seeds, summarize
+from _common import base_parser, footer, mean_std, parse_seeds, summarize, write_outputs
 
 from fewlabels import FewLabelsWarning
 from fewlabels.data import labeled_subset, load_builtin, stratified_split
-from fewlabels.io import write_json, write_text
 from fewlabels.self_training import SelfTraining
 
 DATASETS = ("digits", "breast_cancer", "wine")
@@ -111,10 +110,7 @@ def main() -> None:
                 }
                 runs.append(run)
                 print(json.dumps(run), flush=True)
-    info = meta()
-    write_json(args.out, {"meta": info, "runs": runs})
-    write_text(args.table, table(runs, info))
-    print(f"wrote {args.out} and {args.table}")
+    write_outputs(args, runs, table)
 
 
 def table(runs: list[dict], info: dict) -> str:
@@ -140,15 +136,7 @@ def table(runs: list[dict], info: dict) -> str:
             + " / ".join(f"{np.mean(wall[method][d]):.1f} ± {np.std(wall[method][d]):.1f}"
                          for d in datasets) + " |"
         )
-    m = info["machine"]
-    lines += [
-        "",
-        f"Command: `{info['command']}`. Date: {info['date']}. Machine: {m['cpu']}, "
-        f"{m['cores']} cores, {m['ram_gib']} GiB RAM. Versions: "
-        + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
-        "",
-    ]
-    return "\n".join(lines)
+    return "\n".join(lines + footer(info))
 
 
 if __name__ == "__main__":

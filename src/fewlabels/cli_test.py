@@ -140,10 +140,21 @@ def test_every_command_explains_every_option_in_help(capsys):
             parser.parse_args([command, "--help"])
         text = capsys.readouterr().out
         assert "usage: fewlabels" in text
-    sub = next(a for a in parser._actions if a.dest == "command").choices["fit"]
-    for action in sub._actions:
-        if action.option_strings and action.dest != "help":
-            assert action.help, f"{action.option_strings} has no help text"
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for command, sub in commands.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"{command} {action.option_strings or action.dest}: no help"
+
+
+def test_the_same_seed_gives_the_same_metrics(seed_file, run_dir, tmp_path):
+    train, _, _ = seed_file
+    again = tmp_path / "again"
+    assert cli.main(["fit", str(train), "--out", str(again), "--seed", "3", *FAST]) == 0
+    first = json.loads((run_dir / "metrics.json").read_text())["results"]
+    second = json.loads((again / "metrics.json").read_text())["results"]
+    strip = [{k: v for k, v in r.items() if k != "wall_s"} for r in first]
+    assert strip == [{k: v for k, v in r.items() if k != "wall_s"} for r in second]
 
 
 def test_python_dash_m_works_like_the_console_script():

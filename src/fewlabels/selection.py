@@ -41,14 +41,7 @@ def top_k_per_class(proba: np.ndarray, k: int) -> np.ndarray:
     Returns:
         Sorted row indices.
     """
-    pred = proba.argmax(axis=1)
-    conf = proba.max(axis=1)
-    keep = []
-    for c in np.unique(pred):
-        rows = np.flatnonzero(pred == c)
-        order = np.argsort(-conf[rows], kind="stable")
-        keep.append(rows[order[:k]])
-    return np.sort(np.concatenate(keep)) if keep else np.array([], dtype=np.int64)
+    return _most_confident_per_class(proba, lambda c: k)
 
 
 def balance_by_prior(proba: np.ndarray, n: int, prior: np.ndarray) -> np.ndarray:
@@ -70,13 +63,18 @@ def balance_by_prior(proba: np.ndarray, n: int, prior: np.ndarray) -> np.ndarray
     """
     if n == 0:
         return np.array([], dtype=np.int64)
+    return _most_confident_per_class(proba, lambda c: math.ceil(prior[c] * n))
+
+
+def _most_confident_per_class(proba: np.ndarray, quota) -> np.ndarray:
+    """For each predicted class `c`, its `quota(c)` most confident rows (ties: row order)."""
     pred = proba.argmax(axis=1)
     conf = proba.max(axis=1)
-    keep = []
+    keep = [np.array([], dtype=np.int64)]
     for c in np.unique(pred):
         rows = np.flatnonzero(pred == c)
         order = np.argsort(-conf[rows], kind="stable")
-        keep.append(rows[order[: math.ceil(prior[c] * n)]])
+        keep.append(rows[order[: quota(c)]])
     return np.sort(np.concatenate(keep))
 
 

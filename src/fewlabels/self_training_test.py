@@ -77,6 +77,38 @@ def test_k_best_accepts_at_most_k_per_class_and_round():
         assert max(record["accepted_per_class"].values()) <= 4
 
 
+def test_soft_labels_train_on_probabilities_and_keep_hard_transduction():
+    x, y, y_true = blobs()
+    model = SelfTraining(**{**FAST, "soft_labels": True, "rounds": 1}).fit(x, y)
+    pseudo = model.labeled_iter_ > 0
+    assert pseudo.any()
+    assert set(np.unique(model.transduction_[pseudo])) <= {0, 1, 2}
+    assert np.mean(model.predict(x) == y_true) > 0.9
+
+
+def test_pseudo_labels_piling_onto_one_class_warn_and_name_it():
+    # The unlabeled pool is almost all class "a": without class balance, a round's
+    # pseudo-labels are mostly "a", far above its one-third labeled share.
+    rng = np.random.default_rng(0)
+    centers = np.array([[0.0, 0.0], [6.0, 6.0], [0.0, 7.0]])
+    labeled = np.concatenate([c + rng.normal(size=(6, 2)) for c in centers])
+    pool = centers[0] + rng.normal(size=(120, 2))
+    x = np.concatenate([labeled, pool]).astype(np.float32)
+    y = np.concatenate([np.repeat(np.arange(3), 6), np.full(120, -1)])
+    params = {**FAST, "rounds": 1, "finetune": False, "class_balance": False, "threshold": 0.5}
+    with pytest.warns(FewLabelsWarning, match=r"pseudo-labels pile onto class\(es\) \['a'\]"):
+        SelfTraining(**params).fit(x, y, classes=["a", "b", "c"])
+
+
+def test_validation_data_replaces_the_held_out_split():
+    x, y, y_true = blobs()
+    model = SelfTraining(**{**FAST, "rounds": 0}).fit(x, y, validation_data=(x[:30], y_true[:30]))
+    assert model.n_validation_ == 30
+    assert model.n_train_labeled_ == int(np.sum(y >= 0))
+    with pytest.raises(FewLabelsError, match="validation_data labels must be class indices"):
+        SelfTraining(**FAST).fit(x, y, validation_data=(x[:3], np.array([0, 1, 7])))
+
+
 def test_finetune_keeps_a_pre_finetune_model_and_evaluates_both_stages(fitted):
     model, x, _, y_true = fitted
     assert model.pre_finetune_model_ is not None

@@ -98,20 +98,12 @@ def check_training_data(X, y, classes: Sequence | None) -> tuple[np.ndarray, np.
             f"only one class ({present[0]!r}) has labeled rows; a classifier needs labeled "
             "rows of at least two classes."
         )
-    missing = [classes[i] for i in np.flatnonzero(counts == 0)]
-    if missing:
-        warnings.warn(
-            f"these classes have no labeled rows and will never be predicted: {missing}.",
-            FewLabelsWarning,
-            stacklevel=3,
-        )
-    single = [classes[i] for i in np.flatnonzero(counts == 1)]
-    if single:
-        warnings.warn(
-            f"these classes have a single labeled example, too few to validate on: {single}.",
-            FewLabelsWarning,
-            stacklevel=3,
-        )
+    for count, problem in ((0, "no labeled rows and will never be predicted"),
+                           (1, "a single labeled example, too few to validate on")):
+        named = [classes[i] for i in np.flatnonzero(counts == count)]
+        if named:
+            warnings.warn(f"these classes have {problem}: {named}.", FewLabelsWarning,
+                          stacklevel=3)
     if n_labeled == len(y_arr):
         warnings.warn(
             "no unlabeled rows: training a plain supervised model.",

@@ -270,7 +270,7 @@ def fit_run(
         "data_sha256": file_sha256(data),
         "test_data": None if test is None else str(test),
         "test_fraction": test_fraction,
-        "read": {**read, "label_column": label_column},
+        "read": read,
         "feature_names": table.feature_names,
         "baseline": baseline,
     }
