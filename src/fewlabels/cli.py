@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import re
 import sys
 import warnings
@@ -218,8 +219,30 @@ def _print_run(result) -> None:
           "history.json)")
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 silenced for the duration of the import.
+
+    TensorFlow's C++ runtime prints CUDA probes ("Could not find cuda drivers ...") at import,
+    before any log-level setting applies. Only the CLI does this, never the library. A failed
+    import still raises its Python exception, after stderr is restored.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _run(args: argparse.Namespace) -> int:
     from fewlabels import workflow
+
+    _import_tensorflow_quietly()
 
     read = {"label_column": getattr(args, "label_column", -1),
             "delimiter": getattr(args, "delimiter", None),

@@ -33,6 +33,8 @@ from fewlabels.io import write_json, write_text
 
 METHODS = ("self-training", "supervised")
 METRICS_FILE = "metrics.json"
+FEW_TEST_ROWS = 50
+"""Fewer test rows than this make a run warn that its scores are noisy."""
 HISTORY_FILE = "history.json"
 
 
@@ -149,6 +151,14 @@ def run_experiment(
     if y_test is None or len(y_test) == 0:
         warnings.warn(
             "no test rows: the run reports validation scores only.", FewLabelsWarning,
+            stacklevel=2,
+        )
+    elif len(y_test) < FEW_TEST_ROWS:
+        warnings.warn(
+            f"the test split has only {len(y_test)} rows, so one row is "
+            f"{100 / len(y_test):.0f} points of accuracy and the scores are noisy; pass a "
+            "labeled test file (--test FILE) to measure more precisely.",
+            FewLabelsWarning,
             stacklevel=2,
         )
 

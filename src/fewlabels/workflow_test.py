@@ -7,7 +7,7 @@ import pytest
 
 from fewlabels import workflow
 from fewlabels.data import load_builtin, stratified_split
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import FewLabelsError, FewLabelsWarning
 
 TINY = dict(hidden_units=(16,), epochs=8, patience=2, rounds=1, finetune_epochs=2,
             learning_rate=0.01)
@@ -44,6 +44,15 @@ def test_test_rows_come_only_from_labeled_rows_and_leave_training():
     with pytest.raises(RuntimeError, match="stop after fit"):
         workflow.run_experiment(x, y, [0, 1], out="unused", estimator=Spy(), test_fraction=0.2)
     assert seen == {"n": 36, "unlabeled": 20}  # 2 of each 10-row class held out
+
+
+def test_a_tiny_test_split_warns_that_its_scores_are_noisy(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2)).astype(np.float32)
+    y = np.array([0, 1] * 10 + [-1] * 40)  # 20 labeled rows: a 4-row test split
+    with pytest.warns(FewLabelsWarning, match="the test split has only 4 rows, so one row is 25"):
+        workflow.run_experiment(x, y, [0, 1], out=tmp_path / "run",
+                                estimator=workflow.make_estimator(**TINY), baseline=False)
 
 
 def test_make_estimator_refuses_unknown_methods():
