@@ -65,3 +65,14 @@ def test_early_stopping_waits_for_min_steps(min_steps):
         assert record["epochs"] >= min_steps // 2  # 2 steps per epoch
     else:
         assert record["epochs"] < 10
+
+
+def test_a_model_with_a_lambda_layer_is_refused_on_load(tmp_path):
+    import keras
+
+    inputs = keras.Input((2,))
+    outputs = keras.layers.Lambda(lambda t: t * 2)(inputs)
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(FewLabelsError, match="could not load the model safely"):
+        training.load_model(path)

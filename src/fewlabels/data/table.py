@@ -25,6 +25,8 @@ import numpy as np
 
 from fewlabels.errors import FewLabelsError
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 UNLABELED_MARKERS = ("-1", "", "?", "nan")
 """Label cells that mark a row as unlabeled (compared after stripping, case-insensitively)."""
 
@@ -280,6 +282,11 @@ def _parse_feature(cell: str, where: str, lineno: int, column: int, name: str) -
         raise FewLabelsError(f"{place}: {cell!r} is not a number.") from None
     if not math.isfinite(value):
         raise FewLabelsError(f"{place}: {cell!r} is not a finite number (NaN and inf are refused).")
+    if abs(value) > FLOAT32_MAX:
+        raise FewLabelsError(
+            f"{place}: {cell!r} is too large: features are float32, at most {FLOAT32_MAX:.4g} "
+            "in magnitude."
+        )
     return value
 
 

@@ -75,6 +75,7 @@ def test_comments_and_blank_lines_are_skipped_and_rows_keep_file_line_numbers(tm
         ("x,y,label\n1,2,0\n3,nan,1\n", r"row 3, column 2 \('y'\): 'nan' is not a finite"),
         ("1,2,0\ninf,2,1\n", r"row 2, column 1 .*'inf' is not a finite number"),
         ("1,2,0\n1,,1\n", r"row 2, column 2 .*the feature is empty"),
+        ("1,2,0\n1,4e38,1\n", r"row 2, column 2 .*'4e38' is too large: features are float32"),
         ("1,2,0\n3,4\n", r"row 2 has 2 columns, but row 1 has 3.*ragged"),
         ("a,a,label\n1,2,0\n", r"row 1, column 2: duplicate header name 'a' \(also column 1\)"),
         ("1,2,0.5\n", r"row 1, column 3 .*label '0.5' is not a class name or an integer"),
