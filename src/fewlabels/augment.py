@@ -1,0 +1,122 @@
+"""Named augmentation policies, built from Keras's own preprocessing layers.
+
+Each policy is a `keras.Sequential` of random layers, so it runs inside `tf.data` on the fly
+and on every Keras backend. Images are float tensors in `value_range` (default `(0, 255)`),
+shaped `(batch, height, width, channels)`; gray images have one channel.
+
+- `none`: the identity.
+- `classic`: the `ImageDataGenerator` recipe that tutorials copy: rotation 10 degrees,
+  width/height shift 0.1, shear 0.2 degrees, zoom 0.2, horizontal and vertical flips, fill mode
+  `nearest`. Every parameter is adjustable, and either flip can be turned off.
+- `weak`: FixMatch's weak view: a horizontal flip and a translation of up to 12.5%, with
+  reflected borders (Sohn et al. 2020, section 2.3).
+- `strong`: FixMatch's strong view: RandAugment (2 random operations) followed by Cutout, as
+  random erasing (Sohn et al. 2020, section 2.3 and appendix D).
+
+Example:
+```python
+from fewlabels.augment import build_policy
+augment = build_policy("classic", vertical_flip=False, seed=0)
+dataset = dataset.map(lambda x, y: (augment(x, training=True), y))
+```
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from fewlabels.errors import FewLabelsError
+
+POLICIES = ("none", "classic", "weak", "strong")
+
+
+def build_policy(
+    name: str,
+    *,
+    rotation: float = 10.0,
+    width_shift: float = 0.1,
+    height_shift: float = 0.1,
+    shear: float = 0.2,
+    zoom: float = 0.2,
+    horizontal_flip: bool = True,
+    vertical_flip: bool = True,
+    fill_mode: str = "nearest",
+    value_range: tuple[float, float] = (0.0, 255.0),
+    seed: int | None = None,
+) -> keras.Sequential:
+    """Build a named augmentation policy.
+
+    Args:
+        name: one of `"none"`, `"classic"`, `"weak"`, `"strong"`.
+        rotation: `classic`: the largest rotation, in degrees either way.
+        width_shift: `classic`: the largest horizontal shift, as a fraction of the width.
+        height_shift: `classic`: the largest vertical shift, as a fraction of the height.
+        shear: `classic`: the largest shear angle, in degrees either way, along x, as
+            `ImageDataGenerator(shear_range=...)` applied it. Keras's `RandomShear` takes a
+            shear fraction, so the angle is passed as its tangent.
+        zoom: `classic`: zoom in `[1 - zoom, 1 + zoom]`, independently per axis.
+        horizontal_flip: `classic`: flip left-right half of the time.
+        vertical_flip: `classic`: flip upside-down half of the time (turn it off for
+            digits, text, scenes: most datasets must not be flipped vertically).
+        fill_mode: `classic`: how to fill pixels that come from outside the image
+            (`"nearest"`, `"reflect"`, `"wrap"` or `"constant"`).
+        value_range: the range of pixel values (`strong` needs it for RandAugment).
+        seed: seeds every random layer (each gets `seed + i`), for reproducible streams.
+
+    Returns:
+        A `keras.Sequential`; call it with `training=True` to augment.
+    """
+    if name not in POLICIES:
+        raise FewLabelsError(f"unknown augmentation policy {name!r}; choose from {POLICIES}.")
+    layers = keras.layers
+    seeds = iter(range(seed, seed + 100)) if seed is not None else iter([None] * 100)
+    if name == "none":
+        stack = [layers.Identity()]
+    elif name == "classic":
+        _check_fraction("width_shift", width_shift)
+        _check_fraction("height_shift", height_shift)
+        _check_fraction("zoom", zoom)
+        if not 0 <= rotation <= 180:
+            raise FewLabelsError(f"rotation must be in [0, 180] degrees; got {rotation!r}.")
+        if not 0 <= shear < 90:
+            raise FewLabelsError(f"shear must be in [0, 90) degrees; got {shear!r}.")
+        if fill_mode not in ("nearest", "reflect", "wrap", "constant"):
+            raise FewLabelsError(
+                f"fill_mode must be nearest, reflect, wrap or constant; got {fill_mode!r}."
+            )
+        stack = []
+        if rotation:
+            stack.append(layers.RandomRotation(rotation / 360.0, fill_mode=fill_mode,
+                                               seed=next(seeds)))
+        if width_shift or height_shift:
+            stack.append(layers.RandomTranslation(height_shift, width_shift, fill_mode=fill_mode,
+                                                  seed=next(seeds)))
+        if shear:
+            stack.append(layers.RandomShear(x_factor=math.tan(math.radians(shear)), y_factor=0.0,
+                                            fill_mode=fill_mode, seed=next(seeds)))
+        if zoom:
+            stack.append(layers.RandomZoom(zoom, zoom, fill_mode=fill_mode, seed=next(seeds)))
+        flip = {(True, True): "horizontal_and_vertical", (True, False): "horizontal",
+                (False, True): "vertical"}.get((horizontal_flip, vertical_flip))
+        if flip:
+            stack.append(layers.RandomFlip(flip, seed=next(seeds)))
+        stack = stack or [layers.Identity()]
+    elif name == "weak":
+        stack = [
+            layers.RandomFlip("horizontal", seed=next(seeds)),
+            layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=next(seeds)),
+        ]
+    else:  # strong
+        stack = [
+            layers.RandAugment(value_range=value_range, num_ops=2, seed=next(seeds)),
+            layers.RandomErasing(factor=1.0, scale=(0.02, 0.25), value_range=value_range,
+                                 seed=next(seeds)),
+        ]
+    return keras.Sequential(stack, name=f"augment_{name}")
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not 0 <= value < 1:
+        raise FewLabelsError(f"{name} must be in [0, 1); got {value!r}.")

@@ -1,0 +1,71 @@
+"""Tests for the augmentation policies."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from fewlabels.augment import POLICIES, build_policy
+from fewlabels.errors import FewLabelsError
+
+IMAGES = (np.random.default_rng(0).random((4, 16, 16, 1)) * 255).astype(np.float32)
+
+
+def run(policy, x=IMAGES):
+    return keras.ops.convert_to_numpy(policy(x, training=True))
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_every_policy_keeps_shape_and_value_range(name):
+    for x in (IMAGES, np.repeat(IMAGES, 3, axis=-1)):
+        out = run(build_policy(name, seed=1), x)
+        assert out.shape == x.shape
+        assert out.min() >= -1e-3 and out.max() <= 255 + 1e-3
+
+
+def test_none_is_the_identity_and_the_others_change_images():
+    np.testing.assert_array_equal(run(build_policy("none")), IMAGES)
+    for name in ("classic", "weak", "strong"):
+        assert np.abs(run(build_policy(name, seed=1)) - IMAGES).mean() > 1.0, name
+
+
+def test_same_seed_same_stream_and_successive_calls_differ():
+    a, b = build_policy("classic", seed=3), build_policy("classic", seed=3)
+    first_a, first_b = run(a), run(b)
+    np.testing.assert_array_equal(first_a, first_b)
+    assert not np.array_equal(run(a), first_a)  # the next epoch gets new transforms
+
+
+def test_classic_matches_the_image_data_generator_recipe():
+    layers = {type(layer).__name__: layer for layer in build_policy("classic").layers}
+    assert math.isclose(layers["RandomRotation"].factor[1], 10 / 360)
+    assert layers["RandomTranslation"].height_factor == 0.1
+    assert layers["RandomTranslation"].width_factor == 0.1
+    assert math.isclose(layers["RandomShear"].x_factor[1], math.tan(math.radians(0.2)))
+    assert layers["RandomZoom"].height_factor == 0.2 and layers["RandomZoom"].width_factor == 0.2
+    assert layers["RandomFlip"].mode == "horizontal_and_vertical"
+    assert all(layer.fill_mode == "nearest" for layer in layers.values()
+               if hasattr(layer, "fill_mode"))
+
+
+def test_classic_flips_can_be_turned_off():
+    names = [type(layer).__name__ for layer in build_policy(
+        "classic", horizontal_flip=False, vertical_flip=False).layers]
+    assert "RandomFlip" not in names
+    only_h = build_policy("classic", vertical_flip=False).layers[-1]
+    assert only_h.mode == "horizontal"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "heavy"}, "unknown augmentation policy 'heavy'"),
+        ({"name": "classic", "zoom": 1.5}, r"zoom must be in \[0, 1\)"),
+        ({"name": "classic", "rotation": 400}, r"rotation must be in \[0, 180\]"),
+        ({"name": "classic", "fill_mode": "mirror"}, "fill_mode must be"),
+    ],
+)
+def test_bad_policy_parameters_are_named(kwargs, message):
+    with pytest.raises(FewLabelsError, match=message):
+        build_policy(**kwargs)

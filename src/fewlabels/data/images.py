@@ -1,0 +1,236 @@
+"""Image datasets as arrays: built-in datasets, `.npz` files and NumPy arrays.
+
+Images are `uint8` arrays shaped `(n, height, width, channels)`; labels are class indices with
+-1 for unlabeled images, as everywhere in fewlabels.
+
+Built-in datasets, all readable offline:
+
+- `digits`: scikit-learn's 1,797 8x8 digits (shipped with scikit-learn), scaled to 0..255;
+  the test split is a stratified, seeded 20% (`stratified_split(y, 0.2, seed=0)`).
+- `fashion_mnist`: 70,000 28x28 images. Read from Keras's dataset cache
+  (`$KERAS_HOME/datasets/fashion-mnist/`, where `keras.datasets.fashion_mnist.load_data()`
+  stores it), else from Debian's `dataset-fashion-mnist` package
+  (`/usr/share/datasets/fashion-mnist/`); otherwise the error says how to get it.
+- `mnist`: 70,000 28x28 digits, from Keras's cache (`$KERAS_HOME/datasets/mnist.npz`).
+
+The files are parsed here (IDX, or `.npz` without pickle), so nothing is ever downloaded at run
+time and nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fewlabels.errors import FewLabelsError
+
+IMAGE_DATASETS = ("digits", "fashion_mnist", "mnist")
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                       "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageDataset:
+    """A train and a test split of images.
+
+    Attributes:
+        x_train, y_train: training images `(n, h, w, c)` uint8 and labels (-1 = unlabeled).
+        x_test, y_test: test images and labels (all labeled).
+        classes: class names, in index order.
+        source: where the data came from (a path, or `"scikit-learn"`).
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+    source: str
+
+
+def keras_cache_dir() -> Path:
+    """Keras's cache folder: `$KERAS_HOME`, else `~/.keras` (as `keras.utils.get_file`)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+
+
+def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | None = None
+                       ) -> ImageDataset:
+    """Load a built-in image dataset, offline.
+
+    Args:
+        name: `"digits"`, `"fashion_mnist"` or `"mnist"`.
+        search_dirs: folders to look in first for the dataset's files (for Fashion-MNIST, the
+            four IDX `.gz` files; for MNIST, `mnist.npz`).
+
+    Returns:
+        An `ImageDataset`.
+
+    Raises:
+        FewLabelsError: unknown name, or the files are missing (saying how to get them) or
+            corrupt (naming the file).
+
+    Example:
+    ```python
+    data = load_image_dataset("fashion_mnist")
+    data.x_train.shape  # (60000, 28, 28, 1)
+    ```
+    """
+    if name not in IMAGE_DATASETS:
+        raise FewLabelsError(f"unknown image dataset {name!r}; choose from {IMAGE_DATASETS}.")
+    extra = [Path(d) for d in (search_dirs or [])]
+    if name == "digits":
+        return _digits()
+    if name == "fashion_mnist":
+        candidates = [*extra, keras_cache_dir() / "datasets" / "fashion-mnist",
+                      DEBIAN_FASHION_MNIST]
+        for folder in candidates:
+            if all((folder / f).is_file() for f in FASHION_MNIST_FILES):
+                x_tr, y_tr, x_te, y_te = (read_idx(folder / f) for f in FASHION_MNIST_FILES)
+                return _checked(x_tr, y_tr, x_te, y_te, FASHION_MNIST_CLASSES, str(folder))
+        raise FewLabelsError(
+            "Fashion-MNIST was not found; looked in "
+            + ", ".join(str(c) for c in candidates)
+            + ". Get it with `python -c \"import keras; keras.datasets.fashion_mnist.load_data()\"`"
+            " (downloads into Keras's cache), or on Debian/Ubuntu `apt-get install "
+            "dataset-fashion-mnist`."
+        )
+    candidates = [*extra, keras_cache_dir() / "datasets"]
+    for folder in candidates:
+        path = folder / "mnist.npz"
+        if path.is_file():
+            arrays = _load_npz(path, ("x_train", "y_train", "x_test", "y_test"))
+            return _checked(arrays["x_train"], arrays["y_train"], arrays["x_test"],
+                            arrays["y_test"], [str(i) for i in range(10)], str(path))
+    raise FewLabelsError(
+        "MNIST was not found; looked for mnist.npz in "
+        + ", ".join(str(c) for c in candidates)
+        + ". Get it with `python -c \"import keras; keras.datasets.mnist.load_data()\"` "
+        "(downloads into Keras's cache)."
+    )
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (gzipped or not) of unsigned bytes, as MNIST-style datasets ship.
+
+    The header is checked against the data length, so a truncated or corrupt file is an
+    error naming it, not a reshape failure.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:
+        raise FewLabelsError(f"{path}: cannot read it as an IDX file ({err}).") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise FewLabelsError(f"{path}: not an IDX file of unsigned bytes (bad magic number).")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise FewLabelsError(f"{path}: truncated IDX header.")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise FewLabelsError(
+            f"{path}: the header declares {shape} ({expected} bytes) but the file holds "
+            f"{len(raw) - header} bytes of data (truncated or corrupt)."
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """Read images and labels from an `.npz` with arrays `x` and `y` (and optional `classes`).
+
+    `y` may be omitted (every image unlabeled) and uses -1 for unlabeled images. The file is
+    read without pickle (`allow_pickle=False`), so an object array is refused.
+
+    Returns:
+        `(x, y, classes)`: images as `(n, h, w, c)` uint8, labels, and class names or None.
+    """
+    path = Path(path)
+    arrays = _load_npz(path, ("x",), optional=("y", "classes"))
+    x = arrays["x"]
+    y = arrays.get("y", np.full(len(x), -1, dtype=np.int64))
+    classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else None
+    x, y = check_images(x, y, name=str(path))
+    return x, y, classes
+
+
+def check_images(x, y, *, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
+    """Validate image arrays: `(n, h, w)` or `(n, h, w, c)` with c in 1..4, labels >= -1.
+
+    Float images in [0, 1] are scaled to 0..255; other floats must already lie in 0..255.
+
+    Returns:
+        `(x, y)` as uint8 `(n, h, w, c)` and int64.
+    """
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 2, 3, 4) or 0 in x.shape:
+        raise FewLabelsError(
+            f"{name}: images must be shaped (n, height, width) or (n, height, width, "
+            f"channels) with 1-4 channels; got {x.shape}."
+        )
+    if x.dtype.kind == "f":
+        if not np.all(np.isfinite(x)):
+            raise FewLabelsError(f"{name}: images contain NaN or inf.")
+        if x.max() <= 1.0 and x.min() >= 0.0:
+            x = x * 255.0
+        if x.min() < 0 or x.max() > 255:
+            raise FewLabelsError(f"{name}: float pixel values must lie in [0, 1] or [0, 255].")
+        x = np.rint(x).astype(np.uint8)
+    elif x.dtype != np.uint8:
+        if x.dtype.kind not in "iu" or x.min() < 0 or x.max() > 255:
+            raise FewLabelsError(f"{name}: pixel values must be uint8 or lie in 0..255.")
+        x = x.astype(np.uint8)
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(x):
+        raise FewLabelsError(f"{name}: {len(x)} images but labels of shape {y.shape}.")
+    if y.dtype.kind not in "iu" or (len(y) and y.min() < -1):
+        raise FewLabelsError(f"{name}: labels must be integers >= 0, or -1 for unlabeled.")
+    return x, y.astype(np.int64)
+
+
+def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str] = ()) -> dict:
+    if not path.is_file():
+        raise FewLabelsError(f"{path}: no such file.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in required if k not in data.files]
+            if missing:
+                raise FewLabelsError(f"{path}: missing array(s) {missing}; it has {data.files}.")
+            return {k: data[k] for k in (*required, *optional) if k in data.files}
+    except FewLabelsError:
+        raise
+    except ValueError as err:  # object arrays need pickle, which is refused
+        raise FewLabelsError(f"{path}: cannot read it without pickle ({err}).") from None
+    except (OSError, EOFError) as err:
+        raise FewLabelsError(f"{path}: not a readable .npz file ({err}).") from None
+
+
+def _checked(x_tr, y_tr, x_te, y_te, classes, source) -> ImageDataset:
+    x_tr, y_tr = check_images(x_tr, y_tr, name=f"{source} (train)")
+    x_te, y_te = check_images(x_te, y_te, name=f"{source} (test)")
+    return ImageDataset(x_tr, y_tr, x_te, y_te, list(classes), source)
+
+
+def _digits() -> ImageDataset:
+    from sklearn.datasets import load_digits
+
+    from fewlabels.data.splits import stratified_split
+
+    bunch = load_digits()
+    x = np.clip(bunch.images * 16.0, 0, 255).astype(np.uint8)[..., None]
+    y = bunch.target.astype(np.int64)
+    train, test = stratified_split(y, 0.2, seed=0)
+    return ImageDataset(x[train], y[train], x[test], y[test],
+                        [str(c) for c in bunch.target_names], "scikit-learn")
