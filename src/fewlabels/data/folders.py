@@ -1,0 +1,228 @@
+"""Image folders: one subfolder per class, plus an optional folder of unlabeled images.
+
+```
+data/
+  cat/ 001.png 002.jpg ...
+  dog/ ...
+  unlabeled/ ...        (name set by `unlabeled=`; or a separate folder, `unlabeled_dir=`)
+```
+
+`scan_image_folder` checks every file before training starts, so nothing crashes mid-epoch
+with a bare TensorFlow error. It reports, one line per file:
+
+- a file that is corrupt or truncated (Pillow cannot open or verify it);
+- a file whose content does not match its extension (a BMP named `.jpg`);
+- an image that declares more than `max_pixels` pixels, rejected from its header before any
+  pixel is decoded (a decompression bomb);
+- a path that escapes the data root through a symlink or `..`.
+
+An empty class folder is an error of its own. `image_dataset` then streams the checked files
+from disk through `tf.data`, so a folder larger than memory works.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from fewlabels.errors import FewLabelsError, FewLabelsWarning
+
+EXTENSION_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP",
+                     ".gif": "GIF"}
+MAX_PIXELS = 89_478_485
+"""Pillow's own decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`), about 9,500 x 9,500."""
+REPORT_LINES = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFolder:
+    """The checked files of an image folder.
+
+    Attributes:
+        paths: every usable image file (absolute, resolved), labeled ones first.
+        y: class index per path, -1 for unlabeled images.
+        classes: class names (sorted subfolder names).
+        root: the data root.
+        bad: one line per file that failed the pre-scan (empty unless `on_bad_image="skip"`).
+    """
+
+    paths: list[Path]
+    y: np.ndarray
+    classes: list[str]
+    root: Path
+    bad: list[str]
+
+
+def scan_image_folder(
+    root: str | os.PathLike,
+    *,
+    unlabeled: str = "unlabeled",
+    unlabeled_dir: str | os.PathLike | None = None,
+    on_bad_image: str = "error",
+    max_pixels: int = MAX_PIXELS,
+) -> ImageFolder:
+    """List and check every image of a class-per-folder dataset before training.
+
+    Args:
+        root: the folder holding one subfolder per class.
+        unlabeled: the name of the subfolder holding unlabeled images (not a class).
+        unlabeled_dir: a separate folder of unlabeled images (it is its own data root).
+        on_bad_image: `"error"` (default): stop with a report naming every bad file;
+            `"skip"`: leave them out and warn with the same report.
+        max_pixels: the largest width x height accepted, checked from the file's header.
+
+    Returns:
+        An `ImageFolder`.
+
+    Example:
+    ```python
+    folder = scan_image_folder("data/", on_bad_image="skip")
+    folder.classes, len(folder.paths), folder.bad
+    ```
+    """
+    if on_bad_image not in ("error", "skip"):
+        raise FewLabelsError(f"on_bad_image must be 'error' or 'skip'; got {on_bad_image!r}.")
+    root = Path(root)
+    if not root.is_dir():
+        raise FewLabelsError(f"{root}: no such folder.")
+    real_root = root.resolve()
+    class_dirs = sorted(d for d in root.iterdir()
+                        if d.is_dir() and d.name != unlabeled and not d.name.startswith("."))
+    if not class_dirs:
+        raise FewLabelsError(f"{root}: no class subfolders (one folder per class is expected).")
+    paths: list[Path] = []
+    labels: list[int] = []
+    bad: list[str] = []
+    for index, class_dir in enumerate(class_dirs):
+        files = _files(class_dir)
+        if not files:
+            raise FewLabelsError(f"{class_dir}: the class folder {class_dir.name!r} is empty.")
+        _check_files(files, real_root, max_pixels, paths, bad, labels, index)
+    sources = [(root / unlabeled, real_root)]
+    if unlabeled_dir is not None:
+        if not Path(unlabeled_dir).is_dir():
+            raise FewLabelsError(f"{unlabeled_dir}: no such folder of unlabeled images.")
+        sources.append((Path(unlabeled_dir), Path(unlabeled_dir).resolve()))
+    for folder, data_root in sources:
+        if folder.is_dir():
+            _check_files(_files(folder), data_root, max_pixels, paths, bad, labels, -1)
+    if bad:
+        report = "\n".join(bad[:REPORT_LINES])
+        more = f"\n... and {len(bad) - REPORT_LINES} more" if len(bad) > REPORT_LINES else ""
+        if on_bad_image == "error":
+            raise FewLabelsError(
+                f"{len(bad)} bad image file(s) found before training (pass "
+                f"on_bad_image='skip' to leave them out):\n{report}{more}"
+            )
+        warnings.warn(f"skipping {len(bad)} bad image file(s):\n{report}{more}",
+                      FewLabelsWarning, stacklevel=2)
+        missing = [d.name for i, d in enumerate(class_dirs) if i not in set(labels)]
+        if missing:
+            raise FewLabelsError(f"{root}: no usable image left in class(es) {missing}.")
+    return ImageFolder(paths, np.array(labels, dtype=np.int64),
+                       [d.name for d in class_dirs], root, bad if on_bad_image == "skip" else [])
+
+
+def _files(folder: Path) -> list[Path]:
+    """Every non-hidden file below `folder` (links included: they are checked later)."""
+    return sorted(p for p in folder.rglob("*")
+                  if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                  and (p.is_file() or p.is_symlink()))
+
+
+def _check_files(files, real_root, max_pixels, paths, bad, labels, label) -> None:
+    for path in files:
+        problem = check_image_file(path, real_root, max_pixels)
+        if problem:
+            bad.append(f"{path}: {problem}")
+        else:
+            paths.append(path.resolve())
+            labels.append(label)
+
+
+def check_image_file(path: Path, real_root: Path, max_pixels: int = MAX_PIXELS) -> str | None:
+    """What is wrong with one image file, or None if it is safe to decode.
+
+    The checks read only the header before the size check, so a decompression bomb is
+    rejected without decoding it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    real = path.resolve()
+    if not real.is_relative_to(real_root):
+        return f"escapes the data root {real_root} (it resolves to {real})"
+    expected = EXTENSION_FORMATS.get(path.suffix.lower())
+    if expected is None:
+        return (f"unsupported extension {path.suffix!r} (expected one of "
+                f"{sorted(EXTENSION_FORMATS)})")
+    saved_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own check below runs first and reports the size
+    try:
+        with Image.open(real) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                return (f"declares {width} x {height} pixels, more than the limit of "
+                        f"{max_pixels:,} (rejected before decoding)")
+            if image.format != expected:
+                return (f"is a {image.format} file with a {path.suffix} extension; rename it "
+                        f"or re-save it as {expected}")
+            image.verify()
+        with Image.open(real) as image:
+            image.load()  # verify() misses truncated pixel data; a full decode does not
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        return f"corrupt or truncated image ({err})"
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved_limit
+    return None
+
+
+def image_dataset(
+    folder: ImageFolder,
+    *,
+    image_size: tuple[int, int],
+    channels: int = 3,
+    batch_size: int = 32,
+    labeled: bool = True,
+    shuffle: bool = False,
+    seed: int = 0,
+):
+    """Stream checked images from disk as a `tf.data.Dataset` of `(images, labels)`.
+
+    Images are decoded, converted to `channels` (1: gray, 3: RGB) and resized to
+    `image_size`, as float32 in 0..255. Only the files `scan_image_folder` accepted are read.
+
+    Args:
+        folder: a scanned folder.
+        image_size: `(height, width)` after resizing.
+        channels: 1 or 3.
+        batch_size: the batch size.
+        labeled: the labeled images (True) or the unlabeled ones (False).
+        shuffle: shuffle the file order each epoch, seeded.
+        seed: the shuffling seed.
+
+    Returns:
+        A batched, prefetched `tf.data.Dataset`.
+    """
+    import tensorflow as tf
+
+    if channels not in (1, 3):
+        raise FewLabelsError(f"channels must be 1 or 3; got {channels!r}.")
+    keep = folder.y >= 0 if labeled else folder.y < 0
+    paths = [str(p) for p, k in zip(folder.paths, keep, strict=True) if k]
+    labels = folder.y[keep]
+
+    def load(path, label):
+        raw = tf.io.read_file(path)
+        image = tf.io.decode_image(raw, channels=channels, expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32), image_size)
+        return image, label
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if shuffle:
+        ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
+    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(
+        tf.data.AUTOTUNE)
