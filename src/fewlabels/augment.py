@@ -13,6 +13,12 @@ shaped `(batch, height, width, channels)`; gray images have one channel.
 - `strong`: FixMatch's strong view: RandAugment (2 random operations) followed by Cutout, as
   random erasing (Sohn et al. 2020, section 2.3 and appendix D).
 
+Known difference from `ImageDataGenerator`: it composed rotation, shift, shear and zoom into one
+affine transform and resampled once; Keras's layers resample once each, so `classic` images
+come out softer (bilinear interpolation applied up to four times). The geometry is the same:
+each layer is the identity at zero strength, and the stack keeps object sizes and intensities
+unchanged on average (tested). Keras has no single random-affine layer yet.
+
 Example:
 ```python
 from fewlabels.augment import build_policy
@@ -24,10 +30,12 @@ dataset = dataset.map(lambda x, y: (augment(x, training=True), y))
 from __future__ import annotations
 
 import math
-
-import keras
+from typing import TYPE_CHECKING
 
 from fewlabels.errors import FewLabelsError
+
+if TYPE_CHECKING:  # Keras is imported when a policy is built, so `fewlabels --help` stays fast
+    import keras
 
 POLICIES = ("none", "classic", "weak", "strong")
 
@@ -68,6 +76,8 @@ def build_policy(
     Returns:
         A `keras.Sequential`; call it with `training=True` to augment.
     """
+    import keras
+
     if name not in POLICIES:
         raise FewLabelsError(f"unknown augmentation policy {name!r}; choose from {POLICIES}.")
     layers = keras.layers

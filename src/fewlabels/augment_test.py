@@ -69,3 +69,17 @@ def test_classic_flips_can_be_turned_off():
 def test_bad_policy_parameters_are_named(kwargs, message):
     with pytest.raises(FewLabelsError, match=message):
         build_policy(**kwargs)
+
+
+def test_the_classic_stack_keeps_object_size_and_intensity_on_average():
+    # Each layer resamples, but the geometry must not drift: rotation keeps areas and the
+    # zoom is symmetric, so the foreground area and mean intensity stay about the same.
+    rng = np.random.default_rng(0)
+    x = np.zeros((200, 28, 28, 1), np.float32)
+    for i in range(len(x)):
+        top, left = rng.integers(6, 10, 2)
+        x[i, top:top + 12, left:left + 12] = 200.0
+    out = run(build_policy("classic", fill_mode="constant", seed=0), x)
+    area_ratio = np.mean(out > 100) / np.mean(x > 100)
+    assert 0.85 < area_ratio < 1.2, area_ratio
+    assert 0.85 < out.mean() / x.mean() < 1.15

@@ -21,12 +21,14 @@ from fewlabels.errors import FewLabelsError
 EXIT_USAGE = 2
 
 
-def _param_docs(cls) -> dict[str, str]:
+def _param_docs(target) -> dict[str, str]:
     """The `Args:` entries of a Keras-style docstring, as {name: one-line text}."""
     docs: dict[str, str] = {}
-    section = inspect.getdoc(cls).split("Args:", 1)[1].split("Example:", 1)[0]
+    lines = inspect.getdoc(target).split("Args:", 1)[1].splitlines()
     name = None
-    for line in section.splitlines():
+    for line in lines[1:]:
+        if line and not line.startswith(" "):
+            break  # the next section (Returns:, Example:, ...)
         match = re.match(r"^    (\w+): (.*)$", line)
         if match:
             name = match.group(1)
@@ -36,15 +38,18 @@ def _param_docs(cls) -> dict[str, str]:
     return docs
 
 
-def _estimator_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> list[str]:
-    """Add one option per `SelfTraining` parameter; return the parameter names added."""
-    from fewlabels.self_training import SelfTraining
+def _add_options(parser: argparse.ArgumentParser, target, title: str,
+                 skip: Sequence[str] = ()) -> list[str]:
+    """Add one option per keyword parameter of `target` (a class or function).
 
-    docs = _param_docs(SelfTraining)
-    group = parser.add_argument_group("model and self-training options")
+    The default comes from the signature and the help text from the docstring's `Args:`, so
+    the CLI and the API never drift apart. Returns the parameter names added.
+    """
+    docs = _param_docs(target)
+    group = parser.add_argument_group(title)
     names = []
-    for name, param in inspect.signature(SelfTraining).parameters.items():
-        if name in skip:
+    for name, param in inspect.signature(target).parameters.items():
+        if name in skip or param.kind is not inspect.Parameter.KEYWORD_ONLY:
             continue
         default = param.default
         flag = "--" + name.replace("_", "-")
@@ -64,6 +69,13 @@ def _estimator_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()
                                help=f"{text} (default: {default})")
         names.append(name)
     return names
+
+
+def _estimator_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> list[str]:
+    """Add one option per `SelfTraining` parameter."""
+    from fewlabels.self_training import SelfTraining
+
+    return _add_options(parser, SelfTraining, "model and self-training options", skip)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -192,6 +204,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--overwrite", action="store_true", help="allow a non-empty RUN_DIR")
     _verbose(demo)
     _estimator_options(demo, skip=("verbose",))
+    from fewlabels.augment import POLICIES, build_policy
+
+    preview = sub.add_parser(
+        "augment-preview", help="save a grid of original vs augmented images (PNG)",
+        description="Save a PNG grid: a row of originals from DATA, then rows of augmented "
+        "copies, to check a policy by eye before training with it.",
+    )
+    preview.add_argument("data", metavar="DATA",
+                         help="a built-in dataset (digits, fashion_mnist, mnist), an .npz "
+                         "file or an image folder")
+    preview.add_argument("--out", required=True, metavar="FILE", help="the PNG to write")
+    preview.add_argument("--policy", choices=POLICIES, default="classic",
+                         help="the augmentation policy (default: classic)")
+    preview.add_argument("--n", type=int, default=8, help="images per row (default: 8)")
+    preview.add_argument("--rows", type=int, default=3,
+                         help="augmented rows under the originals (default: 3)")
+    preview.add_argument("--seed", type=int, default=0,
+                         help="chooses the images and seeds the policy (default: 0)")
+    _add_options(preview, build_policy, "policy options (classic)",
+                 skip=("seed", "value_range"))
     return parser
 
 
@@ -267,6 +299,15 @@ def _run(args: argparse.Namespace) -> int:
               f"macro-F1 {metrics['macro_f1']:.4f}, loss {metrics['loss']:.4f}")
         print(report.per_class_table(metrics))
         print(f"\nWrote {args.out or f'{args.run_dir}/evaluation.json'}")
+    elif args.command == "augment-preview":
+        from fewlabels.augment import build_policy
+        from fewlabels.preview import augment_preview
+
+        params = {name: getattr(args, name) for name in inspect.signature(build_policy).parameters
+                  if name not in ("name", "seed", "value_range")}
+        path = augment_preview(args.data, args.out, policy=args.policy, n=args.n,
+                               rows=args.rows, seed=args.seed, **params)
+        print(f"Wrote {path}")
     elif args.command == "predict":
         n = workflow.predict_run(args.run_dir, args.data, args.out, **read)
         print(f"Wrote {n} predictions to {args.out}")
