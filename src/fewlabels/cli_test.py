@@ -162,3 +162,37 @@ def test_python_dash_m_works_like_the_console_script():
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert done.stdout.startswith("fewlabels ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--delimiter", "::"], "a delimiter is one character"),
+        (["--header", "maybe"], "choose auto, yes or no; got 'maybe'"),
+    ],
+)
+def test_bad_read_options_are_usage_errors(seed_file, tmp_path, capsys, args, message):
+    train, _, _ = seed_file
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["fit", str(train), "--out", str(tmp_path / "r"), *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_encoding_is_a_clear_error(seed_file, tmp_path, capsys):
+    train, _, _ = seed_file
+    assert cli.main(["fit", str(train), "--out", str(tmp_path / "r"),
+                     "--encoding", "klingon"]) == 2
+    assert "unknown encoding 'klingon'" in capsys.readouterr().err
+
+
+def test_predict_into_a_missing_folder_and_evaluate_without_labels(run_dir, seed_file,
+                                                                   tmp_path, capsys):
+    _, test, _ = seed_file
+    assert cli.main(["predict", str(run_dir), str(test), "--out",
+                     str(tmp_path / "nope" / "p.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("\n".join(" ".join(["1"] * 13) + " -1" for _ in range(3)) + "\n")
+    assert cli.main(["evaluate", str(run_dir), str(unlabeled)]) == 2
+    assert "no labeled rows to evaluate on" in capsys.readouterr().err
