@@ -212,35 +212,23 @@ def test_wrong_width_is_refused(fitted):
         model.predict(np.zeros((1, 3)))
 
 
-def test_tampered_run_directories_are_refused_with_the_file_named(fitted, tmp_path):
-    import json
-    import shutil
+@pytest.mark.parametrize(
+    ("file", "content", "message"),
+    [
+        ("classes.json", '{"a": 1}', r"classes\.json: must be a JSON list"),
+        ("config.json", "{}", r"config\.json: has no 'params' object"),
+        ("classes.json", '["a", "b"]', r"the model has 3 outputs but classes\.json lists 2"),
+        ("config.json", "{not json", r"config\.json: not valid JSON"),
+    ],
+)
+def test_tampered_run_directories_are_refused_with_the_file_named(fitted, tmp_path, file,
+                                                                   content, message):
+    fitted[0].save(tmp_path / "run")
+    (tmp_path / "run" / file).write_text(content)
+    with pytest.raises(FewLabelsError, match=message):
+        SelfTraining.load(tmp_path / "run")
 
-    model = fitted[0]
-    model.save(tmp_path / "good")
+
+def test_a_missing_run_directory_is_refused(tmp_path):
     with pytest.raises(FewLabelsError, match="no such run directory"):
         SelfTraining.load(tmp_path / "missing")
-
-    bad_classes = tmp_path / "bad_classes"
-    shutil.copytree(tmp_path / "good", bad_classes)
-    (bad_classes / "classes.json").write_text(json.dumps({"a": 1}))
-    with pytest.raises(FewLabelsError, match=r"classes.json: must be a JSON list"):
-        SelfTraining.load(bad_classes)
-
-    no_params = tmp_path / "no_params"
-    shutil.copytree(tmp_path / "good", no_params)
-    (no_params / "config.json").write_text("{}")
-    with pytest.raises(FewLabelsError, match=r"config.json: has no 'params' object"):
-        SelfTraining.load(no_params)
-
-    mismatch = tmp_path / "mismatch"
-    shutil.copytree(tmp_path / "good", mismatch)
-    (mismatch / "classes.json").write_text(json.dumps(["a", "b"]))
-    with pytest.raises(FewLabelsError, match=r"the model has 3 outputs but classes\.json lists 2"):
-        SelfTraining.load(mismatch)
-
-    broken_json = tmp_path / "broken_json"
-    shutil.copytree(tmp_path / "good", broken_json)
-    (broken_json / "config.json").write_text("{not json")
-    with pytest.raises(FewLabelsError, match=r"config.json: not valid JSON"):
-        SelfTraining.load(broken_json)
