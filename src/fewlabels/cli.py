@@ -227,11 +227,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _kwargs_for(args: argparse.Namespace, target, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    """The parsed values of `target`'s keyword-only parameters (those `_add_options` added)."""
+    return {name: getattr(args, name)
+            for name, param in inspect.signature(target).parameters.items()
+            if param.kind is inspect.Parameter.KEYWORD_ONLY and name not in exclude
+            and hasattr(args, name)}
+
+
 def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     from fewlabels.self_training import SelfTraining
 
-    return {name: getattr(args, name) for name in inspect.signature(SelfTraining).parameters
-            if hasattr(args, name) and name != "verbose"}
+    return _kwargs_for(args, SelfTraining, exclude=("verbose",))
 
 
 def _print_run(result) -> None:
@@ -303,8 +310,7 @@ def _run(args: argparse.Namespace) -> int:
         from fewlabels.augment import build_policy
         from fewlabels.preview import augment_preview
 
-        params = {name: getattr(args, name) for name in inspect.signature(build_policy).parameters
-                  if name not in ("name", "seed", "value_range")}
+        params = _kwargs_for(args, build_policy, exclude=("seed",))  # --seed is the preview's
         path = augment_preview(args.data, args.out, policy=args.policy, n=args.n,
                                rows=args.rows, seed=args.seed, **params)
         print(f"Wrote {path}")

@@ -70,7 +70,7 @@ def make_estimator(method: str = "self-training", **params: Any):
 
     if method not in METHODS:
         raise FewLabelsError(f"method must be one of {list(METHODS)}; got {method!r}.")
-    estimator = SelfTraining(**params)
+    estimator = SelfTraining().set_params(**params)  # names an unknown parameter
     if method == "supervised":
         estimator.set_params(rounds=0, finetune=False)
     return estimator

@@ -59,6 +59,8 @@ def test_make_estimator_refuses_unknown_methods():
     with pytest.raises(FewLabelsError, match=r"method must be one of \['self-training'"):
         workflow.make_estimator("fixmatch-ish")
     assert workflow.make_estimator("supervised").rounds == 0
+    with pytest.raises(FewLabelsError, match="unknown parameter 'treshold'"):
+        workflow.make_estimator(treshold=0.9)
 
 
 def test_run_dir_that_is_a_file_is_refused(tmp_path):
