@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fewlabels import params as p
+from fewlabels.augment import POLICIES
 from fewlabels.data.splits import stratified_split
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
 from fewlabels.io import read_json, write_json
@@ -43,9 +44,13 @@ class SelfTraining:
     With `rounds=0` it is the plain supervised MLP, trained by the same code: the baseline.
 
     Args:
-        hidden_units: widths of the hidden layers.
-        activation: Keras activation of the hidden layers.
-        dropout: dropout rate after each hidden layer.
+        model: the network: `"mlp"` for feature rows, or for images `(n, height, width,
+            channels)` in 0..255, `"cnn"` (compact CNN) or `"wrn"` (WRN-28-2).
+        augment: for images, the augmentation policy applied to every training batch:
+            `"none"`, `"classic"`, `"weak"` or `"strong"` (see `fewlabels.augment`).
+        hidden_units: `"mlp"`: widths of the hidden layers.
+        activation: `"mlp"`: Keras activation of the hidden layers.
+        dropout: dropout rate (`"mlp"`: after each hidden layer; `"cnn"`: before the head).
         learning_rate: Adam's learning rate.
         batch_size: training batch size.
         epochs: the most epochs per training stage (early stopping usually ends sooner).
@@ -86,6 +91,8 @@ class SelfTraining:
     """
 
     _parameter_constraints: ClassVar[dict] = {
+        "model": p.one_of("mlp", "cnn", "wrn"),
+        "augment": p.one_of(*POLICIES),
         "hidden_units": p.int_sequence(1),
         "activation": p.nonempty_string,
         "dropout": p.interval(float, 0.0, 1.0, "left"),
@@ -114,6 +121,8 @@ class SelfTraining:
     def __init__(
         self,
         *,
+        model: str = "mlp",
+        augment: str = "none",
         hidden_units: Sequence[int] = (64, 64),
         activation: str = "relu",
         dropout: float = 0.1,
@@ -138,6 +147,8 @@ class SelfTraining:
         deterministic: bool = True,
         verbose: int = 0,
     ) -> None:
+        self.model = model
+        self.augment = augment
         self.hidden_units = tuple(hidden_units) if isinstance(hidden_units, list) else hidden_units
         self.activation = activation
         self.dropout = dropout
@@ -208,7 +219,13 @@ class SelfTraining:
         from fewlabels import training
 
         p.validate_params(self)
-        X, y, classes = check_training_data(X, y, classes)
+        images = self.model != "mlp"
+        if self.augment != "none" and not images:
+            raise FewLabelsError(
+                f"augment={self.augment!r} needs images: use model='cnn' or 'wrn' on "
+                "(n, height, width, channels) arrays."
+            )
+        X, y, classes = check_training_data(X, y, classes, images=images)
         n_classes = len(classes)
         if y_hidden is not None:
             y_hidden = np.asarray(y_hidden, dtype=np.int64)
@@ -219,7 +236,8 @@ class SelfTraining:
 
         labeled = np.flatnonzero(y >= 0)
         if validation_data is not None:
-            x_val = check_features(validation_data[0], n_features=X.shape[1], name="X_val")
+            x_val = check_features(validation_data[0], n_features=X.shape[1], name="X_val",
+                                   images=images, input_shape=X.shape[1:])
             y_val = np.asarray(validation_data[1], dtype=np.int64)
             if len(y_val) != len(x_val) or np.any((y_val < 0) | (y_val >= n_classes)):
                 raise FewLabelsError(
@@ -237,7 +255,13 @@ class SelfTraining:
         prior = np.bincount(y[train_rows], minlength=n_classes) / len(train_rows)
 
         def new_model():
-            return _build(self, X.shape[1], n_classes, X)
+            return _build(self, X, n_classes)
+
+        policy = None
+        if self.augment != "none":
+            from fewlabels.augment import build_policy
+
+            policy = build_policy(self.augment, seed=self.seed)
 
         stage_args = dict(
             learning_rate=self.learning_rate,
@@ -245,6 +269,7 @@ class SelfTraining:
             epochs=self.epochs,
             patience=self.patience,
             min_steps=self.min_steps,
+            augment=policy,
             seed=self.seed,
             verbose=self.verbose,
             validation=validation,
@@ -340,7 +365,9 @@ class SelfTraining:
 
         self.model_ = model
         self.classes_ = list(classes)
-        self.n_features_in_ = X.shape[1]
+        self.input_shape_ = tuple(int(d) for d in X.shape[1:])
+        if not images:
+            self.n_features_in_ = X.shape[1]
         self.transduction_ = transduction
         self.labeled_iter_ = labeled_iter
         self.n_iter_ = n_iter
@@ -398,12 +425,17 @@ class SelfTraining:
         if not hasattr(self, "model_"):
             raise FewLabelsError("this SelfTraining is not fitted yet; call fit() or load().")
 
+    def _check_input(self, X) -> np.ndarray:
+        images = len(self.input_shape_) == 3
+        return check_features(X, n_features=None if images else self.input_shape_[0],
+                              images=images, input_shape=self.input_shape_ if images else None)
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, `(n_samples, n_classes)`, columns in `classes_` order."""
         from fewlabels import training
 
         self._check_fitted()
-        X = check_features(X, n_features=self.n_features_in_)
+        X = self._check_input(X)
         return training.predict_proba(self.model_, X)
 
     def predict(self, X) -> np.ndarray:
@@ -434,7 +466,7 @@ class SelfTraining:
                 raise FewLabelsError("no pre-fine-tuning model: fine-tuning did not run.")
         else:
             raise FewLabelsError(f"stage must be 'final' or 'before_finetune'; got {stage!r}.")
-        X = check_features(X, n_features=self.n_features_in_)
+        X = self._check_input(X)
         y = np.asarray(y, dtype=np.int64)
         if len(y) != len(X):
             raise FewLabelsError(f"X has {len(X)} rows but y has {len(y)} labels.")
@@ -462,7 +494,7 @@ class SelfTraining:
             "fewlabels_version": __version__,
             "estimator": "SelfTraining",
             "params": self.get_params(),
-            "n_features": self.n_features_in_,
+            "input_shape": list(self.input_shape_),
             **(extra_config or {}),
         })
 
@@ -500,21 +532,27 @@ class SelfTraining:
             )
         estimator.model_ = model
         estimator.classes_ = classes
-        estimator.n_features_in_ = int(model.input_shape[-1])
+        estimator.input_shape_ = tuple(int(d) for d in model.input_shape[1:])
+        if len(estimator.input_shape_) == 1:
+            estimator.n_features_in_ = estimator.input_shape_[0]
         estimator.pre_finetune_model_ = None
         return estimator
 
 
-def _build(est: SelfTraining, n_features: int, n_classes: int, adapt_data: np.ndarray):
-    from fewlabels.models import build_mlp
+def _build(est: SelfTraining, X: np.ndarray, n_classes: int):
+    from fewlabels.models import build_cnn, build_mlp, build_wrn
 
+    if est.model == "cnn":
+        return build_cnn(X.shape[1:], n_classes, dropout=est.dropout)
+    if est.model == "wrn":
+        return build_wrn(X.shape[1:], n_classes)
     return build_mlp(
-        n_features,
+        X.shape[1],
         n_classes,
         hidden_units=est.hidden_units,
         activation=est.activation,
         dropout=est.dropout,
-        adapt_data=adapt_data,
+        adapt_data=X,
     )
 
 

@@ -84,6 +84,7 @@ def train_stage(
     epochs: int,
     patience: int,
     min_steps: int = 0,
+    augment: keras.Layer | None = None,
     seed: int = 0,
     verbose: int | str = 0,
 ) -> dict:
@@ -109,6 +110,8 @@ def train_stage(
         epochs: the most epochs to run.
         patience: epochs without improvement before stopping.
         min_steps: optimizer steps before early stopping may pick an epoch or stop.
+        augment: a policy (`fewlabels.augment.build_policy`) applied to each training batch
+            inside the stream: new transforms every epoch, the same ones for the same seed.
         seed: seeds the shuffling order.
         verbose: Keras `fit` verbosity.
 
@@ -133,8 +136,10 @@ def train_stage(
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         .repeat()
-        .prefetch(2)
     )
+    if augment is not None:
+        stream = stream.map(lambda xb, tb, wb: (augment(xb, training=True), tb, wb))
+    stream = stream.prefetch(2)
     has_val = validation is not None and len(validation[0]) > 0
     callbacks: list = [ValidationLoss(*validation)] if has_val else []
     stopper = keras.callbacks.EarlyStopping(
@@ -155,9 +160,12 @@ def train_stage(
     )
     wall = time.perf_counter() - start
     logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    epochs_run = len(next(iter(logs.values()), []))
     return {
-        "epochs": len(next(iter(logs.values()), [])),
-        "best_epoch": stopper.best_epoch + 1,
+        "epochs": epochs_run,
+        # Early stopping never watched (min_steps reaches past the last epoch): the final
+        # weights are kept, so the last epoch is the one that counts.
+        "best_epoch": stopper.best_epoch + 1 if stopper.best_weights is not None else epochs_run,
         "wall_s": round(wall, 3),
         "history": logs,
     }
@@ -168,10 +176,11 @@ def predict_proba(model: keras.Model, x: np.ndarray) -> np.ndarray:
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]))
     # A direct call per batch, not `model.predict`: pools of changing sizes would retrace
-    # predict's compiled function every round.
+    # predict's compiled function every round. Images go in smaller batches than rows.
+    batch = PREDICT_BATCH_SIZE if x.ndim == 2 else max(1, PREDICT_BATCH_SIZE // 4)
     parts = [
-        keras.ops.convert_to_numpy(model(x[i : i + PREDICT_BATCH_SIZE], training=False))
-        for i in range(0, len(x), PREDICT_BATCH_SIZE)
+        keras.ops.convert_to_numpy(model(x[i : i + batch], training=False))
+        for i in range(0, len(x), batch)
     ]
     proba = np.concatenate(parts).astype(np.float64)
     return proba / proba.sum(axis=1, keepdims=True)

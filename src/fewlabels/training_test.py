@@ -76,3 +76,12 @@ def test_a_model_with_a_lambda_layer_is_refused_on_load(tmp_path):
     keras.Model(inputs, outputs).save(path)
     with pytest.raises(FewLabelsError, match="could not load the model safely"):
         training.load_model(path)
+
+
+def test_best_epoch_is_the_last_one_when_early_stopping_never_watched():
+    x = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)
+    onehot = np.eye(2, dtype=np.float32)[(x[:, 0] > 0).astype(int)]
+    model = build_mlp(2, 2, hidden_units=(4,), adapt_data=x)
+    record = training.train_stage(model, x, onehot, validation=(x, onehot), learning_rate=0.01,
+                                  batch_size=8, epochs=5, patience=1, min_steps=1000)
+    assert record["epochs"] == 5 and record["best_epoch"] == 5

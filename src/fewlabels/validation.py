@@ -10,13 +10,17 @@ import numpy as np
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
 
 
-def check_features(X, *, n_features: int | None = None, name: str = "X") -> np.ndarray:
-    """Return `X` as a finite float32 2-D array, or raise naming what is wrong.
+def check_features(X, *, n_features: int | None = None, name: str = "X",
+                   images: bool = False, input_shape: tuple | None = None) -> np.ndarray:
+    """Return `X` as a finite float32 array, or raise naming what is wrong.
 
     Args:
-        X: array-like of shape `(n_samples, n_features)`.
-        n_features: the width a fitted model expects, if any.
+        X: array-like of shape `(n_samples, n_features)`, or with `images=True`
+            `(n_samples, height, width, channels)` (a missing channel axis is added).
+        n_features: the width a fitted tabular model expects, if any.
         name: the argument's name for messages.
+        images: expect images instead of feature rows.
+        input_shape: the per-sample shape a fitted image model expects, if any.
 
     Returns:
         The float32 array.
@@ -24,14 +28,27 @@ def check_features(X, *, n_features: int | None = None, name: str = "X") -> np.n
     try:
         arr = np.asarray(X, dtype=np.float32)
     except (TypeError, ValueError) as err:
-        raise FewLabelsError(f"{name} must be a 2-D array of numbers: {err}") from None
-    if arr.ndim != 2:
+        raise FewLabelsError(f"{name} must be an array of numbers: {err}") from None
+    if images:
+        if arr.ndim == 3:
+            arr = arr[..., None]
+        if arr.ndim != 4 or not 1 <= arr.shape[-1] <= 4 or 0 in arr.shape[1:]:
+            raise FewLabelsError(
+                f"{name} must be images shaped (n, height, width, channels) with 1-4 "
+                f"channels; got an array of shape {arr.shape}."
+            )
+        if input_shape is not None and tuple(arr.shape[1:]) != tuple(input_shape):
+            raise FewLabelsError(
+                f"{name} has images of shape {arr.shape[1:]}, but the model was trained on "
+                f"{tuple(input_shape)}."
+            )
+    elif arr.ndim != 2:
         raise FewLabelsError(
             f"{name} must be 2-D (n_samples, n_features); got an array of shape {arr.shape}."
         )
-    if arr.shape[1] == 0:
+    elif arr.shape[1] == 0:
         raise FewLabelsError(f"{name} has 0 features; at least one is needed.")
-    if n_features is not None and arr.shape[1] != n_features:
+    if n_features is not None and not images and arr.shape[1] != n_features:
         raise FewLabelsError(
             f"{name} has {arr.shape[1]} features, but the model was trained on {n_features}."
         )
@@ -44,7 +61,8 @@ def check_features(X, *, n_features: int | None = None, name: str = "X") -> np.n
     return arr
 
 
-def check_training_data(X, y, classes: Sequence | None) -> tuple[np.ndarray, np.ndarray, list]:
+def check_training_data(X, y, classes: Sequence | None, *, images: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray, list]:
     """Validate features and partial labels for semi-supervised training.
 
     Labels are class indices into `classes`, with -1 marking unlabeled rows.
@@ -53,6 +71,7 @@ def check_training_data(X, y, classes: Sequence | None) -> tuple[np.ndarray, np.
         X: features `(n_samples, n_features)`.
         y: labels `(n_samples,)`, -1 for unlabeled.
         classes: the class values, or None for `0 .. max(y)`.
+        images: `X` holds images `(n, height, width, channels)` instead of feature rows.
 
     Returns:
         `(X, y, classes)` as float32, int64 and a list.
@@ -60,7 +79,7 @@ def check_training_data(X, y, classes: Sequence | None) -> tuple[np.ndarray, np.
     Raises:
         FewLabelsError: on mismatched lengths, too few samples, no or one labeled class.
     """
-    X = check_features(X)
+    X = check_features(X, images=images)
     y_arr = np.asarray(y)
     if y_arr.ndim != 1:
         raise FewLabelsError(f"y must be 1-D; got an array of shape {y_arr.shape}.")

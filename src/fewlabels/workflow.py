@@ -360,9 +360,14 @@ def predict_run(
     from fewlabels.self_training import SelfTraining
 
     estimator = SelfTraining.load(run_dir)
+    if len(estimator.input_shape_) != 1:
+        raise FewLabelsError(
+            f"{run_dir}: this model takes images of shape {estimator.input_shape_}, not table "
+            "rows; use SelfTraining.predict on an image array."
+        )
     table = load_table(data, label_column=label_column, delimiter=delimiter, header=header,
                        encoding=encoding, classes=estimator.classes_,
-                       n_features=estimator.n_features_in_)
+                       n_features=estimator.input_shape_[0])
     proba = estimator.predict_proba(table.x)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
