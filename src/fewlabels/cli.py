@@ -19,9 +19,9 @@ from fewlabels import __version__
 from fewlabels.errors import FewLabelsError
 
 EXIT_USAGE = 2
-TABLE_ONLY_SKIP = ("verbose", "model", "augment")
-"""Estimator options not offered by `fit`/`demo`: they read tables, and images are API-only
-until image input reaches the CLI (issue 4)."""
+DEMO_SKIP = ("verbose", "model", "augment", "backbone", "weights", "input_size", "unfreeze",
+             "unfreeze_learning_rate", "head_units")
+"""Estimator options `demo` does not offer: it trains the MLP on digits' feature rows."""
 
 
 def _param_docs(target) -> dict[str, str]:
@@ -64,9 +64,9 @@ def _add_options(parser: argparse.ArgumentParser, target, title: str,
             group.add_argument(flag, dest=name, type=_int_list, default=default,
                                metavar="N,N,...", help=f"{text} (default: "
                                f"{','.join(map(str, default))})")
-        elif default is None:
-            group.add_argument(flag, dest=name, type=float, default=None,
-                               help=f"{text}")
+        elif default is None:  # the type comes from the annotation, "int | None" and so on
+            kind = {"int": int, "float": float}.get(str(param.annotation).split(" |")[0], str)
+            group.add_argument(flag, dest=name, type=kind, default=None, help=f"{text}")
         else:
             group.add_argument(flag, dest=name, type=type(default), default=default,
                                help=f"{text} (default: {default})")
@@ -134,6 +134,24 @@ def _table_options(parser: argparse.ArgumentParser, *, label_optional: bool = Fa
                        "utf-8-sig accepts one)")
 
 
+def _image_options(parser: argparse.ArgumentParser, *, training: bool) -> None:
+    group = parser.add_argument_group("how to read images")
+    group.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
+                       help="folders: a file that fails the pre-scan (corrupt, truncated, "
+                       "wrong extension, oversized, outside the data root) stops the run "
+                       "with a report (error, default) or is left out with a warning (skip)")
+    if not training:
+        return
+    group.add_argument("--image-size", type=int, default=None, metavar="N",
+                       help="folders: resize images to N x N (default: 64)")
+    group.add_argument("--channels", type=int, choices=[1, 3], default=None,
+                       help="1 gray or 3 RGB (default: RGB for folders, as stored for arrays)")
+    group.add_argument("--unlabeled", default="unlabeled", metavar="NAME",
+                       help="folders: the subfolder of unlabeled images (default: unlabeled)")
+    group.add_argument("--unlabeled-dir", default=None, metavar="DIR",
+                       help="a separate folder of unlabeled images")
+
+
 def _verbose(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
                         help="0 quiet, 1 Keras progress bars (default), 2 one line per epoch")
@@ -149,13 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     fit = sub.add_parser(
-        "fit", help="train on a table and write a run directory",
-        description="Train on DATA (features first, label in the last column; unlabeled rows "
-        "marked -1, empty, ? or NaN), compare with a supervised-only baseline on held-out "
-        "test rows, and write RUN_DIR with model.keras, config.json, classes.json, "
-        "metrics.json and history.json.",
+        "fit", help="train on a table or images and write a run directory",
+        description="Train on DATA, compare with a supervised-only baseline on held-out test "
+        "data, and write RUN_DIR with model.keras, config.json, classes.json, metrics.json "
+        "and history.json. DATA is a table (features first, label in the last column; "
+        "unlabeled rows marked -1, empty, ? or NaN), a folder with one subfolder per class "
+        "and an optional unlabeled/ subfolder, an .npz with x and y (-1 = unlabeled), or a "
+        "built-in image dataset: digits, fashion_mnist, mnist.",
     )
-    fit.add_argument("data", metavar="DATA", help="the training table (text/CSV)")
+    fit.add_argument("data", metavar="DATA",
+                     help="the training data: a table, an image folder, an .npz or a built-in "
+                     "image dataset name")
     fit.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
     fit.add_argument("--method", choices=["self-training", "supervised"],
                      default="self-training", help="the method (default: self-training)")
@@ -165,13 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--test-fraction", type=float, default=0.2,
                      help="share of each labeled class held out for testing when --test is "
                      "not given (default: 0.2)")
+    fit.add_argument("--labels-per-class", type=int, default=None, metavar="N",
+                     help="keep only N labels per class (stratified, seeded, after the test "
+                     "split) and hide the rest, to try fewlabels on a fully labeled set; the "
+                     "hidden labels only measure pseudo-label accuracy")
     fit.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                      help="also train the supervised-only baseline with the same epoch budget")
     fit.add_argument("--overwrite", action="store_true",
                      help="allow a non-empty RUN_DIR (its run files are replaced)")
     _verbose(fit)
     _table_options(fit)
-    _estimator_options(fit, skip=TABLE_ONLY_SKIP)
+    _image_options(fit, training=True)
+    _estimator_options(fit, skip=("verbose",))
 
     evaluate = sub.add_parser(
         "evaluate", help="evaluate a run's model on a labeled table",
@@ -179,10 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
         "confusion matrix of RUN_DIR's model on DATA, and write them as JSON.",
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by fit")
-    evaluate.add_argument("data", metavar="DATA", help="a labeled table")
+    evaluate.add_argument("data", metavar="DATA",
+                          help="labeled data: a table, or for an image model a class-per-folder "
+                          "directory, an .npz or a built-in dataset (its test split)")
     evaluate.add_argument("--out", metavar="FILE", default=None,
                           help="the metrics JSON (default: RUN_DIR/evaluation.json)")
     _table_options(evaluate)
+    _image_options(evaluate, training=False)
 
     predict = sub.add_parser(
         "predict", help="predict a table with a run's model and write a CSV",
@@ -190,9 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(the predicted class name) and p_<class> probabilities.",
     )
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by fit")
-    predict.add_argument("data", metavar="DATA", help="the table to predict (labels optional)")
+    predict.add_argument("data", metavar="DATA",
+                         help="the table to predict (labels optional), or for an image model a "
+                         "folder of images (any layout, streamed from disk), an .npz or a "
+                         "built-in dataset (its test split)")
     predict.add_argument("--out", required=True, metavar="FILE", help="the CSV to write")
     _table_options(predict, label_optional=True)
+    _image_options(predict, training=False)
 
     demo = sub.add_parser(
         "demo", help="self-training vs supervised on scikit-learn's digits, 5 labels per class",
@@ -206,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="labels kept per class (default: 5)")
     demo.add_argument("--overwrite", action="store_true", help="allow a non-empty RUN_DIR")
     _verbose(demo)
-    _estimator_options(demo, skip=TABLE_ONLY_SKIP)
+    _estimator_options(demo, skip=DEMO_SKIP)
     from fewlabels.augment import POLICIES, build_policy
 
     preview = sub.add_parser(
@@ -289,12 +323,15 @@ def _run(args: argparse.Namespace) -> int:
     read = {"label_column": getattr(args, "label_column", -1),
             "delimiter": getattr(args, "delimiter", None),
             "header": getattr(args, "header", "auto"),
-            "encoding": getattr(args, "encoding", "utf-8")}
+            "encoding": getattr(args, "encoding", "utf-8"),
+            "on_bad_image": getattr(args, "on_bad_image", "error")}
     if args.command == "fit":
         result = workflow.fit_run(
             args.data, args.out, method=args.method, test=args.test,
-            test_fraction=args.test_fraction, baseline=args.baseline, overwrite=args.overwrite,
-            verbose=args.verbose, **read, **_estimator_kwargs(args),
+            test_fraction=args.test_fraction, labels_per_class=args.labels_per_class,
+            baseline=args.baseline, overwrite=args.overwrite, verbose=args.verbose,
+            image_size=args.image_size, channels=args.channels, unlabeled=args.unlabeled,
+            unlabeled_dir=args.unlabeled_dir, **read, **_estimator_kwargs(args),
         )
         _print_run(result)
     elif args.command == "demo":

@@ -196,3 +196,94 @@ def test_predict_into_a_missing_folder_and_evaluate_without_labels(run_dir, seed
     unlabeled.write_text("\n".join(" ".join(["1"] * 13) + " -1" for _ in range(3)) + "\n")
     assert cli.main(["evaluate", str(run_dir), str(unlabeled)]) == 2
     assert "no labeled rows to evaluate on" in capsys.readouterr().err
+
+
+IMAGE_FAST = ["--epochs", "3", "--min-steps", "0", "--rounds", "1", "--finetune-epochs", "1",
+              "--batch-size", "16", "--verbose", "0"]
+
+
+@pytest.fixture(scope="module")
+def digit_folder(tmp_path_factory):
+    """Digits as PNG files: classes 0-2 in class folders (10 each), 15 in unlabeled/."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    root = tmp_path_factory.mktemp("images") / "digits"
+    counts = {0: 0, 1: 0, 2: 0}
+    for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
+        if label not in counts or sum(counts.values()) >= 45:
+            continue
+        folder = f"d{label}" if counts[label] < 10 else "unlabeled"
+        counts[label] += counts[label] < 15
+        path = root / folder / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.clip(image * 16, 0, 255).astype(np.uint8)).save(path)
+    return root
+
+
+def test_fit_predict_and_evaluate_on_an_image_folder(digit_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["fit", str(digit_folder), "--out", str(out), "--image-size", "8",
+                     "--channels", "1", "--augment", "weak", *IMAGE_FAST]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["params"]["model"] == "auto" and config["input_shape"] == [8, 8, 1]
+    assert json.loads((out / "classes.json").read_text()) == ["d0", "d1", "d2"]
+    assert config["read"]["image_size"] == 8 and len(config["data_sha256"]) == 64
+    preds = tmp_path / "preds.csv"
+    assert cli.main(["predict", str(out), str(digit_folder / "unlabeled"), "--out",
+                     str(preds)]) == 0
+    rows = list(csv.DictReader(preds.open()))
+    assert len(rows) == len(list((digit_folder / "unlabeled").iterdir()))
+    assert rows[0]["path"].endswith(".png") and rows[0]["class"] in {"d0", "d1", "d2"}
+    assert abs(sum(float(rows[0][f"p_d{c}"]) for c in range(3)) - 1) < 1e-4
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out), str(digit_folder)]) == 0
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["n"] == 30 and evaluation["n_skipped_unlabeled"] > 0
+
+
+def test_a_bad_image_in_the_folder_is_named_before_training(digit_folder, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(digit_folder, data)
+    (data / "d1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    assert cli.main(["fit", str(data), "--out", str(tmp_path / "run"), *IMAGE_FAST]) == 2
+    err = capsys.readouterr().err
+    assert "broken.png: corrupt or truncated image" in err and not (tmp_path / "run").exists()
+    assert cli.main(["fit", str(data), "--out", str(tmp_path / "run"), "--on-bad-image", "skip",
+                     "--image-size", "8", "--no-baseline", *IMAGE_FAST]) == 0
+    assert "skipping 1 bad image" in capsys.readouterr().err
+
+
+def test_fit_an_npz_with_labels_per_class_and_a_transfer_backbone(tmp_path, capsys):
+    from fewlabels.data.images import load_image_dataset
+
+    digits = load_image_dataset("digits")
+    np.savez(tmp_path / "d.npz", x=digits.x_train[:300], y=digits.y_train[:300])
+    np.savez(tmp_path / "t.npz", x=digits.x_test[:60], y=digits.y_test[:60])
+    out = tmp_path / "run"
+    assert cli.main(["fit", str(tmp_path / "d.npz"), "--out", str(out), "--test",
+                     str(tmp_path / "t.npz"), "--labels-per-class", "3", "--backbone", "cnn",
+                     "--weights", "none", "--unfreeze", "1", "--no-baseline", "--threshold", "0",
+                     *IMAGE_FAST]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["labels_per_class"] == 3 and config["params"]["backbone"] == "cnn"
+    history = json.loads((out / "history.json").read_text())
+    assert [p["phase"].split(",")[0] for p in history["stages"][0]["phases"]] == [
+        "frozen backbone", "top 1 backbone layers unfrozen"]
+    assert history["stages"][0]["rows"] == 20  # 3 per class, 1 of each held for validation
+    assert "pseudo_label_accuracy" in history["rounds"][0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"] == {"source": "given", "n": 60}
+
+
+def test_image_options_are_refused_clearly(tmp_path, capsys):
+    np.savez(tmp_path / "d.npz", x=np.zeros((6, 8, 8), np.uint8), y=np.array([0, 1] * 3))
+    assert cli.main(["fit", str(tmp_path / "d.npz"), "--out", str(tmp_path / "r"),
+                     "--image-size", "16", *IMAGE_FAST]) == 2
+    assert "images are 8x8, not 16x16" in capsys.readouterr().err
+    assert cli.main(["fit", str(tmp_path / "d.npz"), "--out", str(tmp_path / "r"),
+                     "--model", "mlp", *IMAGE_FAST]) == 2
+    assert "model='mlp' takes feature rows" in capsys.readouterr().err

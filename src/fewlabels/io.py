@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -43,3 +44,12 @@ def read_json(path: str | os.PathLike) -> Any:
         raise FewLabelsError(f"{path}: no such file.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise FewLabelsError(f"{path}: not valid JSON ({err}).") from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (the data fingerprint recorded in `config.json`)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

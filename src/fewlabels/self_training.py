@@ -28,11 +28,14 @@ from fewlabels.data.splits import stratified_split
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
 from fewlabels.io import read_json, write_json
 from fewlabels.selection import select_pseudo_labels, targets
-from fewlabels.validation import check_features, check_training_data
+from fewlabels.validation import check_features, check_training_data, onehot_to_indices
 
 MODEL_FILE = "model.keras"
 CLASSES_FILE = "classes.json"
 CONFIG_FILE = "config.json"
+
+MODELS = ("auto", "mlp", "cnn", "wrn", "transfer")
+IMAGE_MODELS = ("cnn", "wrn", "transfer")
 
 COLLAPSE_FACTOR = 2.0
 """A round whose pseudo-labels give a class more than this multiple of its prior warns."""
@@ -44,8 +47,21 @@ class SelfTraining:
     With `rounds=0` it is the plain supervised MLP, trained by the same code: the baseline.
 
     Args:
-        model: the network: `"mlp"` for feature rows, or for images `(n, height, width,
-            channels)` in 0..255, `"cnn"` (compact CNN) or `"wrn"` (WRN-28-2).
+        model: the network. `"auto"` (default): `"mlp"` for feature rows, `"cnn"` for images,
+            `"transfer"` when `backbone` is set. For images `(n, height, width, channels)` in
+            0..255: `"cnn"` (compact CNN), `"wrn"` (WRN-28-2) or `"transfer"` (a pretrained
+            `keras.applications` backbone with a new head, see `backbone`).
+        backbone: for transfer learning, a `keras.applications` name (`"MobileNetV2"`,
+            `"ResNet50"`, `"EfficientNetV2B0"`, ...). Setting it selects `model="transfer"`.
+        weights: the backbone's weights: `"imagenet"` (Keras's cache, `~/.keras/models`),
+            a path to a weights file for the backbone, or `"none"` (random initialization).
+        input_size: the side images are resized to inside a transfer model (default: the
+            image side, raised to the backbone's minimum).
+        unfreeze: transfer phase 2: unfreeze this many of the backbone's top layers (those
+            with weights; BatchNormalization stays frozen and in inference mode) and train
+            again at `unfreeze_learning_rate`. 0 keeps the backbone frozen (phase 1 only).
+        unfreeze_learning_rate: the phase-2 learning rate (default: `learning_rate / 10`).
+        head_units: transfer models: units of the head's hidden Dense layer.
         augment: for images, the augmentation policy applied to every training batch:
             `"none"`, `"classic"`, `"weak"` or `"strong"` (see `fewlabels.augment`).
         hidden_units: `"mlp"`: widths of the hidden layers.
@@ -91,7 +107,13 @@ class SelfTraining:
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "model": p.one_of("mlp", "cnn", "wrn"),
+        "model": p.one_of(*MODELS),
+        "backbone": p.optional(p.nonempty_string),
+        "weights": p.nonempty_string,
+        "input_size": p.optional(p.interval(int, 8, None)),
+        "unfreeze": p.interval(int, 0, None),
+        "unfreeze_learning_rate": p.optional(p.interval(float, 0.0, None, "neither")),
+        "head_units": p.interval(int, 1, None),
         "augment": p.one_of(*POLICIES),
         "hidden_units": p.int_sequence(1),
         "activation": p.nonempty_string,
@@ -121,7 +143,13 @@ class SelfTraining:
     def __init__(
         self,
         *,
-        model: str = "mlp",
+        model: str = "auto",
+        backbone: str | None = None,
+        weights: str = "imagenet",
+        input_size: int | None = None,
+        unfreeze: int = 20,
+        unfreeze_learning_rate: float | None = None,
+        head_units: int = 256,
         augment: str = "none",
         hidden_units: Sequence[int] = (64, 64),
         activation: str = "relu",
@@ -148,6 +176,12 @@ class SelfTraining:
         verbose: int = 0,
     ) -> None:
         self.model = model
+        self.backbone = backbone
+        self.weights = weights
+        self.input_size = input_size
+        self.unfreeze = unfreeze
+        self.unfreeze_learning_rate = unfreeze_learning_rate
+        self.head_units = head_units
         self.augment = augment
         self.hidden_units = tuple(hidden_units) if isinstance(hidden_units, list) else hidden_units
         self.activation = activation
@@ -206,7 +240,8 @@ class SelfTraining:
 
         Args:
             X: features, `(n_samples, n_features)`.
-            y: class indices into `classes`, -1 for unlabeled rows.
+            y: class indices into `classes`, -1 for unlabeled rows; or one-hot rows
+                `(n_samples, n_classes)`, all zeros for unlabeled rows.
             classes: the class values (names); default `0 .. max(y)`.
             validation_data: `(X_val, y_val)` for early stopping, instead of holding out
                 `validation_fraction` of the labeled rows.
@@ -219,13 +254,15 @@ class SelfTraining:
         from fewlabels import training
 
         p.validate_params(self)
-        images = self.model != "mlp"
+        X_arr = np.asarray(X)
+        network = self.network_for(X_arr.ndim)
+        images = network != "mlp"
         if self.augment != "none" and not images:
             raise FewLabelsError(
-                f"augment={self.augment!r} needs images: use model='cnn' or 'wrn' on "
-                "(n, height, width, channels) arrays."
+                f"augment={self.augment!r} needs images: pass (n, height, width, channels) "
+                "arrays with model='auto', 'cnn', 'wrn' or 'transfer'."
             )
-        X, y, classes = check_training_data(X, y, classes, images=images)
+        X, y, classes = check_training_data(X_arr, y, classes, images=images)
         n_classes = len(classes)
         if y_hidden is not None:
             y_hidden = np.asarray(y_hidden, dtype=np.int64)
@@ -255,7 +292,7 @@ class SelfTraining:
         prior = np.bincount(y[train_rows], minlength=n_classes) / len(train_rows)
 
         def new_model():
-            return _build(self, X, n_classes)
+            return _build(self, network, X, n_classes)
 
         policy = None
         if self.augment != "none":
@@ -278,7 +315,8 @@ class SelfTraining:
         self._say(f"Training on {len(train_rows)} labeled rows "
                   f"({len(y_val)} held out for validation).")
         model = new_model()
-        stage = training.train_stage(model, X[train_rows], onehot[y[train_rows]], **stage_args)
+        stage = self._train_stage(network, model, X[train_rows], onehot[y[train_rows]],
+                                  **stage_args)
         stages.append({"stage": "initial", "rows": len(train_rows), **stage})
 
         transduction = y.copy()
@@ -327,7 +365,8 @@ class SelfTraining:
             ])
             if not self.warm_start:
                 model = new_model()
-            stage = training.train_stage(model, x_fit, t_fit, sample_weight=w_fit, **stage_args)
+            stage = self._train_stage(network, model, x_fit, t_fit, sample_weight=w_fit,
+                                      **stage_args)
             stages.append({"stage": f"round_{r}", "rows": len(x_fit), **stage})
             record["validation"] = _scores(training.predict_proba(model, x_val), y_val)
             record["wall_s"] = round(time.perf_counter() - start, 3)
@@ -364,6 +403,7 @@ class SelfTraining:
             })
 
         self.model_ = model
+        self.network_ = network
         self.classes_ = list(classes)
         self.input_shape_ = tuple(int(d) for d in X.shape[1:])
         if not images:
@@ -378,6 +418,66 @@ class SelfTraining:
         self.n_train_labeled_ = len(train_rows)
         self.n_validation_ = len(y_val)
         return self
+
+    def network_for(self, ndim: int) -> str:
+        """The network `fit` builds for inputs of `ndim` dimensions (2: rows, 4: images)."""
+        if self.backbone is not None and self.model not in ("auto", "transfer"):
+            raise FewLabelsError(
+                f"backbone={self.backbone!r} builds a transfer model, but model="
+                f"{self.model!r}; leave model='auto' (or 'transfer') to use a backbone."
+            )
+        network = self.model
+        if network == "auto":
+            network = "transfer" if self.backbone else ("mlp" if ndim <= 2 else "cnn")
+        if network == "transfer" and self.backbone is None:
+            raise FewLabelsError(
+                "model='transfer' needs a backbone: a keras.applications name such as "
+                "backbone='MobileNetV2'."
+            )
+        if ndim >= 3 and network == "mlp":
+            raise FewLabelsError(
+                "model='mlp' takes feature rows (n, n_features); for images use model='auto', "
+                "'cnn', 'wrn' or 'transfer'."
+            )
+        if ndim <= 2 and network in IMAGE_MODELS:
+            raise FewLabelsError(
+                f"model={network!r} takes images (n, height, width, channels); got feature "
+                "rows. Use model='auto' or 'mlp' for tables."
+            )
+        return network
+
+    def _train_stage(self, network: str, model, x, targets, **kwargs) -> dict:
+        """One training stage; for a transfer model, phase 1 (frozen) then phase 2.
+
+        Phase 2 unfreezes the backbone's top `unfreeze` layers (BatchNormalization stays
+        frozen and in inference mode) and trains again at `unfreeze_learning_rate`, with the
+        same early stopping on validation. A model already unfrozen (a later stage on the same
+        model) trains at the phase-2 rate.
+        """
+        from fewlabels import training
+        from fewlabels.models.transfer import unfreeze_top
+
+        if network != "transfer" or self.unfreeze == 0:
+            return training.train_stage(model, x, targets, **kwargs)
+        slow = self.unfreeze_learning_rate or kwargs["learning_rate"] / 10
+        if getattr(model, "_fewlabels_unfrozen", False):
+            return training.train_stage(model, x, targets, **{**kwargs, "learning_rate": slow})
+        frozen = training.train_stage(model, x, targets, **kwargs)
+        unfrozen_layers = unfreeze_top(model, self.unfreeze)
+        model._fewlabels_unfrozen = True
+        tuned = training.train_stage(model, x, targets, **{**kwargs, "learning_rate": slow,
+                                                            "min_steps": 0})
+        return {
+            "epochs": frozen["epochs"] + tuned["epochs"],
+            "best_epoch": frozen["epochs"] + tuned["best_epoch"],
+            "wall_s": round(frozen["wall_s"] + tuned["wall_s"], 3),
+            "history": tuned["history"],
+            "phases": [
+                {"phase": "frozen backbone", **frozen},
+                {"phase": f"top {unfrozen_layers} backbone layers unfrozen, learning rate "
+                          f"{slow:g}", **tuned},
+            ],
+        }
 
     def _round_record(self, r, rows, proba, classes, prior, y_hidden, transduction,
                       labeled_iter) -> dict:
@@ -447,7 +547,7 @@ class SelfTraining:
 
         Args:
             X: features.
-            y: true class indices into `classes_` (all labeled).
+            y: true class indices into `classes_` (all labeled), or one-hot rows.
             stage: `"final"`, or `"before_finetune"` for the model as it was before
                 fine-tuning (available after `fit` when fine-tuning ran).
 
@@ -467,7 +567,8 @@ class SelfTraining:
         else:
             raise FewLabelsError(f"stage must be 'final' or 'before_finetune'; got {stage!r}.")
         X = self._check_input(X)
-        y = np.asarray(y, dtype=np.int64)
+        y = np.asarray(y)
+        y = onehot_to_indices(y) if y.ndim == 2 else y.astype(np.int64)
         if len(y) != len(X):
             raise FewLabelsError(f"X has {len(X)} rows but y has {len(y)} labels.")
         if np.any((y < 0) | (y >= len(self.classes_))):
@@ -539,13 +640,21 @@ class SelfTraining:
         return estimator
 
 
-def _build(est: SelfTraining, X: np.ndarray, n_classes: int):
+def _build(est: SelfTraining, network: str, X: np.ndarray, n_classes: int):
     from fewlabels.models import build_cnn, build_mlp, build_wrn
 
-    if est.model == "cnn":
+    if network == "cnn":
         return build_cnn(X.shape[1:], n_classes, dropout=est.dropout)
-    if est.model == "wrn":
+    if network == "wrn":
         return build_wrn(X.shape[1:], n_classes)
+    if network == "transfer":
+        from fewlabels.models.transfer import build_transfer_model
+
+        return build_transfer_model(
+            est.backbone, X.shape[1:], n_classes,
+            weights=None if est.weights.lower() in ("none", "random") else est.weights,
+            input_size=est.input_size, head_units=est.head_units, dropout=est.dropout,
+        )
     return build_mlp(
         X.shape[1],
         n_classes,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fewlabels import FewLabelsError, FewLabelsWarning
+from fewlabels.data.builtin import load_builtin
 from fewlabels.self_training import SelfTraining
 
 FAST = dict(hidden_units=(16,), learning_rate=0.02, epochs=30, patience=5, finetune_epochs=5,
@@ -269,7 +270,82 @@ def test_image_inputs_are_checked_and_augment_needs_images(digit_images):
     data, y = digit_images
     with pytest.raises(FewLabelsError, match="augment='weak' needs images"):
         SelfTraining(**{**FAST, "augment": "weak"}).fit(np.zeros((4, 2)), np.array([0, 1, -1, -1]))
-    with pytest.raises(FewLabelsError, match="must be images shaped"):
+    with pytest.raises(FewLabelsError, match="model='cnn' takes images"):
         SelfTraining(**{**FAST, "model": "cnn"}).fit(np.zeros((4, 2)), np.array([0, 1, -1, -1]))
+    with pytest.raises(FewLabelsError, match="model='mlp' takes feature rows"):
+        SelfTraining(**{**FAST, "model": "mlp"}).fit(data.x_train, y)
+    with pytest.raises(FewLabelsError, match="backbone='cnn' builds a transfer model, but "
+                                             "model='wrn'"):
+        SelfTraining(**{**FAST, "model": "wrn", "backbone": "cnn"}).fit(data.x_train, y)
+    with pytest.raises(FewLabelsError, match="model='transfer' needs a backbone"):
+        SelfTraining(**{**FAST, "model": "transfer"}).fit(data.x_train, y)
     with pytest.raises(FewLabelsError, match=r"augment must be one of"):
         SelfTraining(**{**FAST, "model": "cnn", "augment": "heavy"}).fit(data.x_train, y)
+
+
+def test_auto_picks_the_mlp_for_rows_and_the_cnn_for_images():
+    est = SelfTraining()
+    assert est.network_for(2) == "mlp" and est.network_for(4) == "cnn"
+    assert SelfTraining(backbone="MobileNetV2").network_for(4) == "transfer"
+
+
+def test_one_hot_labels_train_exactly_like_class_indices():
+    x, y, _ = load_builtin("wine")
+    y_partial = np.full(len(y), -1)
+    y_partial[::6] = y[::6]
+    onehot = np.zeros((len(y), 3))
+    onehot[y_partial >= 0, y_partial[y_partial >= 0]] = 1.0
+    params = {**FAST, "rounds": 1, "epochs": 5, "finetune": False}
+    a = SelfTraining(**params).fit(x, y_partial)
+    b = SelfTraining(**params).fit(x, onehot)
+    np.testing.assert_array_equal(a.transduction_, b.transduction_)
+    np.testing.assert_allclose(a.predict_proba(x), b.predict_proba(x), atol=1e-6)
+    assert a.evaluate(x, y)["accuracy"] == b.evaluate(x, np.eye(3)[y])["accuracy"]
+    bad = onehot.copy()
+    bad[4] = [0.5, 0.5, 0.0]
+    with pytest.raises(FewLabelsError, match=r"y row 4 is not one-hot"):
+        SelfTraining(**params).fit(x, bad)
+
+
+def test_transfer_trains_head_then_unfreezes_top_layers_with_bn_kept(tmp_path):
+    """Phase 1 (frozen backbone), then phase 2 (top layers, 10x lower learning rate)."""
+    import keras
+
+    from fewlabels.models.transfer import (
+        BACKBONE_LAYER,
+        build_transfer_model,
+        save_backbone_weights,
+    )
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (48, 12, 12, 1)).astype(np.uint8)
+    y = np.where(np.arange(48) < 24, np.arange(48) % 3, -1)
+    source = build_transfer_model("cnn", (12, 12, 1), 4, weights=None, frozen=False)
+    weights = save_backbone_weights(source, tmp_path / "cnn.weights.h5")
+    pretrained = [keras.ops.convert_to_numpy(w) for w in
+                  source.get_layer(BACKBONE_LAYER).weights]
+    params = {**FAST, "backbone": "cnn", "weights": str(weights), "unfreeze": 2, "epochs": 2,
+              "rounds": 0, "finetune": False, "learning_rate": 0.01}
+    model = SelfTraining(**params).fit(x, y)
+    phases = model.stages_[0]["phases"]
+    assert [p["phase"] for p in phases] == [
+        "frozen backbone", "top 2 backbone layers unfrozen, learning rate 0.001"]
+    base = model.model_.get_layer(BACKBONE_LAYER)
+    after = {w.path: keras.ops.convert_to_numpy(w) for w in base.weights}
+    bn = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in bn:  # BatchNorm stays frozen and in inference mode: statistics unchanged
+        for w in (layer.moving_mean, layer.moving_variance, layer.gamma):
+            index = [v.path for v in base.weights].index(w.path)
+            np.testing.assert_array_equal(after[w.path], pretrained[index])
+    convs = [layer for layer in base.layers if layer.weights and layer not in bn]
+    moved = [not np.array_equal(after[layer.weights[0].path],
+                                pretrained[[v.path for v in base.weights]
+                                           .index(layer.weights[0].path)])
+             for layer in convs]
+    assert moved[-2:] == [True, True] and not any(moved[:-2])  # only the top 2 unfrozen
+    model.save(tmp_path / "run")
+    loaded = SelfTraining.load(tmp_path / "run")
+    np.testing.assert_allclose(loaded.predict_proba(x[:4]), model.predict_proba(x[:4]),
+                               atol=1e-6)
+    frozen = SelfTraining(**{**params, "unfreeze": 0}).fit(x, y)
+    assert "phases" not in frozen.stages_[0]

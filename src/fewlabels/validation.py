@@ -81,6 +81,10 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False
     """
     X = check_features(X, images=images)
     y_arr = np.asarray(y)
+    if y_arr.ndim == 2:
+        y_arr = onehot_to_indices(y_arr)
+        if classes is None:
+            classes = list(range(np.asarray(y).shape[1]))
     if y_arr.ndim != 1:
         raise FewLabelsError(f"y must be 1-D; got an array of shape {y_arr.shape}.")
     if len(y_arr) != len(X):
@@ -130,3 +134,33 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False
             stacklevel=3,
         )
     return X, y_arr, classes
+
+
+def onehot_to_indices(y) -> np.ndarray:
+    """Class indices from one-hot label rows; an all-zero row is unlabeled (-1).
+
+    Args:
+        y: `(n_samples, n_classes)` rows, each one-hot or all zeros.
+
+    Returns:
+        `(n_samples,)` int64 class indices, -1 for all-zero rows.
+
+    Raises:
+        FewLabelsError: naming the first row that is neither one-hot nor all zeros.
+    """
+    y = np.asarray(y)
+    if y.ndim != 2 or y.shape[1] < 2:
+        raise FewLabelsError(
+            f"one-hot labels must be shaped (n_samples, n_classes >= 2); got {y.shape}."
+        )
+    if y.dtype.kind not in "iufb":
+        raise FewLabelsError(f"one-hot labels must be numbers; got dtype {y.dtype}.")
+    y = y.astype(np.float64)
+    ok = np.isin(y, (0.0, 1.0)).all(axis=1) & (y.sum(axis=1) <= 1)
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise FewLabelsError(
+            f"y row {row} is not one-hot ({y[row].tolist()}): each row needs a single 1 "
+            "(labeled) or all zeros (unlabeled)."
+        )
+    return np.where(y.sum(axis=1) > 0, y.argmax(axis=1), -1).astype(np.int64)

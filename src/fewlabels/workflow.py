@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import platform
 import sys
@@ -26,10 +25,11 @@ import numpy as np
 
 from fewlabels import report
 from fewlabels.data.builtin import load_builtin
-from fewlabels.data.splits import labeled_subset, stratified_split
+from fewlabels.data.sources import is_image_source, labels_by_name, load_images
+from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
-from fewlabels.io import write_json, write_text
+from fewlabels.io import file_sha256, write_json, write_text
 
 METHODS = ("self-training", "supervised")
 METRICS_FILE = "metrics.json"
@@ -104,6 +104,7 @@ def run_experiment(
     test_fraction: float = 0.2,
     baseline: bool = True,
     y_hidden: np.ndarray | None = None,
+    labels_per_class: int | None = None,
     overwrite: bool = False,
     config: dict | None = None,
     verbose: int = 0,
@@ -123,6 +124,10 @@ def run_experiment(
         baseline: also train the supervised-only MLP with the same epoch budget.
         y_hidden: true labels of the unlabeled rows, when known (to report pseudo-label
             accuracy; never used for training).
+        labels_per_class: keep only this many labels per class (stratified, seeded by the
+            estimator's seed, after the test split) and train with the others hidden; their
+            true labels only measure pseudo-label accuracy. For trying fewlabels on a fully
+            labeled set.
         overwrite: allow a non-empty run directory.
         config: extra keys for `config.json` (data paths, options).
         verbose: 0 quiet, 1 progress bars and stage messages, 2 one line per epoch.
@@ -148,6 +153,13 @@ def run_experiment(
         test_source = f"held out: {test_fraction:.0%} of each labeled class"
     else:
         test_source = "given"
+    if labels_per_class is not None:
+        if not isinstance(labels_per_class, int) or labels_per_class < 1:
+            raise FewLabelsError(
+                f"labels_per_class must be an integer >= 1; got {labels_per_class!r}."
+            )
+        y, hidden = hide_labels(y, labels_per_class, estimator.seed)
+        y_hidden = hidden if y_hidden is None else np.where(hidden >= 0, hidden, y_hidden)
     if y_test is None or len(y_test) == 0:
         warnings.warn(
             "no test rows: the run reports validation scores only.", FewLabelsWarning,
@@ -229,29 +241,45 @@ def fit_run(
     method: str = "self-training",
     test: str | Path | None = None,
     test_fraction: float = 0.2,
+    labels_per_class: int | None = None,
     label_column: int | str = -1,
     delimiter: str | None = None,
     header: bool | str = "auto",
     encoding: str = "utf-8",
+    image_size: int | None = None,
+    channels: int | None = None,
+    unlabeled: str = "unlabeled",
+    unlabeled_dir: str | Path | None = None,
+    on_bad_image: str = "error",
     baseline: bool = True,
     overwrite: bool = False,
     verbose: int = 0,
     **params: Any,
 ) -> RunResult:
-    """Train on a text file and write a run directory (what `fewlabels fit` does).
+    """Train on a table or on images and write a run directory (what `fewlabels fit` does).
 
     Args:
-        data: the training table; unlabeled rows are marked in the label column.
+        data: the training data: a text/CSV table (unlabeled rows marked in the label
+            column), a folder with one subfolder per class (and `unlabeled/`), an `.npz`
+            with `x` and `y` (-1 = unlabeled), or a built-in image dataset (`digits`,
+            `fashion_mnist`, `mnist`). See `fewlabels.data.sources`.
         out: the run directory.
         method: `"self-training"` or `"supervised"`.
-        test: a separate labeled test table; if None, `test_fraction` of each labeled class
-            is held out.
+        test: separate labeled test data of the same kind; if None, a built-in dataset's
+            own test split, else `test_fraction` of each labeled class is held out.
         test_fraction: see `run_experiment`.
-        label_column, delimiter, header, encoding: how to read the tables (`load_table`).
+        labels_per_class: keep only this many labels per class, hiding the rest (see
+            `run_experiment`).
+        label_column, delimiter, header, encoding: how to read tables (`load_table`).
+        image_size: folders: the side images are resized to (default 64).
+        channels: images: 1 (gray) or 3 (RGB); default: folders RGB, arrays as stored.
+        unlabeled: folders: the subfolder of unlabeled images.
+        unlabeled_dir: folders: a separate folder of unlabeled images.
+        on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
         baseline: also train the supervised-only baseline with the same budget.
         overwrite: allow a non-empty run directory.
         verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
-        **params: `SelfTraining` parameters (`threshold`, `rounds`, `seed`, ...).
+        **params: `SelfTraining` parameters (`threshold`, `rounds`, `seed`, `backbone`, ...).
 
     Returns:
         A `RunResult`.
@@ -259,36 +287,67 @@ def fit_run(
     Example:
     ```python
     result = fit_run("data.csv", "run/", threshold=0.95, seed=1)
+    result = fit_run("photos/", "run2/", backbone="MobileNetV2", weights="mnv2.weights.h5",
+                     augment="classic", image_size=96)
     print(result.table)
     ```
     """
     check_run_dir(out, overwrite)
     estimator = make_estimator(method, **params)
-    read = dict(label_column=label_column, delimiter=delimiter, header=header, encoding=encoding)
-    table = load_table(data, **read)
-    x_test = y_test = None
-    if test is not None:
-        test_table = load_table(test, classes=table.classes, **read)
-        if np.any(test_table.y < 0):
-            raise FewLabelsError(
-                f"{test}: {int(np.sum(test_table.y < 0))} test rows are unlabeled; every test "
-                f"row needs a label (first at row {int(test_table.rows[test_table.y < 0][0])})."
-            )
-        x_test, y_test = test_table.x, test_table.y
+    if is_image_source(data):
+        read = dict(image_size=image_size, channels=channels, unlabeled=unlabeled,
+                    unlabeled_dir=None if unlabeled_dir is None else str(unlabeled_dir),
+                    on_bad_image=on_bad_image)
+        images = load_images(data, **read)
+        x, y, classes, x_test, y_test = (images.x, images.y, images.classes, images.x_test,
+                                         images.y_test)
+        model_classes = classes or list(range(int(y.max()) + 1 if len(y) else 0))
+        if test is not None:
+            test_images = load_images(test, **{**read, "channels": x.shape[-1],
+                                               "unlabeled_dir": None})
+            x_test = test_images.x
+            y_test = labels_by_name(test_images.y, test_images.classes, model_classes,
+                                    str(test))
+            _all_labeled(y_test, test)
+        fingerprint = images.fingerprint
+        feature_names = None
+    else:
+        read = dict(label_column=label_column, delimiter=delimiter, header=header,
+                    encoding=encoding)
+        table = load_table(data, **read)
+        x, y, classes, x_test, y_test = table.x, table.y, table.classes, None, None
+        if test is not None:
+            test_table = load_table(test, classes=table.classes, **read)
+            _all_labeled(test_table.y, test, test_table.rows)
+            x_test, y_test = test_table.x, test_table.y
+        fingerprint = file_sha256(data)
+        feature_names = table.feature_names
     config = {
         "data": str(data),
-        "data_sha256": file_sha256(data),
+        "data_sha256": fingerprint,
         "test_data": None if test is None else str(test),
         "test_fraction": test_fraction,
+        "labels_per_class": labels_per_class,
         "read": read,
-        "feature_names": table.feature_names,
+        "feature_names": feature_names,
         "baseline": baseline,
     }
     return run_experiment(
-        table.x, table.y, table.classes, out=out, estimator=estimator, x_test=x_test,
-        y_test=y_test, test_fraction=test_fraction, baseline=baseline, overwrite=overwrite,
-        config=config, verbose=verbose,
+        x, y, classes, out=out, estimator=estimator, x_test=x_test, y_test=y_test,
+        test_fraction=test_fraction, labels_per_class=labels_per_class, baseline=baseline,
+        overwrite=overwrite, config=config, verbose=verbose,
     )
+
+
+def _all_labeled(y: np.ndarray, source, rows: np.ndarray | None = None) -> None:
+    """Refuse test data with unlabeled rows, naming the first one."""
+    if np.any(y < 0):
+        first = int(np.flatnonzero(y < 0)[0])
+        where = f"row {int(rows[first])}" if rows is not None else f"image {first}"
+        raise FewLabelsError(
+            f"{source}: {int(np.sum(y < 0))} test rows are unlabeled; every test row needs a "
+            f"label (first at {where})."
+        )
 
 
 def evaluate_run(
@@ -300,16 +359,20 @@ def evaluate_run(
     delimiter: str | None = None,
     header: bool | str = "auto",
     encoding: str = "utf-8",
+    on_bad_image: str = "error",
 ) -> dict:
-    """Evaluate a saved run's model on a labeled table; write the metrics as JSON.
+    """Evaluate a saved run's model on labeled data; write the metrics as JSON.
 
     Unlabeled rows in `data` are skipped (with a warning).
 
     Args:
         run_dir: a directory written by `fit_run`.
-        data: a labeled table with the training file's columns.
+        data: for a table model, a labeled table with the training file's columns; for an
+            image model, a class-per-folder directory (classes matched by name), an `.npz`
+            or a built-in dataset (its test split).
         out: where to write the metrics JSON (default `RUN_DIR/evaluation.json`).
-        label_column, delimiter, header, encoding: how to read the table.
+        label_column, delimiter, header, encoding: how to read a table.
+        on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
 
     Returns:
         The metrics dict, plus `data` and `n_skipped_unlabeled`.
@@ -317,15 +380,24 @@ def evaluate_run(
     from fewlabels.self_training import SelfTraining
 
     estimator = SelfTraining.load(run_dir)
-    table = load_table(data, label_column=label_column, delimiter=delimiter, header=header,
-                       encoding=encoding, classes=estimator.classes_)
-    labeled = table.y >= 0
+    if len(estimator.input_shape_) == 3:
+        images = load_images(data, **_image_read(estimator, data, on_bad_image))
+        if images.x_test is not None:  # a built-in dataset: its test split
+            x, y = images.x_test, images.y_test
+        else:
+            x = images.x
+            y = labels_by_name(images.y, images.classes, estimator.classes_, str(data))
+    else:
+        table = load_table(data, label_column=label_column, delimiter=delimiter,
+                           header=header, encoding=encoding, classes=estimator.classes_)
+        x, y = table.x, table.y
+    labeled = y >= 0
     if not labeled.any():
         raise FewLabelsError(f"{data}: no labeled rows to evaluate on.")
     if not labeled.all():
         warnings.warn(f"{data}: skipping {int(np.sum(~labeled))} unlabeled rows.",
                       FewLabelsWarning, stacklevel=2)
-    metrics = estimator.evaluate(table.x[labeled], table.y[labeled])
+    metrics = estimator.evaluate(x[labeled], y[labeled])
     metrics = {"data": str(data), "n_skipped_unlabeled": int(np.sum(~labeled)), **metrics}
     write_json(Path(out) if out is not None else Path(run_dir) / "evaluation.json", metrics)
     return metrics
@@ -340,19 +412,25 @@ def predict_run(
     delimiter: str | None = None,
     header: bool | str = "auto",
     encoding: str = "utf-8",
+    on_bad_image: str = "error",
 ) -> int:
-    """Predict every row of a table with a saved run's model; write a CSV.
+    """Predict every row (or image) of `data` with a saved run's model; write a CSV.
 
-    The table may carry a label column or not: a file with exactly as many columns as the
-    model has features is read as features only. The CSV has one line per input row, in input
-    order: `row` (the 1-based line number in `data`), `class` (the predicted class name) and
-    one `p_<class>` probability column per class.
+    Tables: the file may carry a label column or not (a file with exactly as many columns as
+    the model has features is read as features only). The CSV has one line per input row, in
+    input order: `row` (the 1-based line number in `data`), `class` (the predicted class
+    name) and one `p_<class>` probability column per class.
+
+    Images: `data` is a folder of images in any layout (pre-scanned, then streamed from disk
+    batch by batch, so a folder larger than memory works), an `.npz` or a built-in dataset
+    (its test split). The first column is then `path` (folders) or `index`.
 
     Args:
         run_dir: a directory written by `fit_run`.
-        data: the table to predict.
+        data: the table, folder or arrays to predict.
         out: the CSV to write.
-        label_column, delimiter, header, encoding: how to read the table.
+        label_column, delimiter, header, encoding: how to read a table.
+        on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
 
     Returns:
         The number of rows predicted.
@@ -360,26 +438,65 @@ def predict_run(
     from fewlabels.self_training import SelfTraining
 
     estimator = SelfTraining.load(run_dir)
-    if len(estimator.input_shape_) != 1:
-        raise FewLabelsError(
-            f"{run_dir}: this model takes images of shape {estimator.input_shape_}, not table "
-            "rows; use SelfTraining.predict on an image array."
-        )
-    table = load_table(data, label_column=label_column, delimiter=delimiter, header=header,
-                       encoding=encoding, classes=estimator.classes_,
-                       n_features=estimator.input_shape_[0])
-    proba = estimator.predict_proba(table.x)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["row", "class", *(f"p_{c}" for c in estimator.classes_)])
-    for row, p in zip(table.rows, proba, strict=True):
-        writer.writerow([int(row), estimator.classes_[int(p.argmax())],
-                         *(f"{v:.6f}" for v in p)])
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise FewLabelsError(f"{out}: the folder {out.parent} does not exist.")
+    if len(estimator.input_shape_) == 3:
+        key, batches = _image_batches(estimator, data, on_bad_image)
+    else:
+        table = load_table(data, label_column=label_column, delimiter=delimiter,
+                           header=header, encoding=encoding, classes=estimator.classes_,
+                           n_features=estimator.input_shape_[0])
+        key, batches = "row", [([int(r) for r in table.rows], table.x)]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([key, "class", *(f"p_{c}" for c in estimator.classes_)])
+    n = 0
+    for names, x in batches:
+        for name, p in zip(names, estimator.predict_proba(x), strict=True):
+            writer.writerow([name, estimator.classes_[int(p.argmax())],
+                             *(f"{v:.6f}" for v in p)])
+            n += 1
     write_text(out, buf.getvalue())
-    return len(proba)
+    return n
+
+
+def _image_read(estimator, data, on_bad_image: str) -> dict:
+    """How to read images for a fitted model: its side (folders) and its channels."""
+    side, _, channels = estimator.input_shape_
+    return dict(image_size=side if Path(data).is_dir() else None, channels=channels,
+                on_bad_image=on_bad_image)
+
+
+def _image_batches(estimator, data, on_bad_image: str):
+    """`(column name, iterable of (names, images))` for predicting images."""
+    if not is_image_source(data):
+        raise FewLabelsError(
+            f"{data}: this model takes images of shape {estimator.input_shape_}; give a "
+            "folder of images, an .npz file or a built-in image dataset."
+        )
+    read = _image_read(estimator, data, on_bad_image)
+    if not Path(data).is_dir():
+        images = load_images(data, **read)
+        x = images.x_test if images.x_test is not None else images.x
+        return "index", [([str(i) for i in range(len(x))], x)]
+    from fewlabels.data.folders import image_dataset, scan_image_files
+
+    folder = scan_image_files(data, on_bad_image=on_bad_image)
+    side = read["image_size"]
+    stream = image_dataset(folder, image_size=(side, side), channels=read["channels"],
+                           batch_size=256, labeled=False)
+    names = [str(p) for p in folder.paths]
+
+    def batches():
+        start = 0
+        for images, _ in stream:
+            # Rounded to uint8 as at training time, so a file predicts the same either way.
+            x = np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8)
+            yield names[start:start + len(x)], x
+            start += len(x)
+
+    return "path", batches()
 
 
 def demo(
@@ -411,10 +528,7 @@ def demo(
     check_run_dir(out, overwrite)
     x, y, classes = load_builtin("digits")
     rest, test = stratified_split(y, 0.2, seed)
-    keep = labeled_subset(y[rest], n_per_class=n_per_class, seed=seed)
-    y_partial = np.full(len(rest), -1, dtype=np.int64)
-    y_partial[keep] = y[rest][keep]
-    y_hidden = np.where(y_partial < 0, y[rest], -1)
+    y_partial, y_hidden = hide_labels(y[rest], n_per_class, seed)
     estimator = make_estimator("self-training", seed=seed, **params)
     config = {"data": "builtin:digits", "n_per_class": n_per_class,
               "test": "20% of digits, stratified"}
@@ -422,15 +536,6 @@ def demo(
         x[rest], y_partial, classes, out=out, estimator=estimator, x_test=x[test],
         y_test=y[test], y_hidden=y_hidden, overwrite=overwrite, config=config, verbose=verbose,
     )
-
-
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes (the data fingerprint recorded in `config.json`)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def versions() -> dict:

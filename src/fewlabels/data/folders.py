@@ -111,20 +111,65 @@ def scan_image_folder(
         if folder.is_dir():
             _check_files(_files(folder), data_root, max_pixels, paths, bad, labels, -1)
     if bad:
-        report = "\n".join(bad[:REPORT_LINES])
-        more = f"\n... and {len(bad) - REPORT_LINES} more" if len(bad) > REPORT_LINES else ""
-        if on_bad_image == "error":
-            raise FewLabelsError(
-                f"{len(bad)} bad image file(s) found before training (pass "
-                f"on_bad_image='skip' to leave them out):\n{report}{more}"
-            )
-        warnings.warn(f"skipping {len(bad)} bad image file(s):\n{report}{more}",
-                      FewLabelsWarning, stacklevel=2)
+        _report_bad(bad, on_bad_image)
         missing = [d.name for i, d in enumerate(class_dirs) if i not in set(labels)]
         if missing:
             raise FewLabelsError(f"{root}: no usable image left in class(es) {missing}.")
     return ImageFolder(paths, np.array(labels, dtype=np.int64),
                        [d.name for d in class_dirs], root, bad if on_bad_image == "skip" else [])
+
+
+def scan_image_files(
+    root: str | os.PathLike,
+    *,
+    on_bad_image: str = "error",
+    max_pixels: int = MAX_PIXELS,
+) -> ImageFolder:
+    """List and check every image below a folder, in any layout (for prediction).
+
+    The same pre-scan as `scan_image_folder`, without classes: every image is unlabeled.
+
+    Args:
+        root: the folder; images are found in it and in its subfolders.
+        on_bad_image: `"error"` (default) or `"skip"`, as in `scan_image_folder`.
+        max_pixels: the largest width x height accepted.
+
+    Returns:
+        An `ImageFolder` with `y` all -1 and no classes.
+
+    Example:
+    ```python
+    files = scan_image_files("new_photos/")
+    ```
+    """
+    if on_bad_image not in ("error", "skip"):
+        raise FewLabelsError(f"on_bad_image must be 'error' or 'skip'; got {on_bad_image!r}.")
+    root = Path(root)
+    if not root.is_dir():
+        raise FewLabelsError(f"{root}: no such folder.")
+    paths: list[Path] = []
+    labels: list[int] = []
+    bad: list[str] = []
+    _check_files(_files(root), root.resolve(), max_pixels, paths, bad, labels, -1)
+    if bad:
+        _report_bad(bad, on_bad_image)
+    if not paths:
+        raise FewLabelsError(f"{root}: no image files found.")
+    return ImageFolder(paths, np.array(labels, dtype=np.int64), [], root,
+                       bad if on_bad_image == "skip" else [])
+
+
+def _report_bad(bad: list[str], on_bad_image: str) -> None:
+    """Raise (`"error"`) or warn (`"skip"`) with one line per bad file."""
+    report = "\n".join(bad[:REPORT_LINES])
+    more = f"\n... and {len(bad) - REPORT_LINES} more" if len(bad) > REPORT_LINES else ""
+    if on_bad_image == "error":
+        raise FewLabelsError(
+            f"{len(bad)} bad image file(s) found before reading any (pass "
+            f"on_bad_image='skip' to leave them out):\n{report}{more}"
+        )
+    warnings.warn(f"skipping {len(bad)} bad image file(s):\n{report}{more}",
+                  FewLabelsWarning, stacklevel=3)
 
 
 def _files(folder: Path) -> list[Path]:

@@ -110,3 +110,15 @@ def test_image_dataset_streams_resized_images_with_labels(good_root):
     assert sorted(labels.tolist()) == [0, 0, 0, 1, 1, 1]
     unlabeled = list(image_dataset(folder, image_size=(8, 8), labeled=False))
     assert sum(len(b[1]) for b in unlabeled) == 2
+
+
+def test_scan_image_files_finds_images_in_any_layout_and_names_bad_ones(good_root):
+    from fewlabels.data.folders import scan_image_files
+
+    files = scan_image_files(good_root)
+    assert len(files.paths) == 8 and np.all(files.y == -1) and files.classes == []
+    (good_root / "notes.txt").write_text("not an image")
+    with pytest.raises(FewLabelsError, match=r"notes\.txt: unsupported extension"):
+        scan_image_files(good_root)
+    with pytest.warns(FewLabelsWarning, match="skipping 1 bad image"):
+        assert len(scan_image_files(good_root, on_bad_image="skip").paths) == 8

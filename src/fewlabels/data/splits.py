@@ -93,3 +93,35 @@ def labeled_subset(
             n = max(min_per_class, int(np.floor(fraction * len(rows) + 0.5)))
         keep.append(rows[: min(n, len(rows))])
     return np.sort(np.concatenate(keep))
+
+
+def hide_labels(y: np.ndarray, n_per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Keep `n_per_class` labels per class (stratified, seeded); mark the others unlabeled.
+
+    This turns a fully labeled set into a few-label problem, the rule every benchmark and the
+    `--labels-per-class` option use. Rows already unlabeled (-1) stay unlabeled.
+
+    Args:
+        y: class indices, -1 for unlabeled rows.
+        n_per_class: labels to keep per class (a smaller class keeps all of its labels).
+        seed: chooses which rows keep their labels.
+
+    Returns:
+        `(y_partial, y_hidden)`: the labels with the hidden ones set to -1, and the hidden
+        true labels (-1 where a row kept its label or had none), for reporting pseudo-label
+        accuracy only.
+
+    Example:
+    ```python
+    y_partial, y_hidden = hide_labels(y, 40, seed=0)   # 40 labels per class
+    ```
+    """
+    y = np.asarray(y, dtype=np.int64)
+    labeled = np.flatnonzero(y >= 0)
+    if len(labeled) == 0:
+        raise FewLabelsError("no labeled rows to keep labels from: every row is unlabeled.")
+    keep = labeled[labeled_subset(y[labeled], n_per_class=n_per_class, seed=seed)]
+    y_partial = np.full(len(y), -1, dtype=np.int64)
+    y_partial[keep] = y[keep]
+    y_hidden = np.where((y >= 0) & (y_partial < 0), y, -1)
+    return y_partial, y_hidden

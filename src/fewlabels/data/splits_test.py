@@ -40,3 +40,18 @@ def test_labeled_subset_per_class_and_fraction_with_floor():
     assert np.bincount(y[keep]).tolist() == [10, 2]
     with pytest.raises(FewLabelsError, match="exactly one"):
         labeled_subset(y, seed=0)
+
+
+def test_hide_labels_keeps_n_per_class_and_returns_the_hidden_truth():
+    from fewlabels.data.splits import hide_labels
+
+    y = np.array([0] * 10 + [1] * 3 + [-1] * 4)
+    y_partial, y_hidden = hide_labels(y, 5, seed=1)
+    assert np.sum(y_partial == 0) == 5 and np.sum(y_partial == 1) == 3  # a small class keeps all
+    assert np.all(y_partial[-4:] == -1) and np.all(y_hidden[-4:] == -1)
+    hidden = y_hidden >= 0
+    np.testing.assert_array_equal(y_hidden[hidden], y[hidden])
+    assert not np.any(hidden & (y_partial >= 0))
+    np.testing.assert_array_equal(hide_labels(y, 5, seed=1)[0], y_partial)  # seeded
+    with pytest.raises(FewLabelsError, match="every row is unlabeled"):
+        hide_labels(np.array([-1, -1]), 1)

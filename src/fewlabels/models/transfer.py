@@ -19,7 +19,16 @@ backbone named above.
 
 Weights: `None` (random), `"imagenet"` (Keras's cache, `$KERAS_HOME/models`, else a download;
 offline, a missing file fails at once, saying which file to put where), or a path to a weights
-file for the backbone (for example one saved from an earlier run).
+file for the backbone (for example one saved by `save_backbone_weights` after pretraining on a
+related labeled task).
+
+fewlabels' own CPU backbones, `"cnn"` (the compact CNN) and `"wrn"` (WRN-28-2), work the same
+way: their body up to global pooling is the backbone, gray images stay gray, and their
+weights come from a file (no ImageNet weights exist for them).
+
+Pretraining a backbone yourself: `build_transfer_model(..., frozen=False)` gives the same model
+with a trainable backbone in training mode; train it on the source task, then
+`save_backbone_weights(model, path)`, and build the target model with `weights=path`.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ import numpy as np
 
 from fewlabels.errors import FewLabelsError
 
+OWN_BACKBONES = ("cnn", "wrn")
+"""fewlabels' own from-scratch backbones, usable as transfer backbones with weights from a file."""
 MIN_SIZE = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 71}
 """Backbones needing more than 32x32 inputs (Keras refuses smaller ones)."""
 DEFAULT_MIN_SIZE = 32
@@ -95,17 +106,34 @@ def preprocessing_layers(mode: str) -> list[keras.layers.Layer]:
     raise FewLabelsError(f"unknown preprocessing mode {mode!r}.")
 
 
-def build_backbone(name: str, input_size: int, weights: str | Path | None = None) -> keras.Model:
-    """A `keras.applications` backbone with `include_top=False` and the given weights.
+def build_backbone(name: str, input_size: int, weights: str | Path | None = None, *,
+                   channels: int = 3) -> keras.Model:
+    """A backbone without its classifier: `keras.applications` (`include_top=False`) or own.
 
     Args:
-        name: a constructor name from `keras.applications` (see `backbone_names()`).
+        name: a constructor name from `keras.applications` (see `backbone_names()`), or
+            `"cnn"` / `"wrn"` for fewlabels' own backbones.
         input_size: the square input side, at least the backbone's minimum.
-        weights: `None`, `"imagenet"`, or a path to a weights file for this backbone.
+        weights: `None`, `"imagenet"` (`keras.applications` only), or a path to a weights
+            file for this backbone.
+        channels: own backbones: the input channels (keras.applications ones take RGB).
 
     Returns:
         The backbone model.
     """
+    if name in OWN_BACKBONES:
+        from fewlabels.models.cnn import build_cnn, build_wrn
+
+        if weights == "imagenet":
+            raise FewLabelsError(
+                f"there are no ImageNet weights for fewlabels' own {name!r} backbone: pass "
+                "weights=PATH (a file from save_backbone_weights) or weights=None."
+            )
+        full = (build_cnn if name == "cnn" else build_wrn)((input_size, input_size, channels), 2)
+        backbone = keras.Model(full.inputs, full.get_layer("pool").input, name=f"{name}_body")
+        if weights is not None:
+            _load_backbone_weights(backbone, name, weights)
+        return backbone
     constructor = _constructor(name)
     shape = (input_size, input_size, 3)
     if weights is None or weights == "imagenet":
@@ -122,15 +150,45 @@ def build_backbone(name: str, input_size: int, weights: str | Path | None = None
                     "weights file for this backbone."
                 ) from None
             raise
+    backbone = constructor(include_top=False, weights=None, input_shape=shape)
+    _load_backbone_weights(backbone, name, weights)
+    return backbone
+
+
+def _load_backbone_weights(backbone: keras.Model, name: str, weights: str | Path) -> None:
     path = Path(weights)
     if not path.is_file():
         raise FewLabelsError(f"{path}: no such weights file for {name}.")
-    backbone = constructor(include_top=False, weights=None, input_shape=shape)
     try:
         backbone.load_weights(path)
     except Exception as err:  # wrong architecture, wrong file type, truncated file
         raise FewLabelsError(f"{path}: these are not weights for {name} ({err}).") from None
-    return backbone
+
+
+def save_backbone_weights(model: keras.Model, path: str | Path) -> Path:
+    """Save the backbone of a transfer model, for `weights=path` in a later model.
+
+    Args:
+        model: a model from `build_transfer_model` (typically with `frozen=False`, trained
+            on a related labeled task).
+        path: the file to write; Keras requires the suffix `.weights.h5`.
+
+    Returns:
+        The path written.
+
+    Example:
+    ```python
+    source = build_transfer_model("cnn", (28, 28, 1), 5, weights=None, frozen=False)
+    ...  # compile and fit on the source task
+    save_backbone_weights(source, "cnn.weights.h5")
+    target = build_transfer_model("cnn", (28, 28, 1), 5, weights="cnn.weights.h5")
+    ```
+    """
+    path = Path(path)
+    if not path.name.endswith(".weights.h5"):
+        raise FewLabelsError(f"{path}: a weights file name must end in .weights.h5.")
+    model.get_layer(BACKBONE_LAYER).save_weights(path)
+    return path
 
 
 def build_transfer_model(
@@ -142,6 +200,7 @@ def build_transfer_model(
     input_size: int | None = None,
     head_units: int = 256,
     dropout: float = 0.5,
+    frozen: bool = True,
 ) -> keras.Model:
     """A classifier made of a frozen pretrained backbone and a new head.
 
@@ -154,6 +213,9 @@ def build_transfer_model(
             the backbone's minimum).
         head_units: units of the head's hidden Dense layer.
         dropout: dropout before the softmax.
+        frozen: True (default): the backbone is frozen and runs in inference mode. False:
+            it is trainable and runs in training mode (BatchNormalization learns its
+            statistics), for pretraining a backbone on a labeled source task.
 
     Returns:
         An uncompiled `keras.Model` from images in 0..255 to class probabilities. The backbone
@@ -171,20 +233,22 @@ def build_transfer_model(
         )
     if n_classes < 2:
         raise FewLabelsError(f"n_classes must be at least 2; got {n_classes}.")
-    side = input_size or max(input_shape[0], input_shape[1],
-                             MIN_SIZE.get(backbone, DEFAULT_MIN_SIZE))
-    base = build_backbone(backbone, side, weights)
-    base.trainable = False
+    own = backbone in OWN_BACKBONES
+    minimum = 1 if own else MIN_SIZE.get(backbone, DEFAULT_MIN_SIZE)
+    side = input_size or max(input_shape[0], input_shape[1], minimum)
+    base = build_backbone(backbone, side, weights, channels=input_shape[-1])
+    base.trainable = not frozen
     base.name = BACKBONE_LAYER
     inputs = keras.Input(input_shape, name="images")
     h = inputs
-    if input_shape[-1] == 1:
+    if input_shape[-1] == 1 and not own:
         h = keras.layers.Concatenate(name="gray_to_rgb")([h, h, h])
     if (input_shape[0], input_shape[1]) != (side, side):
         h = keras.layers.Resizing(side, side, name="resize")(h)
-    for layer in preprocessing_layers(preprocessing_mode(backbone)):
+    for layer in [] if own else preprocessing_layers(preprocessing_mode(backbone)):
         h = layer(h)
-    h = base(h, training=False)  # inference mode, also once unfrozen (BatchNorm stays put)
+    # Frozen: inference mode, also once unfrozen (BatchNorm stays put). Pretraining: as usual.
+    h = base(h, training=False) if frozen else base(h)
     h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
     h = keras.layers.Dense(head_units, activation="relu", name="head_dense")(h)
     h = keras.layers.Dropout(dropout, name="head_dropout")(h)
@@ -201,14 +265,16 @@ def unfreeze_top(model: keras.Model, n_layers: int) -> int:
 
     Args:
         model: a model from `build_transfer_model`.
-        n_layers: how many of the backbone's top layers with weights to unfreeze (0: none).
+        n_layers: how many of the backbone's top layers with weights (BatchNormalization
+            not counted) to unfreeze (0: none).
 
     Returns:
         The number of layers unfrozen.
     """
     base = model.get_layer(BACKBONE_LAYER)
     base.trainable = True
-    candidates = [layer for layer in base.layers if layer.weights]
+    candidates = [layer for layer in base.layers if layer.weights
+                  and not isinstance(layer, keras.layers.BatchNormalization)]
     top = candidates[len(candidates) - n_layers:] if n_layers > 0 else []
     chosen = {id(layer) for layer in top}
     unfrozen = 0
@@ -223,6 +289,7 @@ def unfreeze_top(model: keras.Model, n_layers: int) -> int:
 def _constructor(name: str):
     if name not in backbone_names():
         raise FewLabelsError(
-            f"unknown backbone {name!r}; keras.applications offers: {', '.join(backbone_names())}."
+            f"unknown backbone {name!r}; use fewlabels' own 'cnn' or 'wrn', or one that "
+            f"keras.applications offers: {', '.join(backbone_names())}."
         )
     return getattr(keras.applications, name)

@@ -15,6 +15,7 @@ from fewlabels.models.transfer import (
     build_transfer_model,
     preprocessing_layers,
     preprocessing_mode,
+    save_backbone_weights,
     unfreeze_top,
 )
 
@@ -110,3 +111,38 @@ def test_unknown_backbones_and_bad_shapes_are_named():
         build_transfer_model("ResNet9000", (32, 32, 3), 3, weights=None)
     with pytest.raises(FewLabelsError, match="input_shape must be"):
         build_transfer_model("MobileNetV2", (32, 32, 2), 3, weights=None)
+
+
+@pytest.mark.parametrize("name", ["cnn", "MobileNetV2"])
+def test_a_backbone_pretrained_with_frozen_false_transfers_exactly(name, tmp_path):
+    """The offline recipe: pretrain a trainable backbone, save it, build the target on it."""
+    source = build_transfer_model(name, (28, 28, 1), 4, weights=None, frozen=False)
+    assert source.get_layer(BACKBONE_LAYER).trainable
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (16, 28, 28, 1)).astype("float32")
+    t = np.eye(4, dtype="float32")[rng.integers(0, 4, 16)]
+    training.train_stage(source, x, t, learning_rate=1e-2, batch_size=8, epochs=1, patience=1)
+    path = save_backbone_weights(source, tmp_path / f"{name}.weights.h5")
+    target = build_transfer_model(name, (28, 28, 1), 3, weights=path)
+    for got, want in zip(target.get_layer(BACKBONE_LAYER).get_weights(),
+                         source.get_layer(BACKBONE_LAYER).get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not target.get_layer(BACKBONE_LAYER).trainable
+
+
+def test_own_backbones_keep_gray_images_gray_and_have_no_imagenet_weights(tmp_path):
+    model = build_transfer_model("cnn", (8, 8, 1), 3, weights=None)
+    assert model.get_layer(BACKBONE_LAYER).input_shape == (None, 8, 8, 1)
+    assert "gray_to_rgb" not in [layer.name for layer in model.layers]
+    with pytest.raises(FewLabelsError, match="no ImageNet weights for fewlabels' own 'wrn'"):
+        build_transfer_model("wrn", (8, 8, 1), 3, weights="imagenet")
+    with pytest.raises(FewLabelsError, match=r"must end in \.weights\.h5"):
+        save_backbone_weights(model, tmp_path / "x.h5")
+
+
+def test_unfreeze_counts_layers_with_weights_other_than_batchnorm():
+    model = build_transfer_model("cnn", (8, 8, 1), 3, weights=None)
+    assert unfreeze_top(model, 2) == 2
+    base = model.get_layer(BACKBONE_LAYER)
+    trainable = [layer.name for layer in base.layers if layer.trainable and layer.weights]
+    assert trainable == ["stage3_conv1", "stage3_conv2"]

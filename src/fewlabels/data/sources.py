@@ -1,0 +1,206 @@
+"""One door for every kind of training data the CLI and the workflows accept.
+
+`DATA` may be:
+
+- a text/CSV table (features, then the label column): see `fewlabels.data.load_table`;
+- a folder with one subfolder per class and an optional `unlabeled/` subfolder
+  (`fewlabels.data.folders`);
+- an `.npz` file with arrays `x`, `y` (-1 = unlabeled) and optionally `classes`;
+- a built-in image dataset by name: `digits`, `fashion_mnist` or `mnist` (its own test split
+  comes with it). An existing file or folder of that name wins over the built-in.
+
+Images come out as `uint8` arrays `(n, height, width, channels)`. A folder is pre-scanned (every
+bad file named before anything is decoded), then decoded and resized through `tf.data` to
+`image_size`. Training holds the decoded images in memory as `uint8` (60,000 28x28 images take
+47 MB; 10,000 128x128 RGB images take 490 MB); prediction streams a folder batch by batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fewlabels.data.images import IMAGE_DATASETS, load_image_dataset, load_npz
+from fewlabels.errors import FewLabelsError
+from fewlabels.io import file_sha256
+
+DEFAULT_IMAGE_SIZE = 64
+"""The side folder images are resized to when no `image_size` is given."""
+
+
+@dataclasses.dataclass
+class ImageData:
+    """Images and labels read from a folder, an `.npz` or a built-in dataset.
+
+    Attributes:
+        x: `(n, height, width, channels)` uint8 images.
+        y: class indices, -1 for unlabeled images.
+        classes: class names, index order (None when the source names none).
+        x_test, y_test: the source's own test split (built-in datasets), else None.
+        source: a description of where the images came from.
+        fingerprint: a SHA-256 identifying the data (file contents, or the folder's file
+            names and sizes).
+        names: one name per image (file paths for folders, array indices otherwise).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str] | None
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    source: str
+    fingerprint: str
+    names: list[str]
+
+
+def is_image_source(data: str | os.PathLike) -> bool:
+    """Whether `data` names images (a folder, an `.npz`, a built-in name) rather than a table."""
+    path = Path(data)
+    if path.is_dir() or path.suffix.lower() == ".npz":
+        return True
+    return not path.exists() and str(data) in IMAGE_DATASETS
+
+
+def load_images(
+    data: str | os.PathLike,
+    *,
+    image_size: int | None = None,
+    channels: int | None = None,
+    unlabeled: str = "unlabeled",
+    unlabeled_dir: str | os.PathLike | None = None,
+    on_bad_image: str = "error",
+    class_folders: bool = True,
+) -> ImageData:
+    """Read images for training, evaluation or prediction.
+
+    Args:
+        data: a folder, an `.npz` file, or a built-in name (`digits`, `fashion_mnist`,
+            `mnist`).
+        image_size: folders: the square side images are resized to (default 64). Arrays
+            must already have it, if given.
+        channels: 1 (gray) or 3 (RGB). Folders are decoded to it (default 3); arrays are
+            converted (gray to RGB by repetition, RGB to gray by luminance).
+        unlabeled: folders: the subfolder of unlabeled images.
+        unlabeled_dir: folders: a separate folder of unlabeled images.
+        on_bad_image: folders: `"error"` or `"skip"` (see `scan_image_folder`).
+        class_folders: folders: one subfolder per class (True), or any layout, every image
+            unlabeled (False, for prediction).
+
+    Returns:
+        An `ImageData`.
+
+    Example:
+    ```python
+    data = load_images("photos/", image_size=96)
+    data.x.shape, data.classes
+    ```
+    """
+    if channels not in (None, 1, 3):
+        raise FewLabelsError(f"channels must be 1 or 3; got {channels!r}.")
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
+        raise FewLabelsError(f"image_size must be an integer >= 8; got {image_size!r}.")
+    path = Path(data)
+    if path.is_dir():
+        return _load_folder(path, image_size or DEFAULT_IMAGE_SIZE, channels or 3, unlabeled,
+                            unlabeled_dir, on_bad_image, class_folders)
+    if path.suffix.lower() == ".npz":
+        x, y, classes = load_npz(path)
+        out = ImageData(x, y, classes, None, None, str(path), file_sha256(path),
+                        [str(i) for i in range(len(x))])
+    elif not path.exists() and str(data) in IMAGE_DATASETS:
+        ds = load_image_dataset(str(data))
+        out = ImageData(ds.x_train, ds.y_train, ds.classes, ds.x_test, ds.y_test,
+                        f"builtin:{data} ({ds.source})", f"builtin:{data}",
+                        [str(i) for i in range(len(ds.x_train))])
+    else:
+        raise FewLabelsError(
+            f"{data}: not an image source (a folder, an .npz file, or one of "
+            f"{list(IMAGE_DATASETS)})."
+        )
+    if image_size is not None and out.x.shape[1:3] != (image_size, image_size):
+        raise FewLabelsError(
+            f"{data}: images are {out.x.shape[1]}x{out.x.shape[2]}, not {image_size}x"
+            f"{image_size}; image_size resizes folders only (transfer models resize inside, "
+            "see input_size)."
+        )
+    if channels is not None:
+        out.x = convert_channels(out.x, channels)
+        if out.x_test is not None:
+            out.x_test = convert_channels(out.x_test, channels)
+    return out
+
+
+def convert_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    """Gray <-> RGB for uint8 images `(n, h, w, c)`; drops an alpha channel."""
+    if x.shape[-1] in (2, 4):
+        x = x[..., : x.shape[-1] - 1]
+    if x.shape[-1] == channels:
+        return x
+    if channels == 3:
+        return np.repeat(x, 3, axis=-1)
+    gray = x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.rint(gray)[..., None].astype(np.uint8)
+
+
+def labels_by_name(y: np.ndarray, classes: list[str] | None, model_classes: list,
+                   source: str) -> np.ndarray:
+    """Map labels of a source onto a model's class list, by class name.
+
+    Args:
+        y: class indices into `classes` (-1 = unlabeled).
+        classes: the source's class names, or None when it has none (then `y` must already
+            index `model_classes`).
+        model_classes: the model's class list.
+        source: named in errors.
+
+    Returns:
+        Labels as indices into `model_classes`.
+    """
+    if classes is None:
+        if len(y) and y.max() >= len(model_classes):
+            raise FewLabelsError(
+                f"{source}: label {int(y.max())} is beyond the model's {len(model_classes)} "
+                "classes."
+            )
+        return y
+    index = {str(c): i for i, c in enumerate(model_classes)}
+    unknown = [c for c in classes if str(c) not in index]
+    if unknown:
+        raise FewLabelsError(
+            f"{source}: class(es) {unknown} are not among the model's classes "
+            f"{[str(c) for c in model_classes]}."
+        )
+    lookup = np.array([index[str(c)] for c in classes] + [-1], dtype=np.int64)
+    return lookup[np.where(y < 0, len(classes), y)]
+
+
+def _load_folder(path, image_size, channels, unlabeled, unlabeled_dir, on_bad_image,
+                 class_folders) -> ImageData:
+    from fewlabels.data.folders import image_dataset, scan_image_files, scan_image_folder
+
+    if class_folders:
+        folder = scan_image_folder(path, unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,
+                                   on_bad_image=on_bad_image)
+    else:
+        folder = scan_image_files(path, on_bad_image=on_bad_image)
+    parts, labels = [], []
+    for is_labeled in (True, False):
+        if not np.any((folder.y >= 0) == is_labeled):
+            continue
+        for images, y in image_dataset(folder, image_size=(image_size, image_size),
+                                       channels=channels, batch_size=256, labeled=is_labeled):
+            parts.append(np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8))
+            labels.append(y.numpy().astype(np.int64))
+    digest = hashlib.sha256()  # names and sizes: cheap, and changes when files change
+    root = folder.root.resolve()
+    for p in folder.paths:
+        name = p.relative_to(root) if p.is_relative_to(root) else p
+        digest.update(f"{name}\0{p.stat().st_size}\n".encode())
+    names = [str(p) for p, lab in zip(folder.paths, folder.y, strict=True) if lab >= 0]
+    names += [str(p) for p, lab in zip(folder.paths, folder.y, strict=True) if lab < 0]
+    return ImageData(np.concatenate(parts), np.concatenate(labels),
+                     folder.classes or None, None, None, str(path), digest.hexdigest(), names)
