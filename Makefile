@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench-tabular clean
+.PHONY: demo test lint format bench-tabular bench-transfer clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ format: $(STAMP)
 
 bench-tabular: $(STAMP)
 	$(BIN)/python benchmarks/tabular.py --seeds 5
+
+bench-transfer: $(STAMP)
+	$(BIN)/python benchmarks/transfer.py --seeds 3
 
 clean:
 	rm -rf $(VENV) runs build src/*.egg-info
