@@ -122,3 +122,16 @@ def test_scan_image_files_finds_images_in_any_layout_and_names_bad_ones(good_roo
         scan_image_files(good_root)
     with pytest.warns(FewLabelsWarning, match="skipping 1 bad image"):
         assert len(scan_image_files(good_root, on_bad_image="skip").paths) == 8
+
+
+def test_a_disk_cache_serves_later_epochs_and_shuffling_changes_the_order(good_root, tmp_path):
+    folder = scan_image_folder(good_root)
+    ds = image_dataset(folder, image_size=(4, 4), channels=1, batch_size=6, shuffle=True,
+                       seed=1, cache=tmp_path / "cache")
+    first = next(iter(ds))[0].numpy()
+    assert list(tmp_path.glob("cache*"))  # written on the first pass
+    for path in folder.paths:
+        path.unlink()  # later epochs come from the cache, not the files
+    second = next(iter(ds))[0].numpy()
+    assert sorted(first.sum(axis=(1, 2, 3))) == sorted(second.sum(axis=(1, 2, 3)))
+    assert not np.array_equal(first, second) or len(first) < 2
