@@ -1,0 +1,119 @@
+"""The interface every consistency-regularization algorithm implements.
+
+An algorithm is a `keras.layers.Layer` so that its state (class-wise thresholds, running
+means, an EMA teacher) lives in Keras variables: it is saved with the model's checkpoints,
+updated inside the compiled training step, and mapped by Keras on every backend. It owns no
+network: `SemiSupervisedModel` runs the student and hands the algorithm the outputs.
+
+One training step, for a batch of `B` labeled and `uratio * B` unlabeled images:
+
+1. `SemiSupervisedModel.call` makes one student pass over the concatenation of the labeled,
+   weak and (if `uses_strong`) strong views, so that BatchNorm sees one batch.
+2. `Algorithm.losses(model, batch, outputs, labels, step)` returns the supervised and
+   unsupervised terms, the mask and the pseudo-labels. Targets come from `targets.py`, always
+   through `stop_gradient`.
+3. The model adds `lambda_u * unsupervised` (after `warmup_steps` of linear ramp-up) to the
+   supervised loss, and Keras takes the gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import keras
+from keras import ops
+
+from fewlabels.errors import FewLabelsError
+
+
+class Algorithm(keras.layers.Layer):
+    """Base class of the algorithms in the registry.
+
+    Subclasses set `name_` and implement `unsupervised`; they may add state in `build_state`.
+
+    Args:
+        lambda_u: the weight of the unsupervised term.
+        warmup_steps: steps over which the unsupervised weight ramps linearly from 0 to
+            `lambda_u` (0: full weight from the first step).
+    """
+
+    name_: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    uses_strong: ClassVar[bool] = True
+    """Whether the step needs the strong view of the unlabeled batch."""
+
+    def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not lambda_u >= 0:
+            raise FewLabelsError(f"lambda_u must be >= 0; got {lambda_u!r}.")
+        if not isinstance(warmup_steps, int) or warmup_steps < 0:
+            raise FewLabelsError(f"warmup_steps must be an integer >= 0; got {warmup_steps!r}.")
+        self.lambda_u = float(lambda_u)
+        self.warmup_steps = warmup_steps
+        self.n_classes = None
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def build_state(self, n_classes: int, n_unlabeled: int, student: keras.Model) -> None:
+        """Create the algorithm's variables before training (never inside the compiled step).
+
+        Args:
+            n_classes: the number of classes.
+            n_unlabeled: the size of the unlabeled pool (for per-sample state).
+            student: the student network (for teachers that copy it).
+        """
+        self.n_classes = n_classes
+
+    def after_step(self, student: keras.Model) -> None:
+        """Called inside the compiled step after the loss: update teachers and the like."""
+
+    # -- the loss ------------------------------------------------------------------------------
+
+    def unsupervised(self, weak, strong, batch: dict, student: keras.Model) -> dict:
+        """The unsupervised term for one batch.
+
+        Args:
+            weak: the student's probabilities on the weak views, `(uB, n_classes)`.
+            strong: its probabilities on the strong views (None unless `uses_strong`).
+            batch: the input dict (`index` of each unlabeled image, its `weak` and `strong`
+                views), for algorithms that need more than the outputs.
+            student: the student network (for teachers and extra passes).
+
+        Returns:
+            A dict with `loss` (a scalar), `mask` (`(uB,)` weights in [0, 1]) and
+            `pseudo_labels` (`(uB,)` class indices).
+        """
+        raise NotImplementedError
+
+    def weight(self, step):
+        """The unsupervised weight at `step`: `lambda_u`, ramped over `warmup_steps`."""
+        if self.warmup_steps == 0:
+            return ops.convert_to_tensor(self.lambda_u, "float32")
+        ramp = ops.minimum(ops.cast(step, "float32") / float(self.warmup_steps), 1.0)
+        return self.lambda_u * ramp
+
+    # -- config --------------------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(lambda_u=self.lambda_u, warmup_steps=self.warmup_steps)
+        return config
+
+    def hyperparameters(self) -> dict:
+        """The algorithm's own settings (its config without Keras's layer keys)."""
+        skip = {"name", "trainable", "dtype"}
+        return {k: v for k, v in self.get_config().items() if k not in skip}
+
+
+def masked_cross_entropy(targets, probs, mask):
+    """`mean_b(mask_b * CE(targets_b, probs_b))` over the whole batch, as FixMatch defines it.
+
+    It is a `keras.losses` object with `sample_weight`, so that `tf.distribute` scales it per
+    replica correctly (a hand-written mean would not).
+    """
+    return keras.losses.CategoricalCrossentropy()(targets, probs, sample_weight=mask)
+
+
+def ema_assign(variable, value, momentum: float) -> None:
+    """`variable <- momentum * variable + (1 - momentum) * value`, inside the compiled step."""
+    variable.assign(momentum * variable + (1.0 - momentum) * ops.cast(value, variable.dtype))

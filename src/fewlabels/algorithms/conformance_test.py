@@ -1,0 +1,35 @@
+"""The conformance suite, run against every registered algorithm (`fewlabels.testing`)."""
+
+import pytest
+
+from fewlabels.algorithms import names
+from fewlabels.testing import conformance as c
+
+
+def test_every_registered_algorithm_has_a_conformance_entry():
+    assert sorted(names()) == sorted(c.CASES), "add one line to conformance.CASES"
+
+
+@pytest.mark.parametrize("name", names())
+def test_loss_is_finite_on_random_data(name):
+    c.check_finite_loss(name)
+
+
+@pytest.mark.parametrize("name", names())
+def test_unsupervised_gradient_is_there_when_the_mask_is_on_and_zero_when_off(name):
+    c.check_gradient_follows_the_mask(name)
+
+
+@pytest.mark.parametrize("name", names())
+def test_zero_unlabeled_weight_gives_the_supervised_update(name):
+    c.check_zero_weight_is_supervised(name)
+
+
+@pytest.mark.parametrize("name", names())
+def test_config_round_trips_and_a_saved_model_reloads_safely(name, tmp_path):
+    c.check_config_and_saving(name, tmp_path)
+
+
+@pytest.mark.parametrize("name", names())
+def test_one_fit_step_runs_and_the_same_seed_gives_the_same_loss(name):
+    c.check_fit_is_seeded(name)

@@ -1,0 +1,68 @@
+"""FixMatch (Sohn et al., NeurIPS 2020): weak-view pseudo-labels train the strong view.
+
+For each unlabeled image, the student's prediction on its weak view (flip and shift) becomes a
+hard pseudo-label when its confidence reaches `threshold`; the student is then trained to
+predict that label on the image's strong view (RandAugment and Cutout). Defaults are the
+paper's (section 3, table 4 of the appendix): threshold 0.95, `lambda_u` 1, hard labels.
+`distribution_alignment=True` adds ReMixMatch's distribution alignment (Berthelot et al.,
+2020, section 3.2) toward a uniform class distribution, as in USB's FixMatch variants.
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+from fewlabels import targets
+from fewlabels.algorithms.base import Algorithm, ema_assign, masked_cross_entropy
+from fewlabels.algorithms.registry import register
+from fewlabels.errors import FewLabelsError
+
+
+@register
+class FixMatch(Algorithm):
+    """FixMatch.
+
+    Args:
+        threshold: the confidence a weak-view prediction needs to become a pseudo-label.
+        lambda_u: the unsupervised weight.
+        warmup_steps: linear ramp-up of the unsupervised weight (the paper uses none).
+        distribution_alignment: align weak-view predictions to a uniform class distribution
+            (a running mean with momentum 0.999) before thresholding.
+    """
+
+    name_ = "fixmatch"
+    summary = "weak-view pseudo-labels above a fixed threshold train the strong view (2020)"
+
+    def __init__(self, threshold: float = 0.95, lambda_u: float = 1.0, warmup_steps: int = 0,
+                 distribution_alignment: bool = False, **kwargs) -> None:
+        super().__init__(lambda_u=lambda_u, warmup_steps=warmup_steps, **kwargs)
+        if not 0.0 <= threshold <= 1.0:
+            raise FewLabelsError(f"threshold must be in [0, 1]; got {threshold!r}.")
+        self.threshold = float(threshold)
+        self.distribution_alignment = bool(distribution_alignment)
+
+    def build_state(self, n_classes, n_unlabeled, student) -> None:
+        super().build_state(n_classes, n_unlabeled, student)
+        self.p_model = self.add_weight(shape=(n_classes,), initializer="ones",
+                                       trainable=False, name="p_model")
+        self.p_model.assign(ops.ones((n_classes,)) / n_classes)
+
+    def aligned(self, weak):
+        """Weak-view probabilities, distribution-aligned if enabled (no gradient)."""
+        weak = ops.stop_gradient(weak)
+        if not self.distribution_alignment:
+            return weak
+        ema_assign(self.p_model, ops.mean(weak, axis=0), 0.999)
+        uniform = ops.ones_like(self.p_model) / self.n_classes
+        return targets.distribution_align(weak, self.p_model, uniform)
+
+    def unsupervised(self, weak, strong, batch, student) -> dict:
+        probs = self.aligned(weak)
+        mask = targets.confidence_mask(probs, self.threshold)
+        hard = targets.hard_targets(probs)
+        return {"loss": masked_cross_entropy(hard, strong, mask), "mask": mask,
+                "pseudo_labels": ops.argmax(hard, axis=-1)}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "threshold": self.threshold,
+                "distribution_alignment": self.distribution_alignment}

@@ -1,0 +1,93 @@
+"""FlexMatch (Zhang et al., NeurIPS 2021): FixMatch with curriculum class-wise thresholds.
+
+A class whose unlabeled images are rarely predicted confidently gets a lower threshold, so
+that hard classes are not starved of pseudo-labels early on. Each unlabeled image remembers
+its last confident prediction; the learning effect of class c, sigma(c), counts the images
+whose remembered prediction is c. Then (section 3.2, equations 6-7):
+
+    beta(c) = sigma(c) / max(max_c sigma, N - sum_c sigma)     (threshold warm-up)
+    T(c)    = M(beta(c)) * threshold,   M(x) = x / (2 - x)      (convex mapping)
+
+Defaults follow the paper (section 4): threshold 0.95, `lambda_u` 1, hard labels, warm-up on.
+Unlike FixMatch's fixed threshold, the thresholds start near 0, so early pseudo-labels are
+plentiful and noisy; the paper's answer is the warm-up, which is on by default here.
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+from fewlabels import targets
+from fewlabels.algorithms.base import masked_cross_entropy
+from fewlabels.algorithms.fixmatch import FixMatch
+from fewlabels.algorithms.registry import register
+
+
+def flexmatch_thresholds(counts, threshold, warmup: bool):
+    """Class-wise thresholds from learning-effect counts (pure; FlexMatch equations 6-7).
+
+    Args:
+        counts: `(n_classes + 1,)` counts: index 0 the images with no confident prediction
+            yet, index c + 1 those whose remembered prediction is class c.
+        threshold: the fixed upper threshold.
+        warmup: normalize by the unused count too while it is the largest.
+
+    Returns:
+        `(n_classes,)` thresholds.
+    """
+    counts = ops.cast(counts, "float32")
+    per_class = counts[1:]
+    denominator = ops.max(counts) if warmup else ops.max(per_class)
+    beta = per_class / ops.maximum(denominator, 1.0)
+    return threshold * beta / (2.0 - beta)
+
+
+@register
+class FlexMatch(FixMatch):
+    """FlexMatch.
+
+    Args:
+        threshold: the upper threshold (a class that is learned well gets it).
+        lambda_u: the unsupervised weight.
+        warmup_steps: linear ramp-up of the unsupervised weight.
+        distribution_alignment: as in FixMatch.
+        threshold_warmup: the paper's threshold warm-up (see the module docstring).
+    """
+
+    name_ = "flexmatch"
+    summary = "FixMatch with class-wise curriculum thresholds from the learning effect (2021)"
+
+    def __init__(self, threshold: float = 0.95, lambda_u: float = 1.0, warmup_steps: int = 0,
+                 distribution_alignment: bool = False, threshold_warmup: bool = True,
+                 **kwargs) -> None:
+        super().__init__(threshold=threshold, lambda_u=lambda_u, warmup_steps=warmup_steps,
+                         distribution_alignment=distribution_alignment, **kwargs)
+        self.threshold_warmup = bool(threshold_warmup)
+
+    def build_state(self, n_classes, n_unlabeled, student) -> None:
+        super().build_state(n_classes, n_unlabeled, student)
+        self.remembered = self.add_weight(shape=(max(n_unlabeled, 1),), initializer="zeros",
+                                          dtype="int32", trainable=False, name="remembered")
+        self.remembered.assign(-ops.ones((max(n_unlabeled, 1),), dtype="int32"))
+
+    def class_thresholds(self):
+        """The current `(n_classes,)` thresholds."""
+        counts = ops.bincount(self.remembered + 1, minlength=self.n_classes + 1)
+        return flexmatch_thresholds(counts, self.threshold, self.threshold_warmup)
+
+    def unsupervised(self, weak, strong, batch, student) -> dict:
+        probs = self.aligned(weak)
+        confidence = ops.max(probs, axis=-1)
+        predicted = ops.cast(ops.argmax(probs, axis=-1), "int32")
+        index = ops.cast(batch["index"], "int32")
+        # Remember the confident predictions first (the paper updates sigma, then masks).
+        old = ops.take(self.remembered, index)
+        new = ops.where(confidence > self.threshold, predicted, old)
+        self.remembered.assign(ops.scatter_update(self.remembered, index[:, None], new))
+        mask = targets.confidence_mask(probs, ops.take(self.class_thresholds(), predicted))
+        hard = targets.hard_targets(probs)
+        return {"loss": masked_cross_entropy(hard, strong, mask), "mask": mask,
+                "pseudo_labels": predicted}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "threshold_warmup": self.threshold_warmup}

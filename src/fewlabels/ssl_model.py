@@ -1,0 +1,161 @@
+"""`SemiSupervisedModel`: a `keras.Model` that wraps a backbone and delegates its loss.
+
+It is built the way `keras.distillation.Distiller` is: the model owns the network and the
+forward pass, and a pluggable object (here an `Algorithm` from the registry) computes the loss
+in `compute_loss`. So `fit`, callbacks, progress bars, checkpoints, `evaluate` and `predict`
+are plain Keras.
+
+Training batches are `(inputs, labels)` with `inputs` a dict (see `fewlabels.ssl_data`):
+
+- `labeled`: `(B, ...)` weak-augmented labeled images; `labels` their class indices;
+- `weak`, `strong`: `(uB, ...)` two views of the same unlabeled images;
+- `index`: each unlabeled image's position in the pool (per-sample algorithm state);
+- `hidden`: its true label when a benchmark knows it, else -1 (monitoring only).
+
+`call` makes one student pass over the concatenation of labeled, weak and strong views, so
+that BatchNorm sees one batch. Plain inputs (arrays of images or rows) go straight through
+the backbone: `evaluate` and `predict` need nothing special.
+
+Logged every epoch as Keras metrics: `sup_loss`, `unsup_loss`, `mask_rate`,
+`pseudo_label_accuracy` (over masked images with a known hidden label) and, per class,
+`share_<c>`: the share of accepted pseudo-labels that went to class c.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from fewlabels.algorithms import Algorithm
+from fewlabels.errors import FewLabelsError
+
+
+@keras.saving.register_keras_serializable(package="fewlabels")
+class SemiSupervisedModel(keras.Model):
+    """A student network trained by a consistency-regularization algorithm.
+
+    Args:
+        backbone: a Keras model from inputs to class probabilities (softmax outputs).
+        algorithm: an `Algorithm` (see `fewlabels.algorithms.create`).
+        n_unlabeled: the size of the unlabeled pool (for per-sample algorithm state).
+
+    Example:
+    ```python
+    from fewlabels.algorithms import create
+    from fewlabels.models import build_cnn
+
+    model = SemiSupervisedModel(build_cnn((28, 28, 1), 10), create("fixmatch"), n_unlabeled)
+    model.compile(optimizer=keras.optimizers.SGD(0.03, momentum=0.9, nesterov=True))
+    model.fit(stream, steps_per_epoch=100, epochs=10)     # stream: fewlabels.ssl_data
+    model.predict(x_test)
+    ```
+    """
+
+    def __init__(self, backbone: keras.Model, algorithm: Algorithm, n_unlabeled: int = 0,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(algorithm, Algorithm):
+            raise FewLabelsError(f"algorithm must be a fewlabels Algorithm; got {algorithm!r}.")
+        self.backbone = backbone
+        self.algorithm = algorithm
+        self.n_unlabeled = int(n_unlabeled)
+        self.n_classes = int(backbone.output_shape[-1])
+        # Sub-models and algorithm state are built here, before fit (JAX maps no variable
+        # created inside the compiled step).
+        algorithm.build_state(self.n_classes, self.n_unlabeled, backbone)
+        self.step = self.add_weight(shape=(), initializer="zeros", dtype="int64",
+                                    trainable=False, name="ssl_step")
+        self.supervised_loss = keras.losses.SparseCategoricalCrossentropy()
+        self.sup_tracker = keras.metrics.Mean(name="sup_loss")
+        self.unsup_tracker = keras.metrics.Mean(name="unsup_loss")
+        self.mask_tracker = keras.metrics.Mean(name="mask_rate")
+        self.pseudo_accuracy = keras.metrics.Mean(name="pseudo_label_accuracy")
+        self.share_trackers = [keras.metrics.Sum(name=f"accepted_{c}")
+                               for c in range(self.n_classes)]
+
+    def build(self, input_shape=None) -> None:
+        """Nothing to build: the backbone and the algorithm's state exist already."""
+        self.built = True
+
+    # -- forward ---------------------------------------------------------------------------
+
+    def call(self, inputs, training=False):
+        if not isinstance(inputs, dict):
+            return self.backbone(inputs, training=training)
+        parts = [inputs["labeled"], inputs["weak"]]
+        if self.algorithm.uses_strong:
+            parts.append(inputs["strong"])
+        sizes = [ops.shape(p)[0] for p in parts]
+        probs = self.backbone(ops.concatenate(parts, axis=0), training=training)
+        n_labeled, n_weak = sizes[0], sizes[1]
+        out = {"labeled": probs[:n_labeled], "weak": probs[n_labeled:n_labeled + n_weak]}
+        if self.algorithm.uses_strong:
+            out["strong"] = probs[n_labeled + n_weak:]
+        return out
+
+    # -- loss ------------------------------------------------------------------------------
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if not isinstance(y_pred, dict):  # evaluate() on plain data: the supervised loss
+            return self.supervised_loss(y, y_pred, sample_weight=sample_weight)
+        terms = self.loss_terms(x, y, y_pred)
+        if training:
+            self.step.assign_add(1)
+            self.algorithm.after_step(self.backbone)
+        self._track(x, terms)
+        return terms["total"]
+
+    def loss_terms(self, x, y, y_pred) -> dict:
+        """The supervised and unsupervised terms of one batch, and the total loss.
+
+        Returns:
+            A dict: `supervised`, `unsupervised` (unweighted), `weight` (the current
+            unsupervised weight), `total`, `mask` and `pseudo_labels`.
+        """
+        supervised = self.supervised_loss(y, y_pred["labeled"])
+        unsup = self.algorithm.unsupervised(y_pred["weak"], y_pred.get("strong"), x,
+                                            self.backbone)
+        weight = self.algorithm.weight(self.step)
+        return {"supervised": supervised, "unsupervised": unsup["loss"], "weight": weight,
+                "total": supervised + weight * unsup["loss"], "mask": unsup["mask"],
+                "pseudo_labels": unsup["pseudo_labels"]}
+
+    def _track(self, x, terms) -> None:
+        mask = ops.stop_gradient(terms["mask"])
+        self.sup_tracker.update_state(terms["supervised"])
+        self.unsup_tracker.update_state(terms["unsupervised"])
+        self.mask_tracker.update_state(ops.mean(mask))
+        labels = ops.cast(terms["pseudo_labels"], "int32")
+        accepted = ops.one_hot(labels, self.n_classes) * mask[:, None]
+        counts = ops.sum(accepted, axis=0)
+        for c, tracker in enumerate(self.share_trackers):
+            tracker.update_state(counts[c])
+        hidden = ops.cast(x.get("hidden", -ops.ones_like(labels)), "int32")
+        known = ops.cast(hidden >= 0, mask.dtype) * ops.cast(mask > 0, mask.dtype)
+        correct = ops.cast(ops.equal(labels, hidden), mask.dtype)
+        self.pseudo_accuracy.update_state(correct, sample_weight=known)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        results = super().compute_metrics(x, y, y_pred, sample_weight)
+        total = sum(t.result() for t in self.share_trackers)
+        for c, tracker in enumerate(self.share_trackers):
+            results.pop(tracker.name, None)
+            results[f"share_{c}"] = tracker.result() / ops.maximum(total, 1.0)
+        return results
+
+    # -- config ----------------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        return {
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "algorithm": keras.saving.serialize_keras_object(self.algorithm),
+            "n_unlabeled": self.n_unlabeled,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        config["algorithm"] = keras.saving.deserialize_keras_object(config["algorithm"])
+        return cls(**config)

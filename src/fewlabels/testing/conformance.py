@@ -1,0 +1,203 @@
+"""The checks every registered algorithm must pass, and the one entry each algorithm adds.
+
+`algorithms/conformance_test.py` runs every check below against every name in the registry,
+and fails for a registered algorithm without an entry in `CASES`. A new algorithm therefore
+gets the whole suite by adding one line here.
+
+The checks (the gradient checks use TensorFlow's `GradientTape`; the rest is backend-neutral):
+
+- `check_finite_loss`: the loss is finite on random data.
+- `check_gradient_follows_the_mask`: the unsupervised term has a nonzero gradient with respect
+  to the student when its mask is on, and exactly zero when the mask is all off (a consistency
+  term that silently carries no gradient is the bug this exists to catch).
+- `check_zero_weight_is_supervised`: with `lambda_u=0`, one update equals the supervised one.
+- `check_config_and_saving`: `get_config`/`from_config` round-trips, and a saved model
+  reloads with `safe_mode=True` and predicts the same.
+- `check_fit_is_seeded`: one `fit` step runs, and the same seed gives the same loss twice.
+
+The student used here is one Dense softmax layer over flattened inputs, with weights set so
+that its predictions are either confident (0.97 on class 0) or uniform: that fixes whether a
+confidence mask is on or off without training anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from fewlabels.algorithms import Algorithm, create, get
+
+N_CLASSES = 4
+SHAPE = (6, 6, 1)
+CONFIDENT = np.log(np.array([0.97, 0.01, 0.01, 0.01], dtype="float32"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """How the conformance suite drives one algorithm.
+
+    Attributes:
+        unsupervised: False for an algorithm without an unsupervised term (its gradient must
+            always be zero).
+        mask_on: sets the algorithm's state before the mask-on check (for confident
+            predictions); the default leaves the fresh state alone.
+        mask_off: sets the algorithm's state so that uniform predictions are all masked off;
+            None when no such state exists (soft weights are never exactly 0; Mean Teacher
+            has no mask). The default leaves the fresh state alone.
+    """
+
+    unsupervised: bool = True
+    mask_on: Callable[[Algorithm], None] = lambda algorithm: None
+    mask_off: Callable[[Algorithm], None] | None = lambda algorithm: None
+
+
+def _flexmatch_all_learned(algorithm) -> None:
+    """Every class equally learned: every class-wise threshold is the full threshold."""
+    n = algorithm.remembered.shape[0]
+    algorithm.remembered.assign(np.arange(n, dtype="int32") % algorithm.n_classes)
+
+
+def _teacher_disagrees(algorithm) -> None:
+    """A teacher that predicts uniformly, so the confident student has something to learn."""
+    algorithm.teacher.layers[-1].bias.assign(np.zeros(N_CLASSES, "float32"))
+
+
+CASES: dict[str, Case] = {
+    "supervised": Case(unsupervised=False),
+    "pseudo-label": Case(),
+    "fixmatch": Case(),
+    "flexmatch": Case(mask_off=_flexmatch_all_learned),
+    "freematch": Case(mask_off=lambda algorithm: algorithm.tau.assign(0.9)),
+    "softmatch": Case(mask_off=None),
+    "meanteacher": Case(mask_on=_teacher_disagrees, mask_off=None),
+}
+
+
+def student(confident: bool = True, seed: int = 0) -> keras.Model:
+    """The tiny student: Flatten -> Dense softmax, confident (0.97) or uniform predictions."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(SHAPE)
+    dense = keras.layers.Dense(N_CLASSES, activation="softmax", kernel_initializer="zeros")
+    outputs = dense(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    dense.bias.assign(CONFIDENT if confident else np.zeros(N_CLASSES, "float32"))
+    return model
+
+
+def batch(seed: int = 0, n_labeled: int = 4, n_unlabeled: int = 8) -> tuple[dict, np.ndarray]:
+    """One random training batch: inputs dict and labels; the strong view differs."""
+    rng = np.random.default_rng(seed)
+    weak = rng.uniform(0, 1, (n_unlabeled, *SHAPE)).astype("float32")
+    inputs = {
+        "labeled": rng.uniform(0, 1, (n_labeled, *SHAPE)).astype("float32"),
+        "weak": weak,
+        "strong": weak + rng.normal(0, 0.5, weak.shape).astype("float32"),
+        "index": np.arange(n_unlabeled, dtype="int64"),
+        "hidden": np.full(n_unlabeled, -1, "int64"),
+    }
+    return inputs, rng.integers(0, N_CLASSES, n_labeled).astype("int64")
+
+
+def model_for(name: str, confident: bool = True, n_unlabeled: int = 8, **hyperparameters):
+    from fewlabels.ssl_model import SemiSupervisedModel
+
+    return SemiSupervisedModel(student(confident), create(name, **hyperparameters),
+                               n_unlabeled)
+
+
+def check_finite_loss(name: str) -> None:
+    model = model_for(name)
+    x, y = batch()
+    terms = model.loss_terms(x, y, model(x, training=True))
+    for key in ("supervised", "unsupervised", "total"):
+        value = float(keras.ops.convert_to_numpy(terms[key]))
+        assert np.isfinite(value), f"{name}: the {key} loss is {value}"
+
+
+def _unsupervised_gradient(model, x, y) -> tuple[float, np.ndarray]:
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        terms = model.loss_terms(x, y, model(x, training=True))
+    grads = tape.gradient(terms["unsupervised"], model.backbone.trainable_weights)
+    norm = sum(float(np.abs(keras.ops.convert_to_numpy(g)).sum()) for g in grads
+               if g is not None)
+    return norm, keras.ops.convert_to_numpy(terms["mask"])
+
+
+def check_gradient_follows_the_mask(name: str) -> None:
+    case = CASES[name]
+    x, y = batch()
+    model = model_for(name, confident=True)
+    case.mask_on(model.algorithm)
+    norm, mask = _unsupervised_gradient(model, x, y)
+    if not case.unsupervised:
+        assert norm == 0.0, f"{name}: has no unsupervised term but a gradient of {norm}"
+        return
+    assert mask.sum() > 0, f"{name}: the mask is off on confident predictions"
+    assert norm > 1e-6, f"{name}: the unsupervised term carries no gradient with its mask on"
+    if case.mask_off is None:
+        return
+    model = model_for(name, confident=False)
+    case.mask_off(model.algorithm)
+    norm, mask = _unsupervised_gradient(model, x, y)
+    assert mask.sum() == 0, f"{name}: the mask should be all off here, got {mask}"
+    assert norm == 0.0, f"{name}: the mask is all off but the gradient is {norm}"
+
+
+def check_zero_weight_is_supervised(name: str) -> None:
+    x, y = batch()
+    weights = {}
+    for label, algorithm_name, params in (("ssl", name, {"lambda_u": 0.0}),
+                                          ("supervised", "supervised", {})):
+        model = model_for(algorithm_name, **params)
+        model.compile(optimizer=keras.optimizers.SGD(0.5))
+        model.train_on_batch(x, y)
+        weights[label] = [keras.ops.convert_to_numpy(w) for w in model.backbone.weights]
+    for a, b in zip(weights["ssl"], weights["supervised"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7,
+                                   err_msg=f"{name}: lambda_u=0 differs from supervised")
+
+
+def check_config_and_saving(name: str, folder: Path) -> None:
+    algorithm = create(name)
+    clone = get(name).from_config(algorithm.get_config())
+    assert clone.get_config() == algorithm.get_config(), f"{name}: config does not round-trip"
+    model = model_for(name, confident=False)
+    model.backbone.layers[-1].kernel.assign(
+        np.random.default_rng(0).normal(size=model.backbone.layers[-1].kernel.shape))
+    x, _ = batch()
+    model(x, training=False)
+    path = Path(folder) / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.algorithm.get_config() == model.algorithm.get_config()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.predict(x["weak"], verbose=0)),
+                               keras.ops.convert_to_numpy(model.predict(x["weak"], verbose=0)),
+                               rtol=1e-6)
+
+
+def check_fit_is_seeded(name: str) -> None:
+    from fewlabels.augment import build_policy
+    from fewlabels.ssl_data import ssl_stream
+    from fewlabels.ssl_model import SemiSupervisedModel
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (40, *SHAPE)).astype("float32")
+    y = np.where(np.arange(40) < 8, np.arange(40) % N_CLASSES, -1)
+    losses = []
+    for _ in range(2):
+        keras.utils.set_random_seed(1)
+        stream, n_unlabeled = ssl_stream(x, y, batch_size=4, uratio=2,
+                                         weak=build_policy("weak", seed=0),
+                                         strong=build_policy("strong", seed=1), seed=0)
+        model = SemiSupervisedModel(student(confident=False, seed=1), create(name), n_unlabeled)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        history = model.fit(stream, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
+        losses.append(history.history["loss"][-1])
+    assert np.isfinite(losses[0]), f"{name}: fit gave a loss of {losses[0]}"
+    assert losses[0] == losses[1], f"{name}: the same seed gave losses {losses}"
