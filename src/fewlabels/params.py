@@ -60,6 +60,12 @@ def nonempty_string(name: str, value: Any) -> None:
         raise FewLabelsError(f"{name} must be a non-empty string; got {value!r}.")
 
 
+def mapping(name: str, value: Any) -> None:
+    """A dict with string keys (hyperparameters passed through to a component)."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise FewLabelsError(f"{name} must be a dict of name -> value; got {value!r}.")
+
+
 def optional(inner: Check) -> Check:
     """None, or a value that passes `inner`."""
 

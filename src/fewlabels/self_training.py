@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,22 +25,16 @@ from fewlabels import params as p
 from fewlabels.augment import POLICIES
 from fewlabels.data.splits import stratified_split
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
-from fewlabels.io import read_json, write_json
+from fewlabels.estimator import Estimator
+from fewlabels.models.factory import MODELS, build_network, choose_network
 from fewlabels.selection import select_pseudo_labels, targets
-from fewlabels.validation import check_features, check_training_data, onehot_to_indices
-
-MODEL_FILE = "model.keras"
-CLASSES_FILE = "classes.json"
-CONFIG_FILE = "config.json"
-
-MODELS = ("auto", "mlp", "cnn", "wrn", "transfer")
-IMAGE_MODELS = ("cnn", "wrn", "transfer")
+from fewlabels.validation import check_features, check_training_data
 
 COLLAPSE_FACTOR = 2.0
 """A round whose pseudo-labels give a class more than this multiple of its prior warns."""
 
 
-class SelfTraining:
+class SelfTraining(Estimator):
     """A self-training classifier: an MLP that learns from labeled and unlabeled rows.
 
     With `rounds=0` it is the plain supervised MLP, trained by the same code: the baseline.
@@ -207,24 +200,6 @@ class SelfTraining:
         self.deterministic = deterministic
         self.verbose = verbose
 
-    # -- parameters -------------------------------------------------------------------------
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as JSON-friendly values."""
-        out = {name: getattr(self, name) for name in self._parameter_constraints}
-        out["hidden_units"] = list(out["hidden_units"])
-        return out
-
-    def set_params(self, **params: Any) -> SelfTraining:
-        """Set constructor parameters by name; unknown names are an error."""
-        for name, value in params.items():
-            if name not in self._parameter_constraints:
-                raise FewLabelsError(
-                    f"unknown parameter {name!r}; known: {sorted(self._parameter_constraints)}."
-                )
-            setattr(self, name, value)
-        return self
-
     # -- fitting ----------------------------------------------------------------------------
 
     def fit(
@@ -292,7 +267,7 @@ class SelfTraining:
         prior = np.bincount(y[train_rows], minlength=n_classes) / len(train_rows)
 
         def new_model():
-            return _build(self, network, X, n_classes)
+            return build_network(network, X, n_classes, self.get_params())
 
         policy = None
         if self.augment != "none":
@@ -421,30 +396,7 @@ class SelfTraining:
 
     def network_for(self, ndim: int) -> str:
         """The network `fit` builds for inputs of `ndim` dimensions (2: rows, 4: images)."""
-        if self.backbone is not None and self.model not in ("auto", "transfer"):
-            raise FewLabelsError(
-                f"backbone={self.backbone!r} builds a transfer model, but model="
-                f"{self.model!r}; leave model='auto' (or 'transfer') to use a backbone."
-            )
-        network = self.model
-        if network == "auto":
-            network = "transfer" if self.backbone else ("mlp" if ndim <= 2 else "cnn")
-        if network == "transfer" and self.backbone is None:
-            raise FewLabelsError(
-                "model='transfer' needs a backbone: a keras.applications name such as "
-                "backbone='MobileNetV2'."
-            )
-        if ndim >= 3 and network == "mlp":
-            raise FewLabelsError(
-                "model='mlp' takes feature rows (n, n_features); for images use model='auto', "
-                "'cnn', 'wrn' or 'transfer'."
-            )
-        if ndim <= 2 and network in IMAGE_MODELS:
-            raise FewLabelsError(
-                f"model={network!r} takes images (n, height, width, channels); got feature "
-                "rows. Use model='auto' or 'mlp' for tables."
-            )
-        return network
+        return choose_network(self.model, self.backbone, ndim)
 
     def _train_stage(self, network: str, model, x, targets, **kwargs) -> dict:
         """One training stage; for a transfer model, phase 1 (frozen) then phase 2.
@@ -519,150 +471,20 @@ class SelfTraining:
         if self.verbose:
             print(message, flush=True)
 
-    # -- prediction and evaluation ----------------------------------------------------------
+    # -- stages and loading -----------------------------------------------------------------
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise FewLabelsError("this SelfTraining is not fitted yet; call fit() or load().")
-
-    def _check_input(self, X) -> np.ndarray:
-        images = len(self.input_shape_) == 3
-        return check_features(X, n_features=None if images else self.input_shape_[0],
-                              images=images, input_shape=self.input_shape_ if images else None)
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, `(n_samples, n_classes)`, columns in `classes_` order."""
-        from fewlabels import training
-
-        self._check_fitted()
-        X = self._check_input(X)
-        return training.predict_proba(self.model_, X)
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted class indices into `classes_`."""
-        return self.predict_proba(X).argmax(axis=1)
-
-    def evaluate(self, X, y, *, stage: str = "final") -> dict:
-        """Loss, accuracy, macro-F1, per-class precision/recall and the confusion matrix.
-
-        Args:
-            X: features.
-            y: true class indices into `classes_` (all labeled), or one-hot rows.
-            stage: `"final"`, or `"before_finetune"` for the model as it was before
-                fine-tuning (available after `fit` when fine-tuning ran).
-
-        Returns:
-            A metrics dict (see `fewlabels.metrics.classification_metrics`).
-        """
-        from fewlabels import training
-        from fewlabels.metrics import classification_metrics
-
-        self._check_fitted()
-        if stage == "final":
-            model = self.model_
-        elif stage == "before_finetune":
+    def _model_for(self, stage: str):
+        if stage == "before_finetune":
             model = getattr(self, "pre_finetune_model_", None)
             if model is None:
                 raise FewLabelsError("no pre-fine-tuning model: fine-tuning did not run.")
-        else:
+            return model
+        if stage != "final":
             raise FewLabelsError(f"stage must be 'final' or 'before_finetune'; got {stage!r}.")
-        X = self._check_input(X)
-        y = np.asarray(y)
-        y = onehot_to_indices(y) if y.ndim == 2 else y.astype(np.int64)
-        if len(y) != len(X):
-            raise FewLabelsError(f"X has {len(X)} rows but y has {len(y)} labels.")
-        if np.any((y < 0) | (y >= len(self.classes_))):
-            raise FewLabelsError("evaluate needs every row labeled with a known class index.")
-        return classification_metrics(y, training.predict_proba(model, X), self.classes_)
+        return self.model_
 
-    # -- persistence ------------------------------------------------------------------------
-
-    def save(self, directory: str | Path, *, extra_config: dict | None = None) -> None:
-        """Save the model (`model.keras`), class list and parameters into `directory`.
-
-        Args:
-            directory: created if missing.
-            extra_config: more keys for `config.json` (the CLI records the run's options).
-        """
-        from fewlabels import __version__, training
-
-        self._check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        training.save_model(self.model_, directory / MODEL_FILE)
-        write_json(directory / CLASSES_FILE, self.classes_)
-        write_json(directory / CONFIG_FILE, {
-            "fewlabels_version": __version__,
-            "estimator": "SelfTraining",
-            "params": self.get_params(),
-            "input_shape": list(self.input_shape_),
-            **(extra_config or {}),
-        })
-
-    @classmethod
-    def load(cls, directory: str | Path) -> SelfTraining:
-        """Load a model saved by `save`, with Keras `safe_mode=True`.
-
-        Args:
-            directory: the folder `save` wrote.
-
-        Returns:
-            A fitted `SelfTraining` that predicts as the saved one did.
-        """
-        from fewlabels import training
-
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise FewLabelsError(f"{directory}: no such run directory.")
-        config = read_json(directory / CONFIG_FILE)
-        classes = read_json(directory / CLASSES_FILE)
-        if not isinstance(classes, list) or not all(
-            isinstance(c, int | str) and not isinstance(c, bool) for c in classes
-        ):
-            raise FewLabelsError(f"{directory / CLASSES_FILE}: must be a JSON list of classes.")
-        if not isinstance(config, dict) or not isinstance(config.get("params"), dict):
-            raise FewLabelsError(f"{directory / CONFIG_FILE}: has no 'params' object.")
-        known = {k: v for k, v in config["params"].items() if k in cls._parameter_constraints}
-        estimator = cls(**known)
-        model = training.load_model(directory / MODEL_FILE)
-        n_out = model.output_shape[-1]
-        if n_out != len(classes):
-            raise FewLabelsError(
-                f"{directory}: the model has {n_out} outputs but classes.json lists "
-                f"{len(classes)} classes."
-            )
-        estimator.model_ = model
-        estimator.classes_ = classes
-        estimator.input_shape_ = tuple(int(d) for d in model.input_shape[1:])
-        if len(estimator.input_shape_) == 1:
-            estimator.n_features_in_ = estimator.input_shape_[0]
-        estimator.pre_finetune_model_ = None
-        return estimator
-
-
-def _build(est: SelfTraining, network: str, X: np.ndarray, n_classes: int):
-    from fewlabels.models import build_cnn, build_mlp, build_wrn
-
-    if network == "cnn":
-        return build_cnn(X.shape[1:], n_classes, dropout=est.dropout)
-    if network == "wrn":
-        return build_wrn(X.shape[1:], n_classes)
-    if network == "transfer":
-        from fewlabels.models.transfer import build_transfer_model
-
-        return build_transfer_model(
-            est.backbone, X.shape[1:], n_classes,
-            weights=None if est.weights.lower() in ("none", "random") else est.weights,
-            input_size=est.input_size, head_units=est.head_units, dropout=est.dropout,
-        )
-    return build_mlp(
-        X.shape[1],
-        n_classes,
-        hidden_units=est.hidden_units,
-        activation=est.activation,
-        dropout=est.dropout,
-        adapt_data=X,
-    )
+    def _after_load(self) -> None:
+        self.pre_finetune_model_ = None
 
 
 def _scores(proba: np.ndarray, y: np.ndarray) -> dict:

@@ -23,11 +23,17 @@ Logged every epoch as Keras metrics: `sup_loss`, `unsup_loss`, `mask_rate`,
 
 from __future__ import annotations
 
+import warnings
+
 import keras
+import numpy as np
 from keras import ops
 
 from fewlabels.algorithms import Algorithm
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import FewLabelsError, FewLabelsWarning
+
+COLLAPSE_FACTOR = 2.0
+"""A class taking more than this multiple of its labeled share of pseudo-labels warns."""
 
 
 @keras.saving.register_keras_serializable(package="fewlabels")
@@ -159,3 +165,53 @@ class SemiSupervisedModel(keras.Model):
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         config["algorithm"] = keras.saving.deserialize_keras_object(config["algorithm"])
         return cls(**config)
+
+
+class CollapseMonitor(keras.callbacks.Callback):
+    """Warn when pseudo-labels collapse onto a class, or the mask rate stays at 0.
+
+    It reads the epoch logs of a `SemiSupervisedModel` (`mask_rate`, `share_<c>`). A class
+    whose share of accepted pseudo-labels exceeds `COLLAPSE_FACTOR` times its labeled prior
+    for `patience` epochs in a row is named; so is a mask rate of 0 for `patience` epochs.
+    The messages are also kept in `messages`.
+
+    Args:
+        prior: the labeled class distribution.
+        classes: class names, for the messages.
+        patience: epochs in a row before warning.
+    """
+
+    def __init__(self, prior, classes, patience: int = 3) -> None:
+        super().__init__()
+        self.prior = np.asarray(prior, dtype=float)
+        self.classes = list(classes)
+        self.patience = patience
+        self.over = np.zeros(len(self.prior), dtype=int)
+        self.zero_mask = 0
+        self.messages: list[str] = []
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        logs = logs or {}
+        if "mask_rate" not in logs:
+            return
+        mask_rate = float(logs["mask_rate"])
+        self.zero_mask = self.zero_mask + 1 if mask_rate == 0 else 0
+        if self.zero_mask == self.patience:
+            self._warn(f"epoch {epoch + 1}: the mask rate has been 0 for {self.patience} "
+                       "epochs: no unlabeled image passes the threshold, so the unlabeled "
+                       "data teaches nothing. Lower the threshold, or train longer.")
+        shares = np.array([float(logs.get(f"share_{c}", 0.0)) for c in range(len(self.prior))])
+        over = (shares > COLLAPSE_FACTOR * self.prior) & (mask_rate > 0)
+        self.over = np.where(over, self.over + 1, 0)
+        for c in np.flatnonzero(self.over == self.patience):
+            self._warn(
+                f"epoch {epoch + 1}: pseudo-labels pile onto class {self.classes[c]!r} "
+                f"({shares[c]:.0%} of accepted pseudo-labels; its labeled share is "
+                f"{self.prior[c]:.0%}) for {self.patience} epochs, a sign of confirmation "
+                "bias. Consider class-wise thresholds (flexmatch, freematch) or "
+                "distribution alignment."
+            )
+
+    def _warn(self, message: str) -> None:
+        self.messages.append(message)
+        warnings.warn(message, FewLabelsWarning, stacklevel=2)

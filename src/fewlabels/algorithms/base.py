@@ -41,6 +41,8 @@ class Algorithm(keras.layers.Layer):
     summary: ClassVar[str] = ""
     uses_strong: ClassVar[bool] = True
     """Whether the step needs the strong view of the unlabeled batch."""
+    has_unsupervised_term: ClassVar[bool] = True
+    """False only for the supervised baseline (no mask, no pseudo-labels to monitor)."""
 
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)

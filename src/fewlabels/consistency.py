@@ -1,0 +1,306 @@
+"""Consistency training (FixMatch and its family) as a scikit-learn-style estimator.
+
+`ConsistencyTraining(method="fixmatch").fit(X, y)` builds the network (as `SelfTraining` does:
+an MLP for rows, the CNN or WRN-28-2 for images, or a transfer backbone), wraps it in a
+`SemiSupervisedModel` with the chosen algorithm, and trains it with plain `keras.Model.fit`
+on the `ssl_stream` of weak-augmented labeled batches and weak/strong unlabeled views.
+Evaluation and saving use the EMA of the weights (the optimizer's `use_ema`).
+
+Rows get tabular views (`fewlabels.tabular_views`): Gaussian noise for the weak view, swap
+noise for the strong one. Images get the `weak` and `strong` augmentation policies.
+
+Monitoring, in `history_` every epoch (see `SemiSupervisedModel`): `sup_loss`, `unsup_loss`,
+`mask_rate`, `share_<c>` and `pseudo_label_accuracy` (when `y_hidden` is given). A warning
+names the class when accepted pseudo-labels pile onto it (a share above twice its labeled
+prior for `collapse_epochs` epochs in a row), and says so when the mask rate stays at 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from fewlabels import params as p
+from fewlabels.augment import POLICIES
+from fewlabels.data.splits import stratified_split
+from fewlabels.errors import FewLabelsError
+from fewlabels.estimator import Estimator
+from fewlabels.models.factory import MODELS, build_network, choose_network
+from fewlabels.tabular_views import TABULAR_VIEWS
+from fewlabels.validation import check_training_data
+
+
+class ConsistencyTraining(Estimator):
+    """A classifier trained by a consistency-regularization algorithm (FixMatch, ...).
+
+    Args:
+        method: a registered algorithm: `fewlabels.algorithms.names()` lists them
+            (`fewlabels methods` on the command line).
+        algorithm_params: the algorithm's own hyperparameters, such as `{"threshold":
+            0.9}`; unknown names are an error that lists the accepted ones.
+        model: the network, as for `SelfTraining`: `"auto"` (MLP for rows, CNN for images,
+            transfer with `backbone`), `"mlp"`, `"cnn"`, `"wrn"` or `"transfer"`.
+        backbone: a `keras.applications` name (or `"cnn"`/`"wrn"`) for a transfer model.
+        weights: the backbone's weights: `"imagenet"`, a path, or `"none"`.
+        input_size: the side images are resized to inside a transfer model.
+        head_units: transfer models: units of the head's hidden Dense layer.
+        hidden_units: `"mlp"`: widths of the hidden layers.
+        activation: `"mlp"`: activation of the hidden layers.
+        dropout: dropout rate (MLP hidden layers, CNN and transfer heads).
+        weak: the weak view: an image policy (`"weak"`, `"classic"`, `"none"`, ...) or, for
+            rows, `"noise"`; `"auto"` picks `"weak"` for images and `"noise"` for rows.
+        strong: the strong view: `"strong"` for images, `"swap"` for rows (`"auto"`).
+        noise: rows: Gaussian noise of the views, as a fraction of each feature's std.
+        swap_rate: rows: the share of cells the strong view swaps between rows.
+        batch_size: labeled images per step (B).
+        uratio: unlabeled images per labeled one (the step has `uratio * B` unlabeled).
+        steps: optimizer steps in all.
+        steps_per_epoch: steps between two epochs' logs, validation and warnings.
+        optimizer: `"sgd"` (Nesterov momentum 0.9, as FixMatch) or `"adam"`.
+        learning_rate: the initial learning rate, decayed by a cosine over `steps`.
+        weight_decay: decoupled weight decay.
+        ema_momentum: momentum of the weight EMA used to evaluate and save (0: none).
+            Default (None): `min(0.999, 1 - 10 / steps)`, so that the average spans at most a
+            tenth of training. FixMatch's 0.999 assumes about a million steps; after a CPU
+            budget's few hundred, Keras's (undebiased) EMA would still weigh the random
+            initial weights at 0.999^300 = 74% (seen: chance accuracy on digits).
+        validation_fraction: share of each labeled class held out to report validation
+            accuracy every epoch (0: none, every label trains).
+        collapse_epochs: epochs in a row that trigger the collapse warnings.
+        jit_compile: compile the training step with XLA. TensorFlow's op determinism
+            (`deterministic=True`) rules XLA out, so Keras then runs without it.
+        seed: seeds weights, views, shuffling and the validation split.
+        deterministic: enable TensorFlow op determinism.
+        verbose: Keras progress output: 0 silent, 1 progress bars, 2 one line per epoch.
+
+    Example:
+    ```python
+    from fewlabels.consistency import ConsistencyTraining
+
+    model = ConsistencyTraining(method="fixmatch", steps=2000).fit(x_images, y_partial)
+    model.evaluate(x_test, y_test)["accuracy"]
+    model.history_["mask_rate"]                     # per epoch
+    ```
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "method": p.nonempty_string,
+        "algorithm_params": p.optional(p.mapping),
+        "model": p.one_of(*MODELS),
+        "backbone": p.optional(p.nonempty_string),
+        "weights": p.nonempty_string,
+        "input_size": p.optional(p.interval(int, 8, None)),
+        "head_units": p.interval(int, 1, None),
+        "hidden_units": p.int_sequence(1),
+        "activation": p.nonempty_string,
+        "dropout": p.interval(float, 0.0, 1.0, "left"),
+        "weak": p.one_of("auto", *POLICIES, *TABULAR_VIEWS),
+        "strong": p.one_of("auto", *POLICIES, *TABULAR_VIEWS),
+        "noise": p.interval(float, 0.0, None),
+        "swap_rate": p.interval(float, 0.0, 1.0),
+        "batch_size": p.interval(int, 1, None),
+        "uratio": p.interval(int, 1, None),
+        "steps": p.interval(int, 1, None),
+        "steps_per_epoch": p.interval(int, 1, None),
+        "optimizer": p.one_of("sgd", "adam"),
+        "learning_rate": p.interval(float, 0.0, None, "neither"),
+        "weight_decay": p.interval(float, 0.0, None),
+        "ema_momentum": p.optional(p.interval(float, 0.0, 1.0, "left")),
+        "validation_fraction": p.interval(float, 0.0, 1.0, "left"),
+        "collapse_epochs": p.interval(int, 1, None),
+        "jit_compile": p.boolean,
+        "seed": p.interval(int, 0, 2**32 - 1),
+        "deterministic": p.boolean,
+        "verbose": p.one_of(0, 1, 2),
+    }
+
+    def __init__(
+        self,
+        *,
+        method: str = "fixmatch",
+        algorithm_params: dict | None = None,
+        model: str = "auto",
+        backbone: str | None = None,
+        weights: str = "imagenet",
+        input_size: int | None = None,
+        head_units: int = 256,
+        hidden_units: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        dropout: float = 0.1,
+        weak: str = "auto",
+        strong: str = "auto",
+        noise: float = 0.1,
+        swap_rate: float = 0.3,
+        batch_size: int = 32,
+        uratio: int = 7,
+        steps: int = 1000,
+        steps_per_epoch: int = 100,
+        optimizer: str = "sgd",
+        learning_rate: float = 0.03,
+        weight_decay: float = 5e-4,
+        ema_momentum: float | None = None,
+        validation_fraction: float = 0.0,
+        collapse_epochs: int = 3,
+        jit_compile: bool = True,
+        seed: int = 0,
+        deterministic: bool = True,
+        verbose: int = 0,
+    ) -> None:
+        self.method = method
+        self.algorithm_params = algorithm_params
+        self.model = model
+        self.backbone = backbone
+        self.weights = weights
+        self.input_size = input_size
+        self.head_units = head_units
+        self.hidden_units = hidden_units
+        self.activation = activation
+        self.dropout = dropout
+        self.weak = weak
+        self.strong = strong
+        self.noise = noise
+        self.swap_rate = swap_rate
+        self.batch_size = batch_size
+        self.uratio = uratio
+        self.steps = steps
+        self.steps_per_epoch = steps_per_epoch
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.ema_momentum = ema_momentum
+        self.validation_fraction = validation_fraction
+        self.collapse_epochs = collapse_epochs
+        self.jit_compile = jit_compile
+        self.seed = seed
+        self.deterministic = deterministic
+        self.verbose = verbose
+
+    def fit(self, X, y, *, classes: Sequence | None = None, validation_data: tuple | None = None,
+            y_hidden=None) -> ConsistencyTraining:
+        """Fit on labeled and unlabeled rows or images.
+
+        Args:
+            X: feature rows `(n, n_features)` or images `(n, height, width, channels)`.
+            y: class indices, -1 for unlabeled; or one-hot rows (all zeros = unlabeled).
+            classes: the class names; default `0 .. n_classes - 1`.
+            validation_data: `(X_val, y_val)` to report every epoch, instead of holding out
+                `validation_fraction` of the labels.
+            y_hidden: true labels of the unlabeled rows, when known (benchmarks): reported
+                as `pseudo_label_accuracy`, never used to train.
+
+        Returns:
+            `self`, fitted.
+        """
+        import keras
+
+        from fewlabels import algorithms, training
+        from fewlabels.ssl_data import ssl_stream
+        from fewlabels.ssl_model import CollapseMonitor, SemiSupervisedModel
+
+        p.validate_params(self)
+        X_arr = np.asarray(X)
+        network = choose_network(self.model, self.backbone, X_arr.ndim)
+        images = network != "mlp"
+        X, y, classes = check_training_data(X_arr, y, classes, images=images)
+        algorithm = algorithms.create(self.method, **(self.algorithm_params or {}))
+        n_classes = len(classes)
+        y_hidden = None if y_hidden is None else np.asarray(y_hidden, dtype=np.int64)
+        if y_hidden is not None and y_hidden.shape != y.shape:
+            raise FewLabelsError(f"y_hidden has shape {y_hidden.shape}; expected {y.shape}.")
+
+        labeled = np.flatnonzero(y >= 0)
+        validation = None
+        if validation_data is not None:
+            validation = (np.asarray(validation_data[0], dtype=np.float32),
+                          np.asarray(validation_data[1], dtype=np.int64))
+        elif self.validation_fraction > 0:
+            _, held = stratified_split(y[labeled], self.validation_fraction, self.seed)
+            rows = labeled[held]
+            validation = (X[rows], y[rows])
+            y = y.copy()
+            y[rows] = -2  # held out: neither labeled nor unlabeled for training
+        train_y = np.where(y == -2, -1, y)
+        keep = y != -2
+        X_train, train_y = X[keep], train_y[keep]
+        hidden = None if y_hidden is None else y_hidden[keep]
+        if not np.any(train_y < 0):  # check_training_data warned: train supervised
+            algorithm = algorithms.create("supervised")
+            X_train = np.concatenate([X_train, X_train])  # the ignored unlabeled side
+            train_y = np.concatenate([train_y, np.full(len(train_y), -1)])
+            hidden = None
+
+        training.seed_everything(self.seed, self.deterministic)
+        backbone = build_network(network, X, n_classes, self.get_params())
+        weak, strong = self._views(images, X_train)
+        stream, n_unlabeled = ssl_stream(X_train, train_y, batch_size=self.batch_size,
+                                         uratio=self.uratio, weak=weak, strong=strong,
+                                         y_hidden=hidden, seed=self.seed)
+        ssl = SemiSupervisedModel(backbone, algorithm, n_unlabeled)
+        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
+        momentum = self.ema_used()
+        ema = {"use_ema": momentum > 0, "ema_momentum": momentum or 0.99}
+        if self.optimizer == "sgd":
+            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
+                                             weight_decay=self.weight_decay or None, **ema)
+        else:
+            optimizer = keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay, **ema)
+        ssl.compile(optimizer=optimizer,
+                    jit_compile=self.jit_compile and not self.deterministic)
+        callbacks: list = []
+        if momentum > 0:
+            callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        if validation is not None and len(validation[0]):
+            callbacks.append(training.ValidationLoss(validation[0],
+                                                     np.eye(n_classes)[validation[1]]))
+        prior = np.bincount(train_y[train_y >= 0], minlength=n_classes) / np.sum(train_y >= 0)
+        monitor = CollapseMonitor(prior, classes, self.collapse_epochs)
+        if algorithm.has_unsupervised_term:
+            callbacks.append(monitor)
+        epochs = math.ceil(self.steps / self.steps_per_epoch)
+        history = ssl.fit(stream, steps_per_epoch=self.steps_per_epoch, epochs=epochs,
+                          callbacks=callbacks, verbose=self.verbose, shuffle=False)
+        self.model_ = backbone  # fit ends by copying the EMA weights into it
+        self.classes_ = list(classes)
+        self.input_shape_ = tuple(int(d) for d in X.shape[1:])
+        if not images:
+            self.n_features_in_ = X.shape[1]
+        self.network_ = network
+        self.algorithm_ = algorithm.hyperparameters()
+        self.history_ = {k: [float(v) for v in values] for k, values in history.history.items()}
+        self.warnings_ = monitor.messages
+        self.n_steps_ = epochs * self.steps_per_epoch
+        self.n_train_labeled_ = int(np.sum(train_y >= 0))
+        self.n_unlabeled_ = n_unlabeled
+        return self
+
+    def ema_used(self) -> float:
+        """The EMA momentum training uses (`ema_momentum`, or the budget's default)."""
+        if self.ema_momentum is not None:
+            return self.ema_momentum
+        return max(0.0, min(0.999, 1.0 - 10.0 / self.steps))
+
+    def _views(self, images: bool, X: np.ndarray):
+        """The weak and strong view layers for images or rows."""
+        from fewlabels.augment import build_policy
+        from fewlabels.tabular_views import build_tabular_view
+
+        weak = self.weak if self.weak != "auto" else ("weak" if images else "noise")
+        strong = self.strong if self.strong != "auto" else ("strong" if images else "swap")
+        layers = []
+        for offset, name in enumerate((weak, strong)):
+            if images:
+                if name not in POLICIES:
+                    raise FewLabelsError(f"{name!r} is a view for rows; images take {POLICIES}.")
+                layers.append(build_policy(name, seed=self.seed + 100 * offset))
+            else:
+                if name not in TABULAR_VIEWS:
+                    raise FewLabelsError(
+                        f"{name!r} is an image policy; rows take {TABULAR_VIEWS}."
+                    )
+                layers.append(build_tabular_view(name, X, noise=self.noise,
+                                                 swap_rate=self.swap_rate,
+                                                 seed=self.seed + 100 * offset))
+        return layers

@@ -1,0 +1,74 @@
+"""Which network an estimator builds, and building it: one place for `model=` and `backbone=`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fewlabels.errors import FewLabelsError
+
+MODELS = ("auto", "mlp", "cnn", "wrn", "transfer")
+IMAGE_MODELS = ("cnn", "wrn", "transfer")
+
+
+def choose_network(model: str, backbone: str | None, ndim: int) -> str:
+    """The network for inputs of `ndim` dimensions (2: rows, 4: images).
+
+    `"auto"` picks the MLP for rows, the CNN for images, and a transfer model when `backbone`
+    is set. Contradictions are named.
+    """
+    if backbone is not None and model not in ("auto", "transfer"):
+        raise FewLabelsError(
+            f"backbone={backbone!r} builds a transfer model, but model={model!r}; leave "
+            "model='auto' (or 'transfer') to use a backbone."
+        )
+    network = model
+    if network == "auto":
+        network = "transfer" if backbone else ("mlp" if ndim <= 2 else "cnn")
+    if network == "transfer" and backbone is None:
+        raise FewLabelsError(
+            "model='transfer' needs a backbone: a keras.applications name such as "
+            "backbone='MobileNetV2'."
+        )
+    if ndim >= 3 and network == "mlp":
+        raise FewLabelsError(
+            "model='mlp' takes feature rows (n, n_features); for images use model='auto', "
+            "'cnn', 'wrn' or 'transfer'."
+        )
+    if ndim <= 2 and network in IMAGE_MODELS:
+        raise FewLabelsError(
+            f"model={network!r} takes images (n, height, width, channels); got feature rows. "
+            "Use model='auto' or 'mlp' for tables."
+        )
+    return network
+
+
+def build_network(network: str, X: np.ndarray, n_classes: int, params: dict):
+    """Build `network` for inputs like `X`, from an estimator's parameters.
+
+    Args:
+        network: `"mlp"`, `"cnn"`, `"wrn"` or `"transfer"` (see `choose_network`).
+        X: the training inputs (the MLP adapts its standardization to them).
+        n_classes: the number of classes.
+        params: the estimator's parameters (`hidden_units`, `dropout`, `backbone`, ...).
+
+    Returns:
+        An uncompiled Keras model from inputs to class probabilities.
+    """
+    from fewlabels.models import build_cnn, build_mlp, build_wrn
+
+    if network == "cnn":
+        return build_cnn(X.shape[1:], n_classes, dropout=params["dropout"])
+    if network == "wrn":
+        return build_wrn(X.shape[1:], n_classes)
+    if network == "transfer":
+        from fewlabels.models.transfer import build_transfer_model
+
+        weights = params["weights"]
+        return build_transfer_model(
+            params["backbone"], X.shape[1:], n_classes,
+            weights=None if weights.lower() in ("none", "random") else weights,
+            input_size=params["input_size"], head_units=params["head_units"],
+            dropout=params["dropout"],
+        )
+    return build_mlp(X.shape[1], n_classes, hidden_units=params["hidden_units"],
+                     activation=params["activation"], dropout=params["dropout"], adapt_data=X)
