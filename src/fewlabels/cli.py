@@ -38,7 +38,7 @@ def _param_docs(target) -> dict[str, str]:
             docs[name] = match.group(2).strip()
         elif name and line.startswith("        "):
             docs[name] += " " + line.strip()
-    return docs
+    return {k: v.replace("%", "%%") for k, v in docs.items()}  # argparse formats help with %
 
 
 def _add_options(parser: argparse.ArgumentParser, target, title: str,
@@ -75,10 +75,69 @@ def _add_options(parser: argparse.ArgumentParser, target, title: str,
 
 
 def _estimator_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> list[str]:
-    """Add one option per `SelfTraining` parameter."""
+    """Add one option per `SelfTraining` parameter (for `demo`)."""
     from fewlabels.self_training import SelfTraining
 
     return _add_options(parser, SelfTraining, "model and self-training options", skip)
+
+
+def _option_kind(param: inspect.Parameter):
+    """The argparse `type` (or bool) of a keyword parameter, from its default or annotation."""
+    default = param.default
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, tuple):
+        return _int_list
+    if default is None:
+        return {"int": int, "float": float}.get(str(param.annotation).split(" |")[0], str)
+    return type(default)
+
+
+def _union_options(parser: argparse.ArgumentParser, title: str, targets: dict[str, Any],
+                   skip: Sequence[str] = ()) -> None:
+    """One option per keyword parameter of any of `targets` ({label: class}).
+
+    Options default to "not given", so each estimator or algorithm keeps its own default;
+    the help text lists the defaults by label.
+    """
+    group = parser.add_argument_group(title)
+    seen: dict[str, dict] = {}
+    for label, target in targets.items():
+        docs = _param_docs(target)
+        for name, param in inspect.signature(target).parameters.items():
+            if name in skip or name == "kwargs" or param.kind not in (
+                    inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) \
+                    or name == "self":
+                continue
+            entry = seen.setdefault(name, {"param": param, "doc": docs.get(name, ""),
+                                           "defaults": []})
+            default = param.default
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            entry["defaults"].append(f"{label} {shown}")
+    for name, entry in seen.items():
+        flag = "--" + name.replace("_", "-")
+        kind = _option_kind(entry["param"])
+        text = f"{entry['doc']} (default: {'; '.join(entry['defaults'])})"
+        if kind is bool:
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=text)
+        else:
+            group.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
+                               metavar="N,N,..." if kind is _int_list else None, help=text)
+
+
+def _fit_options(parser: argparse.ArgumentParser) -> None:
+    """The estimators' options, and every consistency algorithm's hyperparameters."""
+    _import_tensorflow_quietly()
+    from fewlabels.algorithms import get, names
+    from fewlabels.consistency import ConsistencyTraining
+    from fewlabels.self_training import SelfTraining
+
+    targets = {"self-training": SelfTraining, "consistency": ConsistencyTraining,
+               **{name: get(name) for name in names() if name != "supervised"}}
+    _union_options(parser, "model, training and algorithm options (the defaults of each "
+                   "method; `fewlabels methods` lists the algorithms)", targets,
+                   skip=("verbose", "method", "algorithm_params"))
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -157,8 +216,14 @@ def _verbose(parser: argparse.ArgumentParser) -> None:
                         help="0 quiet, 1 Keras progress bars (default), 2 one line per epoch")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
+def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
+    """The argument parser of every subcommand.
+
+    Args:
+        fit_options: add `fit`'s model, training and algorithm options. They come from the
+            algorithm classes, which import TensorFlow: `main` leaves them out for the other
+            commands, so that `fewlabels --help` and input errors stay fast.
+    """
     parser = argparse.ArgumentParser(
         prog="fewlabels",
         description="Train good classifiers when only a few examples carry labels.",
@@ -179,8 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the training data: a table, an image folder, an .npz or a built-in "
                      "image dataset name")
     fit.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
-    fit.add_argument("--method", choices=["self-training", "supervised"],
-                     default="self-training", help="the method (default: self-training)")
+    fit.add_argument("--method", default="self-training",
+                     help="self-training (default), supervised, or a consistency algorithm: "
+                     "pseudo-label, meanteacher, fixmatch, flexmatch, freematch, softmatch "
+                     "(`fewlabels methods` lists them with one line each)")
     fit.add_argument("--test", metavar="FILE", default=None,
                      help="a labeled test table; default: hold out --test-fraction of each "
                      "labeled class")
@@ -198,7 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     _verbose(fit)
     _table_options(fit)
     _image_options(fit, training=True)
-    _estimator_options(fit, skip=("verbose",))
+    if fit_options:
+        _fit_options(fit)
+
+    sub.add_parser("methods", help="list the training methods, one line each",
+                   description="List every method `fit --method` accepts, with a line on each "
+                   "and the consistency algorithms' hyperparameters and defaults.")
 
     evaluate = sub.add_parser(
         "evaluate", help="evaluate a run's model on a labeled table",
@@ -229,15 +301,19 @@ def build_parser() -> argparse.ArgumentParser:
     _image_options(predict, training=False)
 
     demo = sub.add_parser(
-        "demo", help="self-training vs supervised on scikit-learn's digits, 5 labels per class",
+        "demo", help="supervised vs self-training vs FixMatch on scikit-learn's digits, "
+        "5 labels per class",
         description="Run the main job on embedded data: scikit-learn's digits, 5 labels per "
-        "class (50 in all), the rest unlabeled, 20%% held out as the test split. Prints the "
-        "comparison and writes a run directory.",
+        "class (50 in all), the rest unlabeled, 20%% held out as the test split. Compares "
+        "the supervised MLP, self-training, and FixMatch on the digits as 8x8 images; prints "
+        "the comparison and writes a run directory.",
     )
     demo.add_argument("--out", default="runs/demo", metavar="RUN_DIR",
                       help="the run directory (default: runs/demo)")
     demo.add_argument("--n-per-class", type=int, default=5,
                       help="labels kept per class (default: 5)")
+    demo.add_argument("--fixmatch", action=argparse.BooleanOptionalAction, default=True,
+                      help="also train FixMatch on the digits as 8x8 images (about 40 s)")
     demo.add_argument("--overwrite", action="store_true", help="allow a non-empty RUN_DIR")
     _verbose(demo)
     _estimator_options(demo, skip=DEMO_SKIP)
@@ -273,16 +349,42 @@ def _kwargs_for(args: argparse.Namespace, target, exclude: Sequence[str] = ()) -
 
 
 def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The model, training and algorithm options given (fit: only those the user set)."""
     from fewlabels.self_training import SelfTraining
 
-    return _kwargs_for(args, SelfTraining, exclude=("verbose",))  # absent ones are skipped
+    if args.command != "fit":
+        return _kwargs_for(args, SelfTraining, exclude=("verbose",))
+    fixed = {"command", "data", "out", "method", "test", "test_fraction", "labels_per_class",
+             "baseline", "overwrite", "verbose", "label_column", "delimiter", "header",
+             "encoding", "on_bad_image", "image_size", "channels", "unlabeled",
+             "unlabeled_dir"}
+    return {k: v for k, v in vars(args).items() if k not in fixed}
+
+
+def _print_methods() -> None:
+    from fewlabels.algorithms import get, names
+    from fewlabels.workflow import method_names
+
+    lines = {"self-training": "pseudo-labeling rounds: train, label the confident unlabeled "
+             "rows, retrain, fine-tune on the labels",
+             "supervised": "the labels alone (the baseline every method is compared with)"}
+    width = max(map(len, method_names()))
+    for name in method_names():
+        if name in lines:
+            print(f"{name:<{width}}  {lines[name]}")
+            continue
+        algorithm = get(name)
+        print(f"{name:<{width}}  {algorithm.summary}")
+        defaults = ", ".join(f"{k}={v}" for k, v in algorithm().hyperparameters().items())
+        print(f"{'':<{width}}    {defaults}")
+    del names
 
 
 def _print_run(result) -> None:
     from fewlabels import report
 
     est = result.estimator
-    if est.rounds_:
+    if getattr(est, "rounds_", None):
         print("\nSelf-training rounds")
         print(report.rounds_table(est.rounds_))
         print(f"stopped: {est.termination_condition_} after {est.n_iter_} round(s)")
@@ -335,8 +437,9 @@ def _run(args: argparse.Namespace) -> int:
         )
         _print_run(result)
     elif args.command == "demo":
-        result = workflow.demo(args.out, n_per_class=args.n_per_class, overwrite=args.overwrite,
-                               verbose=args.verbose, **_estimator_kwargs(args))
+        result = workflow.demo(args.out, n_per_class=args.n_per_class, fixmatch=args.fixmatch,
+                               overwrite=args.overwrite, verbose=args.verbose,
+                               **_estimator_kwargs(args))
         _print_run(result)
     elif args.command == "evaluate":
         from fewlabels import report
@@ -354,6 +457,8 @@ def _run(args: argparse.Namespace) -> int:
         path = augment_preview(args.data, args.out, policy=args.policy, n=args.n,
                                rows=args.rows, seed=args.seed, **params)
         print(f"Wrote {path}")
+    elif args.command == "methods":
+        _print_methods()
     elif args.command == "predict":
         n = workflow.predict_run(args.run_dir, args.data, args.out, **read)
         print(f"Wrote {n} predictions to {args.out}")
@@ -374,7 +479,8 @@ _default_showwarning = warnings.showwarning
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 2 bad input, 130 interrupted)."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(fit_options=bool(argv) and argv[0] == "fit").parse_args(argv)
     warnings.showwarning = _show_warning
     try:
         return _run(args)

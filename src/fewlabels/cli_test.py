@@ -63,7 +63,7 @@ def test_fit_writes_every_run_file(run_dir):
         assert len(r["metrics"]["confusion_matrix"]) == 3
     history = json.loads((run_dir / "history.json").read_text())
     assert history["stages"][0]["stage"] == "initial"
-    assert history["baseline_stages"][0]["stage"] == "initial"
+    assert history["baseline"]["stages"][0]["stage"] == "initial"
 
 
 def test_fit_prints_the_comparison_table(seed_file, tmp_path, capsys):
@@ -287,3 +287,33 @@ def test_image_options_are_refused_clearly(tmp_path, capsys):
     assert cli.main(["fit", str(tmp_path / "d.npz"), "--out", str(tmp_path / "r"),
                      "--model", "mlp", *IMAGE_FAST]) == 2
     assert "model='mlp' takes feature rows" in capsys.readouterr().err
+
+
+def test_fit_with_a_consistency_method_and_its_hyperparameters(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["fit", "digits", "--labels-per-class", "3", "--method", "fixmatch",
+                     "--threshold", "0.7", "--steps", "20", "--steps-per-epoch", "10",
+                     "--batch-size", "8", "--uratio", "2", "--verbose", "0",
+                     "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "supervised baseline" in printed and "fixmatch" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["estimator"] == "ConsistencyTraining"
+    assert config["params"]["algorithm_params"] == {"threshold": 0.7}
+    history = json.loads((out / "history.json").read_text())
+    assert history["algorithm"]["threshold"] == 0.7 and len(history["epochs"]["mask_rate"]) == 2
+    assert history["baseline"]["method"] == "supervised"
+    assert cli.main(["predict", str(out), "digits", "--out", str(tmp_path / "p.csv")]) == 0
+    assert cli.main(["fit", "digits", "--method", "fixmatch", "--rounds", "2",
+                     "--out", str(tmp_path / "r2")]) == 2
+    assert "fixmatch has no hyperparameter(s) ['rounds']" in capsys.readouterr().err
+
+
+def test_methods_lists_every_method_with_a_line_each(capsys):
+    from fewlabels.algorithms import names
+
+    assert cli.main(["methods"]) == 0
+    printed = capsys.readouterr().out
+    for name in ["self-training", *names()]:
+        assert name in printed
+    assert "threshold=0.95" in printed

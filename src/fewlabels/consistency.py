@@ -18,6 +18,7 @@ prior for `collapse_epochs` epochs in a row), and says so when the mask rate sta
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -28,7 +29,7 @@ from fewlabels.augment import POLICIES
 from fewlabels.data.splits import stratified_split
 from fewlabels.errors import FewLabelsError
 from fewlabels.estimator import Estimator
-from fewlabels.models.factory import MODELS, build_network, choose_network
+from fewlabels.networks import MODELS, build_network, choose_network
 from fewlabels.tabular_views import TABULAR_VIEWS
 from fewlabels.validation import check_training_data
 
@@ -260,8 +261,10 @@ class ConsistencyTraining(Estimator):
         if algorithm.has_unsupervised_term:
             callbacks.append(monitor)
         epochs = math.ceil(self.steps / self.steps_per_epoch)
+        start = time.perf_counter()
         history = ssl.fit(stream, steps_per_epoch=self.steps_per_epoch, epochs=epochs,
                           callbacks=callbacks, verbose=self.verbose, shuffle=False)
+        self.wall_s_ = round(time.perf_counter() - start, 3)
         self.model_ = backbone  # fit ends by copying the EMA weights into it
         self.classes_ = list(classes)
         self.input_shape_ = tuple(int(d) for d in X.shape[1:])
@@ -275,6 +278,44 @@ class ConsistencyTraining(Estimator):
         self.n_train_labeled_ = int(np.sum(train_y >= 0))
         self.n_unlabeled_ = n_unlabeled
         return self
+
+    # -- what a run reports (fewlabels.workflow) --------------------------------------------
+
+    def method_name(self) -> str:
+        """The algorithm's registry name."""
+        return self.method
+
+    def supervised_baseline(self) -> ConsistencyTraining:
+        """The same loop, model and step budget with the supervised algorithm (unfitted)."""
+        return type(self)(**{**self.get_params(), "method": "supervised",
+                             "algorithm_params": None})
+
+    def budget(self) -> str:
+        """The training budget, in words."""
+        return f"budget: {self.steps} steps"
+
+    def result_stages(self) -> list[tuple[str, str]]:
+        """`(row name, evaluate stage)` for each model a run scores."""
+        return [(self.method, "final")]
+
+    def run_summary(self) -> dict:
+        """Labeled images, pseudo-labels accepted in the last epoch's steps, epochs, time.
+
+        `pseudo_labeled` is the last epoch's mask rate times the unlabeled pool: how many
+        of its images currently pass the algorithm's mask.
+        """
+        self._check_fitted()
+        mask = (self.history_.get("mask_rate") or [0.0])[-1]
+        return {"labeled": self.n_train_labeled_,
+                "pseudo_labeled": round(mask * self.n_unlabeled_),
+                "epochs": len(self.history_.get("loss", [])), "wall_s": self.wall_s_}
+
+    def history_record(self) -> dict:
+        """What `history.json` keeps: the per-epoch metrics and the warnings."""
+        return {"estimator": "ConsistencyTraining", "method": self.method,
+                "algorithm": self.algorithm_, "steps": self.n_steps_,
+                "ema_momentum": self.ema_used(), "epochs": self.history_,
+                "warnings": self.warnings_}
 
     def ema_used(self) -> float:
         """The EMA momentum training uses (`ema_momentum`, or the budget's default)."""

@@ -26,7 +26,7 @@ from fewlabels.augment import POLICIES
 from fewlabels.data.splits import stratified_split
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
 from fewlabels.estimator import Estimator
-from fewlabels.models.factory import MODELS, build_network, choose_network
+from fewlabels.networks import MODELS, build_network, choose_network
 from fewlabels.selection import select_pseudo_labels, targets
 from fewlabels.validation import check_features, check_training_data
 
@@ -485,6 +485,45 @@ class SelfTraining(Estimator):
 
     def _after_load(self) -> None:
         self.pre_finetune_model_ = None
+
+    # -- what a run reports (fewlabels.workflow) --------------------------------------------
+
+    def method_name(self) -> str:
+        """`"supervised"` with `rounds=0`, else `"self-training"`."""
+        return "supervised" if self.rounds == 0 else "self-training"
+
+    def supervised_baseline(self) -> SelfTraining:
+        """The supervised-only model with the same epoch budget (unfitted)."""
+        budget = max(self.epochs, getattr(self, "epochs_run_", 0))
+        return type(self)(**{**self.get_params(), "epochs": budget, "rounds": 0,
+                             "finetune": False})
+
+    def budget(self) -> str:
+        """The training budget, in words."""
+        return f"budget: {self.epochs} epochs"
+
+    def result_stages(self) -> list[tuple[str, str]]:
+        """`(row name, evaluate stage)` for each model a run scores."""
+        if self.rounds == 0:
+            return [("supervised", "final")]
+        stages = []
+        if getattr(self, "pre_finetune_model_", None) is not None:
+            stages.append(("self-training (before fine-tune)", "before_finetune"))
+        return [*stages, ("self-training", "final")]
+
+    def run_summary(self) -> dict:
+        """Labeled and pseudo-labeled rows, epochs and training time of the fit."""
+        self._check_fitted()
+        return {"labeled": self.n_train_labeled_,
+                "pseudo_labeled": int(np.sum(self.labeled_iter_ > 0)),
+                "epochs": self.epochs_run_,
+                "wall_s": round(sum(s["wall_s"] for s in self.stages_), 3)}
+
+    def history_record(self) -> dict:
+        """What `history.json` keeps: every round and every training stage."""
+        return {"estimator": "SelfTraining", "n_iter": self.n_iter_,
+                "termination_condition": self.termination_condition_,
+                "rounds": self.rounds_, "stages": self.stages_}
 
 
 def _scores(proba: np.ndarray, y: np.ndarray) -> dict:

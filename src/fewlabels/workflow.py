@@ -29,7 +29,7 @@ from fewlabels.data.sources import is_image_source, labels_by_name, load_images
 from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
-from fewlabels.io import file_sha256, write_json, write_text
+from fewlabels.io import file_sha256, read_json, write_json, write_text
 
 METHODS = ("self-training", "supervised")
 METRICS_FILE = "metrics.json"
@@ -56,24 +56,45 @@ class RunResult:
 
 
 def make_estimator(method: str = "self-training", **params: Any):
-    """The estimator for a method name, with `params` passed to `SelfTraining`.
+    """The estimator for a method name.
 
     Args:
-        method: `"self-training"` or `"supervised"` (the same MLP with `rounds=0`, no
-            fine-tuning).
-        **params: `SelfTraining` parameters.
+        method: `"self-training"`, `"supervised"` (the self-training model with `rounds=0`,
+            no fine-tuning), or a consistency algorithm from the registry (`"fixmatch"`,
+            `"flexmatch"`, ... : `fewlabels.algorithms.names()`).
+        **params: estimator parameters. For consistency methods, names that are not
+            `ConsistencyTraining` parameters go to the algorithm (`threshold`, `lambda_u`,
+            ...), which names any it does not take.
 
     Returns:
-        An unfitted `SelfTraining`.
+        An unfitted `SelfTraining` or `ConsistencyTraining`.
     """
+    from fewlabels.algorithms import names
+    from fewlabels.consistency import ConsistencyTraining
     from fewlabels.self_training import SelfTraining
 
-    if method not in METHODS:
-        raise FewLabelsError(f"method must be one of {list(METHODS)}; got {method!r}.")
-    estimator = SelfTraining().set_params(**params)  # names an unknown parameter
-    if method == "supervised":
-        estimator.set_params(rounds=0, finetune=False)
-    return estimator
+    if method in METHODS:
+        estimator = SelfTraining().set_params(**params)  # names an unknown parameter
+        if method == "supervised":
+            estimator.set_params(rounds=0, finetune=False)
+        return estimator
+    if method not in names():
+        raise FewLabelsError(
+            f"method must be one of {[*METHODS, *(n for n in names() if n != 'supervised')]}; "
+            f"got {method!r}."
+        )
+    own = {k: v for k, v in params.items() if k in ConsistencyTraining._parameter_constraints}
+    algorithm_params = {k: v for k, v in params.items() if k not in own}
+    if algorithm_params:
+        own["algorithm_params"] = {**(own.get("algorithm_params") or {}), **algorithm_params}
+    return ConsistencyTraining(method=method).set_params(**own)
+
+
+def method_names() -> list[str]:
+    """Every method `fit` accepts: self-training, supervised, and the consistency algorithms."""
+    from fewlabels.algorithms import names
+
+    return [*METHODS, *(n for n in names() if n != "supervised")]
 
 
 def check_run_dir(out: str | Path, overwrite: bool) -> Path:
@@ -175,30 +196,22 @@ def run_experiment(
         )
 
     estimator.set_params(verbose=verbose)
-    method = "supervised" if estimator.rounds == 0 else "self-training"
+    method = estimator.method_name()
     _say(verbose, f"== {method} ==")
     estimator.fit(x, y, classes=classes, y_hidden=y_hidden)
 
     has_test = y_test is not None and len(y_test) > 0
     results: list[dict] = []
     baseline_estimator = None
-    if baseline and method == "self-training":
-        budget = max(estimator.epochs, estimator.epochs_run_)
-        _say(verbose, f"== supervised baseline (budget: {budget} epochs) ==")
-        baseline_estimator = make_estimator(
-            "supervised", **{**estimator.get_params(), "epochs": budget, "verbose": verbose}
-        )
+    if baseline and method != "supervised":
+        baseline_estimator = estimator.supervised_baseline()
+        _say(verbose, f"== supervised baseline ({baseline_estimator.budget()}) ==")
         baseline_estimator.fit(x, y, classes=classes)
     if has_test:
         if baseline_estimator is not None:
             results.append(_result("supervised baseline", baseline_estimator, x_test, y_test))
-        if method == "supervised":
-            results.append(_result("supervised", estimator, x_test, y_test))
-        else:
-            if estimator.pre_finetune_model_ is not None:
-                results.append(_result("self-training (before fine-tune)", estimator, x_test,
-                                       y_test, stage="before_finetune"))
-            results.append(_result("self-training", estimator, x_test, y_test))
+        for name, stage in estimator.result_stages():
+            results.append(_result(name, estimator, x_test, y_test, stage=stage))
 
     table = report.comparison_table(results) if results else "(no test rows)"
 
@@ -213,25 +226,15 @@ def run_experiment(
         "fewlabels_version": __version__,
     })
     write_json(out / HISTORY_FILE, {
-        "n_iter": estimator.n_iter_,
-        "termination_condition": estimator.termination_condition_,
-        "rounds": estimator.rounds_,
-        "stages": estimator.stages_,
-        "baseline_stages": None if baseline_estimator is None else baseline_estimator.stages_,
+        **estimator.history_record(),
+        "baseline": None if baseline_estimator is None else baseline_estimator.history_record(),
     })
     return RunResult(run_dir=out, estimator=estimator, results=results, table=table)
 
 
 def _result(name: str, est, x_test, y_test, stage: str = "final") -> dict:
-    return {
-        "name": name,
-        "stage": stage,
-        "metrics": est.evaluate(x_test, y_test, stage=stage),
-        "labeled": est.n_train_labeled_,
-        "pseudo_labeled": int(np.sum(est.labeled_iter_ > 0)),
-        "epochs": est.epochs_run_,
-        "wall_s": round(sum(s["wall_s"] for s in est.stages_), 3),
-    }
+    return {"name": name, "stage": stage,
+            "metrics": est.evaluate(x_test, y_test, stage=stage), **est.run_summary()}
 
 
 def fit_run(
@@ -377,9 +380,9 @@ def evaluate_run(
     Returns:
         The metrics dict, plus `data` and `n_skipped_unlabeled`.
     """
-    from fewlabels.self_training import SelfTraining
+    from fewlabels.estimator import load_estimator
 
-    estimator = SelfTraining.load(run_dir)
+    estimator = load_estimator(run_dir)
     if len(estimator.input_shape_) == 3:
         images = load_images(data, **_image_read(estimator, data, on_bad_image))
         if images.x_test is not None:  # a built-in dataset: its test split
@@ -435,9 +438,9 @@ def predict_run(
     Returns:
         The number of rows predicted.
     """
-    from fewlabels.self_training import SelfTraining
+    from fewlabels.estimator import load_estimator
 
-    estimator = SelfTraining.load(run_dir)
+    estimator = load_estimator(run_dir)
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise FewLabelsError(f"{out}: the folder {out.parent} does not exist.")
@@ -499,11 +502,16 @@ def _image_batches(estimator, data, on_bad_image: str):
     return "path", batches()
 
 
+DEMO_FIXMATCH = {"steps": 300, "steps_per_epoch": 50, "batch_size": 16, "uratio": 4}
+"""The demo's FixMatch budget: about 40 seconds on 2 cores."""
+
+
 def demo(
     out: str | Path = "runs/demo",
     *,
     n_per_class: int = 5,
     seed: int = 0,
+    fixmatch: bool = True,
     overwrite: bool = False,
     verbose: int = 1,
     **params: Any,
@@ -512,12 +520,15 @@ def demo(
 
     20% of the digits (stratified, seeded) are the test split. From the rest, `n_per_class`
     rows per class keep their labels; every other row is unlabeled, its true label used only
-    to report pseudo-label accuracy. Self-training is compared with the supervised-only MLP.
+    to report pseudo-label accuracy. Self-training is compared with the supervised-only MLP
+    on the rows, and FixMatch trains the compact CNN on the same digits as 8x8 images, with
+    the same labels (its model goes to `RUN_DIR/fixmatch/`).
 
     Args:
         out: the run directory.
         n_per_class: labels kept per class.
         seed: the seed of the splits and the training.
+        fixmatch: also run FixMatch on the digits as images.
         overwrite: allow a non-empty run directory.
         verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
         **params: `SelfTraining` parameters.
@@ -525,6 +536,9 @@ def demo(
     Returns:
         A `RunResult`.
     """
+    from fewlabels.consistency import ConsistencyTraining
+    from fewlabels.data.images import digits_as_images
+
     check_run_dir(out, overwrite)
     x, y, classes = load_builtin("digits")
     rest, test = stratified_split(y, 0.2, seed)
@@ -532,10 +546,24 @@ def demo(
     estimator = make_estimator("self-training", seed=seed, **params)
     config = {"data": "builtin:digits", "n_per_class": n_per_class,
               "test": "20% of digits, stratified"}
-    return run_experiment(
+    result = run_experiment(
         x[rest], y_partial, classes, out=out, estimator=estimator, x_test=x[test],
         y_test=y[test], y_hidden=y_hidden, overwrite=overwrite, config=config, verbose=verbose,
     )
+    if not fixmatch:
+        return result
+    _say(verbose, "== fixmatch (the digits as 8x8 images, compact CNN) ==")
+    images = digits_as_images(x)
+    ssl = ConsistencyTraining(method="fixmatch", seed=seed, verbose=verbose, **DEMO_FIXMATCH)
+    ssl.fit(images[rest], y_partial, classes=classes, y_hidden=y_hidden)
+    result.results.append(_result("fixmatch (8x8 images, CNN)", ssl, images[test], y[test]))
+    result.table = report.comparison_table(result.results)
+    ssl.save(result.run_dir / "fixmatch", extra_config={"method": "fixmatch", **config,
+                                             "versions": versions()})
+    write_json(result.run_dir / "fixmatch" / HISTORY_FILE, ssl.history_record())
+    metrics = read_json(result.run_dir / METRICS_FILE)
+    write_json(result.run_dir / METRICS_FILE, {**metrics, "results": result.results})
+    return result
 
 
 def versions() -> dict:

@@ -13,10 +13,18 @@ TINY = dict(hidden_units=(16,), epochs=8, patience=2, rounds=1, finetune_epochs=
             learning_rate=0.01)
 
 
-def test_demo_compares_methods_and_records_pseudo_label_accuracy(tmp_path):
+def test_demo_compares_methods_and_records_pseudo_label_accuracy(tmp_path, monkeypatch):
+    monkeypatch.setattr(workflow, "DEMO_FIXMATCH", {"steps": 20, "steps_per_epoch": 10,
+                                                    "batch_size": 8, "uratio": 2})
     result = workflow.demo(tmp_path / "demo", n_per_class=3, verbose=0, **TINY)
     names = [r["name"] for r in result.results]
-    assert names[0] == "supervised baseline" and names[-1] == "self-training"
+    assert names[0] == "supervised baseline" and names[-2] == "self-training"
+    assert names[-1] == "fixmatch (8x8 images, CNN)" and result.results[-1]["labeled"] == 30
+    metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert [r["name"] for r in metrics["results"]] == names
+    fixmatch = json.loads((tmp_path / "demo" / "fixmatch" / "history.json").read_text())
+    assert len(fixmatch["epochs"]["mask_rate"]) == 2
+    assert "pseudo_label_accuracy" in fixmatch["epochs"]
     _, y, _ = load_builtin("digits")
     n_test = len(stratified_split(y, 0.2, seed=0)[1])  # 20% of each class, rounded per class
     assert all(r["metrics"]["n"] == n_test for r in result.results)
@@ -36,6 +44,9 @@ def test_test_rows_come_only_from_labeled_rows_and_leave_training():
 
         def set_params(self, **_):
             return self
+
+        def method_name(self):
+            return "supervised"
 
         def fit(self, x_fit, y_fit, classes=None, y_hidden=None):
             seen["n"], seen["unlabeled"] = len(y_fit), int(np.sum(y_fit < 0))
@@ -59,6 +70,10 @@ def test_make_estimator_refuses_unknown_methods():
     with pytest.raises(FewLabelsError, match=r"method must be one of \['self-training'"):
         workflow.make_estimator("fixmatch-ish")
     assert workflow.make_estimator("supervised").rounds == 0
+    fixmatch = workflow.make_estimator("fixmatch", threshold=0.8, steps=50)
+    assert fixmatch.steps == 50 and fixmatch.algorithm_params == {"threshold": 0.8}
+    with pytest.raises(FewLabelsError, match=r"fixmatch has no hyperparameter\(s\) \['rounds'\]"):
+        workflow.make_estimator("fixmatch", rounds=3).fit(np.zeros((4, 2)), [0, 1, -1, -1])
     with pytest.raises(FewLabelsError, match="unknown parameter 'treshold'"):
         workflow.make_estimator(treshold=0.9)
 

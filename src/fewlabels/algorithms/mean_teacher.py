@@ -30,7 +30,7 @@ class MeanTeacher(Algorithm):
     Args:
         lambda_u: the consistency weight.
         warmup_steps: linear ramp-up of the consistency weight.
-        ema_momentum: the teacher's EMA momentum.
+        teacher_momentum: the teacher's EMA momentum.
     """
 
     name_ = "meanteacher"
@@ -38,9 +38,9 @@ class MeanTeacher(Algorithm):
     has_mask = False
 
     def __init__(self, lambda_u: float = 50.0, warmup_steps: int = 500,
-                 ema_momentum: float = 0.999, **kwargs) -> None:
+                 teacher_momentum: float = 0.999, **kwargs) -> None:
         super().__init__(lambda_u=lambda_u, warmup_steps=warmup_steps, **kwargs)
-        self.ema_momentum = float(ema_momentum)
+        self.teacher_momentum = float(teacher_momentum)
         self.teacher = None
 
     def build_state(self, n_classes, n_unlabeled, student) -> None:
@@ -57,9 +57,9 @@ class MeanTeacher(Algorithm):
         return {"loss": loss, "mask": ones, "pseudo_labels": ops.argmax(target, axis=-1)}
 
     def after_step(self, student) -> None:
-        m = self.ema_momentum
+        m = self.teacher_momentum
         for t, s in zip(self.teacher.weights, student.weights, strict=True):
             t.assign(m * t + (1.0 - m) * ops.cast(s, t.dtype))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "ema_momentum": self.ema_momentum}
+        return {**super().get_config(), "teacher_momentum": self.teacher_momentum}

@@ -229,8 +229,14 @@ def _digits() -> ImageDataset:
     from fewlabels.data.splits import stratified_split
 
     bunch = load_digits()
-    x = np.clip(bunch.images * 16.0, 0, 255).astype(np.uint8)[..., None]
+    x = digits_as_images(bunch.data)
     y = bunch.target.astype(np.int64)
     train, test = stratified_split(y, 0.2, seed=0)
     return ImageDataset(x[train], y[train], x[test], y[test],
                         [str(c) for c in bunch.target_names], "scikit-learn")
+
+
+def digits_as_images(rows: np.ndarray) -> np.ndarray:
+    """scikit-learn's digits rows (64 values in 0..16) as `(n, 8, 8, 1)` uint8 images."""
+    rows = np.asarray(rows, dtype=np.float64)
+    return np.clip(rows * 16.0, 0, 255).astype(np.uint8).reshape(-1, 8, 8, 1)

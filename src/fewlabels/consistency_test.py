@@ -1,0 +1,86 @@
+"""Tests for ConsistencyTraining: images and rows, EMA, monitoring, saving, validation."""
+
+import numpy as np
+import pytest
+
+from fewlabels import FewLabelsError, FewLabelsWarning
+from fewlabels.consistency import ConsistencyTraining
+from fewlabels.data import hide_labels, load_builtin
+from fewlabels.estimator import load_estimator
+
+FAST = dict(steps=40, steps_per_epoch=20, batch_size=8, uratio=2)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from fewlabels.data.images import load_image_dataset
+
+    data = load_image_dataset("digits")
+    y_partial, y_hidden = hide_labels(data.y_train, 4, seed=0)
+    return data, y_partial, y_hidden
+
+
+def test_fixmatch_on_images_logs_monitoring_and_saves(digits, tmp_path):
+    data, y, hidden = digits
+    model = ConsistencyTraining(method="fixmatch", algorithm_params={"threshold": 0.5},
+                                **FAST).fit(data.x_train, y, y_hidden=hidden)
+    assert model.network_ == "cnn" and model.n_steps_ == 40 and model.n_train_labeled_ == 40
+    history = model.history_
+    assert len(history["mask_rate"]) == 2 and 0 <= history["mask_rate"][-1] <= 1
+    assert abs(sum(history[f"share_{c}"][-1] for c in range(10)) - 1) < 1e-5
+    assert 0 <= history["pseudo_label_accuracy"][-1] <= 1
+    assert model.ema_used() == pytest.approx(0.75)  # 1 - 10/40: a short run averages little
+    assert model.predict_proba(data.x_test).shape == (len(data.x_test), 10)
+    model.save(tmp_path / "run")
+    loaded = load_estimator(tmp_path / "run")
+    assert type(loaded) is ConsistencyTraining and loaded.method == "fixmatch"
+    np.testing.assert_allclose(loaded.predict_proba(data.x_test[:8]),
+                               model.predict_proba(data.x_test[:8]), atol=1e-6)
+
+
+def test_the_same_seed_gives_the_same_model(digits):
+    data, y, _ = digits
+    a = ConsistencyTraining(method="flexmatch", **FAST).fit(data.x_train, y)
+    b = ConsistencyTraining(method="flexmatch", **FAST).fit(data.x_train, y)
+    np.testing.assert_array_equal(a.predict_proba(data.x_test), b.predict_proba(data.x_test))
+    assert a.history_ == b.history_
+
+
+def test_rows_get_tabular_views_and_learn_from_few_labels():
+    x, y, _ = load_builtin("wine")
+    y_partial, _ = hide_labels(y, 3, seed=0)
+    model = ConsistencyTraining(method="fixmatch", optimizer="adam", learning_rate=0.01,
+                                steps=150, steps_per_epoch=50, batch_size=8, uratio=4)
+    model.fit(x, y_partial)
+    assert model.network_ == "mlp" and model.n_features_in_ == 13
+    assert model.evaluate(x, y)["accuracy"] > 0.8
+    with pytest.raises(FewLabelsError, match="'strong' is an image policy; rows take"):
+        ConsistencyTraining(strong="strong", **FAST).fit(x, y_partial)
+
+
+def test_mask_rate_stuck_at_zero_warns(digits):
+    data, y, _ = digits
+    with pytest.warns(FewLabelsWarning, match="the mask rate has been 0 for 2 epochs"):
+        model = ConsistencyTraining(method="fixmatch", collapse_epochs=2, **FAST,
+                                    algorithm_params={"threshold": 1.0}).fit(data.x_train, y)
+    assert any("mask rate" in m for m in model.warnings_)
+
+
+def test_validation_fraction_reports_validation_every_epoch(digits):
+    data, y, _ = digits
+    model = ConsistencyTraining(method="softmatch", validation_fraction=0.25, **FAST)
+    model.fit(data.x_train, y)
+    assert len(model.history_["val_accuracy"]) == 2 and model.n_train_labeled_ == 30
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"method": "fixmatch-ish"}, "unknown method 'fixmatch-ish'"),
+    ({"algorithm_params": {"treshold": 0.9}},
+     r"fixmatch has no hyperparameter\(s\) \['treshold'\]"),
+    ({"uratio": 0}, "uratio must be"),
+    ({"optimizer": "rmsprop"}, "optimizer must be one of"),
+])
+def test_bad_parameters_are_named(digits, params, message):
+    data, y, _ = digits
+    with pytest.raises(FewLabelsError, match=message):
+        ConsistencyTraining(**{**FAST, **params}).fit(data.x_train, y)
