@@ -84,11 +84,7 @@ def scan_image_folder(
     folder.classes, len(folder.paths), folder.bad
     ```
     """
-    if on_bad_image not in ("error", "skip"):
-        raise FewLabelsError(f"on_bad_image must be 'error' or 'skip'; got {on_bad_image!r}.")
-    root = Path(root)
-    if not root.is_dir():
-        raise FewLabelsError(f"{root}: no such folder.")
+    root = _checked_root(root, on_bad_image)
     real_root = root.resolve()
     class_dirs = sorted(d for d in root.iterdir()
                         if d.is_dir() and d.name != unlabeled and not d.name.startswith("."))
@@ -142,11 +138,7 @@ def scan_image_files(
     files = scan_image_files("new_photos/")
     ```
     """
-    if on_bad_image not in ("error", "skip"):
-        raise FewLabelsError(f"on_bad_image must be 'error' or 'skip'; got {on_bad_image!r}.")
-    root = Path(root)
-    if not root.is_dir():
-        raise FewLabelsError(f"{root}: no such folder.")
+    root = _checked_root(root, on_bad_image)
     paths: list[Path] = []
     labels: list[int] = []
     bad: list[str] = []
@@ -157,6 +149,16 @@ def scan_image_files(
         raise FewLabelsError(f"{root}: no image files found.")
     return ImageFolder(paths, np.array(labels, dtype=np.int64), [], root,
                        bad if on_bad_image == "skip" else [])
+
+
+def _checked_root(root: str | os.PathLike, on_bad_image: str) -> Path:
+    """The data root as a Path, refusing a missing folder or a bad `on_bad_image`."""
+    if on_bad_image not in ("error", "skip"):
+        raise FewLabelsError(f"on_bad_image must be 'error' or 'skip'; got {on_bad_image!r}.")
+    root = Path(root)
+    if not root.is_dir():
+        raise FewLabelsError(f"{root}: no such folder.")
+    return root
 
 
 def _report_bad(bad: list[str], on_bad_image: str) -> None:
