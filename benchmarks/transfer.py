@@ -9,7 +9,8 @@ script, on a real source task:
    32x32 RGB inside the model). Each backbone is saved with `save_backbone_weights`.
 2. **Transfer** to classes 5-9 (Sandal, Shirt, Sneaker, Bag, Ankle boot) with 10 labels per
    class (`hide_labels(y, 10, seed)`), scored on their 5,000 test images. For each backbone:
-   - `from scratch`: the same architecture from random weights, every layer trained;
+   - `from scratch`: the same architecture from random weights, every layer trained
+     (BatchNorm in training mode);
    - `frozen transfer`: the pretrained backbone frozen, a new head trained (phase 1 only);
    - `transfer + fine-tune`: phase 1, then the top 20 backbone layers unfrozen at a 10x
      lower learning rate (phase 2), BatchNormalization kept in inference mode;
@@ -21,7 +22,8 @@ Every model is trained through `fewlabels.SelfTraining(rounds=0)`: the supervise
 product, with its early stopping on a labeled validation split (20% of the labels).
 
 Run: `python benchmarks/transfer.py --seeds 3`. It writes `benchmarks/results/transfer.json`
-and `docs/benchmarks/transfer.md`.
+and `docs/benchmarks/transfer.md`. `--parts` and `--backbones` run a subset (with `--out` and
+`--table` to keep the files apart).
 """
 
 from __future__ import annotations
@@ -83,14 +85,43 @@ def run_one(params: dict, x, y_partial, x_test, y_test, seed: int) -> dict:
             "images_per_s": round(seen / wall, 1) if wall else None}
 
 
-def transfer_methods(backbone: str, weights: Path) -> dict[str, dict]:
-    if backbone == "cnn":
-        scratch = {"model": "cnn"}
-    else:  # the same network from random weights, every layer trainable
-        scratch = {"backbone": backbone, "weights": "none", "unfreeze": 10_000,
-                   "unfreeze_learning_rate": 1e-3}
+def scratch_run(backbone: str, augment: str, x, y_partial, x_test, y_test, seed: int) -> dict:
+    """The backbone's network from random weights, every layer trained in training mode.
+
+    It is what `SelfTraining(rounds=0)` does (the same validation split, early stopping and
+    training stage), but with the backbone built by `build_transfer_model(frozen=False)`: a
+    `SelfTraining` transfer model keeps BatchNorm in inference mode, which suits pretrained
+    statistics and not random ones.
+    """
+    from fewlabels import training
+    from fewlabels.augment import build_policy
+    from fewlabels.data import stratified_split
+    from fewlabels.metrics import classification_metrics
+    from fewlabels.models.transfer import build_transfer_model
+
+    defaults = SelfTraining()
+    kept, held = stratified_split(y_partial, defaults.validation_fraction, seed)
+    training.seed_everything(seed)
+    onehot = np.eye(len(TARGET), dtype="float32")
+    model = build_transfer_model(backbone, x.shape[1:], len(TARGET), weights=None,
+                                 frozen=False, dropout=defaults.dropout)
+    x = x.astype("float32")
+    stage = training.train_stage(
+        model, x[kept], onehot[y_partial[kept]], validation=(x[held], onehot[y_partial[held]]),
+        learning_rate=defaults.learning_rate, batch_size=defaults.batch_size,
+        epochs=defaults.epochs, patience=defaults.patience, min_steps=defaults.min_steps,
+        augment=None if augment == "none" else build_policy(augment, seed=seed), seed=seed)
+    proba = training.predict_proba(model, x_test.astype("float32"))
+    metrics = classification_metrics(y_test, proba, list(range(len(TARGET))))
+    return {"test_accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+            "wall_s": stage["wall_s"], "epochs": stage["epochs"],
+            "images_per_s": round(stage["epochs"] * len(kept) / stage["wall_s"], 1)}
+
+
+def transfer_methods(backbone: str, weights: Path) -> dict[str, dict | None]:
+    """The schedules; None: `scratch_run` (a keras.applications network from scratch)."""
     return {
-        "from scratch": scratch,
+        "from scratch": {"model": "cnn"} if backbone == "cnn" else None,
         "frozen transfer": {"backbone": backbone, "weights": str(weights), "unfreeze": 0},
         "transfer + fine-tune": {"backbone": backbone, "weights": str(weights), "unfreeze": 20},
     }
@@ -100,6 +131,10 @@ def main() -> None:
     parser = base_parser("transfer", __doc__.splitlines()[0], default_seeds="3")
     parser.add_argument("--work", default=None,
                         help="folder for the pretrained weights (default: a temporary one)")
+    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES),
+                        help=f"backbones of the transfer part (default: {' '.join(BACKBONES)})")
+    parser.add_argument("--parts", nargs="+", default=["augmentation", "transfer"],
+                        choices=["augmentation", "transfer"], help="which parts to run")
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
     ds = load_image_dataset("fashion_mnist")
@@ -113,7 +148,7 @@ def main() -> None:
     x_tgt_test, y_tgt_test = ds.x_test[tgt_test], ds.y_test[tgt_test] - len(SOURCE)
 
     # Part 3 first: it needs no pretraining.
-    for seed in seeds:
+    for seed in seeds if "augmentation" in args.parts else []:
         y_partial, _ = hide_labels(ds.y_train, AUG_LABELS_PER_CLASS, seed)
         keep = y_partial >= 0
         for augment in ("none", "classic", "weak"):
@@ -124,7 +159,7 @@ def main() -> None:
                          "augment": augment, "seed": seed, **record})
             print(runs[-1], flush=True)
 
-    for backbone in BACKBONES:
+    for backbone in args.backbones if "transfer" in args.parts else []:
         weights, record = pretrain(backbone, ds.x_train[src], ds.y_train[src],
                                    ds.x_test[src_test], ds.y_test[src_test], work)
         runs.append({**record, "part": "pretrain", "backbone": backbone})
@@ -133,8 +168,12 @@ def main() -> None:
             keep = y_partial >= 0
             for name, params in transfer_methods(backbone, weights).items():
                 for augment in ("none", "classic"):
-                    record = run_one({**params, "augment": augment}, x_tgt[keep],
-                                     y_partial[keep], x_tgt_test, y_tgt_test, seed)
+                    if params is None:
+                        record = scratch_run(backbone, augment, x_tgt[keep], y_partial[keep],
+                                             x_tgt_test, y_tgt_test, seed)
+                    else:
+                        record = run_one({**params, "augment": augment}, x_tgt[keep],
+                                         y_partial[keep], x_tgt_test, y_tgt_test, seed)
                     runs.append({"dataset": "fashion_mnist classes 5-9",
                                  "n_labeled": int(keep.sum()), "part": "transfer",
                                  "method": f"{backbone}: {name}, {augment}",
