@@ -105,9 +105,7 @@ def _union_options(parser: argparse.ArgumentParser, title: str, targets: dict[st
     for label, target in targets.items():
         docs = _param_docs(target)
         for name, param in inspect.signature(target).parameters.items():
-            if name in skip or name == "kwargs" or param.kind not in (
-                    inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) \
-                    or name == "self":
+            if name in skip or name in ("self", "kwargs"):
                 continue
             entry = seen.setdefault(name, {"param": param, "doc": docs.get(name, ""),
                                            "defaults": []})
@@ -362,7 +360,7 @@ def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print_methods() -> None:
-    from fewlabels.algorithms import get, names
+    from fewlabels.algorithms import get
     from fewlabels.workflow import method_names
 
     lines = {"self-training": "pseudo-labeling rounds: train, label the confident unlabeled "
@@ -377,7 +375,6 @@ def _print_methods() -> None:
         print(f"{name:<{width}}  {algorithm.summary}")
         defaults = ", ".join(f"{k}={v}" for k, v in algorithm().hyperparameters().items())
         print(f"{'':<{width}}    {defaults}")
-    del names
 
 
 def _print_run(result) -> None:

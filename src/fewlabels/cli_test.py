@@ -241,6 +241,10 @@ def test_fit_predict_and_evaluate_on_an_image_folder(digit_folder, tmp_path, cap
     assert cli.main(["evaluate", str(out), str(digit_folder)]) == 0
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert evaluation["n"] == 30 and evaluation["n_skipped_unlabeled"] > 0
+    table = tmp_path / "rows.csv"
+    table.write_text("1,2,0\n")
+    assert cli.main(["predict", str(out), str(table), "--out", str(tmp_path / "p2.csv")]) == 2
+    assert "this model takes images of shape (8, 8, 1)" in capsys.readouterr().err
 
 
 def test_a_bad_image_in_the_folder_is_named_before_training(digit_folder, tmp_path, capsys):
@@ -281,6 +285,14 @@ def test_fit_an_npz_with_labels_per_class_and_a_transfer_backbone(tmp_path, caps
 
 def test_image_options_are_refused_clearly(tmp_path, capsys):
     np.savez(tmp_path / "d.npz", x=np.zeros((6, 8, 8), np.uint8), y=np.array([0, 1] * 3))
+    np.savez(tmp_path / "u.npz", x=np.zeros((3, 8, 8), np.uint8), y=np.array([0, -1, 1]))
+    assert cli.main(["fit", str(tmp_path / "d.npz"), "--test", str(tmp_path / "u.npz"),
+                     "--out", str(tmp_path / "r"), *IMAGE_FAST]) == 2
+    assert "every test row needs a label (first at image 1)" in capsys.readouterr().err
+    assert cli.main(["fit", str(tmp_path / "d.npz"), "--labels-per-class", "0",
+                     "--test", str(tmp_path / "d.npz"), "--out", str(tmp_path / "r"),
+                     *IMAGE_FAST]) == 2
+    assert "labels_per_class must be an integer >= 1; got 0" in capsys.readouterr().err
     assert cli.main(["fit", str(tmp_path / "d.npz"), "--out", str(tmp_path / "r"),
                      "--image-size", "16", *IMAGE_FAST]) == 2
     assert "images are 8x8, not 16x16" in capsys.readouterr().err

@@ -31,7 +31,7 @@ from fewlabels.errors import FewLabelsError
 from fewlabels.estimator import Estimator
 from fewlabels.networks import MODELS, build_network, choose_network
 from fewlabels.tabular_views import TABULAR_VIEWS
-from fewlabels.validation import check_training_data
+from fewlabels.validation import check_features, check_training_data
 
 
 class ConsistencyTraining(Estimator):
@@ -67,7 +67,8 @@ class ConsistencyTraining(Estimator):
             Default (None): `min(0.999, 1 - 10 / steps)`, so that the average spans at most a
             tenth of training. FixMatch's 0.999 assumes about a million steps; after a CPU
             budget's few hundred, Keras's (undebiased) EMA would still weigh the random
-            initial weights at 0.999^300 = 74% (seen: chance accuracy on digits).
+            initial weights at 0.999^300 = 74% (docs/consistency.md: chance accuracy on
+            digits).
         validation_fraction: share of each labeled class held out to report validation
             accuracy every epoch (0: none, every label trains).
         collapse_epochs: epochs in a row that trigger the collapse warnings.
@@ -215,8 +216,15 @@ class ConsistencyTraining(Estimator):
         labeled = np.flatnonzero(y >= 0)
         validation = None
         if validation_data is not None:
-            validation = (np.asarray(validation_data[0], dtype=np.float32),
-                          np.asarray(validation_data[1], dtype=np.int64))
+            x_val = check_features(validation_data[0], name="X_val", images=images,
+                                   input_shape=X.shape[1:] if images else None,
+                                   n_features=None if images else X.shape[1])
+            y_val = np.asarray(validation_data[1], dtype=np.int64)
+            if len(y_val) != len(x_val) or np.any((y_val < 0) | (y_val >= n_classes)):
+                raise FewLabelsError(
+                    "validation_data labels must be class indices, one per row of X_val."
+                )
+            validation = (x_val, y_val)
         elif self.validation_fraction > 0:
             _, held = stratified_split(y[labeled], self.validation_fraction, self.seed)
             rows = labeled[held]

@@ -84,3 +84,13 @@ def test_bad_parameters_are_named(digits, params, message):
     data, y, _ = digits
     with pytest.raises(FewLabelsError, match=message):
         ConsistencyTraining(**{**FAST, **params}).fit(data.x_train, y)
+
+
+def test_bad_validation_data_is_named(digits):
+    data, y, _ = digits
+    with pytest.raises(FewLabelsError, match="X_val has images of shape"):
+        ConsistencyTraining(**FAST).fit(data.x_train, y, validation_data=(np.zeros((2, 9, 9, 1)),
+                                                                           [0, 1]))
+    with pytest.raises(FewLabelsError, match="validation_data labels must be class indices"):
+        ConsistencyTraining(**FAST).fit(data.x_train, y,
+                                        validation_data=(data.x_test[:2], [0, 12]))

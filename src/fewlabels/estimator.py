@@ -75,8 +75,8 @@ class Estimator:
         Args:
             X: features.
             y: true class indices into `classes_` (all labeled), or one-hot rows.
-            stage: `"final"`, or `"before_finetune"` for the model as it was before
-                fine-tuning (available after `fit` when fine-tuning ran).
+            stage: `"final"`; `SelfTraining` also has `"before_finetune"`, the model as it
+                was before fine-tuning (after a `fit` in which fine-tuning ran).
 
         Returns:
             A metrics dict (see `fewlabels.metrics.classification_metrics`).

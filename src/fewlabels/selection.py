@@ -10,6 +10,10 @@ import math
 
 import numpy as np
 
+COLLAPSE_FACTOR = 2.0
+"""Pseudo-labels giving a class more than this multiple of its labeled share warn (both
+self-training rounds and consistency training epochs)."""
+
 
 def confident_rows(proba: np.ndarray, threshold: float) -> np.ndarray:
     """Rows whose top class probability is at least `threshold`.

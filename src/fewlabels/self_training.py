@@ -27,15 +27,12 @@ from fewlabels.data.splits import stratified_split
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
 from fewlabels.estimator import Estimator
 from fewlabels.networks import MODELS, build_network, choose_network
-from fewlabels.selection import select_pseudo_labels, targets
+from fewlabels.selection import COLLAPSE_FACTOR, select_pseudo_labels, targets
 from fewlabels.validation import check_features, check_training_data
-
-COLLAPSE_FACTOR = 2.0
-"""A round whose pseudo-labels give a class more than this multiple of its prior warns."""
 
 
 class SelfTraining(Estimator):
-    """A self-training classifier: an MLP that learns from labeled and unlabeled rows.
+    """A self-training classifier: learns from labeled and unlabeled rows or images.
 
     With `rounds=0` it is the plain supervised MLP, trained by the same code: the baseline.
 

@@ -305,6 +305,9 @@ def test_one_hot_labels_train_exactly_like_class_indices():
     bad[4] = [0.5, 0.5, 0.0]
     with pytest.raises(FewLabelsError, match=r"y row 4 is not one-hot"):
         SelfTraining(**params).fit(x, bad)
+    with pytest.raises(FewLabelsError, match=r"one-hot labels must be shaped \(n_samples, "
+                                             r"n_classes >= 2\); got \(178, 1\)"):
+        SelfTraining(**params).fit(x, onehot[:, :1])
 
 
 def test_transfer_trains_head_then_unfreezes_top_layers_with_bn_kept(tmp_path):

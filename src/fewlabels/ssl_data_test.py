@@ -66,3 +66,10 @@ def test_hidden_labels_travel_with_their_images_and_bad_input_is_named():
         ssl_stream(x, -np.ones(30, int))
     with pytest.raises(FewLabelsError, match="x has 30 rows but y has 3"):
         ssl_stream(x, np.zeros(3, int))
+
+
+def test_batch_size_and_uratio_must_be_positive():
+    x = id_images()
+    y = np.where(np.arange(30) < 6, np.arange(30) % 2, -1)
+    with pytest.raises(FewLabelsError, match="batch_size and uratio must be >= 1; got 4, 0"):
+        ssl_stream(x, y, batch_size=4, uratio=0)

@@ -31,9 +31,7 @@ from keras import ops
 
 from fewlabels.algorithms import Algorithm
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
-
-COLLAPSE_FACTOR = 2.0
-"""A class taking more than this multiple of its labeled share of pseudo-labels warns."""
+from fewlabels.selection import COLLAPSE_FACTOR
 
 
 @keras.saving.register_keras_serializable(package="fewlabels")

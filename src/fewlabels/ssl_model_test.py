@@ -44,3 +44,13 @@ def test_evaluate_and_predict_on_plain_images_are_plain_keras():
     np.testing.assert_allclose(proba[:, 0], 0.97, rtol=1e-5)
     loss = model.evaluate(x, np.zeros(10, "int64"), verbose=0, return_dict=True)["loss"]
     assert abs(loss + np.log(0.97)) < 1e-4
+
+
+def test_a_non_algorithm_is_refused_by_name():
+    import pytest
+
+    from fewlabels.errors import FewLabelsError
+    from fewlabels.ssl_model import SemiSupervisedModel
+
+    with pytest.raises(FewLabelsError, match="algorithm must be a fewlabels Algorithm; got 'x'"):
+        SemiSupervisedModel(c.student(), "x")

@@ -46,3 +46,19 @@ def test_fairness_loss_is_zero_with_an_empty_mask_and_matches_its_formula():
     expected = float(np.sum(target * np.log(scaled + 1e-12)))
     got = float(np_(fairness_loss(probs, mask, p_model, label_hist)))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_bad_algorithm_hyperparameters_are_named():
+    import pytest
+
+    from fewlabels.algorithms import create
+    from fewlabels.errors import FewLabelsError
+
+    with pytest.raises(FewLabelsError, match=r"threshold must be in \[0, 1\]; got 1.5"):
+        create("fixmatch", threshold=1.5)
+    with pytest.raises(FewLabelsError, match=r"threshold must be in \[0, 1\]; got -0.1"):
+        create("pseudo-label", threshold=-0.1)
+    with pytest.raises(FewLabelsError, match="lambda_u must be >= 0; got -1"):
+        create("softmatch", lambda_u=-1)
+    with pytest.raises(FewLabelsError, match=r"warmup_steps must be an integer >= 0; got 2\.5"):
+        create("meanteacher", warmup_steps=2.5)

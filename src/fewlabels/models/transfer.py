@@ -221,7 +221,8 @@ def build_transfer_model(
             BatchNormalization momentum is then lowered to `PRETRAIN_BN_MOMENTUM` (0.9):
             `keras.applications` uses 0.999, meant for ImageNet-length training, and after
             a CPU budget of about 900 steps the moving statistics were so far off that a
-            MobileNetV2 at 0.87 training accuracy scored chance (0.20) in inference mode.
+            MobileNetV2 at 0.87 training accuracy scored chance (0.20) in inference mode
+            (measured: docs/images.md).
 
     Returns:
         An uncompiled `keras.Model` from images in 0..255 to class probabilities. The backbone
