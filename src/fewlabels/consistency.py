@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from fewlabels.estimator import Estimator
 from fewlabels.networks import MODELS, build_network, choose_network
 from fewlabels.tabular_views import TABULAR_VIEWS
 from fewlabels.validation import check_features, check_training_data
+
+if TYPE_CHECKING:
+    from fewlabels.checkpoint import CheckpointPolicy
 
 
 class ConsistencyTraining(Estimator):
@@ -181,7 +184,7 @@ class ConsistencyTraining(Estimator):
         self.verbose = verbose
 
     def fit(self, X, y, *, classes: Sequence | None = None, validation_data: tuple | None = None,
-            y_hidden=None) -> ConsistencyTraining:
+            y_hidden=None, checkpoint: CheckpointPolicy | None = None) -> ConsistencyTraining:
         """Fit on labeled and unlabeled rows or images.
 
         Args:
@@ -192,6 +195,9 @@ class ConsistencyTraining(Estimator):
                 `validation_fraction` of the labels.
             y_hidden: true labels of the unlabeled rows, when known (benchmarks): reported
                 as `pseudo_label_accuracy`, never used to train.
+            checkpoint: write checkpoints (and resume from them): see
+                `fewlabels.checkpoint.CheckpointPolicy`. A resumed run ends with the same
+                weights, history and warnings as an uninterrupted one.
 
         Returns:
             `self`, fitted.
@@ -199,8 +205,9 @@ class ConsistencyTraining(Estimator):
         import keras
 
         from fewlabels import algorithms, training
+        from fewlabels.checkpoint import array_fingerprint, fit_resumable, start_recorder
         from fewlabels.ssl_data import ssl_stream
-        from fewlabels.ssl_model import CollapseMonitor, SemiSupervisedModel
+        from fewlabels.ssl_model import CollapseMonitor, EMAValidation, SemiSupervisedModel
 
         p.validate_params(self)
         X_arr = np.asarray(X)
@@ -244,43 +251,56 @@ class ConsistencyTraining(Estimator):
         training.seed_everything(self.seed, self.deterministic)
         backbone = build_network(network, X, n_classes, self.get_params())
         weak, strong = self._views(images, X_train)
-        stream, n_unlabeled = ssl_stream(X_train, train_y, batch_size=self.batch_size,
-                                         uratio=self.uratio, weak=weak, strong=strong,
-                                         y_hidden=hidden, seed=self.seed)
-        ssl = SemiSupervisedModel(backbone, algorithm, n_unlabeled)
-        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
+
+        def stream_from(step: int):
+            return ssl_stream(X_train, train_y, batch_size=self.batch_size, uratio=self.uratio,
+                              weak=weak, strong=strong, y_hidden=hidden, seed=self.seed,
+                              start_step=step)[0]
+
+        n_unlabeled = int(np.sum(train_y < 0))
         momentum = self.ema_used()
-        ema = {"use_ema": momentum > 0, "ema_momentum": momentum or 0.99}
+        ssl = SemiSupervisedModel(backbone, algorithm, n_unlabeled, ema_momentum=momentum)
+        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
         if self.optimizer == "sgd":
             optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
-                                             weight_decay=self.weight_decay or None, **ema)
+                                             weight_decay=self.weight_decay or None)
         else:
-            optimizer = keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay, **ema)
+            optimizer = keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
         ssl.compile(optimizer=optimizer,
                     jit_compile=self.jit_compile and not self.deterministic)
+        ssl.optimizer.build(ssl.trainable_variables)
         callbacks: list = []
-        if momentum > 0:
-            callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
         if validation is not None and len(validation[0]):
-            callbacks.append(training.ValidationLoss(validation[0],
-                                                     np.eye(n_classes)[validation[1]]))
+            callbacks.append(EMAValidation(training.ValidationLoss(
+                validation[0], np.eye(n_classes)[validation[1]])))
         prior = np.bincount(train_y[train_y >= 0], minlength=n_classes) / np.sum(train_y >= 0)
         monitor = CollapseMonitor(prior, classes, self.collapse_epochs)
         if algorithm.has_unsupervised_term:
             callbacks.append(monitor)
+        settings = {k: v for k, v in self.get_params().items()
+                    if k not in ("verbose", "jit_compile")}
+        recorder = start_recorder(checkpoint, ssl, {
+            "estimator": type(self).__name__, "classes": [str(c) for c in classes],
+            "algorithm": {"method": algorithm.name_, **algorithm.hyperparameters()},
+            "params": settings, "data": array_fingerprint(X_train, train_y),
+        }, stateful={"collapse_monitor": monitor})
+        callbacks.append(recorder)  # last: it checkpoints each epoch's complete logs
         epochs = math.ceil(self.steps / self.steps_per_epoch)
         start = time.perf_counter()
-        history = ssl.fit(stream, steps_per_epoch=self.steps_per_epoch, epochs=epochs,
-                          callbacks=callbacks, verbose=self.verbose, shuffle=False)
+        fit_resumable(ssl, stream_from, recorder=recorder, epochs=epochs,
+                      steps_per_epoch=self.steps_per_epoch, callbacks=callbacks,
+                      verbose=self.verbose)
+        ssl.finalize_ema()
         self.wall_s_ = round(time.perf_counter() - start, 3)
-        self.model_ = backbone  # fit ends by copying the EMA weights into it
+        self.model_ = backbone  # finalize_ema copied the weight average into it
         self.classes_ = list(classes)
         self.input_shape_ = tuple(int(d) for d in X.shape[1:])
         if not images:
             self.n_features_in_ = X.shape[1]
         self.network_ = network
         self.algorithm_ = algorithm.hyperparameters()
-        self.history_ = {k: [float(v) for v in values] for k, values in history.history.items()}
+        self.history_ = {k: [epoch.get(k, float("nan")) for epoch in recorder.history]
+                         for k in recorder.history[-1]} if recorder.history else {}
         self.warnings_ = monitor.messages
         self.n_steps_ = epochs * self.steps_per_epoch
         self.n_train_labeled_ = int(np.sum(train_y >= 0))

@@ -12,22 +12,49 @@ from typing import Any
 from fewlabels.errors import FewLabelsError
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` atomically: a temporary file in the same folder, fsync, then a rename.
+def write_atomic(path: str | os.PathLike, write, *, binary: bool = False) -> None:
+    """Write a file atomically: a temporary file in the same folder, fsync, then a rename.
 
-    A reader never sees a half-written file, and a failed write leaves the old one intact.
+    A reader never sees a half-written file, and a failed write (a full disk, a kill) leaves
+    the old file intact; the temporary file is removed.
+
+    Args:
+        path: the file to write.
+        write: called with the open temporary file; writes the content.
+        binary: open the file in binary mode.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, **mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` atomically (see `write_atomic`)."""
+    write_atomic(path, lambda f: f.write(text))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -10,10 +10,13 @@ unlabeled sets can never overlap, and yields `(inputs, labels)`:
 - `inputs["hidden"]`: its hidden true label (`y_hidden`), or -1;
 - `labels`: the labeled images' class indices.
 
-Both sides are shuffled with the seed, re-shuffled every pass, and repeat forever (train with
-`steps_per_epoch`). Augmentation runs inside `tf.data` with Keras's seeded layers, so views
-differ from step to step and epoch to epoch, but not between two runs with the same seed.
-Rows (tabular data) get tabular views: see `fewlabels.augment.build_tabular_view`.
+Batch `step` is a pure function of `(seed, step)` (`fewlabels.stepwise`): each side visits
+its pool in a new seeded order every pass, forever (train with `steps_per_epoch`), and the
+views' random transforms are seeded by the step. So views differ from step to step and epoch
+to epoch but not between two runs with the same seed, and `ssl_stream(..., start_step=N)`
+yields exactly what an uninterrupted stream yields from step N on: a resumed run sees the
+same data in the same order. Rows (tabular data) get tabular views:
+see `fewlabels.tabular_views`.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ def ssl_stream(
     strong=None,
     y_hidden: np.ndarray | None = None,
     seed: int = 0,
+    start_step: int = 0,
 ):
-    """A repeating `tf.data.Dataset` of `(inputs, labels)` for `SemiSupervisedModel.fit`.
+    """A `tf.data.Dataset` of `(inputs, labels)` for `SemiSupervisedModel.fit`, one per step.
 
     Args:
         x: every image (or row), labeled and unlabeled.
@@ -44,7 +48,8 @@ def ssl_stream(
         weak: the weak-view policy (a Keras layer), or None for the identity.
         strong: the strong-view policy, or None for the identity.
         y_hidden: true labels of the unlabeled rows, for monitoring only (-1 = unknown).
-        seed: seeds both shuffles.
+        seed: seeds the order of both pools and the views.
+        start_step: the first step to yield (a resumed run starts where it stopped).
 
     Returns:
         The dataset, and the number of unlabeled images (the pool size for algorithm state).
@@ -58,6 +63,8 @@ def ssl_stream(
     """
     import tensorflow as tf
 
+    from fewlabels.stepwise import batch_indices, indexed_stream, reseed
+
     y = np.asarray(y, dtype=np.int64)
     if len(x) != len(y):
         raise FewLabelsError(f"x has {len(x)} rows but y has {len(y)} labels.")
@@ -69,33 +76,29 @@ def ssl_stream(
         raise FewLabelsError("no unlabeled rows: use supervised training instead.")
     if batch_size < 1 or uratio < 1:
         raise FewLabelsError(f"batch_size and uratio must be >= 1; got {batch_size}, {uratio}.")
+    if not isinstance(start_step, int | np.integer) or start_step < 0:
+        raise FewLabelsError(f"start_step must be an integer >= 0; got {start_step!r}.")
     hidden = (np.full(len(unlabeled), -1, np.int64) if y_hidden is None
               else np.asarray(y_hidden, np.int64)[unlabeled])
     x = np.asarray(x)
-    dtype = tf.float32
+    x_lab, y_lab = tf.constant(x[labeled]), tf.constant(y[labeled])
+    x_unl, hid = tf.constant(x[unlabeled]), tf.constant(hidden)
+    n_lab, n_unl, u_batch = len(labeled), len(unlabeled), batch_size * uratio
 
-    def weak_view(images):
-        return weak(images, training=True) if weak is not None else images
+    def view(layer, images, offset, step):
+        if layer is None:
+            return images
+        reseed(layer, seed + offset, step)
+        return layer(images, training=True)
 
-    def strong_view(images):
-        return strong(images, training=True) if strong is not None else images
+    def make_batch(step):
+        rows = batch_indices(step, batch_size, n_lab, seed)
+        index = batch_indices(step, u_batch, n_unl, seed + 1)
+        xl = tf.cast(tf.gather(x_lab, rows), tf.float32)
+        xu = tf.cast(tf.gather(x_unl, index), tf.float32)
+        inputs = {"labeled": view(weak, xl, 0, step), "weak": view(weak, xu, 1000, step),
+                  "strong": view(strong, xu, 2000, step), "index": index,
+                  "hidden": tf.gather(hid, index)}
+        return inputs, tf.gather(y_lab, rows)
 
-    lab = (tf.data.Dataset.from_tensor_slices((x[labeled], y[labeled]))
-           .shuffle(len(labeled), seed=seed, reshuffle_each_iteration=True)
-           .repeat()
-           .batch(batch_size, drop_remainder=True)
-           .map(lambda xb, yb: (weak_view(tf.cast(xb, dtype)), yb)))
-    unl = (tf.data.Dataset.from_tensor_slices(
-               (x[unlabeled], np.arange(len(unlabeled), dtype=np.int64), hidden))
-           .shuffle(len(unlabeled), seed=seed + 1, reshuffle_each_iteration=True)
-           .repeat()
-           .batch(batch_size * uratio, drop_remainder=True)
-           .map(lambda xb, ib, hb: (tf.cast(xb, dtype), ib, hb)))
-
-    def join(labeled_batch, unlabeled_batch):
-        (xl, yl), (xu, index, hid) = labeled_batch, unlabeled_batch
-        return ({"labeled": xl, "weak": weak_view(xu), "strong": strong_view(xu),
-                 "index": index, "hidden": hid}, yl)
-
-    stream = tf.data.Dataset.zip((lab, unl)).map(join).prefetch(tf.data.AUTOTUNE)
-    return stream, len(unlabeled)
+    return indexed_stream(start_step, make_batch), len(unlabeled)

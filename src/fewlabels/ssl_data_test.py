@@ -73,3 +73,42 @@ def test_batch_size_and_uratio_must_be_positive():
     y = np.where(np.arange(30) < 6, np.arange(30) % 2, -1)
     with pytest.raises(FewLabelsError, match="batch_size and uratio must be >= 1; got 4, 0"):
         ssl_stream(x, y, batch_size=4, uratio=0)
+
+
+def _batches(stream, n):
+    return [{k: v.numpy() for k, v in inputs.items()} | {"labels": labels.numpy()}
+            for inputs, labels in stream.take(n)]
+
+
+def test_a_stream_restarted_at_step_n_yields_what_the_uninterrupted_stream_yields_from_n():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (40, 16, 16, 1)).astype(np.float32)
+    y = np.where(np.arange(40) < 10, np.arange(40) % 2, -1)
+
+    def stream(start):
+        return ssl_stream(x, y, batch_size=4, uratio=2, seed=3, start_step=start,
+                          weak=build_policy("weak", seed=3),
+                          strong=build_policy("strong", seed=4))[0]
+
+    whole = _batches(stream(0), 8)
+    resumed = _batches(stream(5), 3)
+    for a, b in zip(whole[5:], resumed, strict=True):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_every_pass_visits_each_row_once_in_a_new_order_and_views_change_between_epochs():
+    x = np.random.default_rng(1).uniform(0, 255, (24, 8, 8, 1)).astype(np.float32)
+    y = np.where(np.arange(24) < 8, np.arange(24) % 2, -1)
+    weak = build_policy("weak", seed=0)
+    stream, _ = ssl_stream(x, y, batch_size=4, uratio=1, seed=0, weak=weak)
+    batches = _batches(stream, 8)
+    unlabeled_orders = [np.concatenate([b["index"] for b in batches[i:i + 4]])
+                        for i in range(0, 8, 4)]
+    for order in unlabeled_orders:  # 16 unlabeled rows: 4 steps per pass
+        assert sorted(order) == list(range(16))
+    assert not np.array_equal(unlabeled_orders[0], unlabeled_orders[1])
+    # The same unlabeled image gets a different weak view in two passes.
+    first = {int(i): v for b in batches[:4] for i, v in zip(b["index"], b["weak"], strict=True)}
+    second = {int(i): v for b in batches[4:] for i, v in zip(b["index"], b["weak"], strict=True)}
+    assert any(not np.array_equal(first[i], second[i]) for i in first)

@@ -30,6 +30,7 @@ import numpy as np
 from keras import ops
 
 from fewlabels.algorithms import Algorithm
+from fewlabels.algorithms.base import ema_assign
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
 from fewlabels.selection import COLLAPSE_FACTOR
 
@@ -42,6 +43,13 @@ class SemiSupervisedModel(keras.Model):
         backbone: a Keras model from inputs to class probabilities (softmax outputs).
         algorithm: an `Algorithm` (see `fewlabels.algorithms.create`).
         n_unlabeled: the size of the unlabeled pool (for per-sample algorithm state).
+        ema_momentum: keep an exponential moving average of the backbone's trainable
+            weights with this momentum (0: none), updated every training step. It lives in
+            this model's variables, so it is checkpointed and resumed with the rest of the
+            state; `swap_ema()` swaps it in and out for evaluation, `finalize_ema()` copies
+            it into the backbone at the end. (Keras's optimizer `use_ema` would copy the
+            average into the weights at the end of *every* `fit` call, which breaks a run
+            resumed as more than one call.)
 
     Example:
     ```python
@@ -56,7 +64,7 @@ class SemiSupervisedModel(keras.Model):
     """
 
     def __init__(self, backbone: keras.Model, algorithm: Algorithm, n_unlabeled: int = 0,
-                 **kwargs) -> None:
+                 ema_momentum: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(algorithm, Algorithm):
             raise FewLabelsError(f"algorithm must be a fewlabels Algorithm; got {algorithm!r}.")
@@ -69,6 +77,16 @@ class SemiSupervisedModel(keras.Model):
         algorithm.build_state(self.n_classes, self.n_unlabeled, backbone)
         self.step = self.add_weight(shape=(), initializer="zeros", dtype="int64",
                                     trainable=False, name="ssl_step")
+        if not 0.0 <= ema_momentum < 1.0:
+            raise FewLabelsError(f"ema_momentum must be in [0, 1); got {ema_momentum!r}.")
+        self.ema_momentum = float(ema_momentum)
+        self.ema_weights = []
+        if self.ema_momentum > 0:
+            for i, v in enumerate(backbone.trainable_variables):
+                shadow = self.add_weight(shape=v.shape, initializer="zeros", dtype=v.dtype,
+                                         trainable=False, name=f"ema_{i}")
+                shadow.assign(v)
+                self.ema_weights.append(shadow)
         self.supervised_loss = keras.losses.SparseCategoricalCrossentropy()
         self.sup_tracker = keras.metrics.Mean(name="sup_loss")
         self.unsup_tracker = keras.metrics.Mean(name="unsup_loss")
@@ -106,6 +124,8 @@ class SemiSupervisedModel(keras.Model):
         if training:
             self.step.assign_add(1)
             self.algorithm.after_step(self.backbone)
+            for shadow, v in self._ema_pairs():
+                ema_assign(shadow, v, self.ema_momentum)
         self._track(x, terms)
         return terms["total"]
 
@@ -147,6 +167,26 @@ class SemiSupervisedModel(keras.Model):
             results[f"share_{c}"] = tracker.result() / ops.maximum(total, 1.0)
         return results
 
+    # -- the weight average ----------------------------------------------------------------
+
+    def swap_ema(self) -> None:
+        """Swap the backbone's trainable weights with their moving average (no-op without)."""
+        for shadow, v in self._ema_pairs():
+            current = keras.ops.convert_to_numpy(v.value)
+            v.assign(shadow.value)
+            shadow.assign(current)
+
+    def finalize_ema(self) -> None:
+        """Copy the moving average into the backbone's weights (the model to keep)."""
+        for shadow, v in self._ema_pairs():
+            v.assign(shadow.value)
+
+    def _ema_pairs(self) -> list:
+        """`(average, weight)` pairs; none without an average."""
+        if not self.ema_weights:
+            return []
+        return list(zip(self.ema_weights, self.backbone.trainable_variables, strict=True))
+
     # -- config ----------------------------------------------------------------------------
 
     def get_config(self) -> dict:
@@ -154,6 +194,7 @@ class SemiSupervisedModel(keras.Model):
             "backbone": keras.saving.serialize_keras_object(self.backbone),
             "algorithm": keras.saving.serialize_keras_object(self.algorithm),
             "n_unlabeled": self.n_unlabeled,
+            "ema_momentum": self.ema_momentum,
             "name": self.name,
         }
 
@@ -210,6 +251,38 @@ class CollapseMonitor(keras.callbacks.Callback):
                 "distribution alignment."
             )
 
+    def get_state(self) -> dict:
+        """The counters and messages so far (saved in checkpoints)."""
+        return {"over": self.over.tolist(), "zero_mask": self.zero_mask,
+                "messages": self.messages}
+
+    def set_state(self, state: dict) -> None:
+        """Continue from `get_state()`'s record (a resumed run)."""
+        self.over = np.asarray(state["over"], dtype=int)
+        self.zero_mask = int(state["zero_mask"])
+        self.messages = list(state["messages"])
+
     def _warn(self, message: str) -> None:
         self.messages.append(message)
         warnings.warn(message, FewLabelsWarning, stacklevel=2)
+
+
+class EMAValidation(keras.callbacks.Callback):
+    """Score the validation data each epoch with the weight average swapped in.
+
+    Args:
+        validation: a `fewlabels.training.ValidationLoss` (it fills `val_loss` and
+            `val_accuracy`).
+    """
+
+    def __init__(self, validation) -> None:
+        super().__init__()
+        self.validation = validation
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.validation.set_model(self.model)
+        self.model.swap_ema()
+        try:
+            self.validation.on_epoch_end(epoch, logs)
+        finally:
+            self.model.swap_ema()
