@@ -303,8 +303,11 @@ class TrainingRecorder(keras.callbacks.Callback):
         step: the step training starts at (the checkpoint's, when resuming).
         history: the epoch logs so far.
         stateful: named objects with `get_state()`/`set_state(dict)` (monitors, early
-            stopping) whose state goes into the checkpoint metadata.
-        extra: more metadata to save (a stage's position in a multi-stage run).
+            stopping, a multi-stage run's journal) whose state goes into the checkpoint
+            metadata; a state may carry NumPy arrays under `"arrays"` (a list), stored in
+            the checkpoint file beside the variables.
+        offset: added to `step` to number checkpoints (a later stage of a multi-stage run
+            numbers on from the earlier stages' steps).
         n_metric_variables: how many of the trailing `variables` are metric accumulators,
             restored again after Keras resets them at the start of the resumed epoch.
     """
@@ -313,7 +316,7 @@ class TrainingRecorder(keras.callbacks.Callback):
                  fingerprint: dict | None = None, every_steps: int | None = None,
                  every_seconds: float | None = None, step: int = 0,
                  history: list[dict] | None = None, stateful: dict | None = None,
-                 extra: dict | None = None, n_metric_variables: int = 0) -> None:
+                 offset: int = 0, n_metric_variables: int = 0) -> None:
         super().__init__()
         self.variables = variables
         self.store = store
@@ -323,7 +326,8 @@ class TrainingRecorder(keras.callbacks.Callback):
         self.step = int(step)
         self.history: list[dict] = list(history or [])
         self.stateful = stateful or {}
-        self.extra = dict(extra or {})
+        self.offset = int(offset)
+        self.stopped = False
         self.n_metric_variables = n_metric_variables
         self.pending_metrics: list[np.ndarray] | None = None
         self.last_path: Path | None = None
@@ -336,24 +340,37 @@ class TrainingRecorder(keras.callbacks.Callback):
     def resume_from(self, arrays: list[np.ndarray], meta: dict, path: Path) -> None:
         """Restore a checkpoint read by `CheckpointStore.latest` (fingerprint checked)."""
         check_fingerprint(meta.get("fingerprint", {}), self.fingerprint)
-        restore(self.variables, arrays, meta["variables"])
-        self.step = int(meta["step"])
-        self.history = list(meta["history"])
+        n_vars = len(meta["variables"])
+        restore(self.variables, arrays[:n_vars], meta["variables"])
+        rest = arrays[n_vars:]
         for name, obj in self.stateful.items():
-            obj.set_state(meta["stateful"][name])
+            state = dict(meta["stateful"][name])
+            count = state.pop("n_arrays", 0)
+            if count:
+                state["arrays"], rest = rest[:count], rest[count:]
+            obj.set_state(state)
+        self.step = int(meta["step"]) - self.offset
+        self.history = list(meta["history"])
+        self.stopped = bool(meta.get("stopped"))
         if self.n_metric_variables and meta.get("mid_epoch"):
-            self.pending_metrics = arrays[-self.n_metric_variables:]
+            self.pending_metrics = arrays[n_vars - self.n_metric_variables:n_vars]
         self.last_path = path
 
     def save(self, *, mid_epoch: bool) -> None:
         """Write a checkpoint of the current step (no-op without a store)."""
         if self.store is None:
             return
+        arrays = capture(self.variables)
+        stateful = {}
+        for name, obj in self.stateful.items():
+            state = dict(obj.get_state())
+            extra = [np.asarray(a) for a in state.pop("arrays", [])]
+            stateful[name] = {**state, "n_arrays": len(extra)}
+            arrays += extra
         meta = {"fingerprint": self.fingerprint, "variables": describe(self.variables),
-                "history": self.history, "mid_epoch": mid_epoch,
-                "stateful": {name: obj.get_state() for name, obj in self.stateful.items()},
-                **self.extra}
-        self.last_path = self.store.save(self.step, capture(self.variables), meta)
+                "history": self.history, "mid_epoch": mid_epoch, "stateful": stateful,
+                "stopped": bool(getattr(self.model, "stop_training", False))}
+        self.last_path = self.store.save(self.offset + self.step, arrays, meta)
         self.last_time = time.monotonic()
 
     def request_stop(self, reason: str) -> None:
@@ -378,18 +395,13 @@ class TrainingRecorder(keras.callbacks.Callback):
             last = (f"the last good checkpoint is {self.last_path}" if self.last_path
                     else "no checkpoint was written")
             raise NonFiniteLossError(
-                f"the training loss became {loss} at step {before + 1} (a NaN or infinite "
-                f"loss: lower the learning rate, or check the data for extreme values); {last}."
-                " No final model was written."
+                f"the training loss became {loss} at step {self.offset + before + 1} (a NaN or "
+                "infinite loss: lower the learning rate, or check the data for extreme "
+                f"values); {last}. No final model was written."
             )
-        if self.stop_reason is not None:
-            self.save(mid_epoch=not self._epoch_done(batch))
-            where = (f"checkpoint {self.last_path}" if self.last_path
-                     else "no checkpoint (no --out)")
-            raise TrainingInterruptedError(
-                f"stopped by {self.stop_reason} at step {self.step}; saved {where}. Run the "
-                "same command with --resume to continue."
-            )
+        if self.stop_reason is not None and not self._epoch_done(batch):
+            self.save(mid_epoch=True)
+            self._stop()
         if self._epoch_done(batch):
             return  # on_epoch_end writes the epoch-end checkpoint, with the epoch's logs
         due_steps = self.every_steps and self.step // self.every_steps > before // self.every_steps
@@ -401,6 +413,15 @@ class TrainingRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None) -> None:
         self.history.append({k: float(v) for k, v in (logs or {}).items()})
         self.save(mid_epoch=False)
+        if self.stop_reason is not None:
+            self._stop()
+
+    def _stop(self) -> None:
+        where = f"checkpoint {self.last_path}" if self.last_path else "no checkpoint (no --out)"
+        raise TrainingInterruptedError(
+            f"stopped by {self.stop_reason} at step {self.offset + self.step}; saved {where}. "
+            "Run the same command with --resume to continue."
+        )
 
     def _epoch_done(self, batch) -> bool:
         steps = (self.params or {}).get("steps")
@@ -455,7 +476,7 @@ def start_recorder(policy: CheckpointPolicy | None, model: keras.Model, fingerpr
 
 
 def fit_resumable(model: keras.Model, stream_from, *, recorder: TrainingRecorder, epochs: int,
-                  steps_per_epoch: int, callbacks: list, verbose: int | str = 0) -> None:
+                  steps_per_epoch: int, callbacks: list, verbose: int | str = 0) -> bool:
     """Run `model.fit` from the recorder's step to the end of `epochs`, SIGTERM handled.
 
     A run resumed mid-epoch finishes that epoch in a first `fit` call of the remaining steps
@@ -469,8 +490,14 @@ def fit_resumable(model: keras.Model, stream_from, *, recorder: TrainingRecorder
         steps_per_epoch: steps per epoch.
         callbacks: the callbacks, in order.
         verbose: Keras verbosity.
+
+    Returns:
+        Whether `fit` ran at all (not when the checkpoint was the end of training, or was
+        written as early stopping ended it).
     """
     epoch, into = divmod(recorder.step, steps_per_epoch)
+    if recorder.stopped or epoch >= epochs:
+        return False
     with stop_on_sigterm(recorder):
         if into:
             model.fit(stream_from(recorder.step), steps_per_epoch=steps_per_epoch - into,
@@ -481,3 +508,4 @@ def fit_resumable(model: keras.Model, stream_from, *, recorder: TrainingRecorder
             model.fit(stream_from(epoch * steps_per_epoch), steps_per_epoch=steps_per_epoch,
                       epochs=epochs, initial_epoch=epoch, callbacks=callbacks, verbose=verbose,
                       shuffle=False)
+    return True

@@ -68,7 +68,7 @@ def test_no_usable_checkpoint_is_an_explicit_error_never_a_fresh_start(tmp_path)
     with pytest.raises(CheckpointError, match="no checkpoint to resume from"):
         store.latest()
     store.save(1, arrays(1), {}).write_bytes(b"")
-    with pytest.raises(CheckpointError, match="no usable checkpoint.*Refusing to start over"):
+    with pytest.raises(CheckpointError, match=r"no usable checkpoint.*Refusing to start over"):
         store.latest()
 
 
@@ -171,7 +171,7 @@ def test_resume_refuses_another_algorithm_or_other_data_naming_it(tmp_path, digi
         with pytest.raises(TrainingInterruptedError):
             ConsistencyTraining(**PARAMS).fit(x, y, checkpoint=CheckpointPolicy(tmp_path))
     resume = CheckpointPolicy(tmp_path, resume=True)
-    with pytest.raises(CheckpointError, match="algorithm .*method: 'flexmatch' -> 'fixmatch'"):
+    with pytest.raises(CheckpointError, match=r"algorithm .*method: 'flexmatch' -> 'fixmatch'"):
         ConsistencyTraining(**{**PARAMS, "method": "fixmatch"}).fit(x, y, checkpoint=resume)
     y2 = y.copy()
     y2[5] = (y2[5] + 1) % 10

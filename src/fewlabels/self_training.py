@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from fewlabels.estimator import Estimator
 from fewlabels.networks import MODELS, build_network, choose_network
 from fewlabels.selection import COLLAPSE_FACTOR, select_pseudo_labels, targets
 from fewlabels.validation import check_features, check_training_data
+
+if TYPE_CHECKING:
+    from fewlabels.checkpoint import CheckpointPolicy, TrainingRecorder
 
 
 class SelfTraining(Estimator):
@@ -207,6 +210,7 @@ class SelfTraining(Estimator):
         classes: Sequence | None = None,
         validation_data: tuple | None = None,
         y_hidden=None,
+        checkpoint: CheckpointPolicy | None = None,
     ) -> SelfTraining:
         """Fit on labeled and unlabeled rows.
 
@@ -219,11 +223,18 @@ class SelfTraining(Estimator):
                 `validation_fraction` of the labeled rows.
             y_hidden: the true labels of the unlabeled rows, when known (benchmarks). Used
                 only to report pseudo-label accuracy, never to train.
+            checkpoint: write a checkpoint at every epoch end of every stage (and resume
+                from one): see `fewlabels.checkpoint.CheckpointPolicy`. The checkpoint also
+                holds the rounds so far (pseudo-labels, records), so a resumed run continues
+                inside the stage it stopped in and ends as an uninterrupted one.
 
         Returns:
             `self`, fitted.
         """
+        import keras
+
         from fewlabels import training
+        from fewlabels.checkpoint import array_fingerprint
 
         p.validate_params(self)
         X_arr = np.asarray(X)
@@ -263,7 +274,10 @@ class SelfTraining(Estimator):
         validation = (x_val, onehot[y_val]) if len(y_val) else None
         prior = np.bincount(y[train_rows], minlength=n_classes) / len(train_rows)
 
-        def new_model():
+        def new_model(stage: int):
+            # Seeded per stage, so a run resumed in stage k builds what an uninterrupted
+            # run builds there, whatever the random state of the process.
+            keras.utils.set_random_seed(self.seed + 7919 * stage)
             return build_network(network, X, n_classes, self.get_params())
 
         policy = None
@@ -283,73 +297,105 @@ class SelfTraining(Estimator):
             verbose=self.verbose,
             validation=validation,
         )
-        stages = []
-        self._say(f"Training on {len(train_rows)} labeled rows "
-                  f"({len(y_val)} held out for validation).")
-        model = new_model()
-        stage = self._train_stage(network, model, X[train_rows], onehot[y[train_rows]],
-                                  **stage_args)
-        stages.append({"stage": "initial", "rows": len(train_rows), **stage})
+        n_labeled_train = len(train_rows)
+        journal = _Journal(len(X), n_classes, y)
+        checkpoints = None
+        if checkpoint is not None:
+            settings = {k: v for k, v in self.get_params().items() if k != "verbose"}
+            checkpoints = StageCheckpoints(checkpoint, journal, {
+                "estimator": type(self).__name__, "classes": [str(c) for c in classes],
+                "params": settings, "data": array_fingerprint(X, y, train_rows),
+            })
+        resume_at = journal.stage_number(self.rounds) if checkpoints and checkpoints.resuming \
+            else -1
+        stage_args["checkpoint"] = checkpoints
 
-        transduction = y.copy()
-        labeled_iter = np.where(y >= 0, 0, -1)
-        pseudo_targets = np.zeros((len(X), n_classes), dtype=np.float32)
-        round_records: list[dict] = []
-        n_iter = 0
-        termination = "max_iter"
+        def fresh_model(stage: int):
+            model = new_model(stage)
+            if journal.unfrozen:  # a resumed transfer model that phase 2 had unfrozen
+                from fewlabels.models.transfer import unfreeze_top
+
+                unfreeze_top(model, self.unfreeze)
+                model._fewlabels_unfrozen = True
+            return model
+
+        def run_stage(name: str, model, x_fit, t_fit, **kwargs) -> dict:
+            journal.stage = name
+            return self._train_stage(network, model, x_fit, t_fit, journal=journal,
+                                     **{**stage_args, **kwargs})
+
+        self._say(f"Training on {n_labeled_train} labeled rows "
+                  f"({len(y_val)} held out for validation).")
+        model = fresh_model(resume_at) if resume_at >= 0 else new_model(0)
+        if resume_at <= 0:
+            stage = run_stage("initial", model, X[train_rows], onehot[y[train_rows]])
+            journal.stages.append({"stage": "initial", "rows": n_labeled_train, **stage})
+
         if not np.any(y < 0):
-            termination = "all_labeled"
-        for r in range(1, self.rounds + 1):
-            pool = np.flatnonzero(labeled_iter == -1)
-            if len(pool) == 0:
-                termination = "all_labeled"
+            journal.termination = "all_labeled"
+        for r in range(max(1, resume_at), self.rounds + 1):
+            if journal.termination != "max_iter":
                 break
-            start = time.perf_counter()
-            proba = training.predict_proba(model, X[pool])
-            chosen = select_pseudo_labels(
-                proba,
-                criterion=self.criterion,
-                threshold=self.threshold,
-                k_best=self.k_best,
-                prior=prior if self.class_balance else None,
-            )
-            if len(chosen) == 0:
-                termination = "no_change"
-                self._say(f"Round {r}: no unlabeled row reached the acceptance criterion; stop.")
-                break
-            rows = pool[chosen]
-            labeled_iter[rows] = r
-            transduction[rows] = proba[chosen].argmax(axis=1)
-            pseudo_targets[rows] = targets(proba[chosen], self.soft_labels)
-            record = self._round_record(r, rows, proba[chosen], classes, prior, y_hidden,
-                                        transduction, labeled_iter)
-            self._say(
-                f"Round {r}: accepted {len(rows)} pseudo-labels "
-                f"(mean confidence {record['mean_confidence']:.3f}); retraining on "
-                f"{len(train_rows) + int(np.sum(labeled_iter > 0))} rows."
-            )
-            pseudo_rows = np.flatnonzero(labeled_iter > 0)
+            if r > resume_at:  # (a resumed round selected its pseudo-labels before the kill)
+                pool = np.flatnonzero(journal.labeled_iter == -1)
+                if len(pool) == 0:
+                    journal.termination = "all_labeled"
+                    break
+                journal.round_start = time.perf_counter()
+                proba = training.predict_proba(model, X[pool])
+                chosen = select_pseudo_labels(
+                    proba,
+                    criterion=self.criterion,
+                    threshold=self.threshold,
+                    k_best=self.k_best,
+                    prior=prior if self.class_balance else None,
+                )
+                if len(chosen) == 0:
+                    journal.termination = "no_change"
+                    self._say(f"Round {r}: no unlabeled row reached the acceptance criterion; "
+                              "stop.")
+                    break
+                rows = pool[chosen]
+                journal.labeled_iter[rows] = r
+                journal.transduction[rows] = proba[chosen].argmax(axis=1)
+                journal.pseudo_targets[rows] = targets(proba[chosen], self.soft_labels)
+                journal.record = self._round_record(r, rows, proba[chosen], classes, prior,
+                                                    y_hidden, journal.transduction,
+                                                    journal.labeled_iter)
+                self._say(
+                    f"Round {r}: accepted {len(rows)} pseudo-labels "
+                    f"(mean confidence {journal.record['mean_confidence']:.3f}); retraining on "
+                    f"{n_labeled_train + int(np.sum(journal.labeled_iter > 0))} rows."
+                )
+            pseudo_rows = np.flatnonzero(journal.labeled_iter > 0)
             x_fit = np.concatenate([X[train_rows], X[pseudo_rows]])
-            t_fit = np.concatenate([onehot[y[train_rows]], pseudo_targets[pseudo_rows]])
+            t_fit = np.concatenate([onehot[y[train_rows]], journal.pseudo_targets[pseudo_rows]])
             w_fit = np.concatenate([
-                np.ones(len(train_rows), np.float32),
+                np.ones(n_labeled_train, np.float32),
                 np.full(len(pseudo_rows), self.pseudo_weight, np.float32),
             ])
-            if not self.warm_start:
-                model = new_model()
-            stage = self._train_stage(network, model, x_fit, t_fit, sample_weight=w_fit,
-                                      **stage_args)
-            stages.append({"stage": f"round_{r}", "rows": len(x_fit), **stage})
+            if not self.warm_start and r > resume_at:
+                model = new_model(r)
+                journal.unfrozen = False
+            stage = run_stage(f"round_{r}", model, x_fit, t_fit, sample_weight=w_fit)
+            journal.stages.append({"stage": f"round_{r}", "rows": len(x_fit), **stage})
+            record = journal.record
             record["validation"] = _scores(training.predict_proba(model, x_val), y_val)
-            record["wall_s"] = round(time.perf_counter() - start, 3)
-            round_records.append(record)
-            n_iter = r
+            record["wall_s"] = round(time.perf_counter() - journal.round_start, 3)
+            journal.rounds.append(record)
+            journal.n_iter = r
 
         self.pre_finetune_model_ = None
-        if self.finetune and n_iter > 0:
-            self.pre_finetune_model_ = training.copy_model(model)
-            before = _scores(training.predict_proba(model, x_val), y_val)
-            self._say(f"Fine-tuning on the {len(train_rows)} labeled rows.")
+        if self.finetune and journal.n_iter > 0:
+            if resume_at == self.rounds + 1:
+                self.pre_finetune_model_ = new_model(self.rounds + 1)
+                self.pre_finetune_model_.set_weights(journal.pre_finetune)
+            else:
+                self.pre_finetune_model_ = training.copy_model(model)
+                journal.pre_finetune = self.pre_finetune_model_.get_weights()
+                journal.before = _scores(training.predict_proba(model, x_val), y_val)
+            self._say(f"Fine-tuning on the {n_labeled_train} labeled rows.")
+            journal.stage = "finetune"
             stage = training.train_stage(
                 model,
                 X[train_rows],
@@ -361,18 +407,22 @@ class SelfTraining(Estimator):
                     "min_steps": 0,  # kept only if it beats the pre-fine-tune validation loss
                 },
             )
+            before = journal.before
             after = _scores(training.predict_proba(model, x_val), y_val)
             kept = before["loss"] is None or after["loss"] <= before["loss"]
             if not kept:
                 model.set_weights(self.pre_finetune_model_.get_weights())
-            stages.append({
+            journal.stages.append({
                 "stage": "finetune",
-                "rows": len(train_rows),
+                "rows": n_labeled_train,
                 "validation_before": before,
                 "validation_after": after,
                 "kept": kept,
                 **stage,
             })
+        stages, round_records = journal.stages, journal.rounds
+        transduction, labeled_iter = journal.transduction, journal.labeled_iter
+        n_iter, termination = journal.n_iter, journal.termination
 
         self.model_ = model
         self.network_ = network
@@ -387,7 +437,7 @@ class SelfTraining(Estimator):
         self.rounds_ = round_records
         self.stages_ = stages
         self.epochs_run_ = int(sum(s["epochs"] for s in stages))
-        self.n_train_labeled_ = len(train_rows)
+        self.n_train_labeled_ = n_labeled_train
         self.n_validation_ = len(y_val)
         return self
 
@@ -395,27 +445,36 @@ class SelfTraining(Estimator):
         """The network `fit` builds for inputs of `ndim` dimensions (2: rows, 4: images)."""
         return choose_network(self.model, self.backbone, ndim)
 
-    def _train_stage(self, network: str, model, x, targets, **kwargs) -> dict:
+    def _train_stage(self, network: str, model, x, targets, *, journal: _Journal,
+                     **kwargs) -> dict:
         """One training stage; for a transfer model, phase 1 (frozen) then phase 2.
 
         Phase 2 unfreezes the backbone's top `unfreeze` layers (BatchNormalization stays
         frozen and in inference mode) and trains again at `unfreeze_learning_rate`, with the
         same early stopping on validation. A model already unfrozen (a later stage on the same
-        model) trains at the phase-2 rate.
+        model) trains at the phase-2 rate. A run resumed in phase 2 skips phase 1 (its record
+        is in the checkpoint).
         """
         from fewlabels import training
         from fewlabels.models.transfer import unfreeze_top
 
+        journal.phase = 0
         if network != "transfer" or self.unfreeze == 0:
             return training.train_stage(model, x, targets, **kwargs)
         slow = self.unfreeze_learning_rate or kwargs["learning_rate"] / 10
-        if getattr(model, "_fewlabels_unfrozen", False):
+        if getattr(model, "_fewlabels_unfrozen", False) and journal.phase_record is None:
             return training.train_stage(model, x, targets, **{**kwargs, "learning_rate": slow})
-        frozen = training.train_stage(model, x, targets, **kwargs)
-        unfrozen_layers = unfreeze_top(model, self.unfreeze)
-        model._fewlabels_unfrozen = True
+        if journal.phase_record is None:  # (else: resumed in phase 2, already unfrozen)
+            frozen = training.train_stage(model, x, targets, **kwargs)
+            journal.phase_record = {**frozen, "unfrozen_layers": unfreeze_top(model,
+                                                                              self.unfreeze)}
+            model._fewlabels_unfrozen = True
+        frozen = dict(journal.phase_record)
+        unfrozen_layers = frozen.pop("unfrozen_layers")
+        journal.phase, journal.unfrozen = 1, True
         tuned = training.train_stage(model, x, targets, **{**kwargs, "learning_rate": slow,
                                                             "min_steps": 0})
+        journal.phase_record = None
         return {
             "epochs": frozen["epochs"] + tuned["epochs"],
             "best_epoch": frozen["epochs"] + tuned["best_epoch"],
@@ -532,3 +591,123 @@ def _scores(proba: np.ndarray, y: np.ndarray) -> dict:
         "loss": round(float(-np.mean(np.log(p))), 6),
         "accuracy": round(float(np.mean(proba.argmax(axis=1) == y)), 6),
     }
+
+
+class _Journal:
+    """What a self-training run has done so far, beyond the network: checkpointed with it.
+
+    `stage` is the stage in progress (`initial`, `round_<r>`, `finetune`) and `phase` its
+    transfer phase; `steps_done` the optimizer steps of the finished stages (checkpoints are
+    numbered across stages). The rest is the fit's own state: the pseudo-labels
+    (`transduction`, `labeled_iter`, `pseudo_targets`), the records of finished stages and
+    rounds, the current round's record, and for fine-tuning the weights before it.
+    """
+
+    def __init__(self, n: int, n_classes: int, y: np.ndarray) -> None:
+        self.stage, self.phase, self.steps_done = "initial", 0, 0
+        self.transduction = y.copy()
+        self.labeled_iter = np.where(y >= 0, 0, -1)
+        self.pseudo_targets = np.zeros((n, n_classes), dtype=np.float32)
+        self.stages: list[dict] = []
+        self.rounds: list[dict] = []
+        self.record: dict = {}
+        self.n_iter, self.termination = 0, "max_iter"
+        self.round_start = time.perf_counter()
+        self.phase_record: dict | None = None
+        self.unfrozen = False
+        self.before: dict = {}
+        self.pre_finetune: list = []
+
+    def stage_number(self, rounds: int) -> int:
+        """0 for `initial`, r for `round_<r>`, `rounds + 1` for `finetune`."""
+        if self.stage == "initial":
+            return 0
+        if self.stage == "finetune":
+            return rounds + 1
+        return int(self.stage.split("_")[1])
+
+    def get_state(self) -> dict:
+        keys = ("stage", "phase", "steps_done", "stages", "rounds", "record", "n_iter",
+                "termination", "phase_record", "unfrozen", "before")
+        return {**{k: getattr(self, k) for k in keys}, "n_pre_finetune": len(self.pre_finetune),
+                "arrays": [self.transduction, self.labeled_iter, self.pseudo_targets,
+                           *self.pre_finetune]}
+
+    def set_state(self, state: dict) -> None:
+        state = dict(state)
+        arrays = state.pop("arrays")
+        state.pop("n_pre_finetune")
+        for key, value in state.items():
+            setattr(self, key, value)
+        self.transduction, self.labeled_iter, self.pseudo_targets = arrays[:3]
+        self.pre_finetune = list(arrays[3:])
+        self.round_start = time.perf_counter()
+
+
+class StageCheckpoints:
+    """Checkpoints of a multi-stage run: one recorder per stage, one store, one journal.
+
+    Args:
+        policy: the checkpoint policy.
+        journal: the run's journal (saved in every checkpoint).
+        fingerprint: what defines the run.
+    """
+
+    def __init__(self, policy: CheckpointPolicy, journal: _Journal, fingerprint: dict) -> None:
+        from fewlabels.checkpoint import CheckpointStore
+        from fewlabels.errors import CheckpointError
+
+        self.policy = policy
+        self.journal = journal
+        self.fingerprint = fingerprint
+        self.store = CheckpointStore(policy.directory, policy.keep)
+        self.pending = None
+        if policy.resume:
+            self.pending = self.store.latest()
+            meta = self.pending[1]
+            from fewlabels.checkpoint import check_fingerprint
+
+            check_fingerprint({k: v for k, v in meta.get("fingerprint", {}).items()
+                               if k not in ("architecture", "stage", "phase")}, fingerprint)
+            state = dict(meta["stateful"]["journal"])
+            arrays = self.pending[0]
+            count = state["n_arrays"]
+            state["arrays"] = arrays[len(arrays) - count:] if count else []
+            state.pop("n_arrays")
+            journal.set_state(state)
+        elif self.store.paths():
+            raise CheckpointError(
+                f"{self.store.directory} holds checkpoints of an earlier run: pass --resume "
+                "(resume=True) to continue it, or --overwrite to start over."
+            )
+
+    @property
+    def resuming(self) -> bool:
+        """Whether this run continues a checkpoint."""
+        return self.pending is not None
+
+    def recorder(self, model, stopper) -> TrainingRecorder:
+        """The recorder of the stage starting now (restored if the run resumes in it)."""
+        from fewlabels.checkpoint import (
+            TrainingRecorder,
+            architecture_fingerprint,
+            state_variables,
+        )
+
+        variables, n_metrics = state_variables(model)
+        recorder = TrainingRecorder(
+            variables, store=self.store,
+            fingerprint={**self.fingerprint, "stage": self.journal.stage,
+                         "phase": self.journal.phase,
+                         "architecture": architecture_fingerprint(variables)},
+            every_steps=self.policy.every_steps, every_seconds=self.policy.every_seconds,
+            stateful={"stopper": stopper, "journal": self.journal},
+            offset=self.journal.steps_done, n_metric_variables=n_metrics)
+        if self.pending is not None:
+            recorder.resume_from(*self.pending)
+            self.pending = None
+        return recorder
+
+    def stage_done(self, recorder: TrainingRecorder) -> None:
+        """Number the next stage's checkpoints after this one's."""
+        self.journal.steps_done = recorder.offset + recorder.step

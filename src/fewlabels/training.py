@@ -72,6 +72,43 @@ class ValidationLoss(keras.callbacks.Callback):
             )
 
 
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's `EarlyStopping`, whose state (and best weights) a checkpoint can carry."""
+
+    pending: dict | None = None
+
+    def get_state(self) -> dict:
+        """`wait`, `best`, `best_epoch`, `stopped_epoch`, and the best weights as arrays."""
+        best = None if self.best is None else float(self.best)
+        return {"wait": int(self.wait), "best": best, "best_epoch": int(self.best_epoch),
+                "stopped_epoch": int(self.stopped_epoch),
+                "arrays": list(self.best_weights or [])}
+
+    def set_state(self, state: dict) -> None:
+        """Restore `get_state()`'s record; applied after Keras's `on_train_begin` reset."""
+        self.pending = dict(state)
+        self._apply()
+
+    def on_train_begin(self, logs=None) -> None:
+        super().on_train_begin(logs)
+        self._apply()
+
+    def _apply(self) -> None:
+        if self.pending is None:
+            return
+        state = self.pending
+        self.wait, self.best_epoch = state["wait"], state["best_epoch"]
+        self.stopped_epoch = state["stopped_epoch"]
+        self.best = state["best"]
+        arrays = state.get("arrays") or []
+        self.best_weights = [np.asarray(a) for a in arrays] if arrays else None
+
+    def restore_best(self) -> None:
+        """Set the model to the best epoch's weights (what `on_train_end` does)."""
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
 def train_stage(
     model: keras.Model,
     x: np.ndarray,
@@ -87,6 +124,7 @@ def train_stage(
     augment: keras.Layer | None = None,
     seed: int = 0,
     verbose: int | str = 0,
+    checkpoint=None,
 ) -> dict:
     """Compile `model` with a fresh Adam optimizer and fit it with early stopping.
 
@@ -95,8 +133,9 @@ def train_stage(
     `min_steps` optimizer steps: with a handful of validation rows, the validation loss often
     bottoms out within a few epochs, long before the model has learned what it can.
 
-    The input is one repeating `tf.data` stream (shuffled each epoch with `seed`) and each
-    epoch is one compiled call (`steps_per_execution`): on small tables this cuts Keras's
+    Batch `step` is a function of `(seed, step)` (`fewlabels.stepwise`): each pass visits
+    the rows in a new seeded order, and the augmentation of a batch is seeded by its step.
+    Each epoch is one compiled call (`steps_per_execution`): on small tables this cuts Keras's
     per-epoch overhead about four-fold against passing NumPy arrays to `fit`.
 
     Args:
@@ -112,13 +151,18 @@ def train_stage(
         min_steps: optimizer steps before early stopping may pick an epoch or stop.
         augment: a policy (`fewlabels.augment.build_policy`) applied to each training batch
             inside the stream: new transforms every epoch, the same ones for the same seed.
-        seed: seeds the shuffling order.
+        seed: seeds the order and the augmentation.
         verbose: Keras `fit` verbosity.
+        checkpoint: a `fewlabels.self_training.StageCheckpoints` that makes a recorder
+            (checkpoints at epoch ends, resume), or None.
 
     Returns:
         A record: `epochs` run, `best_epoch` (1-based), `wall_s`, and the Keras `history`.
     """
     import tensorflow as tf
+
+    from fewlabels.checkpoint import TrainingRecorder, fit_resumable, state_variables
+    from fewlabels.stepwise import batch_indices, indexed_stream, reseed
 
     steps = math.ceil(len(x) / batch_size)
     model.compile(
@@ -127,40 +171,47 @@ def train_stage(
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         steps_per_execution=steps,
     )
+    model.optimizer.build(model.trainable_variables)
     if sample_weight is None:
         sample_weight = np.ones(len(x), dtype=np.float32)
-    stream = (
-        tf.data.Dataset.from_tensor_slices(
-            (x.astype(np.float32), targets.astype(np.float32), sample_weight.astype(np.float32))
-        )
-        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .repeat()
-    )
-    if augment is not None:
-        stream = stream.map(lambda xb, tb, wb: (augment(xb, training=True), tb, wb))
-    stream = stream.prefetch(2)
+    xs = tf.constant(x.astype(np.float32))
+    ts, ws = tf.constant(targets.astype(np.float32)), tf.constant(sample_weight.astype(np.float32))
+
+    def make_batch(step):
+        rows = batch_indices(step, batch_size, len(x), seed)
+        xb = tf.gather(xs, rows)
+        if augment is not None:
+            reseed(augment, seed, step)
+            xb = augment(xb, training=True)
+        return xb, tf.gather(ts, rows), tf.gather(ws, rows)
+
     has_val = validation is not None and len(validation[0]) > 0
     callbacks: list = [ValidationLoss(*validation)] if has_val else []
-    stopper = keras.callbacks.EarlyStopping(
+    stopper = ResumableEarlyStopping(
         monitor="val_loss" if has_val else "loss",
         patience=patience,
         restore_best_weights=True,
         start_from_epoch=math.ceil(min_steps / steps),
     )
     callbacks.append(stopper)
+    if checkpoint is not None:
+        recorder = checkpoint.recorder(model, stopper)
+    else:
+        recorder = TrainingRecorder(state_variables(model)[0])
+    callbacks.append(recorder)
     start = time.perf_counter()
-    history = model.fit(
-        stream,
-        epochs=epochs,
-        steps_per_epoch=steps,
-        callbacks=callbacks,
-        shuffle=False,  # the stream shuffles itself, seeded
-        verbose=verbose,
-    )
+    ran = fit_resumable(model, lambda step: indexed_stream(step, make_batch),
+                        recorder=recorder, epochs=epochs, steps_per_epoch=steps,
+                        callbacks=callbacks, verbose=verbose)
+    if not ran:  # resumed at the checkpoint that ended the stage: what on_train_end does
+        stopper.set_model(model)
+        stopper.restore_best()
+    if checkpoint is not None:
+        checkpoint.stage_done(recorder)
     wall = time.perf_counter() - start
-    logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    epochs_run = len(next(iter(logs.values()), []))
+    logs = {k: [e.get(k, float("nan")) for e in recorder.history]
+            for k in (recorder.history[-1] if recorder.history else {})}
+    epochs_run = len(recorder.history)
     return {
         "epochs": epochs_run,
         # Early stopping never watched (min_steps reaches past the last epoch): the final
