@@ -16,9 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from fewlabels import __version__
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import FewLabelsError, NonFiniteLossError, TrainingInterruptedError
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1
+"""Training failed (a NaN or infinite loss)."""
+EXIT_TERMINATED = 143
+"""Stopped by SIGTERM after writing a checkpoint (128 + 15, as if killed by it)."""
 DEMO_SKIP = ("verbose", "model", "augment", "backbone", "weights", "input_size", "unfreeze",
              "unfreeze_learning_rate", "head_units")
 """Estimator options `demo` does not offer: it trains the MLP on digits' feature rows."""
@@ -260,6 +264,15 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
                      help="also train the supervised-only baseline with the same epoch budget")
     fit.add_argument("--overwrite", action="store_true",
                      help="allow a non-empty RUN_DIR (its run files are replaced)")
+    fit.add_argument("--resume", action="store_true",
+                     help="continue the unfinished run in RUN_DIR from its newest usable "
+                     "checkpoint (after a kill, SIGTERM or crash); refused if the data or "
+                     "options changed")
+    fit.add_argument("--checkpoint-steps", type=int, default=None, metavar="N",
+                     help="also checkpoint every N optimizer steps (default: every epoch end "
+                     "and every --checkpoint-seconds)")
+    fit.add_argument("--checkpoint-seconds", type=float, default=60.0, metavar="S",
+                     help="checkpoint when S seconds passed since the last (default: 60)")
     _verbose(fit)
     _table_options(fit)
     _image_options(fit, training=True)
@@ -282,6 +295,7 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
     evaluate.add_argument("--out", metavar="FILE", default=None,
                           help="the metrics JSON (default: RUN_DIR/evaluation.json)")
     _table_options(evaluate)
+    _trust_option(evaluate)
     _image_options(evaluate, training=False)
 
     predict = sub.add_parser(
@@ -296,6 +310,7 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
                          "built-in dataset (its test split)")
     predict.add_argument("--out", required=True, metavar="FILE", help="the CSV to write")
     _table_options(predict, label_optional=True)
+    _trust_option(predict)
     _image_options(predict, training=False)
 
     demo = sub.add_parser(
@@ -338,6 +353,13 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def _trust_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-model", action="store_true",
+                        help="load a model file that fails fewlabels' safety inspection (a "
+                        "Lambda layer, a function from another package, an HDF5 external "
+                        "link): model files are code, so only for files you trust")
+
+
 def _kwargs_for(args: argparse.Namespace, target, exclude: Sequence[str] = ()) -> dict[str, Any]:
     """The parsed values of `target`'s keyword-only parameters (those `_add_options` added)."""
     return {name: getattr(args, name)
@@ -353,7 +375,8 @@ def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.command != "fit":
         return _kwargs_for(args, SelfTraining, exclude=("verbose",))
     fixed = {"command", "data", "out", "method", "test", "test_fraction", "labels_per_class",
-             "baseline", "overwrite", "verbose", "label_column", "delimiter", "header",
+             "baseline", "overwrite", "resume", "checkpoint_steps", "checkpoint_seconds",
+             "verbose", "label_column", "delimiter", "header",
              "encoding", "on_bad_image", "image_size", "channels", "unlabeled",
              "unlabeled_dir"}
     return {k: v for k, v in vars(args).items() if k not in fixed}
@@ -429,7 +452,9 @@ def _run(args: argparse.Namespace) -> int:
             args.data, args.out, method=args.method, test=args.test,
             test_fraction=args.test_fraction, labels_per_class=args.labels_per_class,
             baseline=args.baseline, overwrite=args.overwrite, verbose=args.verbose,
-            image_size=args.image_size, channels=args.channels, unlabeled=args.unlabeled,
+            resume=args.resume, checkpoint_steps=args.checkpoint_steps,
+            checkpoint_seconds=args.checkpoint_seconds, image_size=args.image_size,
+            channels=args.channels, unlabeled=args.unlabeled,
             unlabeled_dir=args.unlabeled_dir, **read, **_estimator_kwargs(args),
         )
         _print_run(result)
@@ -441,7 +466,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "evaluate":
         from fewlabels import report
 
-        metrics = workflow.evaluate_run(args.run_dir, args.data, out=args.out, **read)
+        metrics = workflow.evaluate_run(args.run_dir, args.data, out=args.out,
+                                        trust_model=args.trust_model, **read)
         print(f"{args.data}: {metrics['n']} rows, accuracy {metrics['accuracy']:.4f}, "
               f"macro-F1 {metrics['macro_f1']:.4f}, loss {metrics['loss']:.4f}")
         print(report.per_class_table(metrics))
@@ -457,7 +483,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "methods":
         _print_methods()
     elif args.command == "predict":
-        n = workflow.predict_run(args.run_dir, args.data, args.out, **read)
+        n = workflow.predict_run(args.run_dir, args.data, args.out,
+                                 trust_model=args.trust_model, **read)
         print(f"Wrote {n} predictions to {args.out}")
     return 0
 
@@ -475,12 +502,22 @@ _default_showwarning = warnings.showwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    """Run the command line; return the exit code.
+
+    0 ok, 1 training failed (NaN loss), 2 bad input, 130 Ctrl-C, 143 SIGTERM (a checkpoint
+    was written first: rerun with --resume).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(fit_options=bool(argv) and argv[0] == "fit").parse_args(argv)
     warnings.showwarning = _show_warning
     try:
         return _run(args)
+    except TrainingInterruptedError as err:
+        print(f"fewlabels: {err}", file=sys.stderr)
+        return EXIT_TERMINATED
+    except NonFiniteLossError as err:
+        print(f"fewlabels: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
     except FewLabelsError as err:
         print(f"fewlabels: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fewlabels.errors import FewLabelsError
-from fewlabels.io import read_json, write_json
+from fewlabels.io import inside, read_json, write_json
 from fewlabels.validation import check_features, onehot_to_indices
 
 MODEL_FILE = "model.keras"
@@ -115,9 +115,9 @@ class Estimator:
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        training.save_model(self.model_, directory / MODEL_FILE)
-        write_json(directory / CLASSES_FILE, self.classes_)
-        write_json(directory / CONFIG_FILE, {
+        training.save_model(self.model_, inside(directory, MODEL_FILE))
+        write_json(inside(directory, CLASSES_FILE), self.classes_)
+        write_json(inside(directory, CONFIG_FILE), {
             "fewlabels_version": __version__,
             "estimator": type(self).__name__,
             "params": self.get_params(),
@@ -126,11 +126,13 @@ class Estimator:
         })
 
     @classmethod
-    def load(cls, directory: str | Path) -> Estimator:
-        """Load a model saved by `save`, with Keras `safe_mode=True`.
+    def load(cls, directory: str | Path, *, trust_model: bool = False) -> Estimator:
+        """Load a model saved by `save`, inspected first, then with Keras `safe_mode=True`.
 
         Args:
             directory: the folder `save` wrote.
+            trust_model: skip the inspection and safe mode, for a file you trust (a
+                Lambda layer, a custom function). See `fewlabels.model_files`.
 
         Returns:
             A fitted estimator that predicts as the saved one did.
@@ -150,7 +152,7 @@ class Estimator:
             raise FewLabelsError(f"{directory / CONFIG_FILE}: has no 'params' object.")
         known = {k: v for k, v in config["params"].items() if k in cls._parameter_constraints}
         estimator = cls(**known)
-        model = training.load_model(directory / MODEL_FILE)
+        model = training.load_model(directory / MODEL_FILE, trust=trust_model)
         n_out = model.output_shape[-1]
         if n_out != len(classes):
             raise FewLabelsError(
@@ -169,11 +171,12 @@ class Estimator:
         """Set what a loaded estimator needs beyond the model (subclasses)."""
 
 
-def load_estimator(directory: str | Path) -> Estimator:
+def load_estimator(directory: str | Path, *, trust_model: bool = False) -> Estimator:
     """Load a run directory with the estimator class that wrote it (`safe_mode=True`).
 
     Args:
         directory: a folder written by an estimator's `save`.
+        trust_model: see `Estimator.load`.
 
     Returns:
         The fitted estimator.
@@ -186,5 +189,5 @@ def load_estimator(directory: str | Path) -> Estimator:
     name = config.get("estimator", "SelfTraining") if isinstance(config, dict) else None
     if name not in kinds:
         raise FewLabelsError(f"{directory}: unknown estimator {name!r} in {CONFIG_FILE}.")
-    return kinds[name].load(directory)
+    return kinds[name].load(directory, trust_model=trust_model)
 

@@ -80,3 +80,23 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def inside(root: str | os.PathLike, *parts: str) -> Path:
+    """`root / parts`, refused if it resolves outside `root` (a symlink or `..` escape).
+
+    Every file fewlabels writes into a run directory goes through this, so a planted
+    symlink (`RUN_DIR/model.keras -> ~/.bashrc`) cannot redirect a write.
+
+    Raises:
+        FewLabelsError: naming the path and where it leads.
+    """
+    root = Path(root)
+    path = root.joinpath(*parts)
+    real_root, real = root.resolve(), path.resolve()
+    if real != real_root and real_root not in real.parents:
+        raise FewLabelsError(
+            f"{path}: escapes the output directory {real_root} (it resolves to {real}); "
+            "refusing to write there."
+        )
+    return path

@@ -204,6 +204,16 @@ def test_predictions_do_not_depend_on_row_order(fitted):
                                rtol=1e-6, atol=1e-7)
 
 
+def test_predictions_do_not_depend_on_batch_size(fitted, monkeypatch):
+    from fewlabels import training
+
+    model, x, _, _ = fitted
+    whole = model.predict_proba(x)
+    monkeypatch.setattr(training, "PREDICT_BATCH_SIZE", 7)
+    np.testing.assert_allclose(model.predict_proba(x), whole, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(model.predict(x), whole.argmax(1))
+
+
 def test_unfitted_model_is_refused():
     with pytest.raises(FewLabelsError, match="not fitted"):
         SelfTraining().predict(np.zeros((1, 2)))
@@ -352,3 +362,30 @@ def test_transfer_trains_head_then_unfreezes_top_layers_with_bn_kept(tmp_path):
                                atol=1e-6)
     frozen = SelfTraining(**{**params, "unfreeze": 0}).fit(x, y)
     assert "phases" not in frozen.stages_[0]
+
+
+@pytest.mark.parametrize("method", ["self-training", "fixmatch"])
+def test_unlabeled_data_with_an_extra_class_does_not_sink_the_known_classes(method):
+    """Open-set unlabeled data (RELIABILITY.md case 14): digits 0-8 are labeled, the
+    unlabeled pool also holds every 9. Training completes, and accuracy on the known classes
+    stays within 5 points of the supervised baseline trained on the same labels."""
+    from fewlabels.workflow import make_estimator
+
+    x, y, _ = load_builtin("digits")
+    known = y < 9
+    rng = np.random.default_rng(0)
+    test = rng.random(len(y)) < 0.3
+    train_x, train_y = x[~test], y[~test].copy()
+    labeled = np.zeros(len(train_y), bool)
+    for c in range(9):
+        labeled[np.flatnonzero(train_y == c)[:8]] = True
+    train_y[~labeled] = -1  # the unlabeled pool: known classes and every 9
+    params = ({"hidden_units": (32,), "epochs": 60, "rounds": 2, "seed": 0}
+              if method == "self-training" else
+              {"hidden_units": (32,), "steps": 300, "steps_per_epoch": 100, "seed": 0})
+    ssl = make_estimator(method, **params).fit(train_x, train_y, classes=list(range(9)))
+    base = ssl.supervised_baseline().fit(train_x, train_y, classes=list(range(9)))
+    test_known = test & known
+    acc_ssl = np.mean(ssl.predict(x[test_known]) == y[test_known])
+    acc_base = np.mean(base.predict(x[test_known]) == y[test_known])
+    assert acc_ssl >= acc_base - 0.05, (acc_ssl, acc_base)

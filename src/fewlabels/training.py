@@ -259,11 +259,21 @@ def save_model(model: keras.Model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_model(path: Path) -> keras.Model:
-    """Load a `.keras` model with Keras's `safe_mode=True` (no arbitrary code, no Lambda)."""
+def load_model(path: Path, *, trust: bool = False) -> keras.Model:
+    """Load a `.keras` model: inspected first (`fewlabels.model_files`), then read by Keras
+    with `safe_mode=True` (no arbitrary code, no Lambda).
+
+    Args:
+        path: the `.keras` file.
+        trust: the user vouches for the file (`--trust-model`): skip the inspection and
+            Keras's safe mode. Never the default.
+    """
+    from fewlabels.model_files import check_model_file
+
     if not path.is_file():
         raise FewLabelsError(f"{path}: no model file here.")
+    check_model_file(path, trust=trust)
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=not trust)
     except Exception as err:  # Keras raises many types; report them as one clear message.
         raise FewLabelsError(f"{path}: could not load the model safely: {err}") from None

@@ -29,13 +29,14 @@ from fewlabels.data.sources import is_image_source, labels_by_name, load_images
 from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
-from fewlabels.io import file_sha256, read_json, write_json, write_text
+from fewlabels.io import file_sha256, inside, read_json, write_json, write_text
 
 METHODS = ("self-training", "supervised")
 METRICS_FILE = "metrics.json"
 FEW_TEST_ROWS = 50
 """Fewer test rows than this make a run warn that its scores are noisy."""
 HISTORY_FILE = "history.json"
+CHECKPOINTS = "checkpoints"
 
 
 @dataclasses.dataclass
@@ -97,20 +98,50 @@ def method_names() -> list[str]:
     return [*METHODS, *(n for n in names() if n != "supervised")]
 
 
-def check_run_dir(out: str | Path, overwrite: bool) -> Path:
-    """Refuse a run directory that is a file, or non-empty without `overwrite`.
+def check_run_dir(out: str | Path, overwrite: bool, resume: bool = False) -> Path:
+    """Refuse a run directory that is a file, or non-empty without `overwrite` or `resume`.
 
-    Nothing is created here: a run writes its directory only once training succeeded.
+    Training writes checkpoints into `RUN_DIR/checkpoints/` as it goes; the run files
+    (`model.keras`, ...) only once training succeeded. A directory holding checkpoints but
+    no model is an unfinished run: `resume` continues it, `overwrite` deletes its
+    checkpoints and starts over.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FewLabelsError(f"{out}: exists and is not a directory.")
+    checkpoints = out / CHECKPOINTS
+    if resume and overwrite:
+        raise FewLabelsError("--resume continues a run and --overwrite replaces it; pass one.")
+    if resume:
+        if not checkpoints.is_dir():
+            raise FewLabelsError(f"{out}: no unfinished run to resume (no {CHECKPOINTS}/ "
+                                 "folder here).")
+        if (out / "model.keras").exists():
+            raise FewLabelsError(f"{out}: this run already finished (model.keras exists).")
+        inside(out, CHECKPOINTS)
+        return out
     if out.is_dir() and any(out.iterdir()) and not overwrite:
+        hint = (" It holds an unfinished run: pass --resume to continue it." if
+                checkpoints.is_dir() and not (out / "model.keras").exists() else "")
         raise FewLabelsError(
             f"{out}: the run directory is not empty; choose another --out, or pass "
-            "--overwrite (overwrite=True) to replace the run files in it."
+            f"--overwrite (overwrite=True) to replace the run files in it.{hint}"
         )
+    if overwrite and checkpoints.is_dir() and not checkpoints.is_symlink():
+        import shutil
+
+        shutil.rmtree(checkpoints)
     return out
+
+
+def _policy(out: Path, name: str, resume: bool, checkpoint_steps: int | None,
+            checkpoint_seconds: float | None):
+    """The checkpoint policy of one estimator of a run (`RUN_DIR/checkpoints/<name>`)."""
+    from fewlabels.checkpoint import CheckpointPolicy
+
+    directory = inside(out, CHECKPOINTS, name)
+    return CheckpointPolicy(directory, resume=resume and directory.is_dir(),
+                            every_steps=checkpoint_steps, every_seconds=checkpoint_seconds)
 
 
 def run_experiment(
@@ -129,6 +160,9 @@ def run_experiment(
     overwrite: bool = False,
     config: dict | None = None,
     verbose: int = 0,
+    resume: bool = False,
+    checkpoint_steps: int | None = None,
+    checkpoint_seconds: float | None = 60.0,
 ) -> RunResult:
     """Fit a method, compare it with a supervised baseline on test data, and write a run dir.
 
@@ -152,11 +186,20 @@ def run_experiment(
         overwrite: allow a non-empty run directory.
         config: extra keys for `config.json` (data paths, options).
         verbose: 0 quiet, 1 progress bars and stage messages, 2 one line per epoch.
+        resume: continue the unfinished run in `out` from its newest usable checkpoint
+            (refused if the data, classes, method or settings changed).
+        checkpoint_steps: also checkpoint every this many optimizer steps (default: at
+            every epoch end, and every `checkpoint_seconds`).
+        checkpoint_seconds: checkpoint when this much time passed since the last one.
 
     Returns:
         A `RunResult`.
     """
-    out = check_run_dir(out, overwrite)
+    out = check_run_dir(out, overwrite, resume)
+    if out.is_dir():  # refuse planted symlinks before training, not after
+        for name in ("model.keras", "classes.json", "config.json", METRICS_FILE, HISTORY_FILE,
+                     CHECKPOINTS):
+            inside(out, name)
     x = np.asarray(x)
     y = np.asarray(y, dtype=np.int64)
     if y_hidden is not None:
@@ -198,7 +241,9 @@ def run_experiment(
     estimator.set_params(verbose=verbose)
     method = estimator.method_name()
     _say(verbose, f"== {method} ==")
-    estimator.fit(x, y, classes=classes, y_hidden=y_hidden)
+    when = (checkpoint_steps, checkpoint_seconds)
+    estimator.fit(x, y, classes=classes, y_hidden=y_hidden,
+                  checkpoint=_policy(out, "main", resume, *when))
 
     has_test = y_test is not None and len(y_test) > 0
     results: list[dict] = []
@@ -206,7 +251,8 @@ def run_experiment(
     if baseline and method != "supervised":
         baseline_estimator = estimator.supervised_baseline()
         _say(verbose, f"== supervised baseline ({baseline_estimator.budget()}) ==")
-        baseline_estimator.fit(x, y, classes=classes)
+        baseline_estimator.fit(x, y, classes=classes,
+                               checkpoint=_policy(out, "baseline", resume, *when))
     if has_test:
         if baseline_estimator is not None:
             results.append(_result("supervised baseline", baseline_estimator, x_test, y_test))
@@ -220,12 +266,12 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     estimator.save(out, extra_config={"method": method, **(config or {}),
                                       "test": test_source, "versions": versions()})
-    write_json(out / METRICS_FILE, {
+    write_json(inside(out, METRICS_FILE), {
         "test": {"source": test_source, "n": 0 if not has_test else len(y_test)},
         "results": results,
         "fewlabels_version": __version__,
     })
-    write_json(out / HISTORY_FILE, {
+    write_json(inside(out, HISTORY_FILE), {
         **estimator.history_record(),
         "baseline": None if baseline_estimator is None else baseline_estimator.history_record(),
     })
@@ -257,6 +303,9 @@ def fit_run(
     baseline: bool = True,
     overwrite: bool = False,
     verbose: int = 0,
+    resume: bool = False,
+    checkpoint_steps: int | None = None,
+    checkpoint_seconds: float | None = 60.0,
     **params: Any,
 ) -> RunResult:
     """Train on a table or on images and write a run directory (what `fewlabels fit` does).
@@ -282,6 +331,8 @@ def fit_run(
         baseline: also train the supervised-only baseline with the same budget.
         overwrite: allow a non-empty run directory.
         verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
+        resume, checkpoint_steps, checkpoint_seconds: checkpoints and resuming (see
+            `run_experiment`; docs/reliability.md).
         **params: `SelfTraining` parameters (`threshold`, `rounds`, `seed`, `backbone`, ...).
 
     Returns:
@@ -295,7 +346,7 @@ def fit_run(
     print(result.table)
     ```
     """
-    check_run_dir(out, overwrite)
+    check_run_dir(out, overwrite, resume)
     estimator = make_estimator(method, **params)
     if is_image_source(data):
         read = dict(image_size=image_size, channels=channels, unlabeled=unlabeled,
@@ -338,7 +389,8 @@ def fit_run(
     return run_experiment(
         x, y, classes, out=out, estimator=estimator, x_test=x_test, y_test=y_test,
         test_fraction=test_fraction, labels_per_class=labels_per_class, baseline=baseline,
-        overwrite=overwrite, config=config, verbose=verbose,
+        overwrite=overwrite, config=config, verbose=verbose, resume=resume,
+        checkpoint_steps=checkpoint_steps, checkpoint_seconds=checkpoint_seconds,
     )
 
 
@@ -363,6 +415,7 @@ def evaluate_run(
     header: bool | str = "auto",
     encoding: str = "utf-8",
     on_bad_image: str = "error",
+    trust_model: bool = False,
 ) -> dict:
     """Evaluate a saved run's model on labeled data; write the metrics as JSON.
 
@@ -376,13 +429,15 @@ def evaluate_run(
         out: where to write the metrics JSON (default `RUN_DIR/evaluation.json`).
         label_column, delimiter, header, encoding: how to read a table.
         on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
+        trust_model: load a model file that fails the safety inspection (a Lambda layer,
+            a function from another package): only for files you trust.
 
     Returns:
         The metrics dict, plus `data` and `n_skipped_unlabeled`.
     """
     from fewlabels.estimator import load_estimator
 
-    estimator = load_estimator(run_dir)
+    estimator = load_estimator(run_dir, trust_model=trust_model)
     if len(estimator.input_shape_) == 3:
         images = load_images(data, **_image_read(estimator, data, on_bad_image))
         if images.x_test is not None:  # a built-in dataset: its test split
@@ -416,6 +471,7 @@ def predict_run(
     header: bool | str = "auto",
     encoding: str = "utf-8",
     on_bad_image: str = "error",
+    trust_model: bool = False,
 ) -> int:
     """Predict every row (or image) of `data` with a saved run's model; write a CSV.
 
@@ -434,13 +490,14 @@ def predict_run(
         out: the CSV to write.
         label_column, delimiter, header, encoding: how to read a table.
         on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
+        trust_model: see `evaluate_run`.
 
     Returns:
         The number of rows predicted.
     """
     from fewlabels.estimator import load_estimator
 
-    estimator = load_estimator(run_dir)
+    estimator = load_estimator(run_dir, trust_model=trust_model)
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise FewLabelsError(f"{out}: the folder {out.parent} does not exist.")

@@ -93,3 +93,35 @@ def test_test_file_with_unlabeled_rows_is_refused(tmp_path):
     with pytest.raises(FewLabelsError, match=r"every test row needs a label \(first at row 2\)"):
         workflow.fit_run(train, tmp_path / "run", test=test, **TINY)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_output_path_escaping_the_run_directory_is_refused_before_training(tmp_path):
+    x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    y = np.array([0, 1] * 10 + [-1] * 20)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").symlink_to(outside / "victim")
+    estimator = workflow.make_estimator("supervised", **TINY)
+    with pytest.raises(FewLabelsError, match="escapes the output directory"):
+        workflow.run_experiment(x, y, [0, 1], out=run, estimator=estimator, overwrite=True)
+    (run / "model.keras").unlink()
+    (run / "checkpoints").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(FewLabelsError, match=r"checkpoints: escapes the output directory"):
+        workflow.run_experiment(x, y, [0, 1], out=run, estimator=estimator, overwrite=True)
+    assert list(outside.iterdir()) == []  # nothing was written outside
+
+
+def test_resume_needs_an_unfinished_run_and_excludes_overwrite(tmp_path):
+    with pytest.raises(FewLabelsError, match="no unfinished run to resume"):
+        workflow.check_run_dir(tmp_path, overwrite=False, resume=True)
+    with pytest.raises(FewLabelsError, match="pass one"):
+        workflow.check_run_dir(tmp_path, overwrite=True, resume=True)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "model.keras").write_bytes(b"")
+    with pytest.raises(FewLabelsError, match="already finished"):
+        workflow.check_run_dir(tmp_path, overwrite=False, resume=True)
+    (tmp_path / "model.keras").unlink()
+    with pytest.raises(FewLabelsError, match="unfinished run: pass --resume"):
+        workflow.check_run_dir(tmp_path, overwrite=False)

@@ -158,9 +158,12 @@ def build_backbone(name: str, input_size: int, weights: str | Path | None = None
 
 
 def _load_backbone_weights(backbone: keras.Model, name: str, weights: str | Path) -> None:
+    from fewlabels.model_files import check_model_file
+
     path = Path(weights)
     if not path.is_file():
         raise FewLabelsError(f"{path}: no such weights file for {name}.")
+    check_model_file(path)  # no HDF5 external links, no shape bombs
     try:
         backbone.load_weights(path)
     except Exception as err:  # wrong architecture, wrong file type, truncated file

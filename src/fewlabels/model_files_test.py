@@ -1,0 +1,135 @@
+"""Hostile model files are refused before Keras reads them, unless --trust-model
+(RELIABILITY.md case 19)."""
+
+import json
+import zipfile
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from fewlabels import cli, training
+from fewlabels.errors import FewLabelsError
+from fewlabels.io import write_json
+from fewlabels.model_files import check_model_file
+
+
+def clean_model():
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+
+
+def lambda_model():
+    inputs = keras.Input((4,))
+    doubled = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(doubled))
+
+
+def rewrite(path, out, *, config=None, extra=None, weights=None):
+    """Copy a .keras archive, replacing its config, its weights file, or adding members."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json" and config is not None:
+                data = json.dumps(config(json.loads(data))).encode()
+            if item.filename == "model.weights.h5" and weights is not None:
+                data = weights.read_bytes()
+            dst.writestr(item, data)
+        for name, data in (extra or {}).items():
+            dst.writestr(name, data)
+    return out
+
+
+def test_a_model_fewlabels_wrote_passes_the_inspection(tmp_path):
+    path = tmp_path / "m.keras"
+    clean_model().save(path)
+    check_model_file(path)
+    assert training.load_model(path).output_shape == (None, 2)
+
+
+def test_a_lambda_layer_is_refused_unless_the_model_is_trusted(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    lambda_model().save(run / "model.keras")
+    write_json(run / "classes.json", ["a", "b"])
+    write_json(run / "config.json", {"estimator": "SelfTraining", "params": {}})
+    data = tmp_path / "x.csv"
+    data.write_text("1,2,3,4\n5,6,7,8\n")
+    with pytest.raises(FewLabelsError, match="has a Lambda layer, which runs or loads "
+                                             "arbitrary code"):
+        training.load_model(run / "model.keras")
+    out = tmp_path / "p.csv"
+    assert cli.main(["predict", str(run), str(data), "--out", str(out)]) == 2
+    assert "Lambda" in capsys.readouterr().err and not out.exists()
+    assert cli.main(["predict", str(run), str(data), "--out", str(out), "--trust-model"]) == 0
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_a_function_from_another_module_is_refused(tmp_path):
+    path = tmp_path / "m.keras"
+    clean_model().save(path)
+
+    def poison(config):
+        dense = config["config"]["layers"][-1]["config"]
+        dense["activation"] = {"module": "os", "class_name": "function", "config": "system",
+                               "registered_name": "function"}
+        return config
+
+    with pytest.raises(FewLabelsError, match="references the function from module 'os'"):
+        check_model_file(rewrite(path, tmp_path / "bad.keras", config=poison))
+
+
+def test_a_shape_bomb_is_refused_before_anything_is_allocated(tmp_path):
+    path = tmp_path / "m.keras"
+    clean_model().save(path)
+
+    def bomb(config):
+        config["config"]["layers"][-1]["config"]["units"] = 50_000 * 50_000
+        return config
+
+    with pytest.raises(FewLabelsError, match=r"units is 2500000000, beyond"):
+        check_model_file(rewrite(path, tmp_path / "bomb.keras", config=bomb))
+
+
+def test_an_archive_member_escaping_the_archive_is_refused(tmp_path):
+    path = tmp_path / "m.keras"
+    clean_model().save(path)
+    bad = rewrite(path, tmp_path / "bad.keras", extra={"../../etc/cron.d/x": b"* * * * *"})
+    with pytest.raises(FewLabelsError, match="escapes the archive"):
+        check_model_file(bad)
+
+
+def test_hdf5_external_links_and_external_storage_are_refused(tmp_path):
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f["data"] = np.arange(3)
+    linked = tmp_path / "linked.weights.h5"
+    with h5py.File(linked, "w") as f:
+        f.create_group("layers")["dense"] = h5py.ExternalLink(str(secret), "/data")
+    with pytest.raises(FewLabelsError, match="/layers/dense is an HDF5 external link to"):
+        check_model_file(linked)
+    stored = tmp_path / "stored.weights.h5"
+    (tmp_path / "raw.bin").write_bytes(b"\0" * 64)
+    with h5py.File(stored, "w") as f:
+        f.create_dataset("w", shape=(4,), dtype="f4",
+                         external=[(str(tmp_path / "raw.bin"), 0, 16)])
+    with pytest.raises(FewLabelsError, match="stores its data in external files"):
+        check_model_file(stored)
+    # The same link inside a .keras archive's weights file is found too.
+    path = tmp_path / "m.keras"
+    clean_model().save(path)
+    with pytest.raises(FewLabelsError, match=r"model\.weights\.h5: /layers/dense is an HDF5 "
+                                             "external link"):
+        check_model_file(rewrite(path, tmp_path / "bad.keras", weights=linked))
+    check_model_file(linked, trust=True)  # --trust-model: the user vouches for it
+
+
+def test_transfer_weights_files_are_inspected_too(tmp_path):
+    from fewlabels.models.transfer import build_transfer_model
+
+    linked = tmp_path / "linked.weights.h5"
+    with h5py.File(linked, "w") as f:
+        f["x"] = h5py.ExternalLink("/etc/passwd", "/")
+    with pytest.raises(FewLabelsError, match="external link to '/etc/passwd'"):
+        build_transfer_model("cnn", (28, 28, 1), 3, weights=str(linked))
