@@ -250,7 +250,7 @@ class ConsistencyTraining(Estimator):
 
         training.seed_everything(self.seed, self.deterministic)
         backbone = build_network(network, X, n_classes, self.get_params())
-        weak, strong = self._views(images, X_train)
+        weak, strong = self._views(images, X_train, algorithm.strong_view)
 
         def stream_from(step: int):
             return ssl_stream(X_train, train_y, batch_size=self.batch_size, uratio=self.uratio,
@@ -351,13 +351,18 @@ class ConsistencyTraining(Estimator):
             return self.ema_momentum
         return max(0.0, min(0.999, 1.0 - 10.0 / self.steps))
 
-    def _views(self, images: bool, X: np.ndarray):
-        """The weak and strong view layers for images or rows."""
+    def _views(self, images: bool, X: np.ndarray, strong_view: str = "strong"):
+        """The weak and strong view layers for images or rows.
+
+        `strong="auto"` takes the algorithm's `strong_view`: `"strong"` (RandAugment and
+        Cutout; swap noise for rows), or `"weak"` for MixMatch, whose two views are both weak.
+        """
         from fewlabels.augment import build_policy
         from fewlabels.tabular_views import build_tabular_view
 
         weak = self.weak if self.weak != "auto" else ("weak" if images else "noise")
-        strong = self.strong if self.strong != "auto" else ("strong" if images else "swap")
+        auto = {"strong": "strong" if images else "swap", "weak": weak}[strong_view]
+        strong = self.strong if self.strong != "auto" else auto
         layers = []
         for offset, name in enumerate((weak, strong)):
             if images:

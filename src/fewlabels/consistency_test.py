@@ -94,3 +94,14 @@ def test_bad_validation_data_is_named(digits):
     with pytest.raises(FewLabelsError, match="validation_data labels must be class indices"):
         ConsistencyTraining(**FAST).fit(data.x_train, y,
                                         validation_data=(data.x_test[:2], [0, 12]))
+
+
+def test_mixmatch_mixes_two_weak_views_and_trains(digits):
+    data, y, _ = digits
+    x = data.x_train
+    model = ConsistencyTraining(method="mixmatch", steps=20, steps_per_epoch=10, batch_size=8,
+                                uratio=2, algorithm_params={"warmup_steps": 10}).fit(x, y)
+    assert model.history_["mask_rate"] == [1.0, 1.0]  # MixMatch weighs every guess
+    assert np.all(np.isfinite(model.history_["loss"]))
+    weak, strong = model._views(True, x, "weak")
+    assert [type(v).__name__ for v in strong.layers] == [type(v).__name__ for v in weak.layers]

@@ -8,7 +8,8 @@ unlabeled sets can never overlap, and yields `(inputs, labels)`:
   weak and one strong view (the same images in the same order);
 - `inputs["index"]`: each unlabeled image's position in the unlabeled pool;
 - `inputs["hidden"]`: its hidden true label (`y_hidden`), or -1;
-- `labels`: the labeled images' class indices.
+- `inputs["labels"]` and `labels`: the labeled images' class indices (in the inputs too, for
+  algorithms whose forward pass mixes labels: MixMatch).
 
 Batch `step` is a pure function of `(seed, step)` (`fewlabels.stepwise`): each side visits
 its pool in a new seeded order every pass, forever (train with `steps_per_epoch`), and the
@@ -96,9 +97,10 @@ def ssl_stream(
         index = batch_indices(step, u_batch, n_unl, seed + 1)
         xl = tf.cast(tf.gather(x_lab, rows), tf.float32)
         xu = tf.cast(tf.gather(x_unl, index), tf.float32)
+        labels = tf.gather(y_lab, rows)
         inputs = {"labeled": view(weak, xl, 0, step), "weak": view(weak, xu, 1000, step),
                   "strong": view(strong, xu, 2000, step), "index": index,
-                  "hidden": tf.gather(hid, index)}
-        return inputs, tf.gather(y_lab, rows)
+                  "hidden": tf.gather(hid, index), "labels": labels}
+        return inputs, labels
 
     return indexed_stream(start_step, make_batch), len(unlabeled)

@@ -88,6 +88,7 @@ class SemiSupervisedModel(keras.Model):
                 shadow.assign(v)
                 self.ema_weights.append(shadow)
         self.supervised_loss = keras.losses.SparseCategoricalCrossentropy()
+        self.soft_loss = keras.losses.CategoricalCrossentropy()
         self.sup_tracker = keras.metrics.Mean(name="sup_loss")
         self.unsup_tracker = keras.metrics.Mean(name="unsup_loss")
         self.mask_tracker = keras.metrics.Mean(name="mask_rate")
@@ -104,6 +105,8 @@ class SemiSupervisedModel(keras.Model):
     def call(self, inputs, training=False):
         if not isinstance(inputs, dict):
             return self.backbone(inputs, training=training)
+        if self.algorithm.owns_forward:
+            return self.algorithm.forward(self.backbone, inputs, training)
         parts = [inputs["labeled"], inputs["weak"]]
         if self.algorithm.uses_strong:
             parts.append(inputs["strong"])
@@ -136,8 +139,12 @@ class SemiSupervisedModel(keras.Model):
             A dict: `supervised`, `unsupervised` (unweighted), `weight` (the current
             unsupervised weight), `total`, `mask` and `pseudo_labels`.
         """
-        supervised = self.supervised_loss(y, y_pred["labeled"])
-        unsup = self.algorithm.unsupervised(y_pred["weak"], y_pred.get("strong"), x,
+        if "labeled_targets" in y_pred:  # soft (mixed) targets from an algorithm's forward
+            supervised = self.soft_loss(y_pred["labeled_targets"], y_pred["labeled"])
+        else:
+            supervised = self.supervised_loss(y, y_pred["labeled"])
+        batch = {**x, "outputs": y_pred} if self.algorithm.owns_forward else x
+        unsup = self.algorithm.unsupervised(y_pred["weak"], y_pred.get("strong"), batch,
                                             self.backbone)
         weight = self.algorithm.weight(self.step)
         return {"supervised": supervised, "unsupervised": unsup["loss"], "weight": weight,

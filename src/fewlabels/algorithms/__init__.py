@@ -9,6 +9,7 @@ from fewlabels.algorithms import (  # noqa: F401  (each import registers its alg
     flexmatch,
     freematch,
     mean_teacher,
+    mixmatch,
     pseudo_label,
     softmatch,
     supervised,

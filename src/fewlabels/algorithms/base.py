@@ -43,6 +43,11 @@ class Algorithm(keras.layers.Layer):
     """Whether the step needs the strong view of the unlabeled batch."""
     has_unsupervised_term: ClassVar[bool] = True
     """False only for the supervised baseline (no mask, no pseudo-labels to monitor)."""
+    owns_forward: ClassVar[bool] = False
+    """True for an algorithm that makes its own student passes (MixMatch's MixUp): the model
+    then calls `forward` instead of its one shared pass."""
+    strong_view: ClassVar[str] = "strong"
+    """The policy `ConsistencyTraining` uses for the second view with `strong="auto"`."""
 
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -84,6 +89,22 @@ class Algorithm(keras.layers.Layer):
         Returns:
             A dict with `loss` (a scalar), `mask` (`(uB,)` weights in [0, 1]) and
             `pseudo_labels` (`(uB,)` class indices).
+        """
+        raise NotImplementedError
+
+    def forward(self, student: keras.Model, inputs: dict, training: bool) -> dict:
+        """The student's outputs for a training batch, for algorithms with `owns_forward`.
+
+        Args:
+            student: the student network.
+            inputs: the batch dict (with `labels`, the labeled images' class indices).
+            training: the training flag.
+
+        Returns:
+            A dict with `labeled` (probabilities whose supervised loss is taken), optionally
+            `labeled_targets` (soft targets for them, instead of the labels), `weak` (the
+            probabilities `unsupervised` receives) and whatever `unsupervised` reads from
+            `batch["outputs"]`.
         """
         raise NotImplementedError
 

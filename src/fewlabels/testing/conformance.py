@@ -74,6 +74,7 @@ CASES: dict[str, Case] = {
     "freematch": Case(mask_off=lambda algorithm: algorithm.tau.assign(0.9)),
     "softmatch": Case(mask_off=None),
     "meanteacher": Case(mask_on=_teacher_disagrees, mask_off=None),
+    "mixmatch": Case(mask_off=None),
 }
 
 
@@ -92,14 +93,16 @@ def batch(seed: int = 0, n_labeled: int = 4, n_unlabeled: int = 8) -> tuple[dict
     """One random training batch: inputs dict and labels; the strong view differs."""
     rng = np.random.default_rng(seed)
     weak = rng.uniform(0, 1, (n_unlabeled, *SHAPE)).astype("float32")
+    labels = rng.integers(0, N_CLASSES, n_labeled).astype("int64")
     inputs = {
         "labeled": rng.uniform(0, 1, (n_labeled, *SHAPE)).astype("float32"),
         "weak": weak,
         "strong": weak + rng.normal(0, 0.5, weak.shape).astype("float32"),
         "index": np.arange(n_unlabeled, dtype="int64"),
         "hidden": np.full(n_unlabeled, -1, "int64"),
+        "labels": labels,
     }
-    return inputs, rng.integers(0, N_CLASSES, n_labeled).astype("int64")
+    return inputs, labels
 
 
 def model_for(name: str, confident: bool = True, n_unlabeled: int = 8, **hyperparameters):
