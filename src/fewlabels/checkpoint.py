@@ -334,6 +334,10 @@ class TrainingRecorder(keras.callbacks.Callback):
         self.last_time = time.monotonic()
         self.stop_reason: str | None = None
         self.epoch_start = self.step
+        self.started = time.perf_counter()
+        self.epoch_wall: list[float] = []
+        """Seconds from the recorder's creation to each epoch end of this process (kept out
+        of `history`, which must not depend on timing)."""
 
     # -- state in and out -----------------------------------------------------------------
 
@@ -412,6 +416,7 @@ class TrainingRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         self.history.append({k: float(v) for k, v in (logs or {}).items()})
+        self.epoch_wall.append(round(time.perf_counter() - self.started, 3))
         self.save(mid_epoch=False)
         if self.stop_reason is not None:
             self._stop()

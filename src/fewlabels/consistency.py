@@ -302,6 +302,7 @@ class ConsistencyTraining(Estimator):
         self.history_ = {k: [epoch.get(k, float("nan")) for epoch in recorder.history]
                          for k in recorder.history[-1]} if recorder.history else {}
         self.warnings_ = monitor.messages
+        self.epoch_wall_s_ = list(recorder.epoch_wall)
         self.n_steps_ = epochs * self.steps_per_epoch
         self.n_train_labeled_ = int(np.sum(train_y >= 0))
         self.n_unlabeled_ = n_unlabeled

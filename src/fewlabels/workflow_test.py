@@ -48,7 +48,7 @@ def test_test_rows_come_only_from_labeled_rows_and_leave_training():
         def method_name(self):
             return "supervised"
 
-        def fit(self, x_fit, y_fit, classes=None, y_hidden=None):
+        def fit(self, x_fit, y_fit, classes=None, y_hidden=None, checkpoint=None):
             seen["n"], seen["unlabeled"] = len(y_fit), int(np.sum(y_fit < 0))
             raise RuntimeError("stop after fit")
 

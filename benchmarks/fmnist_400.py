@@ -1,0 +1,173 @@
+"""Fashion-MNIST with 400 labels: consistency methods on a CPU wall-clock budget.
+
+Setting (issue 5): 40 labels per class (`hide_labels(y_train, 40, seed)`: stratified,
+seeded), the other 59,600 training images unlabeled, scored on the 10,000 test images. Every
+method trains the same backbone through `fewlabels.ConsistencyTraining` with the same batch
+(B labeled + uratio * B unlabeled), optimizer and budget:
+
+- the budget is wall-clock minutes (`--budget-min`). The cosine learning-rate schedule needs
+  the step count in advance, so each method is first timed for `CALIBRATION_STEPS` steps
+  (after its compile), and `steps = budget / seconds-per-step`, rounded down to whole
+  epochs. The calibration's own time is not counted;
+- every epoch, the EMA model is scored on a fixed 2,000-image subset of the test set, which
+  gives the accuracy-against-wall-time curve; the final figure is the full test set;
+- pseudo-label accuracy is logged from the hidden labels (never used to train).
+
+Run: `python benchmarks/fmnist_400.py --seeds 3 --budget-min 30` (7 methods x 3 seeds x 30
+min = 10.5 hours on 2 cores). `--methods` runs a subset; `--plot` writes the curve as PNG.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import REPO, base_parser, footer, mean_std, parse_seeds, write_outputs
+
+from fewlabels.consistency import ConsistencyTraining
+from fewlabels.data import hide_labels
+from fewlabels.data.images import load_image_dataset
+
+METHODS = ("supervised", "pseudo-label", "meanteacher", "fixmatch", "flexmatch", "freematch",
+           "softmatch")
+LABELS_PER_CLASS = 40
+CALIBRATION_STEPS = 20
+CURVE_SUBSET = 2000
+
+
+def settings(args) -> dict:
+    """The training settings every method shares."""
+    return dict(model=args.model, batch_size=args.batch_size, uratio=args.uratio,
+                steps_per_epoch=args.steps_per_epoch, optimizer="sgd",
+                learning_rate=args.learning_rate, weight_decay=5e-4,
+                jit_compile=args.jit, deterministic=not args.jit, verbose=0)
+
+
+def calibrate(method: str, args, x, y_partial, seed: int) -> float:
+    """Seconds per step of `method` with these settings, after compilation."""
+    common = {**settings(args), "steps_per_epoch": CALIBRATION_STEPS}
+    first = ConsistencyTraining(method=method, steps=CALIBRATION_STEPS, seed=seed, **common)
+    first.fit(x, y_partial)
+    twice = ConsistencyTraining(method=method, steps=2 * CALIBRATION_STEPS, seed=seed, **common)
+    twice.fit(x, y_partial)
+    # The second epoch of `twice` costs only steps: its first paid the compile, like `first`.
+    per_step = (twice.epoch_wall_s_[1] - twice.epoch_wall_s_[0]) / CALIBRATION_STEPS
+    return max(per_step, 1e-3)
+
+
+def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
+    per_step = calibrate(method, args, data.x_train, y_partial, seed)
+    epochs = max(1, int(args.budget_min * 60 / per_step) // args.steps_per_epoch)
+    steps = epochs * args.steps_per_epoch
+    rng = np.random.default_rng(1000 + seed)
+    subset = rng.choice(len(data.y_test), CURVE_SUBSET, replace=False)
+    model = ConsistencyTraining(method=method, steps=steps, seed=seed, **settings(args))
+    start = time.perf_counter()
+    model.fit(data.x_train, y_partial, y_hidden=y_hidden,
+              validation_data=(data.x_test[subset], data.y_test[subset]))
+    wall = time.perf_counter() - start
+    metrics = model.evaluate(data.x_test, data.y_test)
+    history = model.history_
+    curve = [[t, round(a, 4)] for t, a in zip(model.epoch_wall_s_,
+                                              history.get("val_accuracy", []), strict=False)]
+    record = {
+        "dataset": "fashion_mnist", "n_labeled": int(np.sum(y_partial >= 0)),
+        "method": method, "seed": seed, "test_accuracy": round(metrics["accuracy"], 4),
+        "macro_f1": round(metrics["macro_f1"], 4), "wall_s": round(wall, 1),
+        "budget_min": args.budget_min, "steps": steps, "seconds_per_step": round(per_step, 4),
+        "images_per_s": round(args.batch_size * (1 + 2 * args.uratio) / per_step, 1),
+        "mask_rate": round(history.get("mask_rate", [0.0])[-1], 4),
+        "pseudo_label_accuracy": round(history.get("pseudo_label_accuracy", [0.0])[-1], 4),
+        "curve": curve, "warnings": model.warnings_,
+    }
+    print(f"{method} seed {seed}: {record['test_accuracy']:.4f} in {wall:.0f} s "
+          f"({steps} steps, {per_step:.3f} s/step)", flush=True)
+    return record
+
+
+def table(runs: list[dict], info: dict) -> str:
+    methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
+    lines = [
+        f"Fashion-MNIST, {LABELS_PER_CLASS} labels per class (400), the rest unlabeled; test "
+        "accuracy on the 10,000 test images, mean ± std over seeds; the budget is wall-clock "
+        "training time per run.",
+        "",
+        "| method | test accuracy | best seed | steps | s/step | images/s | final mask rate "
+        "| pseudo-label accuracy | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in methods:
+        rs = [r for r in runs if r["method"] == m]
+        lines.append(
+            f"| {m} | {mean_std([r['test_accuracy'] for r in rs])} | "
+            f"{max(r['test_accuracy'] for r in rs):.4f} | "
+            f"{int(np.mean([r['steps'] for r in rs]))} | "
+            f"{np.mean([r['seconds_per_step'] for r in rs]):.3f} | "
+            f"{np.mean([r['images_per_s'] for r in rs]):.0f} | "
+            f"{np.mean([r['mask_rate'] for r in rs]):.3f} | "
+            f"{np.mean([r['pseudo_label_accuracy'] for r in rs]):.3f} | "
+            f"{mean_std([r['wall_s'] for r in rs])} |")
+    return "\n".join(lines + footer(info))
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m in METHODS:
+        for i, r in enumerate(r for r in runs if r["method"] == m):
+            if r["curve"]:
+                t, a = zip(*r["curve"], strict=True)
+                ax.plot(np.array(t) / 60, a, color=f"C{METHODS.index(m)}", alpha=0.8,
+                        label=m if i == 0 else None)
+    ax.axhline(0.9, color="gray", linestyle=":", linewidth=1)
+    ax.set_xlabel("wall-clock training time (minutes, 2 CPU cores)")
+    ax.set_ylabel("test accuracy (2,000-image subset, EMA model)")
+    ax.set_title("Fashion-MNIST, 400 labels")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = base_parser("fmnist_400", __doc__, default_seeds="3")
+    parser.add_argument("--budget-min", type=float, default=30.0,
+                        help="wall-clock training minutes per run (default: 30)")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma list (default: all of {', '.join(METHODS)})")
+    parser.add_argument("--model", default="cnn", choices=("cnn", "wrn"))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--uratio", type=int, default=7)
+    parser.add_argument("--steps-per-epoch", type=int, default=100)
+    parser.add_argument("--learning-rate", type=float, default=0.03)
+    parser.add_argument("--jit", action="store_true",
+                        help="XLA on, op determinism off (faster; not bit-reproducible)")
+    parser.add_argument("--plot", default=str(REPO / "docs" / "benchmarks" / "fmnist_400.png"),
+                        help="the accuracy-against-time plot ('' for none)")
+    args = parser.parse_args()
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown methods {unknown}; choose from {METHODS}")
+    data = load_image_dataset("fashion_mnist")
+    runs = []
+    for seed in parse_seeds(args.seeds):
+        y_partial, y_hidden = hide_labels(data.y_train, LABELS_PER_CLASS, seed)
+        for method in methods:
+            runs.append(run_one(method, args, data, y_partial, y_hidden, seed))
+            write_outputs(args, runs, table)  # after every run: a long job keeps its results
+    if args.plot:
+        plot(runs, Path(args.plot))
+
+
+if __name__ == "__main__":
+    main()
