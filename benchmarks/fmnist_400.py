@@ -66,6 +66,14 @@ def calibrate(method: str, args, x, y_partial, seed: int) -> float:
     return _SPEED[method]
 
 
+def images_per_step(method: str, args) -> int:
+    """Images the student sees per step: B labeled, uB weak, and uB strong if used."""
+    from fewlabels.algorithms import get
+
+    views = 2 if get(method).uses_strong else 1
+    return args.batch_size * (1 + views * args.uratio)
+
+
 def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
     per_step = calibrate(method, args, data.x_train, y_partial, seed)
     epochs = max(1, int(args.budget_min * 60 / per_step) // args.steps_per_epoch)
@@ -86,7 +94,7 @@ def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
         "method": method, "seed": seed, "test_accuracy": round(metrics["accuracy"], 4),
         "macro_f1": round(metrics["macro_f1"], 4), "wall_s": round(wall, 1),
         "budget_min": args.budget_min, "steps": steps, "seconds_per_step": round(per_step, 4),
-        "images_per_s": round(args.batch_size * (1 + 2 * args.uratio) / per_step, 1),
+        "images_per_s": round(images_per_step(method, args) / per_step, 1),
         "mask_rate": round(history.get("mask_rate", [0.0])[-1], 4),
         "pseudo_label_accuracy": round(history.get("pseudo_label_accuracy", [0.0])[-1], 4),
         "curve": curve, "warnings": model.warnings_,
