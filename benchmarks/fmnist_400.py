@@ -42,7 +42,8 @@ CURVE_SUBSET = 2000
 
 def settings(args) -> dict:
     """The training settings every method shares."""
-    return dict(model=args.model, batch_size=args.batch_size, uratio=args.uratio,
+    return dict(model=args.model, cnn_widths=args.cnn_widths, batch_size=args.batch_size,
+                uratio=args.uratio,
                 steps_per_epoch=args.steps_per_epoch, optimizer="sgd",
                 learning_rate=args.learning_rate, weight_decay=5e-4,
                 jit_compile=args.jit, deterministic=not args.jit, verbose=0)
@@ -159,6 +160,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma list (default: all of {', '.join(METHODS)})")
     parser.add_argument("--model", default="cnn", choices=("cnn", "wrn"))
+    parser.add_argument("--cnn-widths", default="32,64,128",
+                        type=lambda text: tuple(int(v) for v in text.split(",")),
+                        help="filters of the compact CNN's stages (default: 32,64,128)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--uratio", type=int, default=7)
     parser.add_argument("--steps-per-epoch", type=int, default=100)

@@ -36,6 +36,8 @@ def test_a_checkpoint_holds_arrays_and_metadata_as_one_verified_file_and_keeps_t
         store.save(step, arrays(step), {"note": f"step {step}"})
     assert [p.name for p in store.paths()] == ["ckpt-0000000002.npz", "ckpt-0000000003.npz"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+    # A kill during a write leaves only a temporary file, which is never read.
+    (tmp_path / ".ckpt-0000000009.npz.x1y2.tmp").write_bytes(b"PK half a checkpoint")
     got, meta, path = store.latest()
     assert meta["step"] == 3 and meta["note"] == "step 3" and path.name.endswith("3.npz")
     for a, b in zip(got, arrays(3), strict=True):

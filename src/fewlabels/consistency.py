@@ -52,6 +52,9 @@ class ConsistencyTraining(Estimator):
         input_size: the side images are resized to inside a transfer model.
         head_units: transfer models: units of the head's hidden Dense layer.
         hidden_units: `"mlp"`: widths of the hidden layers.
+        cnn_widths: `"cnn"`: filters of its stages (two 3x3 convolutions each). Narrower
+            stages cost quadratically less per image: (16, 32, 64) is about 4x cheaper than
+            the default (32, 64, 128).
         activation: `"mlp"`: activation of the hidden layers.
         dropout: dropout rate (MLP hidden layers, CNN and transfer heads).
         weak: the weak view: an image policy (`"weak"`, `"classic"`, `"none"`, ...) or, for
@@ -100,6 +103,7 @@ class ConsistencyTraining(Estimator):
         "input_size": p.optional(p.interval(int, 8, None)),
         "head_units": p.interval(int, 1, None),
         "hidden_units": p.int_sequence(1),
+        "cnn_widths": p.int_sequence(1),
         "activation": p.nonempty_string,
         "dropout": p.interval(float, 0.0, 1.0, "left"),
         "weak": p.one_of("auto", *POLICIES, *TABULAR_VIEWS),
@@ -133,6 +137,7 @@ class ConsistencyTraining(Estimator):
         input_size: int | None = None,
         head_units: int = 256,
         hidden_units: Sequence[int] = (64, 64),
+        cnn_widths: Sequence[int] = (32, 64, 128),
         activation: str = "relu",
         dropout: float = 0.1,
         weak: str = "auto",
@@ -162,6 +167,7 @@ class ConsistencyTraining(Estimator):
         self.input_size = input_size
         self.head_units = head_units
         self.hidden_units = hidden_units
+        self.cnn_widths = cnn_widths
         self.activation = activation
         self.dropout = dropout
         self.weak = weak

@@ -58,6 +58,23 @@ def test_rows_get_tabular_views_and_learn_from_few_labels():
         ConsistencyTraining(strong="strong", **FAST).fit(x, y_partial)
 
 
+def test_constant_features_get_no_noise_and_rows_with_them_still_learn():
+    from fewlabels.data import labeled_subset
+    from fewlabels.tabular_views import build_tabular_view
+
+    x, y, _ = load_builtin("digits")  # its border pixels are 0 in every image
+    constant = np.std(x, axis=0) == 0
+    assert constant.any()
+    noisy = build_tabular_view("noise", x, seed=0)(x[:50].astype("float32"), training=True)
+    np.testing.assert_array_equal(np.asarray(noisy)[:, constant], x[:50, constant])
+    keep = labeled_subset(y, fraction=0.1, min_per_class=2, seed=0)
+    y_partial = np.full(len(y), -1)
+    y_partial[keep] = y[keep]
+    model = ConsistencyTraining(method="fixmatch", optimizer="adam", learning_rate=0.003,
+                                steps=200, steps_per_epoch=100).fit(x, y_partial)
+    assert model.evaluate(x, y)["accuracy"] > 0.7  # chance is 0.1
+
+
 def test_mask_rate_stuck_at_zero_warns(digits):
     data, y, _ = digits
     with pytest.warns(FewLabelsWarning, match="the mask rate has been 0 for 2 epochs"):
@@ -105,3 +122,14 @@ def test_mixmatch_mixes_two_weak_views_and_trains(digits):
     assert np.all(np.isfinite(model.history_["loss"]))
     weak, strong = model._views(True, x, "weak")
     assert [type(v).__name__ for v in strong.layers] == [type(v).__name__ for v in weak.layers]
+
+
+def test_cnn_widths_set_the_compact_cnn_stages_for_both_estimators():
+    from fewlabels.networks import build_network
+    from fewlabels.self_training import SelfTraining
+
+    x = np.zeros((4, 28, 28, 1), np.float32)
+    for estimator in (ConsistencyTraining(cnn_widths=(8, 16)), SelfTraining(cnn_widths=[8, 16])):
+        model = build_network("cnn", x, 3, estimator.get_params())
+        filters = [layer.filters for layer in model.layers if hasattr(layer, "filters")]
+        assert filters == [8, 8, 16, 16]

@@ -57,7 +57,8 @@ def build_network(network: str, X: np.ndarray, n_classes: int, params: dict):
     from fewlabels.models import build_cnn, build_mlp, build_wrn
 
     if network == "cnn":
-        return build_cnn(X.shape[1:], n_classes, dropout=params["dropout"])
+        return build_cnn(X.shape[1:], n_classes, dropout=params["dropout"],
+                         widths=tuple(params.get("cnn_widths", (32, 64, 128))))
     if network == "wrn":
         return build_wrn(X.shape[1:], n_classes)
     if network == "transfer":

@@ -58,6 +58,9 @@ class SelfTraining(Estimator):
         augment: for images, the augmentation policy applied to every training batch:
             `"none"`, `"classic"`, `"weak"` or `"strong"` (see `fewlabels.augment`).
         hidden_units: `"mlp"`: widths of the hidden layers.
+        cnn_widths: `"cnn"`: filters of its stages (two 3x3 convolutions each). Narrower
+            stages cost quadratically less per image: (16, 32, 64) is about 4x cheaper than
+            the default (32, 64, 128).
         activation: `"mlp"`: Keras activation of the hidden layers.
         dropout: dropout rate (`"mlp"`: after each hidden layer; `"cnn"`: before the head).
         learning_rate: Adam's learning rate.
@@ -109,6 +112,7 @@ class SelfTraining(Estimator):
         "head_units": p.interval(int, 1, None),
         "augment": p.one_of(*POLICIES),
         "hidden_units": p.int_sequence(1),
+        "cnn_widths": p.int_sequence(1),
         "activation": p.nonempty_string,
         "dropout": p.interval(float, 0.0, 1.0, "left"),
         "learning_rate": p.interval(float, 0.0, None, "neither"),
@@ -145,6 +149,7 @@ class SelfTraining(Estimator):
         head_units: int = 256,
         augment: str = "none",
         hidden_units: Sequence[int] = (64, 64),
+        cnn_widths: Sequence[int] = (32, 64, 128),
         activation: str = "relu",
         dropout: float = 0.1,
         learning_rate: float = 1e-3,
@@ -177,6 +182,7 @@ class SelfTraining(Estimator):
         self.head_units = head_units
         self.augment = augment
         self.hidden_units = tuple(hidden_units) if isinstance(hidden_units, list) else hidden_units
+        self.cnn_widths = tuple(cnn_widths) if isinstance(cnn_widths, list) else cnn_widths
         self.activation = activation
         self.dropout = dropout
         self.learning_rate = learning_rate

@@ -107,12 +107,14 @@ class SemiSupervisedModel(keras.Model):
             return self.backbone(inputs, training=training)
         if self.algorithm.owns_forward:
             return self.algorithm.forward(self.backbone, inputs, training)
-        parts = [inputs["labeled"], inputs["weak"]]
+        parts = [inputs["labeled"]]
+        if self.algorithm.uses_weak:
+            parts.append(inputs["weak"])
         if self.algorithm.uses_strong:
             parts.append(inputs["strong"])
-        sizes = [ops.shape(p)[0] for p in parts]
         probs = self.backbone(ops.concatenate(parts, axis=0), training=training)
-        n_labeled, n_weak = sizes[0], sizes[1]
+        n_labeled = ops.shape(inputs["labeled"])[0]
+        n_weak = ops.shape(inputs["weak"])[0] if self.algorithm.uses_weak else 0
         out = {"labeled": probs[:n_labeled], "weak": probs[n_labeled:n_labeled + n_weak]}
         if self.algorithm.uses_strong:
             out["strong"] = probs[n_labeled + n_weak:]

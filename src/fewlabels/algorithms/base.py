@@ -41,6 +41,9 @@ class Algorithm(keras.layers.Layer):
     summary: ClassVar[str] = ""
     uses_strong: ClassVar[bool] = True
     """Whether the step needs the strong view of the unlabeled batch."""
+    uses_weak: ClassVar[bool] = True
+    """Whether the step needs the student's pass over the weak view (False only for the
+    supervised baseline, which then costs what supervised training costs)."""
     has_unsupervised_term: ClassVar[bool] = True
     """False only for the supervised baseline (no mask, no pseudo-labels to monitor)."""
     owns_forward: ClassVar[bool] = False
