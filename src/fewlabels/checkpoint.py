@@ -346,13 +346,9 @@ class TrainingRecorder(keras.callbacks.Callback):
         check_fingerprint(meta.get("fingerprint", {}), self.fingerprint)
         n_vars = len(meta["variables"])
         restore(self.variables, arrays[:n_vars], meta["variables"])
-        rest = arrays[n_vars:]
+        states = stateful_states(arrays, meta)
         for name, obj in self.stateful.items():
-            state = dict(meta["stateful"][name])
-            count = state.pop("n_arrays", 0)
-            if count:
-                state["arrays"], rest = rest[:count], rest[count:]
-            obj.set_state(state)
+            obj.set_state(states[name])
         self.step = int(meta["step"]) - self.offset
         self.history = list(meta["history"])
         self.stopped = bool(meta.get("stopped"))
@@ -448,6 +444,28 @@ def stop_on_sigterm(recorder: TrainingRecorder):
 
 
 
+def stateful_states(arrays: list[np.ndarray], meta: dict) -> dict[str, dict]:
+    """Each stateful object's saved state, its arrays (stored after the variables, in the
+    objects' order) put back under `"arrays"`."""
+    rest = arrays[len(meta["variables"]):]
+    states = {}
+    for name, saved in meta["stateful"].items():
+        state = dict(saved)
+        count = state.pop("n_arrays", 0)
+        state["arrays"], rest = rest[:count], rest[count:]
+        states[name] = state
+    return states
+
+
+def refuse_earlier_run(store: CheckpointStore) -> None:
+    """Not resuming: refuse a folder that already holds another run's checkpoints."""
+    if store.paths():
+        raise CheckpointError(
+            f"{store.directory} holds checkpoints of an earlier run: pass --resume "
+            "(resume=True) to continue it, or --overwrite to start over."
+        )
+
+
 def start_recorder(policy: CheckpointPolicy | None, model: keras.Model, fingerprint: dict, *,
                    stateful: dict | None = None) -> TrainingRecorder:
     """The recorder of a run: fresh, or restored from `policy.directory` when resuming.
@@ -472,11 +490,8 @@ def start_recorder(policy: CheckpointPolicy | None, model: keras.Model, fingerpr
         stateful=stateful, n_metric_variables=n_metrics)
     if policy is not None and policy.resume:
         recorder.resume_from(*store.latest())
-    elif store is not None and store.paths():
-        raise CheckpointError(
-            f"{store.directory} holds checkpoints of an earlier run: pass --resume "
-            "(resume=True) to continue it, or --overwrite to start over."
-        )
+    elif store is not None:
+        refuse_earlier_run(store)
     return recorder
 
 

@@ -660,8 +660,12 @@ class StageCheckpoints:
     """
 
     def __init__(self, policy: CheckpointPolicy, journal: _Journal, fingerprint: dict) -> None:
-        from fewlabels.checkpoint import CheckpointStore
-        from fewlabels.errors import CheckpointError
+        from fewlabels.checkpoint import (
+            CheckpointStore,
+            check_fingerprint,
+            refuse_earlier_run,
+            stateful_states,
+        )
 
         self.policy = policy
         self.journal = journal
@@ -670,22 +674,12 @@ class StageCheckpoints:
         self.pending = None
         if policy.resume:
             self.pending = self.store.latest()
-            meta = self.pending[1]
-            from fewlabels.checkpoint import check_fingerprint
-
+            arrays, meta, _ = self.pending
             check_fingerprint({k: v for k, v in meta.get("fingerprint", {}).items()
                                if k not in ("architecture", "stage", "phase")}, fingerprint)
-            state = dict(meta["stateful"]["journal"])
-            arrays = self.pending[0]
-            count = state["n_arrays"]
-            state["arrays"] = arrays[len(arrays) - count:] if count else []
-            state.pop("n_arrays")
-            journal.set_state(state)
-        elif self.store.paths():
-            raise CheckpointError(
-                f"{self.store.directory} holds checkpoints of an earlier run: pass --resume "
-                "(resume=True) to continue it, or --overwrite to start over."
-            )
+            journal.set_state(stateful_states(arrays, meta)["journal"])
+        else:
+            refuse_earlier_run(self.store)
 
     @property
     def resuming(self) -> bool:
