@@ -203,3 +203,29 @@ def test_a_checkpoint_policy_is_validated_at_the_door(tmp_path):
     with pytest.raises(CheckpointError, match="keep must be an integer >= 1"):
         CheckpointPolicy(tmp_path, keep=0)
     shutil.rmtree(tmp_path)
+
+
+def test_every_remaining_checkpoint_refusal_names_its_cause(tmp_path):
+    import json as _json
+
+    import keras
+
+    from fewlabels.checkpoint import restore
+
+    with pytest.raises(CheckpointError, match="every_seconds must be > 0; got 0"):
+        CheckpointPolicy(tmp_path, every_seconds=0)
+    store = CheckpointStore(tmp_path)
+    path = store.save(1, arrays(1), {})
+    with np.load(path) as data:
+        payload = {k: data[k] for k in data.files}
+    meta = _json.loads(bytes(payload["meta"]).decode())
+    payload["meta"] = np.frombuffer(_json.dumps({**meta, "format": 99}).encode(), np.uint8)
+    np.savez(path, **payload)
+    with pytest.raises(CheckpointError, match="unknown checkpoint format 99"):
+        CheckpointStore.read(path)
+    v = [keras.Variable(np.zeros((2, 2), "float32"))]
+    with pytest.raises(CheckpointError, match="holds 2 variables but this model has 1"):
+        restore(v, arrays(1), [["a", [3, 2], "float32"], ["b", [4], "int64"]])
+    with pytest.raises(CheckpointError, match=r"variable a was \[3, 2\] float32 in the "
+                                              r"checkpoint and is \[2, 2\] float32 now"):
+        restore(v, arrays(1)[:1], [["a", [3, 2], "float32"]])

@@ -133,3 +133,51 @@ def test_transfer_weights_files_are_inspected_too(tmp_path):
         f["x"] = h5py.ExternalLink("/etc/passwd", "/")
     with pytest.raises(FewLabelsError, match="external link to '/etc/passwd'"):
         build_transfer_model("cnn", (28, 28, 1), 3, weights=str(linked))
+
+
+def test_every_other_malformed_model_file_is_named(tmp_path):
+    path = tmp_path / "m.keras"
+    clean_model().save(path)
+    with pytest.raises(FewLabelsError, match=r"config\.json is not valid JSON"):
+        check_model_file(_bad_json(path, tmp_path / "b.keras"))
+    link = tmp_path / "link.keras"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(link, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, src.read(item.filename))
+        info = zipfile.ZipInfo("evil")
+        info.external_attr = (0o120777 << 16)
+        dst.writestr(info, "/etc/passwd")
+    with pytest.raises(FewLabelsError, match="'evil' is a symbolic link"):
+        check_model_file(link)
+    fake = tmp_path / "fake.h5"
+    fake.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 32)
+    with pytest.raises(FewLabelsError, match="not a readable HDF5 file"):
+        check_model_file(fake)
+    big = tmp_path / "big.h5"
+    with h5py.File(big, "w") as f:
+        f.create_dataset("w", shape=(2**40,), dtype="f4", chunks=(1024,))
+    with pytest.raises(FewLabelsError, match="declares shape"):
+        check_model_file(big)
+    legacy = tmp_path / "legacy.h5"
+    with h5py.File(legacy, "w") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Lambda", "config": {}})
+    with pytest.raises(FewLabelsError, match="has a Lambda layer"):
+        check_model_file(legacy)
+
+
+def _bad_json(path, out):
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = b"{not json" if item.filename == "config.json" else src.read(item.filename)
+            dst.writestr(item, data)
+    return out
+
+
+def test_an_archive_that_unpacks_too_large_is_refused(tmp_path, monkeypatch):
+    from fewlabels import model_files
+
+    path = tmp_path / "m.keras"
+    clean_model().save(path)
+    monkeypatch.setattr(model_files, "MAX_UNPACKED", 100)
+    with pytest.raises(FewLabelsError, match="unpacks to more than"):
+        check_model_file(path)

@@ -112,3 +112,10 @@ def test_every_pass_visits_each_row_once_in_a_new_order_and_views_change_between
     first = {int(i): v for b in batches[:4] for i, v in zip(b["index"], b["weak"], strict=True)}
     second = {int(i): v for b in batches[4:] for i, v in zip(b["index"], b["weak"], strict=True)}
     assert any(not np.array_equal(first[i], second[i]) for i in first)
+
+
+def test_a_negative_start_step_is_refused():
+    x = id_images()
+    y = np.where(np.arange(30) < 6, np.arange(30) % 2, -1)
+    with pytest.raises(FewLabelsError, match="start_step must be an integer >= 0; got -1"):
+        ssl_stream(x, y, start_step=-1)

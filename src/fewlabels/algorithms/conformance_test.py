@@ -33,3 +33,18 @@ def test_config_round_trips_and_a_saved_model_reloads_safely(name, tmp_path):
 @pytest.mark.parametrize("name", names())
 def test_one_fit_step_runs_and_the_same_seed_gives_the_same_loss(name):
     c.check_fit_is_seeded(name)
+
+
+def test_mixmatch_and_the_ema_refuse_bad_settings_by_name():
+    from fewlabels.algorithms import create
+    from fewlabels.errors import FewLabelsError
+    from fewlabels.testing.conformance import student
+
+    with pytest.raises(FewLabelsError, match="temperature must be in"):
+        create("mixmatch", temperature=0.0)
+    with pytest.raises(FewLabelsError, match="alpha must be > 0; got -1"):
+        create("mixmatch", alpha=-1)
+    from fewlabels.ssl_model import SemiSupervisedModel
+
+    with pytest.raises(FewLabelsError, match=r"ema_momentum must be in \[0, 1\); got 1.0"):
+        SemiSupervisedModel(student(), create("fixmatch"), 4, ema_momentum=1.0)
