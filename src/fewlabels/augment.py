@@ -9,9 +9,20 @@ shaped `(batch, height, width, channels)`; gray images have one channel.
   width/height shift 0.1, shear 0.2 degrees, zoom 0.2, horizontal and vertical flips, fill mode
   `nearest`. Every parameter is adjustable, and either flip can be turned off.
 - `weak`: FixMatch's weak view: a horizontal flip and a translation of up to 12.5%, with
-  reflected borders (Sohn et al. 2020, section 2.3).
-- `strong`: FixMatch's strong view: RandAugment (2 random operations) followed by Cutout, as
-  random erasing (Sohn et al. 2020, section 2.3 and appendix D).
+  reflected borders (Sohn et al. 2020, section 2.3), or filled with the background when the
+  images have a plain one (`background=`, see `plain_background`).
+- `strong`: FixMatch's strong view: RandAugment with 2 operations and random magnitudes drawn
+  per image, then Cutout (Sohn et al. 2020, section 2.3 and appendix D), as
+  `fewlabels.randaugment.RandAugment` (Keras's `RandAugment` draws its operations once per
+  batch and, at its default strength, rotates up to 180 degrees).
+
+Plain backgrounds: reflecting the border suits photographs, whose content goes on past the
+frame; an object on a plain background (Fashion-MNIST, digits, product shots) reflected at
+the border grows a mirrored copy of its edge. `plain_background(images)` finds such a
+background, and the estimators pass it as `background=` to `weak` and `strong`, which then
+fill with it. On Fashion-MNIST with 400 labels, 2,000 supervised steps of the 16-32-64 CNN
+reached 0.799 test accuracy with reflected borders, 0.810 with the background fill and
+0.810 with no augmentation (one seed; 2-core machine, 2026-11-23).
 
 Known difference from `ImageDataGenerator`: it composed rotation, shift, shear and zoom into one
 affine transform and resampled once; Keras's layers resample once each, so `classic` images
@@ -52,6 +63,7 @@ def build_policy(
     vertical_flip: bool = True,
     fill_mode: str = "nearest",
     value_range: tuple[float, float] = (0.0, 255.0),
+    background: float | None = None,
     seed: int | None = None,
 ) -> keras.Sequential:
     """Build a named augmentation policy.
@@ -71,6 +83,10 @@ def build_policy(
         fill_mode: `classic`: how to fill pixels that come from outside the image
             (`"nearest"`, `"reflect"`, `"wrap"` or `"constant"`).
         value_range: the range of pixel values (`strong` needs it for RandAugment).
+        background: `weak` and `strong`: the value of the images' plain background (see
+            `plain_background`); pixels from outside the image are filled with it. None:
+            `weak` reflects the border, `strong` fills gray (the middle of `value_range`),
+            as FixMatch.
         seed: seeds every random layer (each gets `seed + i`), for reproducible streams.
 
     Returns:
@@ -114,17 +130,54 @@ def build_policy(
             stack.append(layers.RandomFlip(flip, seed=next(seeds)))
         stack = stack or [layers.Identity()]
     elif name == "weak":
+        fill = {"fill_mode": "reflect"} if background is None else {
+            "fill_mode": "constant", "fill_value": float(background)}
         stack = [
             layers.RandomFlip("horizontal", seed=next(seeds)),
-            layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=next(seeds)),
+            layers.RandomTranslation(0.125, 0.125, seed=next(seeds), **fill),
         ]
     else:  # strong
-        stack = [
-            layers.RandAugment(value_range=value_range, num_ops=2, seed=next(seeds)),
-            layers.RandomErasing(factor=1.0, scale=(0.02, 0.25), value_range=value_range,
-                                 seed=next(seeds)),
-        ]
+        from fewlabels.randaugment import RandAugment
+
+        stack = [RandAugment(num_ops=2, cutout=0.5, value_range=value_range,
+                             fill_value=background, seed=next(seeds))]
     return keras.Sequential(stack, name=f"augment_{name}")
+
+
+def plain_background(images, value_range: tuple[float, float] = (0.0, 255.0),
+                     sample: int = 1000) -> float | None:
+    """The value of the images' plain background, or None when they have none.
+
+    The border pixels (first and last rows and columns) of up to `sample` evenly spaced
+    images are read; when at least 90% of them lie within 2% of the range of their median,
+    the background is that median.
+
+    Args:
+        images: `(n, height, width, channels)` images.
+        value_range: the range of pixel values.
+        sample: how many images to read at most.
+
+    Returns:
+        The background value, or None.
+
+    Example:
+    ```python
+    plain_background(fashion_mnist_images)   # 0.0: objects on black
+    plain_background(photos)                 # None: reflect the borders
+    ```
+    """
+    import numpy as np
+
+    images = np.asarray(images)
+    if images.ndim != 4 or min(images.shape[1:3]) < 3:
+        return None
+    rows = images[np.linspace(0, len(images) - 1, min(sample, len(images))).astype(int)]
+    border = np.concatenate([rows[:, 0].ravel(), rows[:, -1].ravel(),
+                             rows[:, 1:-1, 0].ravel(), rows[:, 1:-1, -1].ravel()])
+    border = border.astype(np.float64)
+    median = float(np.median(border))
+    near = np.abs(border - median) <= 0.02 * (value_range[1] - value_range[0])
+    return median if near.mean() >= 0.9 else None
 
 
 def _check_fraction(name: str, value: float) -> None:

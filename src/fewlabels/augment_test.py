@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from fewlabels.augment import POLICIES, build_policy
+from fewlabels.augment import POLICIES, build_policy, plain_background
 from fewlabels.errors import FewLabelsError
 
 IMAGES = (np.random.default_rng(0).random((4, 16, 16, 1)) * 255).astype(np.float32)
@@ -83,3 +83,29 @@ def test_the_classic_stack_keeps_object_size_and_intensity_on_average():
     area_ratio = np.mean(out > 100) / np.mean(x > 100)
     assert 0.85 < area_ratio < 1.2, area_ratio
     assert 0.85 < out.mean() / x.mean() < 1.15
+
+
+def test_a_plain_background_is_found_and_photographs_have_none():
+    rng = np.random.default_rng(0)
+    objects = np.zeros((50, 16, 16, 1), np.float32)
+    objects[:, 3:13, 3:13] = rng.uniform(50, 255, (50, 10, 10, 1))
+    objects[0, 0, :4] = 255.0  # a few stray border pixels are tolerated
+    assert plain_background(objects) == 0.0
+    assert plain_background(objects + 200.0) == 200.0
+    photos = rng.uniform(0, 255, (50, 16, 16, 3)).astype(np.float32)
+    assert plain_background(photos) is None
+    assert plain_background(objects[:, :2, :2]) is None  # too small to have a border
+
+
+def test_with_a_background_weak_and_strong_fill_with_it_instead_of_reflecting_or_gray():
+    objects = np.zeros((64, 16, 16, 1), np.float32)
+    objects[:, 4:12, 4:12] = 255.0
+    weak = build_policy("weak", seed=0, background=0.0)
+    translation = weak.layers[1]
+    assert (translation.fill_mode, translation.fill_value) == ("constant", 0.0)
+    assert build_policy("weak", seed=0).layers[1].fill_mode == "reflect"
+    # The object may move but no mirrored copy of it appears: as much white as before.
+    moved = run(weak, objects)
+    assert abs((moved > 127).sum() - (objects > 127).sum()) <= 0.15 * (objects > 127).sum()
+    assert build_policy("strong", background=0.0).layers[0].fill_value == 0.0
+    assert build_policy("strong").layers[0].fill_value is None  # gray, as FixMatch

@@ -211,6 +211,10 @@ def _image_options(parser: argparse.ArgumentParser, *, training: bool) -> None:
                        help="folders: the subfolder of unlabeled images (default: unlabeled)")
     group.add_argument("--unlabeled-dir", default=None, metavar="DIR",
                        help="a separate folder of unlabeled images")
+    group.add_argument("--stream-unlabeled", action="store_true",
+                       help="folders, consistency methods: read the unlabeled images from "
+                       "disk batch by batch during training instead of decoding them all "
+                       "into memory (for unlabeled sets larger than memory)")
 
 
 def _verbose(parser: argparse.ArgumentParser) -> None:
@@ -378,7 +382,7 @@ def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
              "baseline", "overwrite", "resume", "checkpoint_steps", "checkpoint_seconds",
              "verbose", "label_column", "delimiter", "header",
              "encoding", "on_bad_image", "image_size", "channels", "unlabeled",
-             "unlabeled_dir"}
+             "unlabeled_dir", "stream_unlabeled"}
     return {k: v for k, v in vars(args).items() if k not in fixed}
 
 
@@ -455,7 +459,8 @@ def _run(args: argparse.Namespace) -> int:
             resume=args.resume, checkpoint_steps=args.checkpoint_steps,
             checkpoint_seconds=args.checkpoint_seconds, image_size=args.image_size,
             channels=args.channels, unlabeled=args.unlabeled,
-            unlabeled_dir=args.unlabeled_dir, **read, **_estimator_kwargs(args),
+            unlabeled_dir=args.unlabeled_dir, stream_unlabeled=args.stream_unlabeled, **read,
+            **_estimator_kwargs(args),
         )
         _print_run(result)
     elif args.command == "demo":

@@ -35,6 +35,7 @@ from fewlabels.validation import check_features, check_training_data
 
 if TYPE_CHECKING:
     from fewlabels.checkpoint import CheckpointPolicy
+    from fewlabels.data.folders import ImageFiles
 
 
 class ConsistencyTraining(Estimator):
@@ -190,7 +191,8 @@ class ConsistencyTraining(Estimator):
         self.verbose = verbose
 
     def fit(self, X, y, *, classes: Sequence | None = None, validation_data: tuple | None = None,
-            y_hidden=None, checkpoint: CheckpointPolicy | None = None) -> ConsistencyTraining:
+            y_hidden=None, checkpoint: CheckpointPolicy | None = None,
+            unlabeled_files: ImageFiles | None = None) -> ConsistencyTraining:
         """Fit on labeled and unlabeled rows or images.
 
         Args:
@@ -204,6 +206,10 @@ class ConsistencyTraining(Estimator):
             checkpoint: write checkpoints (and resume from them): see
                 `fewlabels.checkpoint.CheckpointPolicy`. A resumed run ends with the same
                 weights, history and warnings as an uninterrupted one.
+            unlabeled_files: more unlabeled images, streamed from disk batch by batch
+                instead of held in memory (`fewlabels.data.folders.ImageFiles`, from
+                `load_images(folder, stream_unlabeled=True)`): for pools larger than memory.
+                They join the rows of `X` marked -1, if any.
 
         Returns:
             `self`, fitted.
@@ -219,7 +225,13 @@ class ConsistencyTraining(Estimator):
         X_arr = np.asarray(X)
         network = choose_network(self.model, self.backbone, X_arr.ndim)
         images = network != "mlp"
-        X, y, classes = check_training_data(X_arr, y, classes, images=images)
+        if unlabeled_files is not None and not images:
+            raise FewLabelsError("unlabeled_files are images; X holds feature rows.")
+        if unlabeled_files is not None and y_hidden is not None:
+            raise FewLabelsError("y_hidden cannot describe unlabeled_files; pass it without "
+                                 "streamed files.")
+        X, y, classes = check_training_data(X_arr, y, classes, images=images,
+                                            more_unlabeled=bool(unlabeled_files))
         algorithm = algorithms.create(self.method, **(self.algorithm_params or {}))
         n_classes = len(classes)
         y_hidden = None if y_hidden is None else np.asarray(y_hidden, dtype=np.int64)
@@ -248,7 +260,7 @@ class ConsistencyTraining(Estimator):
         keep = y != -2
         X_train, train_y = X[keep], train_y[keep]
         hidden = None if y_hidden is None else y_hidden[keep]
-        if not np.any(train_y < 0):  # check_training_data warned: train supervised
+        if not np.any(train_y < 0) and not unlabeled_files:  # warned: train supervised
             algorithm = algorithms.create("supervised")
             X_train = np.concatenate([X_train, X_train])  # the ignored unlabeled side
             train_y = np.concatenate([train_y, np.full(len(train_y), -1)])
@@ -261,9 +273,10 @@ class ConsistencyTraining(Estimator):
         def stream_from(step: int):
             return ssl_stream(X_train, train_y, batch_size=self.batch_size, uratio=self.uratio,
                               weak=weak, strong=strong, y_hidden=hidden, seed=self.seed,
-                              start_step=step)[0]
+                              start_step=step, unlabeled_files=unlabeled_files,
+                              with_unlabeled=algorithm.has_unsupervised_term)[0]
 
-        n_unlabeled = int(np.sum(train_y < 0))
+        n_unlabeled = int(np.sum(train_y < 0)) + len(unlabeled_files or ())
         momentum = self.ema_used()
         ssl = SemiSupervisedModel(backbone, algorithm, n_unlabeled, ema_momentum=momentum)
         schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
@@ -289,6 +302,7 @@ class ConsistencyTraining(Estimator):
             "estimator": type(self).__name__, "classes": [str(c) for c in classes],
             "algorithm": {"method": algorithm.name_, **algorithm.hyperparameters()},
             "params": settings, "data": array_fingerprint(X_train, train_y),
+            "unlabeled_files": unlabeled_files.fingerprint if unlabeled_files else None,
         }, stateful={"collapse_monitor": monitor})
         callbacks.append(recorder)  # last: it checkpoints each epoch's complete logs
         epochs = math.ceil(self.steps / self.steps_per_epoch)
@@ -363,19 +377,23 @@ class ConsistencyTraining(Estimator):
 
         `strong="auto"` takes the algorithm's `strong_view`: `"strong"` (RandAugment and
         Cutout; swap noise for rows), or `"weak"` for MixMatch, whose two views are both weak.
+        Images on a plain background (`fewlabels.augment.plain_background`) are filled with
+        it where the views move them.
         """
-        from fewlabels.augment import build_policy
+        from fewlabels.augment import build_policy, plain_background
         from fewlabels.tabular_views import build_tabular_view
 
         weak = self.weak if self.weak != "auto" else ("weak" if images else "noise")
         auto = {"strong": "strong" if images else "swap", "weak": weak}[strong_view]
         strong = self.strong if self.strong != "auto" else auto
         layers = []
+        background = plain_background(X) if images else None
         for offset, name in enumerate((weak, strong)):
             if images:
                 if name not in POLICIES:
                     raise FewLabelsError(f"{name!r} is a view for rows; images take {POLICIES}.")
-                layers.append(build_policy(name, seed=self.seed + 100 * offset))
+                layers.append(build_policy(name, seed=self.seed + 100 * offset,
+                                           background=background))
             else:
                 if name not in TABULAR_VIEWS:
                     raise FewLabelsError(

@@ -288,9 +288,10 @@ class SelfTraining(Estimator):
 
         policy = None
         if self.augment != "none":
-            from fewlabels.augment import build_policy
+            from fewlabels.augment import build_policy, plain_background
 
-            policy = build_policy(self.augment, seed=self.seed)
+            policy = build_policy(self.augment, seed=self.seed,
+                                  background=plain_background(X))
 
         stage_args = dict(
             learning_rate=self.learning_rate,

@@ -18,6 +18,11 @@ to epoch but not between two runs with the same seed, and `ssl_stream(..., start
 yields exactly what an uninterrupted stream yields from step N on: a resumed run sees the
 same data in the same order. Rows (tabular data) get tabular views:
 see `fewlabels.tabular_views`.
+
+The unlabeled pool can stream from disk (`unlabeled_files`, a `fewlabels.data.folders.ImageFiles`):
+it then follows the unlabeled rows of `x` (if any) in the pool, and each step reads and
+decodes only its `uratio * B` files, several steps ahead and in parallel, so memory holds the
+file names and a few batches whatever the size of the pool.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ def ssl_stream(
     y_hidden: np.ndarray | None = None,
     seed: int = 0,
     start_step: int = 0,
+    unlabeled_files=None,
+    with_unlabeled: bool = True,
 ):
     """A `tf.data.Dataset` of `(inputs, labels)` for `SemiSupervisedModel.fit`, one per step.
 
@@ -51,6 +58,10 @@ def ssl_stream(
         y_hidden: true labels of the unlabeled rows, for monitoring only (-1 = unknown).
         seed: seeds the order of both pools and the views.
         start_step: the first step to yield (a resumed run starts where it stopped).
+        unlabeled_files: more unlabeled images, as files read from disk per batch (a
+            `fewlabels.data.folders.ImageFiles` decoded to the shape of `x`'s images).
+        with_unlabeled: False for a supervised baseline in the same loop: its batches carry
+            no unlabeled images (empty `weak`, `strong`, `index`), so it pays for none.
 
     Returns:
         The dataset, and the number of unlabeled images (the pool size for algorithm state).
@@ -73,8 +84,13 @@ def ssl_stream(
     unlabeled = np.flatnonzero(y < 0)
     if len(labeled) == 0:
         raise FewLabelsError("no labeled rows: consistency training needs some labels.")
-    if len(unlabeled) == 0:
+    n_files = 0 if unlabeled_files is None else len(unlabeled_files)
+    if len(unlabeled) == 0 and n_files == 0:
         raise FewLabelsError("no unlabeled rows: use supervised training instead.")
+    if n_files and tuple(unlabeled_files.shape) != tuple(np.shape(x)[1:]):
+        raise FewLabelsError(
+            f"the unlabeled files are decoded to {unlabeled_files.shape} but x's images are "
+            f"{tuple(np.shape(x)[1:])}; read both at the same image_size and channels.")
     if batch_size < 1 or uratio < 1:
         raise FewLabelsError(f"batch_size and uratio must be >= 1; got {batch_size}, {uratio}.")
     if not isinstance(start_step, int | np.integer) or start_step < 0:
@@ -83,8 +99,10 @@ def ssl_stream(
               else np.asarray(y_hidden, np.int64)[unlabeled])
     x = np.asarray(x)
     x_lab, y_lab = tf.constant(x[labeled]), tf.constant(y[labeled])
-    x_unl, hid = tf.constant(x[unlabeled]), tf.constant(hidden)
-    n_lab, n_unl, u_batch = len(labeled), len(unlabeled), batch_size * uratio
+    x_unl = tf.constant(x[unlabeled])
+    hid = tf.constant(np.concatenate([hidden, np.full(n_files, -1, np.int64)]))
+    n_lab, n_mem, u_batch = len(labeled), len(unlabeled), batch_size * uratio
+    n_unl = n_mem + n_files
 
     def view(layer, images, offset, step):
         if layer is None:
@@ -92,15 +110,44 @@ def ssl_stream(
         reseed(layer, seed + offset, step)
         return layer(images, training=True)
 
-    def make_batch(step):
-        rows = batch_indices(step, batch_size, n_lab, seed)
+    def read(step):  # the unlabeled images of a step: rows of x, then files
+        from fewlabels.data.folders import decode_file
+
         index = batch_indices(step, u_batch, n_unl, seed + 1)
+        paths = tf.constant(unlabeled_files.paths)
+        spec = tf.TensorSpec(unlabeled_files.shape, tf.float32)
+
+        def one(i):
+            if n_mem == 0:
+                return decode_file(paths[i], unlabeled_files.image_size,
+                                   unlabeled_files.channels)
+            return tf.cond(i < n_mem, lambda: tf.cast(x_unl[tf.minimum(i, n_mem - 1)],
+                                                      tf.float32),
+                           lambda: decode_file(paths[tf.maximum(i - n_mem, 0)],
+                                               unlabeled_files.image_size,
+                                               unlabeled_files.channels))
+
+        return index, tf.map_fn(one, index, fn_output_signature=spec)
+
+    def make_batch(step, loaded=None):
+        rows = batch_indices(step, batch_size, n_lab, seed)
+        if not with_unlabeled:
+            index = tf.zeros((0,), tf.int64)
+            xu = tf.zeros((0, *x.shape[1:]), tf.float32)
+        elif loaded is None:
+            index = batch_indices(step, u_batch, n_unl, seed + 1)
+            xu = tf.cast(tf.gather(x_unl, index), tf.float32)
+        else:
+            index, xu = loaded
         xl = tf.cast(tf.gather(x_lab, rows), tf.float32)
-        xu = tf.cast(tf.gather(x_unl, index), tf.float32)
         labels = tf.gather(y_lab, rows)
-        inputs = {"labeled": view(weak, xl, 0, step), "weak": view(weak, xu, 1000, step),
-                  "strong": view(strong, xu, 2000, step), "index": index,
+        if with_unlabeled:
+            xw, xs = view(weak, xu, 1000, step), view(strong, xu, 2000, step)
+        else:
+            xw = xs = xu
+        inputs = {"labeled": view(weak, xl, 0, step), "weak": xw, "strong": xs, "index": index,
                   "hidden": tf.gather(hid, index), "labels": labels}
         return inputs, labels
 
-    return indexed_stream(start_step, make_batch), len(unlabeled)
+    load = read if n_files and with_unlabeled else None
+    return indexed_stream(start_step, make_batch, load), n_unl

@@ -13,8 +13,10 @@ Training batches are `(inputs, labels)` with `inputs` a dict (see `fewlabels.ssl
 - `hidden`: its true label when a benchmark knows it, else -1 (monitoring only).
 
 `call` makes one student pass over the concatenation of labeled, weak and strong views, so
-that BatchNorm sees one batch. Plain inputs (arrays of images or rows) go straight through
-the backbone: `evaluate` and `predict` need nothing special.
+that BatchNorm sees one batch; for an algorithm that reads the weak view only as targets
+(`Algorithm.detach_weak`: FixMatch and its successors) the weak view gets its own pass with
+no gradient, which saves its backward pass. Plain inputs (arrays of images or rows) go
+straight through the backbone: `evaluate` and `predict` need nothing special.
 
 Logged every epoch as Keras metrics: `sup_loss`, `unsup_loss`, `mask_rate`,
 `pseudo_label_accuracy` (over masked images with a known hidden label) and, per class,
@@ -107,17 +109,21 @@ class SemiSupervisedModel(keras.Model):
             return self.backbone(inputs, training=training)
         if self.algorithm.owns_forward:
             return self.algorithm.forward(self.backbone, inputs, training)
+        algorithm = self.algorithm
+        joint_weak = algorithm.uses_weak and not algorithm.detach_weak
         parts = [inputs["labeled"]]
-        if self.algorithm.uses_weak:
+        if joint_weak:
             parts.append(inputs["weak"])
-        if self.algorithm.uses_strong:
+        if algorithm.uses_strong:
             parts.append(inputs["strong"])
         probs = self.backbone(ops.concatenate(parts, axis=0), training=training)
         n_labeled = ops.shape(inputs["labeled"])[0]
-        n_weak = ops.shape(inputs["weak"])[0] if self.algorithm.uses_weak else 0
+        n_weak = ops.shape(inputs["weak"])[0] if joint_weak else 0
         out = {"labeled": probs[:n_labeled], "weak": probs[n_labeled:n_labeled + n_weak]}
-        if self.algorithm.uses_strong:
+        if algorithm.uses_strong:
             out["strong"] = probs[n_labeled + n_weak:]
+        if algorithm.uses_weak and algorithm.detach_weak:  # targets only: no backward pass
+            out["weak"] = ops.stop_gradient(self.backbone(inputs["weak"], training=training))
         return out
 
     # -- loss ------------------------------------------------------------------------------
@@ -156,6 +162,8 @@ class SemiSupervisedModel(keras.Model):
     def _track(self, x, terms) -> None:
         mask = ops.stop_gradient(terms["mask"])
         self.sup_tracker.update_state(terms["supervised"])
+        if not self.algorithm.has_unsupervised_term:  # its batches may hold no unlabeled image
+            return
         self.unsup_tracker.update_state(terms["unsupervised"])
         self.mask_tracker.update_state(ops.mean(mask))
         labels = ops.cast(terms["pseudo_labels"], "int32")

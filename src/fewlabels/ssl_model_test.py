@@ -1,7 +1,8 @@
-"""Tests for SemiSupervisedModel: one pass over all views, monitoring metrics, plain Keras."""
+"""Tests for SemiSupervisedModel: its passes over the views, monitoring metrics, plain Keras."""
 
 import keras
 import numpy as np
+import pytest
 
 from fewlabels.testing import conformance as c
 
@@ -19,8 +20,15 @@ def test_monitoring_logs_mask_rate_class_shares_and_pseudo_label_accuracy():
     assert int(model.step.numpy()) == 1
 
 
-def test_the_student_pass_is_one_batch_over_labeled_weak_and_strong_views():
-    model = c.model_for("fixmatch", confident=False)
+@pytest.mark.parametrize(("method", "passes"), [
+    ("pseudo-label", [8]),   # 3 labeled + 5 weak in one pass: it trains the weak view itself
+    ("fixmatch", [8, 5]),     # labeled + strong, then the weak view alone for targets
+    ("meanteacher", [8]),     # its teacher, not the student, sees the weak view
+    ("supervised", [3]),
+])
+def test_the_student_passes_cover_exactly_the_views_each_algorithm_differentiates(
+        method, passes):
+    model = c.model_for(method, confident=False)
     x, _ = c.batch(n_labeled=3, n_unlabeled=5)
     calls = []
     original = model.backbone.call
@@ -31,8 +39,22 @@ def test_the_student_pass_is_one_batch_over_labeled_weak_and_strong_views():
 
     model.backbone.call = spy
     out = model(x, training=True)
-    assert calls == [13]  # 3 labeled + 5 weak + 5 strong, in one pass
-    assert [out[k].shape[0] for k in ("labeled", "weak", "strong")] == [3, 5, 5]
+    assert calls == passes
+    assert out["labeled"].shape[0] == 3
+
+
+def test_a_detached_weak_pass_has_no_gradient_and_the_strong_pass_has_one():
+    import tensorflow as tf
+
+    model = c.model_for("fixmatch", confident=False)
+    x, _ = c.batch(n_labeled=3, n_unlabeled=5)
+    weights = model.backbone.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        out = model(x, training=True)
+        weak, strong = tf.reduce_sum(out["weak"] ** 2), tf.reduce_sum(out["strong"] ** 2)
+    assert all(g is None for g in tape.gradient(weak, weights))
+    assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0
+               for g in tape.gradient(strong, weights))
 
 
 def test_evaluate_and_predict_on_plain_images_are_plain_keras():
@@ -47,8 +69,6 @@ def test_evaluate_and_predict_on_plain_images_are_plain_keras():
 
 
 def test_a_non_algorithm_is_refused_by_name():
-    import pytest
-
     from fewlabels.errors import FewLabelsError
     from fewlabels.ssl_model import SemiSupervisedModel
 

@@ -82,13 +82,17 @@ def reseed(layer, seed: int, key) -> None:
                                                  tf.cast(key, tf.int64) * STRIDE]), dtype))
 
 
-def indexed_stream(start_step: int, make_batch):
+def indexed_stream(start_step: int, make_batch, load=None):
     """A `tf.data.Dataset` of `make_batch(step)` for `step = start_step, start_step + 1, ...`.
 
     The map runs sequentially (reseeding relies on it); prefetching overlaps it with training.
+    With `load`, each step's `load(step)` (reading files: no randomness) runs first, for
+    several steps in parallel and in order, and the batch is `make_batch(step, loaded)`.
     """
     import tensorflow as tf
 
-    return (tf.data.Dataset.range(int(start_step), LAST_STEP)
-            .map(make_batch)
-            .prefetch(tf.data.AUTOTUNE))
+    steps = tf.data.Dataset.range(int(start_step), LAST_STEP)
+    if load is not None:
+        steps = steps.map(lambda step: (step, load(step)), num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=True)
+    return steps.map(make_batch).prefetch(tf.data.AUTOTUNE)

@@ -61,8 +61,8 @@ def check_features(X, *, n_features: int | None = None, name: str = "X",
     return arr
 
 
-def check_training_data(X, y, classes: Sequence | None, *, images: bool = False
-                        ) -> tuple[np.ndarray, np.ndarray, list]:
+def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
+                        more_unlabeled: bool = False) -> tuple[np.ndarray, np.ndarray, list]:
     """Validate features and partial labels for semi-supervised training.
 
     Labels are class indices into `classes`, with -1 marking unlabeled rows.
@@ -72,6 +72,8 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False
         y: labels `(n_samples,)`, -1 for unlabeled.
         classes: the class values, or None for `0 .. max(y)`.
         images: `X` holds images `(n, height, width, channels)` instead of feature rows.
+        more_unlabeled: unlabeled images come from elsewhere too (files streamed from disk),
+            so a fully labeled `X` is no reason to warn.
 
     Returns:
         `(X, y, classes)` as float32, int64 and a list.
@@ -127,7 +129,7 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False
         if named:
             warnings.warn(f"these classes have {problem}: {named}.", FewLabelsWarning,
                           stacklevel=3)
-    if n_labeled == len(y_arr):
+    if n_labeled == len(y_arr) and not more_unlabeled:
         warnings.warn(
             "no unlabeled rows: training a plain supervised model.",
             FewLabelsWarning,

@@ -163,6 +163,7 @@ def run_experiment(
     resume: bool = False,
     checkpoint_steps: int | None = None,
     checkpoint_seconds: float | None = 60.0,
+    unlabeled_files=None,
 ) -> RunResult:
     """Fit a method, compare it with a supervised baseline on test data, and write a run dir.
 
@@ -191,6 +192,8 @@ def run_experiment(
         checkpoint_steps: also checkpoint every this many optimizer steps (default: at
             every epoch end, and every `checkpoint_seconds`).
         checkpoint_seconds: checkpoint when this much time passed since the last one.
+        unlabeled_files: more unlabeled images, streamed from disk during training
+            (`fewlabels.data.folders.ImageFiles`; consistency methods only).
 
     Returns:
         A `RunResult`.
@@ -240,10 +243,19 @@ def run_experiment(
 
     estimator.set_params(verbose=verbose)
     method = estimator.method_name()
+    streamed = {}
+    if unlabeled_files is not None:
+        from fewlabels.consistency import ConsistencyTraining
+
+        if not isinstance(estimator, ConsistencyTraining):
+            raise FewLabelsError(
+                f"method {method!r} cannot stream unlabeled images from disk; use a "
+                "consistency method (fewlabels methods), or drop --stream-unlabeled.")
+        streamed = {"unlabeled_files": unlabeled_files}
     _say(verbose, f"== {method} ==")
     when = (checkpoint_steps, checkpoint_seconds)
     estimator.fit(x, y, classes=classes, y_hidden=y_hidden,
-                  checkpoint=_policy(out, "main", resume, *when))
+                  checkpoint=_policy(out, "main", resume, *when), **streamed)
 
     has_test = y_test is not None and len(y_test) > 0
     results: list[dict] = []
@@ -252,7 +264,7 @@ def run_experiment(
         baseline_estimator = estimator.supervised_baseline()
         _say(verbose, f"== supervised baseline ({baseline_estimator.budget()}) ==")
         baseline_estimator.fit(x, y, classes=classes,
-                               checkpoint=_policy(out, "baseline", resume, *when))
+                               checkpoint=_policy(out, "baseline", resume, *when), **streamed)
     if has_test:
         if baseline_estimator is not None:
             results.append(_result("supervised baseline", baseline_estimator, x_test, y_test))
@@ -300,6 +312,7 @@ def fit_run(
     unlabeled: str = "unlabeled",
     unlabeled_dir: str | Path | None = None,
     on_bad_image: str = "error",
+    stream_unlabeled: bool = False,
     baseline: bool = True,
     overwrite: bool = False,
     verbose: int = 0,
@@ -328,6 +341,8 @@ def fit_run(
         unlabeled: folders: the subfolder of unlabeled images.
         unlabeled_dir: folders: a separate folder of unlabeled images.
         on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
+        stream_unlabeled: folders, consistency methods: read the unlabeled images from disk
+            batch by batch during training instead of decoding them all into memory.
         baseline: also train the supervised-only baseline with the same budget.
         overwrite: allow a non-empty run directory.
         verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
@@ -352,7 +367,8 @@ def fit_run(
         read = dict(image_size=image_size, channels=channels, unlabeled=unlabeled,
                     unlabeled_dir=None if unlabeled_dir is None else str(unlabeled_dir),
                     on_bad_image=on_bad_image)
-        images = load_images(data, **read)
+        images = load_images(data, **read, stream_unlabeled=stream_unlabeled)
+        unlabeled_files = images.unlabeled_files
         x, y, classes, x_test, y_test = (images.x, images.y, images.classes, images.x_test,
                                          images.y_test)
         model_classes = classes or list(range(int(y.max()) + 1 if len(y) else 0))
@@ -366,6 +382,10 @@ def fit_run(
         fingerprint = images.fingerprint
         feature_names = None
     else:
+        if stream_unlabeled:
+            raise FewLabelsError(f"{data}: stream_unlabeled reads image folders; a table is "
+                                 "read into memory.")
+        unlabeled_files = None
         read = dict(label_column=label_column, delimiter=delimiter, header=header,
                     encoding=encoding)
         table = load_table(data, **read)
@@ -385,12 +405,14 @@ def fit_run(
         "read": read,
         "feature_names": feature_names,
         "baseline": baseline,
+        "stream_unlabeled": stream_unlabeled,
     }
     return run_experiment(
         x, y, classes, out=out, estimator=estimator, x_test=x_test, y_test=y_test,
         test_fraction=test_fraction, labels_per_class=labels_per_class, baseline=baseline,
         overwrite=overwrite, config=config, verbose=verbose, resume=resume,
         checkpoint_steps=checkpoint_steps, checkpoint_seconds=checkpoint_seconds,
+        unlabeled_files=unlabeled_files,
     )
 
 

@@ -36,6 +36,7 @@ class MeanTeacher(Algorithm):
     name_ = "meanteacher"
     summary = "an EMA teacher's weak-view predictions are the strong view's targets (2017)"
     has_mask = False
+    uses_weak = False  # the teacher sees the weak view; the student only the strong one
 
     def __init__(self, lambda_u: float = 50.0, warmup_steps: int = 500,
                  teacher_momentum: float = 0.999, **kwargs) -> None:

@@ -227,6 +227,54 @@ def check_image_file(path: Path, real_root: Path, max_pixels: int = MAX_PIXELS) 
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class ImageFiles:
+    """Checked image files that training reads from disk batch by batch (never all at once).
+
+    Attributes:
+        paths: the files (checked by `scan_image_folder` or `scan_image_files`).
+        image_size: `(height, width)` they are resized to.
+        channels: 1 (gray) or 3 (RGB).
+        fingerprint: a SHA-256 of their names and sizes (checkpoints refuse another set).
+    """
+
+    paths: list[str]
+    image_size: tuple[int, int]
+    channels: int
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape of one decoded image, `(height, width, channels)`."""
+        return (*self.image_size, self.channels)
+
+
+def unlabeled_files(folder: ImageFolder, image_size: tuple[int, int], channels: int
+                    ) -> ImageFiles:
+    """The unlabeled images of a scanned folder, to stream from disk during training."""
+    import hashlib
+
+    paths = [str(p) for p, label in zip(folder.paths, folder.y, strict=True) if label < 0]
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{path}\0{os.stat(path).st_size}\n".encode())
+    return ImageFiles(paths, tuple(image_size), channels, digest.hexdigest())
+
+
+def decode_file(path, image_size: tuple[int, int], channels: int):
+    """Read, decode and resize one checked image file inside `tf.data` (float32, 0..255)."""
+    import tensorflow as tf
+
+    raw = tf.io.read_file(path)
+    image = tf.io.decode_image(raw, channels=channels, expand_animations=False)
+    image = tf.image.resize(tf.cast(image, tf.float32), image_size)
+    image.set_shape((*image_size, channels))
+    return image
+
+
 def image_dataset(
     folder: ImageFolder,
     *,
@@ -272,10 +320,7 @@ def image_dataset(
     labels = folder.y[keep]
 
     def load(path, label):
-        raw = tf.io.read_file(path)
-        image = tf.io.decode_image(raw, channels=channels, expand_animations=False)
-        image = tf.image.resize(tf.cast(image, tf.float32), image_size)
-        return image, label
+        return decode_file(path, image_size, channels), label
 
     ds = tf.data.Dataset.from_tensor_slices((paths, labels)).map(
         load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -12,7 +12,9 @@
 Images come out as `uint8` arrays `(n, height, width, channels)`. A folder is pre-scanned (every
 bad file named before anything is decoded), then decoded and resized through `tf.data` to
 `image_size`. Training holds the decoded images in memory as `uint8` (60,000 28x28 images take
-47 MB; 10,000 128x128 RGB images take 490 MB); prediction streams a folder batch by batch.
+47 MB; 10,000 128x128 RGB images take 490 MB), except the unlabeled images of a folder read
+with `stream_unlabeled=True`: consistency training then reads them from disk batch by batch
+(`fewlabels.ssl_data`). Prediction streams a folder batch by batch.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ import dataclasses
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fewlabels.data.images import IMAGE_DATASETS, load_image_dataset, load_npz
 from fewlabels.errors import FewLabelsError
 from fewlabels.io import file_sha256
+
+if TYPE_CHECKING:
+    from fewlabels.data.folders import ImageFiles
 
 DEFAULT_IMAGE_SIZE = 64
 """The side folder images are resized to when no `image_size` is given."""
@@ -45,6 +51,8 @@ class ImageData:
         fingerprint: a SHA-256 identifying the data (file contents, or the folder's file
             names and sizes).
         names: one name per image (file paths for folders, array indices otherwise).
+        unlabeled_files: with `stream_unlabeled=True`, the folder's unlabeled images as files
+            that training reads from disk per batch (then `x` holds the labeled ones only).
     """
 
     x: np.ndarray
@@ -55,6 +63,7 @@ class ImageData:
     source: str
     fingerprint: str
     names: list[str]
+    unlabeled_files: ImageFiles | None = None
 
 
 def is_image_source(data: str | os.PathLike) -> bool:
@@ -74,6 +83,7 @@ def load_images(
     unlabeled_dir: str | os.PathLike | None = None,
     on_bad_image: str = "error",
     class_folders: bool = True,
+    stream_unlabeled: bool = False,
 ) -> ImageData:
     """Read images for training, evaluation or prediction.
 
@@ -89,6 +99,9 @@ def load_images(
         on_bad_image: folders: `"error"` or `"skip"` (see `scan_image_folder`).
         class_folders: folders: one subfolder per class (True), or any layout, every image
             unlabeled (False, for prediction).
+        stream_unlabeled: folders: decode only the labeled images; the unlabeled ones stay
+            files (`ImageData.unlabeled_files`) that consistency training streams from disk
+            batch by batch, so an unlabeled pool larger than memory works.
 
     Returns:
         An `ImageData`.
@@ -104,9 +117,12 @@ def load_images(
     if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
         raise FewLabelsError(f"image_size must be an integer >= 8; got {image_size!r}.")
     path = Path(data)
+    if stream_unlabeled and not path.is_dir():
+        raise FewLabelsError(f"{data}: stream_unlabeled reads image folders; arrays and "
+                             "built-in datasets are in memory already.")
     if path.is_dir():
         return _load_folder(path, image_size or DEFAULT_IMAGE_SIZE, channels or 3, unlabeled,
-                            unlabeled_dir, on_bad_image, class_folders)
+                            unlabeled_dir, on_bad_image, class_folders, stream_unlabeled)
     if path.suffix.lower() == ".npz":
         x, y, classes = load_npz(path)
         out = ImageData(x, y, classes, None, None, str(path), file_sha256(path),
@@ -179,8 +195,13 @@ def labels_by_name(y: np.ndarray, classes: list[str] | None, model_classes: list
 
 
 def _load_folder(path, image_size, channels, unlabeled, unlabeled_dir, on_bad_image,
-                 class_folders) -> ImageData:
-    from fewlabels.data.folders import image_dataset, scan_image_files, scan_image_folder
+                 class_folders, stream_unlabeled=False) -> ImageData:
+    from fewlabels.data.folders import (
+        image_dataset,
+        scan_image_files,
+        scan_image_folder,
+        unlabeled_files,
+    )
 
     if class_folders:
         folder = scan_image_folder(path, unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,
@@ -188,7 +209,7 @@ def _load_folder(path, image_size, channels, unlabeled, unlabeled_dir, on_bad_im
     else:
         folder = scan_image_files(path, on_bad_image=on_bad_image)
     parts, labels = [], []
-    for is_labeled in (True, False):
+    for is_labeled in (True, False) if not stream_unlabeled else (True,):
         if not np.any((folder.y >= 0) == is_labeled):
             continue
         for images, y in image_dataset(folder, image_size=(image_size, image_size),
@@ -201,6 +222,14 @@ def _load_folder(path, image_size, channels, unlabeled, unlabeled_dir, on_bad_im
         name = p.relative_to(root) if p.is_relative_to(root) else p
         digest.update(f"{name}\0{p.stat().st_size}\n".encode())
     names = [str(p) for p, lab in zip(folder.paths, folder.y, strict=True) if lab >= 0]
-    names += [str(p) for p, lab in zip(folder.paths, folder.y, strict=True) if lab < 0]
+    files = None
+    if stream_unlabeled:
+        files = unlabeled_files(folder, (image_size, image_size), channels)
+    else:
+        names += [str(p) for p, lab in zip(folder.paths, folder.y, strict=True) if lab < 0]
+    if not parts:  # streamed, and no labeled image: training refuses it by name later
+        parts = [np.zeros((0, image_size, image_size, channels), np.uint8)]
+        labels = [np.zeros(0, np.int64)]
     return ImageData(np.concatenate(parts), np.concatenate(labels),
-                     folder.classes or None, None, None, str(path), digest.hexdigest(), names)
+                     folder.classes or None, None, None, str(path), digest.hexdigest(), names,
+                     files)
