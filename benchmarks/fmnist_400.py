@@ -45,7 +45,7 @@ def settings(args) -> dict:
     """The training settings every method shares."""
     return dict(model=args.model, cnn_widths=args.cnn_widths, batch_size=args.batch_size,
                 uratio=args.uratio,
-                steps_per_epoch=args.steps_per_epoch, optimizer="sgd",
+                steps_per_epoch=args.steps_per_epoch, optimizer=args.optimizer,
                 learning_rate=args.learning_rate, weight_decay=5e-4,
                 jit_compile=args.jit, deterministic=not args.jit, verbose=0)
 
@@ -74,10 +74,11 @@ def calibrate(method: str, args, x, y_partial, seed: int, x_curve) -> tuple[floa
 
 
 def images_per_step(method: str, args) -> int:
-    """Images the student sees per step: B labeled, uB weak, and uB strong if used."""
+    """Images the student sees per step: B labeled, and uB per unlabeled view it passes."""
     from fewlabels.algorithms import get
 
-    views = 2 if get(method).uses_strong else 1
+    algorithm = get(method)
+    views = int(algorithm.uses_weak) + int(algorithm.uses_strong)
     return args.batch_size * (1 + views * args.uratio)
 
 
@@ -174,6 +175,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--uratio", type=int, default=7)
     parser.add_argument("--steps-per-epoch", type=int, default=100)
+    parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"),
+                        help="sgd: Nesterov momentum 0.9, as FixMatch (default); adam: AdamW")
     parser.add_argument("--learning-rate", type=float, default=0.03)
     parser.add_argument("--jit", action="store_true",
                         help="XLA on, op determinism off (faster; not bit-reproducible)")

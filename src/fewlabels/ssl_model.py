@@ -13,10 +13,11 @@ Training batches are `(inputs, labels)` with `inputs` a dict (see `fewlabels.ssl
 - `hidden`: its true label when a benchmark knows it, else -1 (monitoring only).
 
 `call` makes one student pass over the concatenation of labeled, weak and strong views, so
-that BatchNorm sees one batch; for an algorithm that reads the weak view only as targets
-(`Algorithm.detach_weak`: FixMatch and its successors) the weak view gets its own pass with
-no gradient, which saves its backward pass. Plain inputs (arrays of images or rows) go
-straight through the backbone: `evaluate` and `predict` need nothing special.
+that BatchNorm sees one batch. With `separate_weak_pass=True`, an algorithm that reads the
+weak view only as targets (`Algorithm.weak_is_target`: FixMatch and its successors) gets it
+from a pass of its own with no gradient, which saves its backward pass. Plain inputs
+(arrays of images or rows) go straight through the backbone: `evaluate` and `predict` need
+nothing special.
 
 Logged every epoch as Keras metrics: `sup_loss`, `unsup_loss`, `mask_rate`,
 `pseudo_label_accuracy` (over masked images with a known hidden label) and, per class,
@@ -52,6 +53,11 @@ class SemiSupervisedModel(keras.Model):
             it into the backbone at the end. (Keras's optimizer `use_ema` would copy the
             average into the weights at the end of *every* `fit` call, which breaks a run
             resumed as more than one call.)
+        separate_weak_pass: for algorithms with `weak_is_target`, pass the weak view on its
+            own, with no gradient, instead of in the joint pass: 1.5-1.8x faster FixMatch
+            steps (docs/benchmarks.md), but BatchNorm then normalizes the weak view by its
+            own batch statistics, not those of the whole step (USB's `use_cat=False`). Off by
+            default: on the digits demo it cost accuracy (docs/consistency.md).
 
     Example:
     ```python
@@ -66,13 +72,15 @@ class SemiSupervisedModel(keras.Model):
     """
 
     def __init__(self, backbone: keras.Model, algorithm: Algorithm, n_unlabeled: int = 0,
-                 ema_momentum: float = 0.0, **kwargs) -> None:
+                 ema_momentum: float = 0.0, separate_weak_pass: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(algorithm, Algorithm):
             raise FewLabelsError(f"algorithm must be a fewlabels Algorithm; got {algorithm!r}.")
         self.backbone = backbone
         self.algorithm = algorithm
         self.n_unlabeled = int(n_unlabeled)
+        self.separate_weak_pass = bool(separate_weak_pass)
         self.n_classes = int(backbone.output_shape[-1])
         # Sub-models and algorithm state are built here, before fit (JAX maps no variable
         # created inside the compiled step).
@@ -110,7 +118,8 @@ class SemiSupervisedModel(keras.Model):
         if self.algorithm.owns_forward:
             return self.algorithm.forward(self.backbone, inputs, training)
         algorithm = self.algorithm
-        joint_weak = algorithm.uses_weak and not algorithm.detach_weak
+        separate = algorithm.uses_weak and algorithm.weak_is_target and self.separate_weak_pass
+        joint_weak = algorithm.uses_weak and not separate
         parts = [inputs["labeled"]]
         if joint_weak:
             parts.append(inputs["weak"])
@@ -122,7 +131,7 @@ class SemiSupervisedModel(keras.Model):
         out = {"labeled": probs[:n_labeled], "weak": probs[n_labeled:n_labeled + n_weak]}
         if algorithm.uses_strong:
             out["strong"] = probs[n_labeled + n_weak:]
-        if algorithm.uses_weak and algorithm.detach_weak:  # targets only: no backward pass
+        if separate:  # targets only: no backward pass
             out["weak"] = ops.stop_gradient(self.backbone(inputs["weak"], training=training))
         return out
 
@@ -212,6 +221,7 @@ class SemiSupervisedModel(keras.Model):
             "algorithm": keras.saving.serialize_keras_object(self.algorithm),
             "n_unlabeled": self.n_unlabeled,
             "ema_momentum": self.ema_momentum,
+            "separate_weak_pass": self.separate_weak_pass,
             "name": self.name,
         }
 

@@ -20,15 +20,16 @@ def test_monitoring_logs_mask_rate_class_shares_and_pseudo_label_accuracy():
     assert int(model.step.numpy()) == 1
 
 
-@pytest.mark.parametrize(("method", "passes"), [
-    ("pseudo-label", [8]),   # 3 labeled + 5 weak in one pass: it trains the weak view itself
-    ("fixmatch", [8, 5]),     # labeled + strong, then the weak view alone for targets
-    ("meanteacher", [8]),     # its teacher, not the student, sees the weak view
-    ("supervised", [3]),
+@pytest.mark.parametrize(("method", "separate", "passes"), [
+    ("fixmatch", False, [13]),     # 3 labeled + 5 weak + 5 strong in one pass: BatchNorm sees all
+    ("fixmatch", True, [8, 5]),    # labeled + strong, then the weak view alone for targets
+    ("pseudo-label", True, [8]),   # it trains the weak view itself: never separated
+    ("meanteacher", False, [8]),   # its teacher, not the student, sees the weak view
+    ("supervised", False, [3]),
 ])
-def test_the_student_passes_cover_exactly_the_views_each_algorithm_differentiates(
-        method, passes):
-    model = c.model_for(method, confident=False)
+def test_the_student_passes_cover_exactly_the_views_each_algorithm_needs(
+        method, separate, passes):
+    model = c.model_for(method, confident=False, separate_weak_pass=separate)
     x, _ = c.batch(n_labeled=3, n_unlabeled=5)
     calls = []
     original = model.backbone.call
@@ -43,10 +44,11 @@ def test_the_student_passes_cover_exactly_the_views_each_algorithm_differentiate
     assert out["labeled"].shape[0] == 3
 
 
-def test_a_detached_weak_pass_has_no_gradient_and_the_strong_pass_has_one():
+def test_a_separate_weak_pass_has_no_gradient_and_the_strong_pass_has_one():
     import tensorflow as tf
 
-    model = c.model_for("fixmatch", confident=False)
+    model = c.model_for("fixmatch", confident=False, separate_weak_pass=True)
+    assert model.get_config()["separate_weak_pass"] is True
     x, _ = c.batch(n_labeled=3, n_unlabeled=5)
     weights = model.backbone.trainable_variables
     with tf.GradientTape(persistent=True) as tape:

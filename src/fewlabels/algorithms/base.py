@@ -8,8 +8,9 @@ network: `SemiSupervisedModel` runs the student and hands the algorithm the outp
 One training step, for a batch of `B` labeled and `uratio * B` unlabeled images:
 
 1. `SemiSupervisedModel.call` makes one student pass over the concatenation of the labeled,
-   weak and (if `uses_strong`) strong views, so that BatchNorm sees one batch; an algorithm
-   with `detach_weak` gets its weak-view outputs from a second pass with no gradient.
+   weak and (if `uses_strong`) strong views, so that BatchNorm sees one batch. For an
+   algorithm with `weak_is_target`, `separate_weak_pass=True` moves the weak view to a second
+   pass with no gradient.
 2. `Algorithm.losses(model, batch, outputs, labels, step)` returns the supervised and
    unsupervised terms, the mask and the pseudo-labels. Targets come from `targets.py`, always
    through `stop_gradient`.
@@ -46,12 +47,11 @@ class Algorithm(keras.layers.Layer):
     """Whether the step needs the student's pass over the weak view: False for the
     supervised baseline (its step then costs a supervised step) and for Mean Teacher (its
     teacher, not the student, sees the weak view)."""
-    detach_weak: ClassVar[bool] = False
+    weak_is_target: ClassVar[bool] = False
     """True when the algorithm reads the student's weak-view outputs only as targets, through
-    `stop_gradient` (FixMatch and its successors). The model then makes that pass on its own,
-    with no backward pass: about a third less compute per step than one pass over all views
-    (USB's `use_cat=False` path does the same). Pseudo-Label, which trains the weak view
-    itself, keeps it in the differentiated pass."""
+    `stop_gradient` (FixMatch, FlexMatch, FreeMatch, SoftMatch). The model may then give the
+    weak view a pass of its own with no backward pass (`separate_weak_pass`). Pseudo-Label,
+    which trains the weak view itself, is False."""
     has_unsupervised_term: ClassVar[bool] = True
     """False only for the supervised baseline (no mask, no pseudo-labels to monitor)."""
     owns_forward: ClassVar[bool] = False

@@ -21,6 +21,25 @@ def test_unsupervised_gradient_is_there_when_the_mask_is_on_and_zero_when_off(na
 
 
 @pytest.mark.parametrize("name", names())
+def test_training_steps_compile_and_run_under_xla(name):
+    c.check_fit_runs_under_xla(name)
+
+
+@pytest.mark.parametrize("name", names())
+def test_an_algorithm_reading_the_weak_view_as_targets_takes_no_gradient_through_it(name):
+    c.check_weak_is_target_is_honest(name)
+
+
+def test_the_weak_is_target_check_catches_an_algorithm_that_trains_the_weak_view(
+        monkeypatch):
+    from fewlabels.algorithms import get
+
+    monkeypatch.setattr(get("pseudo-label"), "weak_is_target", True)  # a false claim
+    with pytest.raises(AssertionError, match="takes a gradient through the weak view"):
+        c.check_weak_is_target_is_honest("pseudo-label")
+
+
+@pytest.mark.parametrize("name", names())
 def test_zero_unlabeled_weight_gives_the_supervised_update(name):
     c.check_zero_weight_is_supervised(name)
 
@@ -42,9 +61,27 @@ def test_mixmatch_and_the_ema_refuse_bad_settings_by_name():
 
     with pytest.raises(FewLabelsError, match="temperature must be in"):
         create("mixmatch", temperature=0.0)
-    with pytest.raises(FewLabelsError, match="alpha must be > 0; got -1"):
+    with pytest.raises(FewLabelsError, match=r"alpha must be in \(0, 2\]; got -1"):
         create("mixmatch", alpha=-1)
+    with pytest.raises(FewLabelsError, match=r"alpha must be in \(0, 2\]; got 5"):
+        create("mixmatch", alpha=5)
     from fewlabels.ssl_model import SemiSupervisedModel
 
     with pytest.raises(FewLabelsError, match=r"ema_momentum must be in \[0, 1\); got 1.0"):
         SemiSupervisedModel(student(), create("fixmatch"), 4, ema_momentum=1.0)
+
+
+@pytest.mark.parametrize("alpha", [0.75, 2.0])
+def test_mixups_beta_draw_has_the_beta_distributions_mean_and_variance(alpha):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from fewlabels.algorithms.mixmatch import symmetric_beta
+
+    generator = keras.random.SeedGenerator(0)
+    draw = tf.function(lambda: symmetric_beta(alpha, generator))
+    draws = np.array([float(draw()) for _ in range(4000)])
+    assert draws.min() >= 0 and draws.max() <= 1
+    assert abs(draws.mean() - 0.5) < 0.025  # 5 standard errors
+    assert abs(draws.var() - 1 / (4 * (2 * alpha + 1))) < 0.01  # Beta(a, a)'s variance

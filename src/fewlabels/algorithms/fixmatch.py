@@ -31,7 +31,7 @@ class FixMatch(Algorithm):
     """
 
     name_ = "fixmatch"
-    detach_weak = True
+    weak_is_target = True
     summary = "weak-view pseudo-labels above a fixed threshold train the strong view (2020)"
 
     def __init__(self, threshold: float = 0.95, lambda_u: float = 1.0, warmup_steps: int = 0,

@@ -72,7 +72,8 @@ class FlexMatch(FixMatch):
 
     def class_thresholds(self):
         """The current `(n_classes,)` thresholds."""
-        counts = ops.bincount(self.remembered + 1, minlength=self.n_classes + 1)
+        # A one-hot sum, not bincount: its length must be static under XLA (jit_compile).
+        counts = ops.sum(ops.one_hot(self.remembered + 1, self.n_classes + 1), axis=0)
         return flexmatch_thresholds(counts, self.threshold, self.threshold_warmup)
 
     def unsupervised(self, weak, strong, batch, student) -> dict:

@@ -58,7 +58,7 @@ class FreeMatch(Algorithm):
     """
 
     name_ = "freematch"
-    detach_weak = True
+    weak_is_target = True
     summary = "FixMatch with self-adaptive global and class-wise thresholds (2023)"
 
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0, momentum: float = 0.999,

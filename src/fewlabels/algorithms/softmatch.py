@@ -30,7 +30,7 @@ class SoftMatch(Algorithm):
     """
 
     name_ = "softmatch"
-    detach_weak = True
+    weak_is_target = True
     summary = "every pseudo-label weighted by a truncated Gaussian of its confidence (2023)"
 
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0, momentum: float = 0.999,

@@ -14,6 +14,12 @@ The checks (the gradient checks use TensorFlow's `GradientTape`; the rest is bac
 - `check_config_and_saving`: `get_config`/`from_config` round-trips, and a saved model
   reloads with `safe_mode=True` and predicts the same.
 - `check_fit_is_seeded`: one `fit` step runs, and the same seed gives the same loss twice.
+- `check_fit_runs_under_xla`: training steps compile and run with `jit_compile=True` (XLA
+  wants static shapes: FlexMatch's class counts once used `bincount` and crashed there).
+- `check_weak_is_target_is_honest`: an algorithm that declares `weak_is_target` (so that the
+  weak view may get a pass of its own with no gradient) really takes no gradient through
+  its weak-view outputs; with `separate_weak_pass` its loss in inference mode equals the
+  joint pass's, and its unsupervised gradient still follows the mask.
 
 The student used here is one Dense softmax layer over flattened inputs, with weights set so
 that its predictions are either confident (0.97 on class 0) or uniform: that fixes whether a
@@ -105,11 +111,12 @@ def batch(seed: int = 0, n_labeled: int = 4, n_unlabeled: int = 8) -> tuple[dict
     return inputs, labels
 
 
-def model_for(name: str, confident: bool = True, n_unlabeled: int = 8, **hyperparameters):
+def model_for(name: str, confident: bool = True, n_unlabeled: int = 8,
+              separate_weak_pass: bool = False, **hyperparameters):
     from fewlabels.ssl_model import SemiSupervisedModel
 
     return SemiSupervisedModel(student(confident), create(name, **hyperparameters),
-                               n_unlabeled)
+                               n_unlabeled, separate_weak_pass=separate_weak_pass)
 
 
 def check_finite_loss(name: str) -> None:
@@ -132,10 +139,10 @@ def _unsupervised_gradient(model, x, y) -> tuple[float, np.ndarray]:
     return norm, keras.ops.convert_to_numpy(terms["mask"])
 
 
-def check_gradient_follows_the_mask(name: str) -> None:
+def check_gradient_follows_the_mask(name: str, separate_weak_pass: bool = False) -> None:
     case = CASES[name]
     x, y = batch()
-    model = model_for(name, confident=True)
+    model = model_for(name, confident=True, separate_weak_pass=separate_weak_pass)
     case.mask_on(model.algorithm)
     norm, mask = _unsupervised_gradient(model, x, y)
     if not case.unsupervised:
@@ -145,11 +152,37 @@ def check_gradient_follows_the_mask(name: str) -> None:
     assert norm > 1e-6, f"{name}: the unsupervised term carries no gradient with its mask on"
     if case.mask_off is None:
         return
-    model = model_for(name, confident=False)
+    model = model_for(name, confident=False, separate_weak_pass=separate_weak_pass)
     case.mask_off(model.algorithm)
     norm, mask = _unsupervised_gradient(model, x, y)
     assert mask.sum() == 0, f"{name}: the mask should be all off here, got {mask}"
     assert norm == 0.0, f"{name}: the mask is all off but the gradient is {norm}"
+
+
+def check_weak_is_target_is_honest(name: str) -> None:
+    import tensorflow as tf
+
+    if not get(name).weak_is_target:
+        return
+    x, y = batch()
+    model = model_for(name, confident=True)
+    CASES[name].mask_on(model.algorithm)
+    with tf.GradientTape() as tape:
+        out = model(x, training=True)
+        tape.watch(out["weak"])
+        terms = model.loss_terms(x, y, out)
+    grad = tape.gradient(terms["unsupervised"], out["weak"])
+    assert grad is None or not np.any(keras.ops.convert_to_numpy(grad)), (
+        f"{name}: declares weak_is_target but takes a gradient through the weak view")
+    losses = []
+    for separate in (False, True):
+        model = model_for(name, confident=True, separate_weak_pass=separate)
+        CASES[name].mask_on(model.algorithm)
+        terms = model.loss_terms(x, y, model(x, training=False))
+        losses.append(float(keras.ops.convert_to_numpy(terms["total"])))
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6,
+                               err_msg=f"{name}: the separate weak pass changes the loss")
+    check_gradient_follows_the_mask(name, separate_weak_pass=True)
 
 
 def check_zero_weight_is_supervised(name: str) -> None:
@@ -182,6 +215,17 @@ def check_config_and_saving(name: str, folder: Path) -> None:
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.predict(x["weak"], verbose=0)),
                                keras.ops.convert_to_numpy(model.predict(x["weak"], verbose=0)),
                                rtol=1e-6)
+
+
+def check_fit_runs_under_xla(name: str) -> None:
+    from fewlabels.ssl_model import SemiSupervisedModel
+
+    x, y = batch()
+    model = SemiSupervisedModel(student(confident=True), create(name), 8)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=True)
+    for _ in range(2):
+        logs = model.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(logs["loss"]), f"{name}: the XLA-compiled step gave {logs['loss']}"
 
 
 def check_fit_is_seeded(name: str) -> None:
