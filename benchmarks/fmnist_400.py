@@ -47,7 +47,8 @@ def settings(args) -> dict:
                 uratio=args.uratio,
                 steps_per_epoch=args.steps_per_epoch, optimizer=args.optimizer,
                 learning_rate=args.learning_rate, weight_decay=5e-4,
-                jit_compile=args.jit, deterministic=not args.jit, verbose=0)
+                jit_compile=args.jit, deterministic=not args.jit,
+                separate_weak_pass=args.separate_weak_pass, verbose=0)
 
 
 _SPEED: dict[str, tuple[float, float]] = {}
@@ -178,6 +179,9 @@ def main() -> None:
     parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"),
                         help="sgd: Nesterov momentum 0.9, as FixMatch (default); adam: AdamW")
     parser.add_argument("--learning-rate", type=float, default=0.03)
+    parser.add_argument("--separate-weak-pass", action="store_true",
+                        help="the FixMatch family's weak view in a pass of its own, without "
+                        "gradient (faster steps, BatchNorm statistics of its own)")
     parser.add_argument("--jit", action="store_true",
                         help="XLA on, op determinism off (faster; not bit-reproducible)")
     parser.add_argument("--plot", default=str(REPO / "docs" / "benchmarks" / "fmnist_400.png"),
