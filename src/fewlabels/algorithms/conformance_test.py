@@ -10,24 +10,27 @@ def test_every_registered_algorithm_has_a_conformance_entry():
     assert sorted(names()) == sorted(c.CASES), "add one line to conformance.CASES"
 
 
+CHECKS = {
+    "the loss is finite on random data": c.check_finite_loss,
+    "the unsupervised gradient is there when the mask is on and zero when off":
+        c.check_gradient_follows_the_mask,
+    "training steps compile and run under XLA": c.check_fit_runs_under_xla,
+    "an algorithm reading the weak view as targets takes no gradient through it":
+        c.check_weak_is_target_is_honest,
+    "zero unlabeled weight gives the supervised update": c.check_zero_weight_is_supervised,
+    "one fit step runs and the same seed gives the same loss": c.check_fit_is_seeded,
+}
+
+
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("name", names())
-def test_loss_is_finite_on_random_data(name):
-    c.check_finite_loss(name)
+def test_every_registered_algorithm_passes(name, check):
+    CHECKS[check](name)
 
 
 @pytest.mark.parametrize("name", names())
-def test_unsupervised_gradient_is_there_when_the_mask_is_on_and_zero_when_off(name):
-    c.check_gradient_follows_the_mask(name)
-
-
-@pytest.mark.parametrize("name", names())
-def test_training_steps_compile_and_run_under_xla(name):
-    c.check_fit_runs_under_xla(name)
-
-
-@pytest.mark.parametrize("name", names())
-def test_an_algorithm_reading_the_weak_view_as_targets_takes_no_gradient_through_it(name):
-    c.check_weak_is_target_is_honest(name)
+def test_config_round_trips_and_a_saved_model_reloads_safely(name, tmp_path):
+    c.check_config_and_saving(name, tmp_path)
 
 
 def test_the_weak_is_target_check_catches_an_algorithm_that_trains_the_weak_view(
@@ -37,21 +40,6 @@ def test_the_weak_is_target_check_catches_an_algorithm_that_trains_the_weak_view
     monkeypatch.setattr(get("pseudo-label"), "weak_is_target", True)  # a false claim
     with pytest.raises(AssertionError, match="takes a gradient through the weak view"):
         c.check_weak_is_target_is_honest("pseudo-label")
-
-
-@pytest.mark.parametrize("name", names())
-def test_zero_unlabeled_weight_gives_the_supervised_update(name):
-    c.check_zero_weight_is_supervised(name)
-
-
-@pytest.mark.parametrize("name", names())
-def test_config_round_trips_and_a_saved_model_reloads_safely(name, tmp_path):
-    c.check_config_and_saving(name, tmp_path)
-
-
-@pytest.mark.parametrize("name", names())
-def test_one_fit_step_runs_and_the_same_seed_gives_the_same_loss(name):
-    c.check_fit_is_seeded(name)
 
 
 def test_mixmatch_and_the_ema_refuse_bad_settings_by_name():
