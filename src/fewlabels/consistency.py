@@ -270,9 +270,6 @@ class ConsistencyTraining(Estimator):
         hidden = None if y_hidden is None else y_hidden[keep]
         if not np.any(train_y < 0) and not unlabeled_files:  # warned: train supervised
             algorithm = algorithms.create("supervised")
-            X_train = np.concatenate([X_train, X_train])  # the ignored unlabeled side
-            train_y = np.concatenate([train_y, np.full(len(train_y), -1)])
-            hidden = None
 
         training.seed_everything(self.seed, self.deterministic)
         backbone = build_network(network, X, n_classes, self.get_params())

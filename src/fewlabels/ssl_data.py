@@ -61,7 +61,8 @@ def ssl_stream(
         unlabeled_files: more unlabeled images, as files read from disk per batch (a
             `fewlabels.data.folders.ImageFiles` decoded to the shape of `x`'s images).
         with_unlabeled: False for a supervised baseline in the same loop: its batches carry
-            no unlabeled images (empty `weak`, `strong`, `index`), so it pays for none.
+            no unlabeled images (empty `weak`, `strong`, `index`), so it pays for none, and
+            the pool may have none.
 
     Returns:
         The dataset, and the number of unlabeled images (the pool size for algorithm state).
@@ -85,7 +86,7 @@ def ssl_stream(
     if len(labeled) == 0:
         raise FewLabelsError("no labeled rows: consistency training needs some labels.")
     n_files = 0 if unlabeled_files is None else len(unlabeled_files)
-    if len(unlabeled) == 0 and n_files == 0:
+    if len(unlabeled) == 0 and n_files == 0 and with_unlabeled:
         raise FewLabelsError("no unlabeled rows: use supervised training instead.")
     if n_files and tuple(unlabeled_files.shape) != tuple(np.shape(x)[1:]):
         raise FewLabelsError(

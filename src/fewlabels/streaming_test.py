@@ -130,3 +130,26 @@ def test_the_cli_streams_a_folder_for_consistency_methods_only(pool, tmp_path, c
     assert cli.main(["fit", str(pool), "--out", str(tmp_path / "r2"), "--method",
                      "self-training", "--stream-unlabeled", "--image-size", "8"]) == 2
     assert "cannot stream unlabeled images from disk" in capsys.readouterr().err
+
+
+def test_stream_unlabeled_on_a_table_is_refused_by_name(tmp_path):
+    from fewlabels.workflow import fit_run
+
+    table = tmp_path / "t.csv"
+    table.write_text("1,2,0\n3,4,1\n5,6,-1\n")
+    with pytest.raises(FewLabelsError, match="stream_unlabeled reads image folders; a table is "
+                                             "read into memory"):
+        fit_run(table, tmp_path / "run", method="fixmatch", stream_unlabeled=True)
+
+
+def test_fully_labeled_images_train_supervised_without_an_unlabeled_pool(pool):
+    from fewlabels.consistency import ConsistencyTraining
+    from fewlabels.errors import FewLabelsWarning
+
+    _, streamed = in_memory_and_streamed(pool)  # x: the 12 labeled images only
+    with pytest.warns(FewLabelsWarning, match="no unlabeled rows: training a plain supervised"):
+        model = ConsistencyTraining(method="fixmatch", steps=2, steps_per_epoch=2, batch_size=4,
+                                    cnn_widths=(4,)).fit(streamed.x, streamed.y)
+    assert model.n_unlabeled_ == 0 and model.n_train_labeled_ == 12
+    assert model.history_record()["warnings"] == []
+    assert model.predict(streamed.x).shape == (12,)

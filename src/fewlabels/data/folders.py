@@ -252,16 +252,25 @@ class ImageFiles:
         return (*self.image_size, self.channels)
 
 
+def files_fingerprint(paths, root: Path) -> str:
+    """A SHA-256 of the files' names (relative to `root`) and sizes: cheap, and it changes
+    when files are added, removed, renamed or rewritten to another size."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    root = root.resolve()
+    for p in map(Path, paths):
+        name = p.relative_to(root) if p.is_relative_to(root) else p
+        digest.update(f"{name}\0{p.stat().st_size}\n".encode())
+    return digest.hexdigest()
+
+
 def unlabeled_files(folder: ImageFolder, image_size: tuple[int, int], channels: int
                     ) -> ImageFiles:
     """The unlabeled images of a scanned folder, to stream from disk during training."""
-    import hashlib
-
     paths = [str(p) for p, label in zip(folder.paths, folder.y, strict=True) if label < 0]
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(f"{path}\0{os.stat(path).st_size}\n".encode())
-    return ImageFiles(paths, tuple(image_size), channels, digest.hexdigest())
+    return ImageFiles(paths, tuple(image_size), channels,
+                      files_fingerprint(paths, folder.root))
 
 
 def decode_file(path, image_size: tuple[int, int], channels: int):

@@ -20,7 +20,6 @@ with `stream_unlabeled=True`: consistency training then reads them from disk bat
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -197,6 +196,7 @@ def labels_by_name(y: np.ndarray, classes: list[str] | None, model_classes: list
 def _load_folder(path, image_size, channels, unlabeled, unlabeled_dir, on_bad_image,
                  class_folders, stream_unlabeled=False) -> ImageData:
     from fewlabels.data.folders import (
+        files_fingerprint,
         image_dataset,
         scan_image_files,
         scan_image_folder,
@@ -216,11 +216,7 @@ def _load_folder(path, image_size, channels, unlabeled, unlabeled_dir, on_bad_im
                                        channels=channels, batch_size=256, labeled=is_labeled):
             parts.append(np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8))
             labels.append(y.numpy().astype(np.int64))
-    digest = hashlib.sha256()  # names and sizes: cheap, and changes when files change
-    root = folder.root.resolve()
-    for p in folder.paths:
-        name = p.relative_to(root) if p.is_relative_to(root) else p
-        digest.update(f"{name}\0{p.stat().st_size}\n".encode())
+    fingerprint = files_fingerprint(folder.paths, folder.root)
     names = [str(p) for p, lab in zip(folder.paths, folder.y, strict=True) if lab >= 0]
     files = None
     if stream_unlabeled:
@@ -231,5 +227,5 @@ def _load_folder(path, image_size, channels, unlabeled, unlabeled_dir, on_bad_im
         parts = [np.zeros((0, image_size, image_size, channels), np.uint8)]
         labels = [np.zeros(0, np.int64)]
     return ImageData(np.concatenate(parts), np.concatenate(labels),
-                     folder.classes or None, None, None, str(path), digest.hexdigest(), names,
+                     folder.classes or None, None, None, str(path), fingerprint, names,
                      files)
