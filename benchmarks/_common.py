@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import shlex
@@ -74,22 +75,86 @@ def meta() -> dict:
 
 
 def footer(info: dict) -> list[str]:
-    """The lines under every table: command, date, machine and versions."""
+    """The lines under every table: command, date, machine and versions.
+
+    A results file grown over several invocations (`--resume`) names every command and its
+    date."""
     m = info["machine"]
+    invocations = info.get("invocations") or []
+    if len(invocations) > 1:
+        made = "Commands (the runs were made in this order, each invocation adding its own): " \
+            + "; ".join(f"`{i['command']}` ({i['date']})" for i in invocations) + "."
+    else:
+        made = f"Command: `{info['command']}`. Date: {info['date']}."
     return [
         "",
-        f"Command: `{info['command']}`. Date: {info['date']}. Machine: {m['cpu']}, "
-        f"{m['cores']} cores, {m['ram_gib']} GiB RAM. Versions: "
+        f"{made} Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM. Versions: "
         + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
         "",
     ]
 
 
-def write_outputs(args, runs: list[dict], table) -> None:
-    """Write the results JSON and the markdown table (`table(runs, info)` makes its text)."""
+def add_resume(parser: argparse.ArgumentParser) -> None:
+    """`--resume`: keep the runs already in `--out` and make only the missing ones."""
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in --out (made with the same settings) and "
+                        "make only the missing ones; a long benchmark can be run in parts")
+
+
+def previous_runs(args, settings: dict) -> tuple[list[dict], list[dict]]:
+    """The runs and invocations already in `args.out`, when `--resume` asks for them.
+
+    Refuses a file made with other settings, naming the settings that differ: runs made
+    with different settings must not share a table."""
+    path = Path(args.out)
+    if not getattr(args, "resume", False) or not path.exists():
+        return [], []
+    from fewlabels.io import read_json
+
+    data = read_json(path)
+    before = data.get("meta", {}).get("settings")
+    now = json.loads(json.dumps(settings))
+    if before != now:
+        before = before or {}
+        differ = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        detail = ", ".join(f"{k}: {before.get(k)!r} there, {now.get(k)!r} now" for k in differ)
+        raise SystemExit(f"--resume: {path} was made with other settings ({detail}); "
+                         "use the same settings or another --out")
+    info = data["meta"]
+    invocations = info.get("invocations") or [{"command": info["command"],
+                                               "date": info["date"]}]
+    return list(data.get("runs", [])), list(invocations)
+
+
+def git_commit() -> str | None:
+    """The repository's current commit (with `+` when the work tree has changes), if known."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty else "")
+
+
+def write_outputs(args, runs: list[dict], table, settings: dict | None = None,
+                  earlier: list[dict] | None = None) -> None:
+    """Write the results JSON and the markdown table (`table(runs, info)` makes its text).
+
+    `settings` (what every run shares) is kept in the meta block, so that `--resume` can
+    refuse to mix runs made otherwise; `earlier` lists the invocations whose runs `runs`
+    already holds."""
     from fewlabels.io import write_json, write_text
 
     info = meta()
+    if settings is not None:
+        info["settings"] = settings
+    if earlier is not None:
+        info["invocations"] = [*earlier, {"command": info["command"], "date": info["date"]}]
     write_json(args.out, {"meta": info, "runs": runs})
     write_text(args.table, table(runs, info))
     print(f"wrote {args.out} and {args.table}")

@@ -16,10 +16,15 @@ method trains the same backbone through `fewlabels.ConsistencyTraining` with the
 
 Run: `python benchmarks/fmnist_400.py --seeds 3 --budget-min 30` (7 methods x 3 seeds x 30
 min = 10.5 hours on 2 cores). `--methods` runs a subset; `--plot` writes the curve as PNG.
+`--resume` keeps the runs already in `--out` (refusing a file made with other settings) and
+makes only the missing ones, so the full table can be built in parts: every run records its
+date and commit, and the table's footer names every invocation.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -28,7 +33,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, base_parser, footer, mean_std, parse_seeds, write_outputs
+from _common import (
+    REPO,
+    add_resume,
+    base_parser,
+    footer,
+    git_commit,
+    mean_std,
+    parse_seeds,
+    previous_runs,
+    write_outputs,
+)
 
 from fewlabels.consistency import ConsistencyTraining
 from fewlabels.data import hide_labels
@@ -109,6 +124,7 @@ def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
         "mask_rate": round(history.get("mask_rate", [0.0])[-1], 4),
         "pseudo_label_accuracy": round(history.get("pseudo_label_accuracy", [0.0])[-1], 4),
         "curve": curve, "warnings": model.warnings_,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),
     }
     print(f"{method} seed {seed}: {record['test_accuracy']:.4f} in {wall:.0f} s "
           f"({steps} steps, {per_step:.3f} s/step)", flush=True)
@@ -170,20 +186,23 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma list (default: all of {', '.join(METHODS)})")
     parser.add_argument("--model", default="cnn", choices=("cnn", "wrn"))
-    parser.add_argument("--cnn-widths", default="32,64,128",
+    parser.add_argument("--cnn-widths", default=(16, 32, 64),
                         type=lambda text: tuple(int(v) for v in text.split(",")),
-                        help="filters of the compact CNN's stages (default: 32,64,128)")
+                        help="filters of the compact CNN's stages (default: 16,32,64)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--uratio", type=int, default=7)
-    parser.add_argument("--steps-per-epoch", type=int, default=100)
+    parser.add_argument("--steps-per-epoch", type=int, default=50,
+                        help="steps between two points of the accuracy curve (default: 50)")
     parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"),
                         help="sgd: Nesterov momentum 0.9, as FixMatch (default); adam: AdamW")
     parser.add_argument("--learning-rate", type=float, default=0.03)
     parser.add_argument("--separate-weak-pass", action="store_true",
                         help="the FixMatch family's weak view in a pass of its own, without "
                         "gradient (faster steps, BatchNorm statistics of its own)")
-    parser.add_argument("--jit", action="store_true",
-                        help="XLA on, op determinism off (faster; not bit-reproducible)")
+    parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
+                        help="XLA on, op determinism off (the default: faster, not "
+                        "bit-reproducible); --no-jit: op determinism, no XLA")
+    add_resume(parser)
     parser.add_argument("--plot", default=str(REPO / "docs" / "benchmarks" / "fmnist_400.png"),
                         help="the accuracy-against-time plot ('' for none)")
     args = parser.parse_args()
@@ -191,13 +210,20 @@ def main() -> None:
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         parser.error(f"unknown methods {unknown}; choose from {METHODS}")
+    shared = {**settings(args), "budget_min": args.budget_min,
+              "labels_per_class": LABELS_PER_CLASS, "curve_subset": CURVE_SUBSET}
+    runs, earlier = previous_runs(args, shared)
+    done = {(r["method"], r["seed"]) for r in runs}
     data = load_image_dataset("fashion_mnist")
-    runs = []
     for seed in parse_seeds(args.seeds):
         y_partial, y_hidden = hide_labels(data.y_train, LABELS_PER_CLASS, seed)
         for method in methods:
+            if (method, seed) in done:
+                print(f"{method} seed {seed}: already in {args.out}", flush=True)
+                continue
             runs.append(run_one(method, args, data, y_partial, y_hidden, seed))
-            write_outputs(args, runs, table)  # after every run: a long job keeps its results
+            # After every run: a long job keeps its results, and --resume goes on from them.
+            write_outputs(args, runs, table, settings=shared, earlier=earlier)
     if args.plot:
         plot(runs, Path(args.plot))
 

@@ -14,6 +14,8 @@ Both run with and without XLA (`jit_compile`).
 
 Run: `python benchmarks/step_overhead.py --seeds 1` (the seed fixes the weights and the batch).
 `--wrn` also measures WRN-28-2 images/s through fewlabels (slow: about 8 s per step here).
+`--mixed` adds fewlabels' step with the network built under Keras's `mixed_bfloat16` policy
+(16-bit compute, float32 weights and probabilities), timed in the same rounds.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from _common import base_parser, footer, mean_std, parse_seeds, write_outputs
 
 BATCH, URATIO, SHAPE, N_CLASSES = 32, 7, (28, 28, 1), 10
 FEW, HAND, SEPARATE = "fewlabels fit", "hand-written tf.function", ", separate weak pass"
+MIXED = ", mixed_bfloat16"
 
 
 def make_batch(seed: int):
@@ -128,6 +131,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="steps per timed round")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per runner")
     parser.add_argument("--wrn", action="store_true", help="also time WRN-28-2")
+    parser.add_argument("--mixed", action="store_true",
+                        help="also time fewlabels' step under the mixed_bfloat16 policy")
     args = parser.parse_args()
     import keras
 
@@ -145,6 +150,14 @@ def main() -> None:
                        HAND: hand_runner(build, x, y, jit),
                        FEW + SEPARATE: fewlabels_runner(build, x, y, jit, separate=True),
                        HAND + SEPARATE: hand_runner(build, x, y, jit, separate=True)}
+            if args.mixed:
+                def build_mixed(build=build):
+                    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+                    try:
+                        return build()
+                    finally:
+                        keras.mixed_precision.set_global_policy("float32")
+                runners[FEW + MIXED] = fewlabels_runner(build_mixed, x, y, jit)
             for run in runners.values():
                 run(3)  # trace and warm up
             for r in range(args.rounds):
@@ -178,7 +191,7 @@ def table(runs: list[dict], info: dict) -> str:
              "images (28x28x1), compact CNN, SGD; the same fixed batch for both runners, "
              "timed alternately. `test_accuracy` does not apply.", "",
              "| model | XLA | runner | ms per step | images/s |", "|---|---|---|---|---|"]
-    ratios, saved = [], []
+    ratios, saved, mixed = [], [], []
     for model in dict.fromkeys(r["model"] for r in runs):
         for jit in (False, True):
             group = [r for r in runs if r["model"] == model and r["jit_compile"] == jit]
@@ -196,9 +209,13 @@ def table(runs: list[dict], info: dict) -> str:
                     ratios.append(f"{model}, {xla}, {label}: {ratio:.2f}x")
             if HAND + SEPARATE in means:
                 saved.append(f"{xla}: {means[HAND + SEPARATE] / means[HAND]:.2f}x")
+            if FEW + MIXED in means:
+                mixed.append(f"{xla}: {means[FEW + MIXED] / means[FEW]:.2f}x")
     lines += ["", "Ratio fewlabels / hand-written (mean ms per step): " + "; ".join(ratios)
               + ".", "", "Separate weak pass / joint pass, hand-written step time: "
               + "; ".join(saved) + "."]
+    if mixed:
+        lines += ["", "mixed_bfloat16 / float32, fewlabels step time: " + "; ".join(mixed) + "."]
     return "\n".join(lines + footer(info))
 
 

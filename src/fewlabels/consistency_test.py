@@ -133,3 +133,21 @@ def test_cnn_widths_set_the_compact_cnn_stages_for_both_estimators():
         model = build_network("cnn", x, 3, estimator.get_params())
         filters = [layer.filters for layer in model.layers if hasattr(layer, "filters")]
         assert filters == [8, 8, 16, 16]
+
+
+def test_a_mixed_precision_policy_computes_in_16_bits_with_float32_probabilities(digits):
+    import keras
+
+    data, y, hidden = digits
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = ConsistencyTraining(method="fixmatch", algorithm_params={"threshold": 0.5},
+                                    **FAST).fit(data.x_train, y, y_hidden=hidden)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    convs = [layer for layer in model.model_.layers if "conv" in layer.name]
+    assert convs and all(layer.compute_dtype == "bfloat16" for layer in convs)
+    out = model.model_(data.x_test[:4], training=False)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    assert np.all(np.isfinite(model.history_["loss"]))
+    assert model.predict_proba(data.x_test).sum(axis=1) == pytest.approx(1, abs=1e-3)

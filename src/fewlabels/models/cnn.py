@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import keras
 
 from fewlabels.errors import FewLabelsError
+from fewlabels.models.output import class_probabilities
 
 
 def build_cnn(
@@ -59,7 +60,7 @@ def build_cnn(
     h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
     if dropout:
         h = keras.layers.Dropout(dropout, name="dropout")(h)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(h)
+    outputs = class_probabilities(h, n_classes)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -124,7 +125,7 @@ def build_wrn(
             h = keras.layers.Add(name=f"{label}_add")([shortcut, y])
     h = bn_act(h, "final")
     h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(h)
+    outputs = class_probabilities(h, n_classes)
     return keras.Model(inputs, outputs, name=name or f"wrn-{depth}-{widen}")
 
 

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from fewlabels.errors import FewLabelsError
+from fewlabels.models.output import class_probabilities
 
 
 def build_mlp(
@@ -57,5 +58,5 @@ def build_mlp(
         h = keras.layers.Dense(units, activation=activation, name=f"dense_{i + 1}")(h)
         if dropout > 0:
             h = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(h)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(h)
+    outputs = class_probabilities(h, n_classes)
     return keras.Model(inputs, outputs, name=name)

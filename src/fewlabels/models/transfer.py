@@ -41,6 +41,7 @@ import keras
 import numpy as np
 
 from fewlabels.errors import FewLabelsError
+from fewlabels.models.output import class_probabilities
 
 OWN_BACKBONES = ("cnn", "wrn")
 """fewlabels' own from-scratch backbones, usable as transfer backbones with weights from a file."""
@@ -266,7 +267,7 @@ def build_transfer_model(
     h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
     h = keras.layers.Dense(head_units, activation="relu", name="head_dense")(h)
     h = keras.layers.Dropout(dropout, name="head_dropout")(h)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(h)
+    outputs = class_probabilities(h, n_classes)
     return keras.Model(inputs, outputs, name=f"transfer_{backbone.lower()}")
 
 

@@ -1,0 +1,51 @@
+"""The benchmark helpers that decide which runs share a table (`--resume`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+from _common import add_resume, footer, previous_runs, write_outputs
+
+
+def _args(tmp_path, *argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default=str(tmp_path / "r.json"))
+    parser.add_argument("--table", default=str(tmp_path / "r.md"))
+    add_resume(parser)
+    return parser.parse_args(list(argv))
+
+
+def _table(runs, info):
+    return f"{len(runs)} runs\n" + "\n".join(footer(info))
+
+
+def test_resume_keeps_earlier_runs_and_names_every_invocation(tmp_path):
+    settings = {"budget_min": 30.0, "cnn_widths": (16, 32, 64)}
+    first = _args(tmp_path)
+    write_outputs(first, [{"method": "a", "seed": 0}], _table, settings=settings, earlier=[])
+    again = _args(tmp_path, "--resume")
+    runs, earlier = previous_runs(again, settings)  # a tuple here, a list in the file
+    assert runs == [{"method": "a", "seed": 0}]
+    assert len(earlier) == 1
+    write_outputs(again, [*runs, {"method": "b", "seed": 0}], _table, settings=settings,
+                  earlier=earlier)
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert [r["method"] for r in saved["runs"]] == ["a", "b"]
+    assert len(saved["meta"]["invocations"]) == 2
+    text = (tmp_path / "r.md").read_text()
+    assert text.startswith("2 runs") and text.count("`") >= 4 and "Commands (" in text
+
+
+def test_resume_refuses_a_file_made_with_other_settings(tmp_path):
+    write_outputs(_args(tmp_path), [{"method": "a", "seed": 0}], _table,
+                  settings={"budget_min": 30.0, "uratio": 7}, earlier=[])
+    with pytest.raises(SystemExit, match=r"other settings \(budget_min: 30.0 there, 10.0 now\)"):
+        previous_runs(_args(tmp_path, "--resume"), {"budget_min": 10.0, "uratio": 7})
+
+
+def test_without_resume_the_file_is_started_afresh(tmp_path):
+    write_outputs(_args(tmp_path), [{"method": "a", "seed": 0}], _table,
+                  settings={"x": 1}, earlier=[])
+    assert previous_runs(_args(tmp_path), {"x": 2}) == ([], [])
