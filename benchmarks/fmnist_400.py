@@ -124,7 +124,7 @@ def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
         "mask_rate": round(history.get("mask_rate", [0.0])[-1], 4),
         "pseudo_label_accuracy": round(history.get("pseudo_label_accuracy", [0.0])[-1], 4),
         "curve": curve, "warnings": model.warnings_,
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": args.commit,
     }
     print(f"{method} seed {seed}: {record['test_accuracy']:.4f} in {wall:.0f} s "
           f"({steps} steps, {per_step:.3f} s/step)", flush=True)
@@ -213,6 +213,7 @@ def main() -> None:
     shared = {**settings(args), "budget_min": args.budget_min,
               "labels_per_class": LABELS_PER_CLASS, "curve_subset": CURVE_SUBSET}
     runs, earlier = previous_runs(args, shared)
+    args.commit = git_commit()  # the code this process loaded ("+": with local changes)
     done = {(r["method"], r["seed"]) for r in runs}
     data = load_image_dataset("fashion_mnist")
     for seed in parse_seeds(args.seeds):
