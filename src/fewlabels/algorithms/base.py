@@ -82,6 +82,29 @@ class Algorithm(keras.layers.Layer):
         """
         self.n_classes = n_classes
 
+    def add_state(self, name: str, shape: tuple, value: float, dtype: str = "float32"):
+        """A non-trainable state variable of the algorithm, filled with `value`.
+
+        Each variable is initialized on its own (a `Constant` initializer): two variables
+        assigned one array would share a buffer, which JAX's compiled step refuses.
+
+        Args:
+            name: the variable's name (checkpoints and saved models find it by name).
+            shape: its shape.
+            value: its initial value, everywhere.
+            dtype: its dtype.
+
+        Returns:
+            The Keras variable.
+
+        Example:
+        ```python
+        self.p_model = self.add_state("p_model", (n_classes,), 1.0 / n_classes)
+        ```
+        """
+        return self.add_weight(shape=shape, initializer=keras.initializers.Constant(value),
+                               dtype=dtype, trainable=False, name=name)
+
     def after_step(self, student: keras.Model) -> None:
         """Called inside the compiled step after the loss: update teachers and the like."""
 

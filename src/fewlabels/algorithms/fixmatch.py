@@ -44,9 +44,7 @@ class FixMatch(Algorithm):
 
     def build_state(self, n_classes, n_unlabeled, student) -> None:
         super().build_state(n_classes, n_unlabeled, student)
-        self.p_model = self.add_weight(shape=(n_classes,), initializer="ones",
-                                       trainable=False, name="p_model")
-        self.p_model.assign(ops.ones((n_classes,)) / n_classes)
+        self.p_model = self.add_state("p_model", (n_classes,), 1.0 / n_classes)
 
     def aligned(self, weak):
         """Weak-view probabilities, distribution-aligned if enabled (no gradient)."""

@@ -66,9 +66,7 @@ class FlexMatch(FixMatch):
 
     def build_state(self, n_classes, n_unlabeled, student) -> None:
         super().build_state(n_classes, n_unlabeled, student)
-        self.remembered = self.add_weight(shape=(max(n_unlabeled, 1),), initializer="zeros",
-                                          dtype="int32", trainable=False, name="remembered")
-        self.remembered.assign(-ops.ones((max(n_unlabeled, 1),), dtype="int32"))
+        self.remembered = self.add_state("remembered", (max(n_unlabeled, 1),), -1, "int32")
 
     def class_thresholds(self):
         """The current `(n_classes,)` thresholds."""

@@ -69,16 +69,9 @@ class FreeMatch(Algorithm):
 
     def build_state(self, n_classes, n_unlabeled, student) -> None:
         super().build_state(n_classes, n_unlabeled, student)
-        self.tau = self.add_weight(shape=(), initializer="zeros", trainable=False, name="tau")
-        self.tau.assign(1.0 / n_classes)
-        self.p_model = self.add_weight(shape=(n_classes,), initializer="zeros",
-                                       trainable=False, name="p_model")
-        self.p_model.assign(ops.ones((n_classes,)) / n_classes)
-        self.label_hist = self.add_weight(shape=(n_classes,), initializer="zeros",
-                                          trainable=False, name="label_hist")
-        # A value of its own: on JAX, two variables holding one array make a jitted step
-        # donate the same buffer twice.
-        self.label_hist.assign(ops.ones((n_classes,)) / n_classes)
+        self.tau = self.add_state("tau", (), 1.0 / n_classes)
+        self.p_model = self.add_state("p_model", (n_classes,), 1.0 / n_classes)
+        self.label_hist = self.add_state("label_hist", (n_classes,), 1.0 / n_classes)
 
     def unsupervised(self, weak, strong, batch, student) -> dict:
         probs = ops.stop_gradient(weak)

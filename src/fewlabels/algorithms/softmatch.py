@@ -42,13 +42,9 @@ class SoftMatch(Algorithm):
 
     def build_state(self, n_classes, n_unlabeled, student) -> None:
         super().build_state(n_classes, n_unlabeled, student)
-        self.mu = self.add_weight(shape=(), initializer="zeros", trainable=False, name="mu")
-        self.mu.assign(1.0 / n_classes)
-        self.variance = self.add_weight(shape=(), initializer="ones", trainable=False,
-                                        name="variance")
-        self.p_model = self.add_weight(shape=(n_classes,), initializer="zeros",
-                                       trainable=False, name="p_model")
-        self.p_model.assign(ops.ones((n_classes,)) / n_classes)
+        self.mu = self.add_state("mu", (), 1.0 / n_classes)
+        self.variance = self.add_state("variance", (), 1.0)
+        self.p_model = self.add_state("p_model", (n_classes,), 1.0 / n_classes)
 
     def unsupervised(self, weak, strong, batch, student) -> dict:
         probs = ops.stop_gradient(weak)
