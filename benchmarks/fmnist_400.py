@@ -225,7 +225,9 @@ def main() -> None:
             runs.append(run_one(method, args, data, y_partial, y_hidden, seed))
             # After every run: a long job keeps its results, and --resume goes on from them.
             write_outputs(args, runs, table, settings=shared, earlier=earlier)
-    if args.plot:
+            if args.plot:
+                plot(runs, Path(args.plot))
+    if args.plot and runs:  # also when every run was already made
         plot(runs, Path(args.plot))
 
 

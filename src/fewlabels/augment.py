@@ -1,8 +1,9 @@
 """Named augmentation policies, built from Keras's own preprocessing layers.
 
-Each policy is a `keras.Sequential` of random layers, so it runs inside `tf.data` on the fly
-and on every Keras backend. Images are float tensors in `value_range` (default `(0, 255)`),
-shaped `(batch, height, width, channels)`; gray images have one channel.
+Each policy is a `keras.layers.Pipeline` of random layers, so it runs inside `tf.data` on the
+fly, as TensorFlow ops whichever Keras backend trains the model (a `keras.Sequential` would
+convert its inputs to the backend's tensors there). Images are float tensors in `value_range`
+(default `(0, 255)`), shaped `(batch, height, width, channels)`; gray images have one channel.
 
 - `none`: the identity.
 - `classic`: the `ImageDataGenerator` recipe that tutorials copy: rotation 10 degrees,
@@ -65,7 +66,7 @@ def build_policy(
     value_range: tuple[float, float] = (0.0, 255.0),
     background: float | None = None,
     seed: int | None = None,
-) -> keras.Sequential:
+) -> keras.layers.Pipeline:
     """Build a named augmentation policy.
 
     Args:
@@ -90,7 +91,7 @@ def build_policy(
         seed: seeds every random layer (each gets `seed + i`), for reproducible streams.
 
     Returns:
-        A `keras.Sequential`; call it with `training=True` to augment.
+        A `keras.layers.Pipeline`; call it with `training=True` to augment.
     """
     import keras
 
@@ -141,7 +142,7 @@ def build_policy(
 
         stack = [RandAugment(num_ops=2, cutout=0.5, value_range=value_range,
                              fill_value=background, seed=next(seeds))]
-    return keras.Sequential(stack, name=f"augment_{name}")
+    return keras.layers.Pipeline(stack, name=f"augment_{name}")
 
 
 def plain_background(images, value_range: tuple[float, float] = (0.0, 255.0),

@@ -27,7 +27,8 @@ operations run first. Every operation is a few element-wise `keras.ops` over the
 the training stream of a Fashion-MNIST FixMatch step (32 labeled and 224 unlabeled images,
 weak and strong views) this layer and Cutout took the stream from 95 ms per batch (Keras's
 RandAugment and RandomErasing) to 27 ms (2-core machine, 2026-11-23). Color is the identity
-on gray images.
+on gray images. It is a `fewlabels.data_layer.DataView`: inside `tf.data` it computes with
+TensorFlow whichever backend trains the model.
 
 Example:
 ```python
@@ -42,8 +43,8 @@ from __future__ import annotations
 import math
 
 import keras
-from keras import ops
 
+from fewlabels.data_layer import BackendOps, DataView
 from fewlabels.errors import FewLabelsError
 
 OPERATIONS = ("identity", "autocontrast", "equalize", "brightness", "color", "contrast",
@@ -56,7 +57,7 @@ MAX_TRANSLATE = 0.3
 
 
 @keras.saving.register_keras_serializable(package="fewlabels")
-class RandAugment(keras.layers.Layer):
+class RandAugment(DataView):
     """FixMatch's RandAugment with per-image operations and magnitudes, then Cutout.
 
     Args:
@@ -100,28 +101,27 @@ class RandAugment(keras.layers.Layer):
     def call(self, images, training=True):
         if not training:
             return images
+        ops, seed = self.ops, self.seed_generator()
         low, high = self.value_range
         x = (ops.cast(images, "float32") - low) / (high - low)  # 0..1 from here on
         height, width, channels = (int(d) for d in x.shape[1:])
         batch = ops.shape(x)[0]
-        draws = keras.random.randint((self.num_ops, batch), 0, len(OPERATIONS),
-                                     seed=self.generator)
-        magnitudes = keras.random.uniform((self.num_ops, batch), seed=self.generator)
-        signs = ops.sign(keras.random.uniform((self.num_ops, batch), seed=self.generator)
-                         - 0.5)
+        draws = ops.random.randint((self.num_ops, batch), 0, len(OPERATIONS), seed=seed)
+        magnitudes = ops.random.uniform((self.num_ops, batch), seed=seed)
+        signs = ops.sign(ops.random.uniform((self.num_ops, batch), seed=seed) - 0.5)
         geometry = {name: ops.zeros((batch,)) for name in GEOMETRIC}
         for slot in range(self.num_ops):
             chosen = {name: ops.equal(draws[slot], i) for i, name in enumerate(OPERATIONS)}
             m, s = magnitudes[slot], signs[slot]
-            x = _pixel_ops(x, chosen, m, channels)
+            x = _pixel_ops(ops, x, chosen, m, channels)
             for name, limit in (("rotate", math.radians(MAX_ROTATION)), ("shear_x", MAX_SHEAR),
                                 ("shear_y", MAX_SHEAR), ("translate_x", MAX_TRANSLATE),
                                 ("translate_y", MAX_TRANSLATE)):
                 geometry[name] = geometry[name] + ops.where(chosen[name], s * m * limit, 0.0)
         fill = 0.5 if self.fill_value is None else (self.fill_value - low) / (high - low)
-        x = _affine(x, geometry, height, width, fill)
+        x = _affine(ops, x, geometry, height, width, fill)
         if self.cutout > 0:
-            x = _cutout(x, self.cutout, height, width, self.generator)
+            x = _cutout(ops, x, self.cutout, height, width, seed)
         return x * (high - low) + low
 
     def compute_output_shape(self, input_shape):
@@ -138,12 +138,12 @@ def _per_image(flag):
     return flag[:, None, None, None]
 
 
-def _blend(degenerate, x, factor):
+def _blend(ops, degenerate, x, factor):
     """PIL's `ImageEnhance`: `degenerate + factor * (x - degenerate)`, clipped."""
     return ops.clip(degenerate + factor[:, None, None, None] * (x - degenerate), 0.0, 1.0)
 
 
-def _pixel_ops(x, chosen, m, channels):
+def _pixel_ops(ops: BackendOps, x, chosen, m, channels):
     """Apply, to each image, the pixel operation it drew in this slot (if any)."""
     factor = 0.05 + 0.9 * m  # Brightness, Color, Contrast, Sharpness: [0.05, 0.95]
     gray = ops.mean(x, axis=-1, keepdims=True)
@@ -157,12 +157,12 @@ def _pixel_ops(x, chosen, m, channels):
     mean = ops.mean(gray, axis=(1, 2, 3), keepdims=True)
     candidates = {
         "autocontrast": auto,
-        "equalize": _equalize(x),
-        "brightness": _blend(ops.zeros_like(x), x, factor),
-        "color": _blend(ops.broadcast_to(gray, ops.shape(x)), x, factor) if channels > 1
+        "equalize": _equalize(ops, x),
+        "brightness": _blend(ops, ops.zeros_like(x), x, factor),
+        "color": _blend(ops, ops.broadcast_to(gray, ops.shape(x)), x, factor) if channels > 1
         else x,
-        "contrast": _blend(ops.broadcast_to(mean, ops.shape(x)), x, factor),
-        "sharpness": _blend(_smooth(x), x, factor),
+        "contrast": _blend(ops, ops.broadcast_to(mean, ops.shape(x)), x, factor),
+        "sharpness": _blend(ops, _smooth(ops, x), x, factor),
         "posterize": posterized,
         "solarize": solarized,
     }
@@ -171,7 +171,7 @@ def _pixel_ops(x, chosen, m, channels):
     return x
 
 
-def _smooth(x):
+def _smooth(ops, x):
     """PIL's SMOOTH filter (3x3, center 5, others 1, /13); borders keep their pixels."""
     height, width = int(x.shape[1]), int(x.shape[2])
     padded = ops.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
@@ -185,7 +185,7 @@ def _smooth(x):
     return ops.where(inner[None, :, :, None], total / 13.0, x)
 
 
-def _equalize(x):
+def _equalize(ops, x):
     """Histogram equalization per image and channel, exactly PIL's `ImageOps.equalize`.
 
     On 256 levels: `step = (n - count of the brightest level present) // 256`, and level
@@ -206,7 +206,7 @@ def _equalize(x):
     return ops.transpose(ops.reshape(mapped, (batch, channels, height, width)), (0, 2, 3, 1))
 
 
-def _affine(x, geometry, height, width, fill=0.5):
+def _affine(ops, x, geometry, height, width, fill=0.5):
     """Resample every image once by its composed rotation, shear and translation."""
     theta = geometry["rotate"]
     cos, sin = ops.cos(theta), ops.sin(theta)
@@ -226,10 +226,10 @@ def _affine(x, geometry, height, width, fill=0.5):
     return ops.where(_per_image(still), x, moved)
 
 
-def _cutout(x, largest, height, width, generator):
+def _cutout(ops, x, largest, height, width, seed):
     """Fill a square of side up to `largest` of the image side, at a random center, gray."""
     batch = ops.shape(x)[0]
-    draws = keras.random.uniform((3, batch), seed=generator)
+    draws = ops.random.uniform((3, batch), seed=seed)
     side = draws[0] * largest * min(height, width)
     cy, cx = draws[1] * height, draws[2] * width
     rows = ops.arange(height, dtype="float32")[None, :, None]

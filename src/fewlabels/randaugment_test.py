@@ -7,8 +7,10 @@ from keras import ops
 from PIL import Image, ImageFilter, ImageOps
 
 from fewlabels import randaugment as ra
+from fewlabels.data_layer import BackendOps
 from fewlabels.errors import FewLabelsError
 
+B = BackendOps()  # the configured backend's ops, as RandAugment.call passes them
 RNG = np.random.default_rng(0)
 LEVELS = RNG.integers(0, 256, (3, 12, 10, 1)).astype(np.uint8)  # integer gray images
 
@@ -30,12 +32,12 @@ def test_equalize_is_pil_equalize_exactly():
     skewed = (LEVELS.astype(float) ** 2 / 255).astype(np.uint8)  # a non-flat histogram
     flat = np.full((1, 12, 10, 1), 77, np.uint8)
     for images in (LEVELS, skewed, flat):
-        np.testing.assert_array_equal(as_levels(ra._equalize(unit(images))),
+        np.testing.assert_array_equal(as_levels(ra._equalize(B, unit(images))),
                                       pil(images, ImageOps.equalize))
 
 
 def test_smooth_is_pil_smooth_within_rounding():
-    got = as_levels(ra._smooth(unit(LEVELS)))
+    got = as_levels(ra._smooth(B, unit(LEVELS)))
     want = pil(LEVELS, lambda im: im.filter(ImageFilter.SMOOTH))
     assert np.abs(got - want).max() <= 1
 
@@ -44,7 +46,7 @@ def test_smooth_is_pil_smooth_within_rounding():
 def test_pixel_operations_match_pil(name):
     m = np.array([0.3, 0.6, 0.95], np.float32)  # per-image magnitudes
     chosen = {op: ops.convert_to_tensor(np.full(3, op == name)) for op in ra.OPERATIONS}
-    got = as_levels(ra._pixel_ops(unit(LEVELS), chosen, ops.convert_to_tensor(m), 1))
+    got = as_levels(ra._pixel_ops(B, unit(LEVELS), chosen, ops.convert_to_tensor(m), 1))
     for i in range(3):
         image = LEVELS[i:i + 1]
         if name == "posterize":
@@ -59,7 +61,7 @@ def test_pixel_operations_match_pil(name):
 def test_no_operation_chosen_leaves_pixels_alone():
     chosen = {op: ops.convert_to_tensor(np.zeros(3, bool)) for op in ra.OPERATIONS}
     x = unit(LEVELS)
-    np.testing.assert_array_equal(ops.convert_to_numpy(ra._pixel_ops(x, chosen, x[:, 0, 0, 0],
+    np.testing.assert_array_equal(ops.convert_to_numpy(ra._pixel_ops(B, x, chosen, x[:, 0, 0, 0],
                                                                       1)),
                                   ops.convert_to_numpy(x))
 
@@ -67,19 +69,19 @@ def test_no_operation_chosen_leaves_pixels_alone():
 def test_affine_is_the_identity_without_geometry_and_shifts_by_whole_pixels():
     x = unit(LEVELS)
     zero = {name: ops.zeros((3,)) for name in ra.GEOMETRIC}
-    np.testing.assert_array_equal(ops.convert_to_numpy(ra._affine(x, zero, 12, 10)),
+    np.testing.assert_array_equal(ops.convert_to_numpy(ra._affine(B, x, zero, 12, 10)),
                                   ops.convert_to_numpy(x))
     shift = {**zero, "translate_x": ops.convert_to_tensor(np.full(3, 0.2, np.float32))}
-    moved = ops.convert_to_numpy(ra._affine(x, shift, 12, 10))  # 0.2 * 10 = 2 pixels
+    moved = ops.convert_to_numpy(ra._affine(B, x, shift, 12, 10))  # 0.2 * 10 = 2 pixels
     np.testing.assert_allclose(moved[:, :, :8], ops.convert_to_numpy(x)[:, :, 2:], atol=1e-6)
     np.testing.assert_allclose(moved[:, :, 8:], 0.5)  # FixMatch's gray fill
-    black = ops.convert_to_numpy(ra._affine(x, shift, 12, 10, fill=0.0))
+    black = ops.convert_to_numpy(ra._affine(B, x, shift, 12, 10, fill=0.0))
     np.testing.assert_allclose(black[:, :, 8:], 0.0)  # a plain background's value
 
 
 def test_cutout_fills_one_gray_square_of_at_most_half_the_side():
     x = ops.zeros((200, 16, 16, 1))
-    out = ops.convert_to_numpy(ra._cutout(x, 0.5, 16, 16, keras.random.SeedGenerator(0)))
+    out = ops.convert_to_numpy(ra._cutout(B, x, 0.5, 16, 16, keras.random.SeedGenerator(0)))
     assert set(np.unique(out)) <= {0.0, 0.5}
     sides = np.sqrt((out == 0.5).sum(axis=(1, 2, 3)))
     assert sides.max() <= 8 + 1 and 2 < sides.mean() < 6

@@ -85,7 +85,7 @@ class SemiSupervisedModel(keras.Model):
         # Sub-models and algorithm state are built here, before fit (JAX maps no variable
         # created inside the compiled step).
         algorithm.build_state(self.n_classes, self.n_unlabeled, backbone)
-        self.step = self.add_weight(shape=(), initializer="zeros", dtype="int64",
+        self.step = self.add_weight(shape=(), initializer="zeros", dtype="int32",
                                     trainable=False, name="ssl_step")
         if not 0.0 <= ema_momentum < 1.0:
             raise FewLabelsError(f"ema_momentum must be in [0, 1); got {ema_momentum!r}.")

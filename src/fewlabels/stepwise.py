@@ -10,9 +10,10 @@ because `tf.data` prefetches ahead of training. Here nothing carries state acros
   permutation (`tf.random.experimental.index_shuffle` with seed `(seed, k)`), and batch `step`
   takes positions `step * size .. step * size + size - 1` of that sequence (a batch may span
   two passes). Every row appears once per pass; the order differs from pass to pass.
-- `reseed(layer, seed, key)`: sets the state of every Keras `SeedGenerator` inside an
-  augmentation layer to `(seed + i, key * STRIDE)` before the layer runs, so the random
-  transforms of a batch depend only on `(seed, step)`. Views differ from step to step and
+- `reseed(layer, seed, key)`: sets the state of every Keras `SeedGenerator` an augmentation
+  layer draws from inside `tf.data` (`fewlabels.data_layer.tf_data_generators`) to
+  `(seed + i, key * STRIDE)` before the layer runs, so the random transforms of a batch
+  depend only on `(seed, step)`. Views differ from step to step and
   from epoch to epoch, and are the same in two runs with the same seed.
 
 `indexed_stream(start_step, make_batch)` is the `tf.data` pipeline over steps: restarting it
@@ -50,17 +51,6 @@ def batch_indices(step, size: int, n: int, seed: int):
                                          max_index=tf.constant(n - 1, tf.int64))
 
 
-def seed_generators(layer) -> list:
-    """Every Keras `SeedGenerator` inside `layer` and its sub-layers, in a fixed order."""
-    found, seen = [], set()
-    for sub in layer._flatten_layers(include_self=True):
-        for generator in getattr(sub, "_seed_generators", []):
-            if id(generator) not in seen:
-                seen.add(id(generator))
-                found.append(generator)
-    return found
-
-
 def reseed(layer, seed: int, key) -> None:
     """Set every random generator of `layer` to a state that depends only on `(seed, key)`.
 
@@ -76,7 +66,9 @@ def reseed(layer, seed: int, key) -> None:
 
     if layer is None:
         return
-    for i, generator in enumerate(seed_generators(layer)):
+    from fewlabels.data_layer import tf_data_generators
+
+    for i, generator in enumerate(tf_data_generators(layer)):
         dtype = generator.state.dtype
         generator.state.assign(tf.cast(tf.stack([tf.constant(seed + i, tf.int64),
                                                  tf.cast(key, tf.int64) * STRIDE]), dtype))

@@ -9,22 +9,22 @@ Keras has augmentation layers for images only, so these two are written here:
   and VIME's feature masking), the strong view: the row stays realistic per feature while
   its joint pattern is corrupted.
 
-Both are seeded Keras layers (`keras.random.SeedGenerator`), so they run inside `tf.data` and
-repeat for the same seed.
+Both are seeded `fewlabels.data_layer.DataView` layers (`keras.random.SeedGenerator`), so
+they run inside `tf.data` on every Keras backend and repeat for the same seed.
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
-from keras import ops
 
+from fewlabels.data_layer import DataView
 from fewlabels.errors import FewLabelsError
 
 TABULAR_VIEWS = ("none", "noise", "swap")
 
 
-class FeatureNoise(keras.layers.Layer):
+class FeatureNoise(DataView):
     """Add `N(0, (noise * std_j)^2)` to feature j (Keras's `GaussianNoise` has one scale).
 
     Args:
@@ -43,14 +43,15 @@ class FeatureNoise(keras.layers.Layer):
     def call(self, x, training=True):
         if not training or self.noise == 0:
             return x
+        ops = self.ops
         scale = ops.convert_to_tensor(self.std, x.dtype) * self.noise
-        return x + keras.random.normal(ops.shape(x), seed=self.generator) * scale
+        return x + ops.random.normal(ops.shape(x), seed=self.seed_generator()) * scale
 
     def get_config(self) -> dict:
         return {**super().get_config(), "std": self.std, "noise": self.noise, "seed": self.seed}
 
 
-class SwapNoise(keras.layers.Layer):
+class SwapNoise(DataView):
     """Replace each cell, with probability `rate`, by the same feature of another batch row.
 
     Args:
@@ -71,9 +72,10 @@ class SwapNoise(keras.layers.Layer):
     def call(self, x, training=True):
         if not training:
             return x
+        ops, seed = self.ops, self.seed_generator()
         n = ops.shape(x)[0]
-        order = keras.random.shuffle(ops.arange(n), seed=self.generator)
-        swap = keras.random.uniform(ops.shape(x), seed=self.generator) < self.rate
+        order = ops.random.shuffle(ops.arange(n), seed=seed)
+        swap = ops.random.uniform(ops.shape(x), seed=seed) < self.rate
         return self.noise_layer(ops.where(swap, ops.take(x, order, axis=0), x))
 
     def get_config(self) -> dict:

@@ -53,7 +53,7 @@ def soft_targets(probs, temperature=1.0):
     return ops.stop_gradient(sharpen(probs, temperature))
 
 
-def distribution_align(probs, model_marginal, target_marginal, epsilon=1e-6):
+def distribution_align(probs, model_marginal, target_marginal=None, epsilon=1e-6):
     """Distribution alignment (ReMixMatch, Berthelot et al. 2020, section 3.2).
 
     Scale each prediction by `target_marginal / model_marginal` and renormalize, so that the
@@ -62,12 +62,15 @@ def distribution_align(probs, model_marginal, target_marginal, epsilon=1e-6):
     Args:
         probs: `(batch, n_classes)` probabilities.
         model_marginal: `(n_classes,)` running mean of the model's predictions.
-        target_marginal: `(n_classes,)` the class distribution to align to.
+        target_marginal: `(n_classes,)` the class distribution to align to (default:
+            uniform, as FixMatch's and SoftMatch's uniform alignment).
         epsilon: guards the division.
 
     Returns:
         Aligned `(batch, n_classes)` probabilities.
     """
+    if target_marginal is None:
+        target_marginal = 1.0 / ops.shape(probs)[-1]
     scaled = probs * (target_marginal / (model_marginal + epsilon))
     return scaled / ops.sum(scaled, axis=-1, keepdims=True)
 

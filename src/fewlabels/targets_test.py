@@ -49,6 +49,8 @@ def test_distribution_alignment_pulls_the_mean_prediction_to_the_target():
     aligned = np_(distribution_align(skewed, model_marginal, uniform))
     np.testing.assert_allclose(aligned.mean(axis=0), uniform, atol=1e-4)
     np.testing.assert_allclose(aligned.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np_(distribution_align(skewed, model_marginal)), aligned,
+                               rtol=1e-6)  # the default target is uniform
 
 
 def test_truncated_gaussian_weight_is_flat_above_the_mean_and_gaussian_below():

@@ -52,8 +52,7 @@ class FixMatch(Algorithm):
         if not self.distribution_alignment:
             return weak
         ema_assign(self.p_model, ops.mean(weak, axis=0), 0.999)
-        uniform = ops.ones_like(self.p_model) / self.n_classes
-        return targets.distribution_align(weak, self.p_model, uniform)
+        return targets.distribution_align(weak, self.p_model)  # to uniform
 
     def unsupervised(self, weak, strong, batch, student) -> dict:
         probs = self.aligned(weak)

@@ -50,9 +50,7 @@ class SoftMatch(Algorithm):
         probs = ops.stop_gradient(weak)
         if self.uniform_alignment:
             ema_assign(self.p_model, ops.mean(probs, axis=0), self.momentum)
-            uniform = ops.ones((self.n_classes,)) / self.n_classes  # not ones_like(variable):
-            # JAX cannot read a Keras variable's dtype there
-            probs = targets.distribution_align(probs, self.p_model, uniform)
+            probs = targets.distribution_align(probs, self.p_model)  # to uniform
         confidence = ops.max(probs, axis=-1)
         ema_assign(self.mu, ops.mean(confidence), self.momentum)
         ema_assign(self.variance, ops.var(confidence), self.momentum)

@@ -4,7 +4,8 @@
 and fails for a registered algorithm without an entry in `CASES`. A new algorithm therefore
 gets the whole suite by adding one line here.
 
-The checks (the gradient checks use TensorFlow's `GradientTape`; the rest is backend-neutral):
+The checks (backend-neutral: gradients come from `gradient`, which uses TensorFlow's
+`GradientTape` or `jax.grad`, whichever backend Keras runs on):
 
 - `check_finite_loss`: the loss is finite on random data.
 - `check_gradient_follows_the_mask`: the unsupervised term has a nonzero gradient with respect
@@ -119,8 +120,8 @@ def model_for(name: str, confident: bool = True, n_unlabeled: int = 8,
                                n_unlabeled, separate_weak_pass=separate_weak_pass)
 
 
-def check_finite_loss(name: str) -> None:
-    model = model_for(name)
+def check_finite_loss(name: str, **hyperparameters) -> None:
+    model = model_for(name, **hyperparameters)
     x, y = batch()
     terms = model.loss_terms(x, y, model(x, training=True))
     for key in ("supervised", "unsupervised", "total"):
@@ -128,15 +129,47 @@ def check_finite_loss(name: str) -> None:
         assert np.isfinite(value), f"{name}: the {key} loss is {value}"
 
 
-def _unsupervised_gradient(model, x, y) -> tuple[float, np.ndarray]:
-    import tensorflow as tf
+def gradient(fn: Callable, values: list) -> tuple[list, object]:
+    """The gradient of `fn(values)[0]` with respect to `values`, on the current backend.
 
-    with tf.GradientTape() as tape:
-        terms = model.loss_terms(x, y, model(x, training=True))
-    grads = tape.gradient(terms["unsupervised"], model.backbone.trainable_weights)
-    norm = sum(float(np.abs(keras.ops.convert_to_numpy(g)).sum()) for g in grads
-               if g is not None)
-    return norm, keras.ops.convert_to_numpy(terms["mask"])
+    Args:
+        fn: a function of a list of tensors returning `(scalar, aux)`.
+        values: the tensors.
+
+    Returns:
+        `(gradients, aux)`: one gradient per value (None or zeros where `fn` does not depend
+        on it), and `fn`'s `aux`.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            loss, aux = fn(values)
+        return tape.gradient(loss, values), aux
+    if backend == "jax":
+        import jax
+
+        return jax.grad(fn, has_aux=True)(values)
+    raise NotImplementedError(f"the conformance suite's gradients need the tensorflow or jax "
+                              f"backend; Keras runs on {backend!r}.")
+
+
+def _unsupervised_gradient(model, x, y) -> tuple[float, np.ndarray]:
+    weights = model.trainable_variables
+    backbone = {id(w) for w in model.backbone.trainable_variables}
+
+    def unsupervised(values):
+        with keras.StatelessScope(state_mapping=list(zip(weights, values, strict=True))):
+            terms = model.loss_terms(x, y, model(x, training=True))
+        return terms["unsupervised"], terms["mask"]
+
+    values = [keras.ops.convert_to_tensor(keras.ops.convert_to_numpy(w)) for w in weights]
+    grads, mask = gradient(unsupervised, values)
+    norm = sum(float(np.abs(keras.ops.convert_to_numpy(g)).sum())
+               for w, g in zip(weights, grads, strict=True) if g is not None and id(w) in backbone)
+    return norm, keras.ops.convert_to_numpy(mask)
 
 
 def check_gradient_follows_the_mask(name: str, separate_weak_pass: bool = False) -> None:
@@ -160,18 +193,18 @@ def check_gradient_follows_the_mask(name: str, separate_weak_pass: bool = False)
 
 
 def check_weak_is_target_is_honest(name: str) -> None:
-    import tensorflow as tf
-
     if not get(name).weak_is_target:
         return
     x, y = batch()
     model = model_for(name, confident=True)
     CASES[name].mask_on(model.algorithm)
-    with tf.GradientTape() as tape:
-        out = model(x, training=True)
-        tape.watch(out["weak"])
-        terms = model.loss_terms(x, y, out)
-    grad = tape.gradient(terms["unsupervised"], out["weak"])
+    out = model(x, training=True)
+
+    def unsupervised(values):
+        with keras.StatelessScope():  # state updates (EMA, counts) are not kept
+            return model.loss_terms(x, y, {**out, "weak": values[0]})["unsupervised"], None
+
+    (grad,), _ = gradient(unsupervised, [out["weak"]])
     assert grad is None or not np.any(keras.ops.convert_to_numpy(grad)), (
         f"{name}: declares weak_is_target but takes a gradient through the weak view")
     losses = []
@@ -248,3 +281,16 @@ def check_fit_is_seeded(name: str) -> None:
         losses.append(history.history["loss"][-1])
     assert np.isfinite(losses[0]), f"{name}: fit gave a loss of {losses[0]}"
     assert losses[0] == losses[1], f"{name}: the same seed gave losses {losses}"
+
+
+CHECKS: dict[str, Callable[[str], None]] = {
+    "the loss is finite on random data": check_finite_loss,
+    "the unsupervised gradient is there when the mask is on and zero when off":
+        check_gradient_follows_the_mask,
+    "training steps compile and run under XLA": check_fit_runs_under_xla,
+    "an algorithm reading the weak view as targets takes no gradient through it":
+        check_weak_is_target_is_honest,
+    "zero unlabeled weight gives the supervised update": check_zero_weight_is_supervised,
+    "one fit step runs and the same seed gives the same loss": check_fit_is_seeded,
+}
+"""Every check taking an algorithm's name (`check_config_and_saving` also takes a folder)."""
