@@ -215,6 +215,7 @@ def main() -> None:
     runs, earlier = previous_runs(args, shared)
     args.commit = git_commit()  # the code this process loaded ("+": with local changes)
     done = {(r["method"], r["seed"]) for r in runs}
+    made = 0
     data = load_image_dataset("fashion_mnist")
     for seed in parse_seeds(args.seeds):
         y_partial, y_hidden = hide_labels(data.y_train, LABELS_PER_CLASS, seed)
@@ -223,11 +224,12 @@ def main() -> None:
                 print(f"{method} seed {seed}: already in {args.out}", flush=True)
                 continue
             runs.append(run_one(method, args, data, y_partial, y_hidden, seed))
+            made += 1
             # After every run: a long job keeps its results, and --resume goes on from them.
             write_outputs(args, runs, table, settings=shared, earlier=earlier)
             if args.plot:
                 plot(runs, Path(args.plot))
-    if args.plot and runs:  # also when every run was already made
+    if args.plot and runs and not made:  # every run was already made: redraw from the file
         plot(runs, Path(args.plot))
 
 

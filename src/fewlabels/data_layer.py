@@ -31,15 +31,10 @@ class BackendOps:
     """`keras.ops`'s names over one backend: `numpy` functions first, then the backend's own.
 
     Args:
-        backend: a Keras `DynamicBackend` (a `DataView`'s `backend`), or None for the
-            configured backend.
+        backend: a Keras `DynamicBackend` (a `DataView`'s `backend`).
     """
 
-    def __init__(self, backend=None) -> None:
-        if backend is None:
-            from keras.src.utils.backend_utils import DynamicBackend
-
-            backend = DynamicBackend()
+    def __init__(self, backend) -> None:
         self._backend = backend
 
     def __getattr__(self, name: str):

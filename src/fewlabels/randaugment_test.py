@@ -7,10 +7,9 @@ from keras import ops
 from PIL import Image, ImageFilter, ImageOps
 
 from fewlabels import randaugment as ra
-from fewlabels.data_layer import BackendOps
 from fewlabels.errors import FewLabelsError
 
-B = BackendOps()  # the configured backend's ops, as RandAugment.call passes them
+B = ra.RandAugment().ops  # the configured backend's ops, as RandAugment.call passes them
 RNG = np.random.default_rng(0)
 LEVELS = RNG.integers(0, 256, (3, 12, 10, 1)).astype(np.uint8)  # integer gray images
 

@@ -46,6 +46,15 @@ def test_the_gradient_check_catches_a_consistency_term_that_carries_no_gradient(
         c.check_gradient_follows_the_mask("fixmatch")
 
 
+def test_the_suite_names_a_backend_it_cannot_take_gradients_on(monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    with pytest.raises(NotImplementedError, match="need the tensorflow or jax backend; Keras "
+                                                  "runs on 'torch'"):
+        c.gradient(lambda values: (values[0], None), [1.0])
+
+
 def test_mixmatch_and_the_ema_refuse_bad_settings_by_name():
     from fewlabels.algorithms import create
     from fewlabels.errors import FewLabelsError

@@ -157,8 +157,7 @@ def gradient(fn: Callable, values: list) -> tuple[list, object]:
 
 
 def _unsupervised_gradient(model, x, y) -> tuple[float, np.ndarray]:
-    weights = model.trainable_variables
-    backbone = {id(w) for w in model.backbone.trainable_variables}
+    weights = model.backbone.trainable_variables  # the student's; other state is read as is
 
     def unsupervised(values):
         with keras.StatelessScope(state_mapping=list(zip(weights, values, strict=True))):
@@ -167,8 +166,8 @@ def _unsupervised_gradient(model, x, y) -> tuple[float, np.ndarray]:
 
     values = [keras.ops.convert_to_tensor(keras.ops.convert_to_numpy(w)) for w in weights]
     grads, mask = gradient(unsupervised, values)
-    norm = sum(float(np.abs(keras.ops.convert_to_numpy(g)).sum())
-               for w, g in zip(weights, grads, strict=True) if g is not None and id(w) in backbone)
+    norm = sum(float(np.abs(keras.ops.convert_to_numpy(g)).sum()) for g in grads
+               if g is not None)
     return norm, keras.ops.convert_to_numpy(mask)
 
 
