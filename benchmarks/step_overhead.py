@@ -111,8 +111,10 @@ def hand_runner(build, x, y, jit: bool, separate: bool = False):
             loss = sup + unsup
         grads = tape.gradient(loss, net.trainable_variables)
         optimizer.apply(grads, net.trainable_variables)
+        n = tf.cast(optimizer.iterations, tf.float32)  # this step's number, from 1
+        momentum = tf.minimum(0.99, n / (n + 9.0))  # the EMA's warm-up, as fewlabels'
         for shadow, v in zip(shadows, net.trainable_variables, strict=True):
-            shadow.assign(0.99 * shadow + 0.01 * v)
+            shadow.assign(momentum * shadow + (1.0 - momentum) * v)
         return loss
 
     def run(steps: int) -> float:

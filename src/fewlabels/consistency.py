@@ -72,10 +72,12 @@ class ConsistencyTraining(Estimator):
         weight_decay: decoupled weight decay.
         ema_momentum: momentum of the weight EMA used to evaluate and save (0: none).
             Default (None): `min(0.999, 1 - 10 / steps)`, so that the average spans at most a
-            tenth of training. FixMatch's 0.999 assumes about a million steps; after a CPU
-            budget's few hundred, Keras's (undebiased) EMA would still weigh the random
-            initial weights at 0.999^300 = 74% (docs/consistency.md: chance accuracy on
-            digits).
+            tenth of training (FixMatch's 0.999 assumes about a million steps).
+        ema_warmup: the pace of the EMA's warm-up: its momentum at step `n` is
+            `min(ema_momentum, n / (n + ema_warmup))`, so the average follows the network
+            from the first steps (TensorFlow's `ExponentialMovingAverage` rule at 9). 0: no
+            warm-up; a plain EMA then weighs the random initial weights at
+            `ema_momentum ** n` (0.999^300 = 74%: chance accuracy, docs/consistency.md).
         separate_weak_pass: FixMatch, FlexMatch, FreeMatch, SoftMatch: pass the weak view
             on its own with no gradient instead of in the joint pass with the labeled and
             strong views. 1.5-1.8x faster steps, but BatchNorm normalizes the weak view by
@@ -124,6 +126,7 @@ class ConsistencyTraining(Estimator):
         "learning_rate": p.interval(float, 0.0, None, "neither"),
         "weight_decay": p.interval(float, 0.0, None),
         "ema_momentum": p.optional(p.interval(float, 0.0, 1.0, "left")),
+        "ema_warmup": p.interval(float, 0.0, None),
         "separate_weak_pass": p.boolean,
         "validation_fraction": p.interval(float, 0.0, 1.0, "left"),
         "collapse_epochs": p.interval(int, 1, None),
@@ -159,6 +162,7 @@ class ConsistencyTraining(Estimator):
         learning_rate: float = 0.03,
         weight_decay: float = 5e-4,
         ema_momentum: float | None = None,
+        ema_warmup: float = 9.0,
         separate_weak_pass: bool = False,
         validation_fraction: float = 0.0,
         collapse_epochs: int = 3,
@@ -190,6 +194,7 @@ class ConsistencyTraining(Estimator):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.ema_momentum = ema_momentum
+        self.ema_warmup = ema_warmup
         self.separate_weak_pass = separate_weak_pass
         self.validation_fraction = validation_fraction
         self.collapse_epochs = collapse_epochs
@@ -284,6 +289,7 @@ class ConsistencyTraining(Estimator):
         n_unlabeled = int(np.sum(train_y < 0)) + len(unlabeled_files or ())
         momentum = self.ema_used()
         ssl = SemiSupervisedModel(backbone, algorithm, n_unlabeled, ema_momentum=momentum,
+                                  ema_warmup=self.ema_warmup,
                                   separate_weak_pass=self.separate_weak_pass)
         schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
         if self.optimizer == "sgd":
@@ -369,7 +375,8 @@ class ConsistencyTraining(Estimator):
         """What `history.json` keeps: the per-epoch metrics and the warnings."""
         return {"estimator": "ConsistencyTraining", "method": self.method,
                 "algorithm": self.algorithm_, "steps": self.n_steps_,
-                "ema_momentum": self.ema_used(), "epochs": self.history_,
+                "ema_momentum": self.ema_used(), "ema_warmup": self.ema_warmup,
+                "epochs": self.history_,
                 "warnings": self.warnings_}
 
     def ema_used(self) -> float:

@@ -95,6 +95,7 @@ def test_validation_fraction_reports_validation_every_epoch(digits):
     ({"algorithm_params": {"treshold": 0.9}},
      r"fixmatch has no hyperparameter\(s\) \['treshold'\]"),
     ({"uratio": 0}, "uratio must be"),
+    ({"ema_warmup": -1.0}, r"ema_warmup must be in \[0.0, inf\]; got -1.0"),
     ({"optimizer": "rmsprop"}, "optimizer must be one of"),
 ])
 def test_bad_parameters_are_named(digits, params, message):

@@ -33,7 +33,7 @@ import numpy as np
 from keras import ops
 
 from fewlabels.algorithms import Algorithm
-from fewlabels.algorithms.base import ema_assign
+from fewlabels.algorithms.base import ema_assign, warmed_up_momentum
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
 from fewlabels.selection import COLLAPSE_FACTOR
 
@@ -53,6 +53,12 @@ class SemiSupervisedModel(keras.Model):
             it into the backbone at the end. (Keras's optimizer `use_ema` would copy the
             average into the weights at the end of *every* `fit` call, which breaks a run
             resumed as more than one call.)
+        ema_warmup: the pace of the average's warm-up: its momentum at step `n` is
+            `min(ema_momentum, n / (n + ema_warmup))` (`warmed_up_momentum`), so that it
+            follows the student from the first steps. The default 9 is TensorFlow's
+            `ExponentialMovingAverage` rule; 0 keeps `ema_momentum` from the first step,
+            which leaves the average near the random initial weights for about
+            `1 / (1 - ema_momentum)` steps.
         separate_weak_pass: for algorithms with `weak_is_target`, pass the weak view on its
             own, with no gradient, instead of in the joint pass: 1.5-1.8x faster FixMatch
             steps (docs/benchmarks.md), but BatchNorm then normalizes the weak view by its
@@ -73,7 +79,7 @@ class SemiSupervisedModel(keras.Model):
 
     def __init__(self, backbone: keras.Model, algorithm: Algorithm, n_unlabeled: int = 0,
                  ema_momentum: float = 0.0, separate_weak_pass: bool = False,
-                 **kwargs) -> None:
+                 ema_warmup: float = 9.0, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(algorithm, Algorithm):
             raise FewLabelsError(f"algorithm must be a fewlabels Algorithm; got {algorithm!r}.")
@@ -90,6 +96,9 @@ class SemiSupervisedModel(keras.Model):
         if not 0.0 <= ema_momentum < 1.0:
             raise FewLabelsError(f"ema_momentum must be in [0, 1); got {ema_momentum!r}.")
         self.ema_momentum = float(ema_momentum)
+        if not ema_warmup >= 0:
+            raise FewLabelsError(f"ema_warmup must be >= 0; got {ema_warmup!r}.")
+        self.ema_warmup = float(ema_warmup)
         self.ema_weights = []
         if self.ema_momentum > 0:
             for i, v in enumerate(backbone.trainable_variables):
@@ -143,9 +152,12 @@ class SemiSupervisedModel(keras.Model):
         terms = self.loss_terms(x, y, y_pred)
         if training:
             self.step.assign_add(1)
-            self.algorithm.after_step(self.backbone)
-            for shadow, v in self._ema_pairs():
-                ema_assign(shadow, v, self.ema_momentum)
+            self.algorithm.after_step(self.backbone, self.step)
+            pairs = self._ema_pairs()
+            if pairs:
+                momentum = warmed_up_momentum(self.ema_momentum, self.step, self.ema_warmup)
+                for shadow, v in pairs:
+                    ema_assign(shadow, v, momentum)
         self._track(x, terms)
         return terms["total"]
 
@@ -221,6 +233,7 @@ class SemiSupervisedModel(keras.Model):
             "algorithm": keras.saving.serialize_keras_object(self.algorithm),
             "n_unlabeled": self.n_unlabeled,
             "ema_momentum": self.ema_momentum,
+            "ema_warmup": self.ema_warmup,
             "separate_weak_pass": self.separate_weak_pass,
             "name": self.name,
         }

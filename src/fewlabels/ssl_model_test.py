@@ -76,3 +76,75 @@ def test_a_non_algorithm_is_refused_by_name():
 
     with pytest.raises(FewLabelsError, match="algorithm must be a fewlabels Algorithm; got 'x'"):
         SemiSupervisedModel(c.student(), "x")
+
+
+def test_the_weight_average_warms_up_then_keeps_its_momentum():
+    from fewlabels.algorithms.base import warmed_up_momentum
+
+    def momentum(n, warmup):
+        return float(warmed_up_momentum(0.999, n, warmup))
+
+    assert momentum(1, 9.0) == pytest.approx(0.1)  # TensorFlow's (1 + 0) / (10 + 0)
+    assert momentum(91, 9.0) == pytest.approx(0.91)
+    assert momentum(1, 1.0) == pytest.approx(0.5)  # Mean Teacher's 1 - 1 / (1 + 1)
+    assert momentum(10**6, 9.0) == pytest.approx(0.999)  # then the full momentum
+    assert momentum(1, 0.0) == pytest.approx(0.999)  # no warm-up
+
+
+@pytest.mark.parametrize("warmup", [9.0, 0.0])
+def test_the_evaluation_average_follows_the_warm_up_inside_the_training_step(warmup):
+    from fewlabels.algorithms import create
+    from fewlabels.ssl_model import SemiSupervisedModel
+
+    model = SemiSupervisedModel(c.student(confident=False), create("supervised"), 8,
+                                ema_momentum=0.999, ema_warmup=warmup)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    x, y = c.batch()
+
+    def weights():
+        return [keras.ops.convert_to_numpy(v) for v in model.backbone.trainable_variables]
+
+    expected = weights()
+    for n in range(1, 4):
+        before = weights()  # the step averages in the weights its loss was computed with
+        model.train_on_batch(x, y)
+        m = 0.999 if warmup == 0 else min(0.999, n / (n + warmup))
+        expected = [m * e + (1 - m) * w for e, w in zip(expected, before, strict=True)]
+    assert not np.allclose(before[0], weights()[0])  # the weights did move
+    for shadow, e in zip(model.ema_weights, expected, strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(shadow), e, rtol=1e-5, atol=1e-6)
+    assert model.get_config()["ema_warmup"] == warmup
+
+
+def test_mean_teachers_warmed_up_teacher_is_the_mean_of_the_students_weights_so_far():
+    from fewlabels.algorithms import create
+
+    student = c.student(confident=False)
+    start = [keras.ops.convert_to_numpy(w) for w in student.weights]
+    for warmup, expected_shift in ((1.0, np.mean([0.0, 1.0, 4.0, -2.0])),
+                                   (0.0, 0.001 * (0.999**2 * 1 + 0.999 * 4 - 2))):
+        algorithm = create("meanteacher", teacher_warmup=warmup)
+        algorithm.build_state(c.N_CLASSES, 8, student)
+        for step, shift in enumerate((1.0, 4.0, -2.0), start=1):
+            for w, w0 in zip(student.weights, start, strict=True):
+                w.assign(w0 + shift)
+            algorithm.after_step(student, step)
+        for t, w0 in zip(algorithm.teacher.weights, start, strict=True):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(t), w0 + expected_shift,
+                                       rtol=1e-5, atol=1e-6)
+        for w, w0 in zip(student.weights, start, strict=True):
+            w.assign(w0)
+
+
+def test_bad_warm_ups_and_teacher_momentum_are_refused_by_name():
+    from fewlabels.algorithms import create
+    from fewlabels.errors import FewLabelsError
+    from fewlabels.ssl_model import SemiSupervisedModel
+
+    with pytest.raises(FewLabelsError, match=r"ema_warmup must be >= 0; got -1"):
+        SemiSupervisedModel(c.student(), create("fixmatch"), 4, ema_momentum=0.9,
+                            ema_warmup=-1)
+    with pytest.raises(FewLabelsError, match=r"teacher_warmup must be >= 0; got -0.5"):
+        create("meanteacher", teacher_warmup=-0.5)
+    with pytest.raises(FewLabelsError, match=r"teacher_momentum must be in \[0, 1\); got 1.5"):
+        create("meanteacher", teacher_momentum=1.5)

@@ -9,6 +9,8 @@ import numpy as np
 
 from fewlabels.errors import FewLabelsError, FewLabelsWarning
 
+SHOWN_VALUES = 12  # of a bad row, in a message
+
 
 def check_features(X, *, n_features: int | None = None, name: str = "X",
                    images: bool = False, input_shape: tuple | None = None) -> np.ndarray:
@@ -83,6 +85,10 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
     """
     X = check_features(X, images=images)
     y_arr = np.asarray(y)
+    if y_arr.ndim >= 1 and len(y_arr) != len(X):  # before reading it as one-hot rows
+        raise FewLabelsError(f"X has {len(X)} rows but y has {len(y_arr)} labels"
+                             + (f" (y has shape {y_arr.shape})" if y_arr.ndim > 1 else "")
+                             + ".")
     if y_arr.ndim == 2:
         y_arr = onehot_to_indices(y_arr)
         if classes is None:
@@ -161,8 +167,12 @@ def onehot_to_indices(y) -> np.ndarray:
     ok = np.isin(y, (0.0, 1.0)).all(axis=1) & (y.sum(axis=1) <= 1)
     if not ok.all():
         row = int(np.flatnonzero(~ok)[0])
+        values = y[row, :SHOWN_VALUES].tolist()
+        shown = ", ".join(f"{v:g}" for v in values)
+        if y.shape[1] > SHOWN_VALUES:
+            shown += f", ... ({y.shape[1]} values)"
         raise FewLabelsError(
-            f"y row {row} is not one-hot ({y[row].tolist()}): each row needs a single 1 "
+            f"y row {row} is not one-hot ([{shown}]): each row needs a single 1 "
             "(labeled) or all zeros (unlabeled)."
         )
     return np.where(y.sum(axis=1) > 0, y.argmax(axis=1), -1).astype(np.int64)

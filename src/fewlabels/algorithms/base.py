@@ -105,8 +105,13 @@ class Algorithm(keras.layers.Layer):
         return self.add_weight(shape=shape, initializer=keras.initializers.Constant(value),
                                dtype=dtype, trainable=False, name=name)
 
-    def after_step(self, student: keras.Model) -> None:
-        """Called inside the compiled step after the loss: update teachers and the like."""
+    def after_step(self, student: keras.Model, step) -> None:
+        """Called inside the compiled step after the loss: update teachers and the like.
+
+        Args:
+            student: the student network.
+            step: the number of this training step, counting from 1 (a scalar tensor).
+        """
 
     # -- the loss ------------------------------------------------------------------------------
 
@@ -171,6 +176,46 @@ def masked_cross_entropy(targets, probs, mask):
     return keras.losses.CategoricalCrossentropy()(targets, probs, sample_weight=mask)
 
 
-def ema_assign(variable, value, momentum: float) -> None:
-    """`variable <- momentum * variable + (1 - momentum) * value`, inside the compiled step."""
+def ema_assign(variable, value, momentum) -> None:
+    """`variable <- momentum * variable + (1 - momentum) * value`, inside the compiled step.
+
+    `momentum` is a float or a scalar tensor (`warmed_up_momentum`)."""
+    momentum = ops.cast(momentum, variable.dtype)
     variable.assign(momentum * variable + (1.0 - momentum) * ops.cast(value, variable.dtype))
+
+
+def warmed_up_momentum(momentum: float, updates, warmup: float):
+    """The momentum of a weight average's `updates`-th update (1 for the first), warmed up.
+
+    `min(momentum, updates / (updates + warmup))`: the average first spans roughly the last
+    `updates / warmup` steps and widens until it reaches the `1 / (1 - momentum)` steps of
+    `momentum`. Without a warm-up, an average with momentum 0.999 still gives the initial,
+    random weights a share of `0.999 ** n`: 37% after 1,000 updates, and the averaged network
+    stays near chance long after the one it averages has learned (docs/consistency.md).
+
+    - `warmup=1` is Mean Teacher's rule (the authors' code: `alpha = min(1 - 1 /
+      (global_step + 1), alpha)`, "use the true average until the exponential average is
+      more correct"): the plain mean of the initial weights and every update so far.
+    - `warmup=9` is TensorFlow's `ExponentialMovingAverage(num_updates=...)` rule,
+      `min(decay, (1 + n) / (10 + n))` with `n = updates - 1`: it tracks the recent weights
+      more closely, which suits an average used to evaluate the network being trained.
+    - `warmup=0` gives `momentum` from the first update (no warm-up).
+
+    Args:
+        momentum: the momentum once warmed up, in [0, 1).
+        updates: the number of this update, counting from 1 (an int or a scalar tensor).
+        warmup: the warm-up's pace, >= 0 (larger: slower to reach `momentum`).
+
+    Returns:
+        A float32 scalar tensor.
+
+    Example:
+    ```python
+    momentum = warmed_up_momentum(0.999, model.step, 9.0)  # 0.1 at the first update
+    ema_assign(shadow, variable, momentum)
+    ```
+    """
+    if warmup == 0:
+        return ops.convert_to_tensor(momentum, "float32")
+    n = ops.cast(updates, "float32")
+    return ops.minimum(ops.convert_to_tensor(momentum, "float32"), n / (n + warmup))

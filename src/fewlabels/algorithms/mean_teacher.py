@@ -1,17 +1,21 @@
 """Mean Teacher (Tarvainen & Valpola, NeurIPS 2017): an EMA teacher's predictions as targets.
 
-The teacher is an exponential moving average of the student's weights (momentum 0.999,
-section 3), updated inside the compiled training step. The student is trained to match the
-teacher's prediction (mean squared error between probabilities) on another augmentation of
-the same image: here the teacher sees the weak view in inference mode and the student the
-strong view. The target goes through `stop_gradient`; the student's side carries the gradient.
-That is the point of the conformance check "the unsupervised term has a gradient": a Mean
-Teacher whose consistency term has none is a known bug of a reference toolkit (USB #102).
-The paper ramps the consistency weight up with a sigmoid over the first steps;
-`warmup_steps` ramps it linearly, by default over 500 steps: with the full weight from the
-first step, a random teacher's targets dominate and the student collapses onto one or two
-classes (seen on digits). `lambda_u` defaults to 50, as in USB's configs for MSE on
-probabilities (the paper uses 10 to 100 depending on the dataset).
+The teacher is an exponential moving average of the student's weights (momentum 0.999, section
+3), updated inside the compiled training step. Its momentum warms up as in the authors' code
+(`alpha = min(1 - 1 / (global_step + 1), alpha)`: the teacher is the plain mean of the student's
+weights so far until the average with momentum 0.999 is "more correct"), so that it follows the
+student from the first steps instead of staying near its random initial weights for thousands of
+steps (`teacher_warmup=0` turns this off). The student is trained to match the teacher's
+prediction (mean squared error between probabilities) on another augmentation of the same image:
+here the teacher sees the weak view in inference mode and the student the strong view. The
+target goes through `stop_gradient`; the student's side carries the gradient. That is the point
+of the conformance check "the unsupervised term has a gradient": a Mean Teacher whose
+consistency term has none is a known bug of a reference toolkit (USB #102). The paper ramps the
+consistency weight up with a sigmoid over the first steps; `warmup_steps` ramps it linearly, by
+default over 500 steps: with the full weight from the first step, a random teacher's targets
+dominate and the student collapses onto one or two classes (seen on digits). `lambda_u` defaults
+to 50, as in USB's configs for MSE on probabilities (the paper uses 10 to 100 depending on the
+dataset).
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from fewlabels.algorithms.base import Algorithm
+from fewlabels.algorithms.base import Algorithm, ema_assign, warmed_up_momentum
 from fewlabels.algorithms.registry import register
+from fewlabels.errors import FewLabelsError
 
 
 @register
@@ -31,6 +36,8 @@ class MeanTeacher(Algorithm):
         lambda_u: the consistency weight.
         warmup_steps: linear ramp-up of the consistency weight.
         teacher_momentum: the teacher's EMA momentum.
+        teacher_warmup: the pace of the momentum's warm-up (`warmed_up_momentum`): 1, the
+            authors' rule; 0, none (the full momentum from the first step).
     """
 
     name_ = "meanteacher"
@@ -39,9 +46,16 @@ class MeanTeacher(Algorithm):
     uses_weak = False  # the teacher sees the weak view; the student only the strong one
 
     def __init__(self, lambda_u: float = 50.0, warmup_steps: int = 500,
-                 teacher_momentum: float = 0.999, **kwargs) -> None:
+                 teacher_momentum: float = 0.999, teacher_warmup: float = 1.0,
+                 **kwargs) -> None:
         super().__init__(lambda_u=lambda_u, warmup_steps=warmup_steps, **kwargs)
+        if not 0.0 <= teacher_momentum < 1.0:
+            raise FewLabelsError(
+                f"teacher_momentum must be in [0, 1); got {teacher_momentum!r}.")
+        if not teacher_warmup >= 0:
+            raise FewLabelsError(f"teacher_warmup must be >= 0; got {teacher_warmup!r}.")
         self.teacher_momentum = float(teacher_momentum)
+        self.teacher_warmup = float(teacher_warmup)
         self.teacher = None
 
     def build_state(self, n_classes, n_unlabeled, student) -> None:
@@ -57,10 +71,11 @@ class MeanTeacher(Algorithm):
         ones = ops.ones_like(strong[:, 0])
         return {"loss": loss, "mask": ones, "pseudo_labels": ops.argmax(target, axis=-1)}
 
-    def after_step(self, student) -> None:
-        m = self.teacher_momentum
+    def after_step(self, student, step) -> None:
+        momentum = warmed_up_momentum(self.teacher_momentum, step, self.teacher_warmup)
         for t, s in zip(self.teacher.weights, student.weights, strict=True):
-            t.assign(m * t + (1.0 - m) * ops.cast(s, t.dtype))
+            ema_assign(t, s, momentum)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "teacher_momentum": self.teacher_momentum}
+        return {**super().get_config(), "teacher_momentum": self.teacher_momentum,
+                "teacher_warmup": self.teacher_warmup}
