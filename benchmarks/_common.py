@@ -160,6 +160,12 @@ def write_outputs(args, runs: list[dict], table, settings: dict | None = None,
     print(f"wrote {args.out} and {args.table}")
 
 
+def first_reaching(curve, level: float) -> float | None:
+    """The first x of a curve of (x, accuracy) points whose accuracy reaches `level` (None:
+    never)."""
+    return next((float(x) for x, accuracy in curve if accuracy >= level), None)
+
+
 def mean_std(values) -> str:
     values = np.asarray(values, dtype=float)
     return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.3f}"

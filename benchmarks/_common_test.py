@@ -1,4 +1,4 @@
-"""The benchmark helpers that decide which runs share a table (`--resume`)."""
+"""The benchmark helpers: which runs share a table (`--resume`), and reading a curve."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 
 import pytest
-from _common import add_resume, footer, previous_runs, write_outputs
+from _common import add_resume, first_reaching, footer, previous_runs, write_outputs
 
 
 def _args(tmp_path, *argv):
@@ -49,3 +49,10 @@ def test_without_resume_the_file_is_started_afresh(tmp_path):
     write_outputs(_args(tmp_path), [{"method": "a", "seed": 0}], _table,
                   settings={"x": 1}, earlier=[])
     assert previous_runs(_args(tmp_path), {"x": 2}) == ([], [])
+
+
+def test_first_reaching_is_the_first_x_at_or_above_the_level():
+    curve = [[100, 0.5], [200, 0.71], [300, 0.69], [400, 0.9]]
+    assert first_reaching(curve, 0.70) == 200.0
+    assert first_reaching(curve, 0.90) == 400.0
+    assert first_reaching(curve, 0.95) is None

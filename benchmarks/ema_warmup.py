@@ -31,7 +31,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, footer, git_commit, parse_seeds, write_outputs
+from _common import (
+    base_parser,
+    first_reaching,
+    footer,
+    git_commit,
+    parse_seeds,
+    write_outputs,
+)
 
 from fewlabels.consistency import ConsistencyTraining
 from fewlabels.data import hide_labels
@@ -56,7 +63,8 @@ def variants(momentum: float) -> dict[str, dict]:
 
 def first_step_at(curve: list[list[float]], level: float) -> int | None:
     """The first scored step whose accuracy reaches `level` (None: never)."""
-    return next((int(step) for step, accuracy in curve if accuracy >= level), None)
+    step = first_reaching(curve, level)
+    return None if step is None else int(step)
 
 
 def table(runs: list[dict], info: dict) -> str:

@@ -39,6 +39,7 @@ from _common import (
     REPO,
     add_resume,
     base_parser,
+    first_reaching,
     footer,
     git_commit,
     mean_std,
@@ -92,13 +93,17 @@ def calibrate(method: str, args, x, y_partial, seed: int, x_curve) -> tuple[floa
     return _SPEED[method]
 
 
-def images_per_step(method: str, args) -> int:
-    """Images the student sees per step: B labeled, and uB per unlabeled view it passes."""
+def unlabeled_views(method: str) -> int:
+    """How many views of each unlabeled image the method's student passes (0: none)."""
     from fewlabels.algorithms import get
 
     algorithm = get(method)
-    views = int(algorithm.uses_weak) + int(algorithm.uses_strong)
-    return args.batch_size * (1 + views * args.uratio)
+    return int(algorithm.uses_weak) + int(algorithm.uses_strong)
+
+
+def images_per_step(method: str, args) -> int:
+    """Images the student sees per step: B labeled, and uB per unlabeled view it passes."""
+    return args.batch_size * (1 + unlabeled_views(method) * args.uratio)
 
 
 def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
@@ -144,7 +149,8 @@ def labeled_text(runs: list[dict], info: dict) -> str:
 
 def minutes_to_reach(curve: list, level: float) -> float | None:
     """The first wall-clock minute at which a run's accuracy curve reaches `level`, if ever."""
-    return next((t / 60 for t, accuracy in curve if accuracy >= level), None)
+    seconds = first_reaching(curve, level)
+    return None if seconds is None else seconds / 60
 
 
 def table(runs: list[dict], info: dict) -> str:
@@ -165,9 +171,11 @@ def table(runs: list[dict], info: dict) -> str:
     for m in methods:
         rs = sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
         accuracy = [r["test_accuracy"] for r in rs]
+        # an algorithm that sees no unlabeled view (the baseline) makes no pseudo-labels
+        labels_unlabeled = unlabeled_views(m) > 0
         pseudo = (f"{np.mean([r['pseudo_label_accuracy'] for r in rs]):.3f}"
-                  if m != "supervised" else "-")
-        mask = f"{np.mean([r['mask_rate'] for r in rs]):.3f}" if m != "supervised" else "-"
+                  if labels_unlabeled else "-")
+        mask = f"{np.mean([r['mask_rate'] for r in rs]):.3f}" if labels_unlabeled else "-"
         mean = mean_std(accuracy) if len(rs) > 1 else f"{accuracy[0]:.3f}"
         per_seed = ", ".join(f"{r['seed']}: {r['test_accuracy']:.3f}" for r in rs)
         reach = [minutes_to_reach(r.get("curve", []), 0.80) for r in rs]
