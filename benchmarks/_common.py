@@ -38,22 +38,50 @@ def base_parser(name: str, description: str, default_seeds: str) -> argparse.Arg
     return parser
 
 
+# The instruction sets that decide which kernels TensorFlow's oneDNN and XLA pick.
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
+# What makes two machines the same for a wall-clock budget; /proc/cpuinfo's model name alone
+# does not ("AMD EPYC" names CPUs more than 2x apart in speed per step).
+MACHINE_IDENTITY = ("cpu", "cpu_family", "cpu_model", "stepping", "isa", "cores")
+
+
 def machine() -> dict:
+    """The CPU (model name, family, model, stepping, vector instruction sets), cores and RAM."""
     cpu = platform.processor() or "unknown"
+    fields: dict = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key in ("model name", "cpu family", "model", "stepping", "flags") \
+                    and key not in fields:
+                fields[key] = value
+            if key == "" and fields:  # the first processor's block is enough
                 break
     except OSError:
         pass
+    cpu = fields.get("model name", cpu)
+    flags = set(fields.get("flags", "").split())
     ram = None
     try:
         pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
         ram = round(pages * size / 2**30, 1)
     except (ValueError, OSError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": ram, "platform": platform.platform()}
+    return {"cpu": cpu, "cpu_family": fields.get("cpu family"), "cpu_model": fields.get("model"),
+            "stepping": fields.get("stepping"), "isa": [f for f in ISA_FLAGS if f in flags],
+            "cores": os.cpu_count(), "ram_gib": ram, "platform": platform.platform()}
+
+
+def describe_machine(m: dict) -> str:
+    """`AMD EPYC (family 26, model 2, AVX-512), 2 cores, 23.5 GiB RAM`; older files, made
+    before the family was recorded, say so."""
+    if m.get("cpu_family") is None:
+        cpu = f"{m['cpu']} (family and model not recorded)"
+    else:
+        vector = "AVX-512" if "avx512f" in m.get("isa", []) else \
+            "AVX2" if "avx2" in m.get("isa", []) else "no AVX2"
+        cpu = f"{m['cpu']} (family {m['cpu_family']}, model {m['cpu_model']}, {vector})"
+    return f"{cpu}, {m['cores']} cores, {m['ram_gib']} GiB RAM"
 
 
 def meta() -> dict:
@@ -88,7 +116,7 @@ def footer(info: dict) -> list[str]:
         made = f"Command: `{info['command']}`. Date: {info['date']}."
     return [
         "",
-        f"{made} Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM. Versions: "
+        f"{made} Machine: {describe_machine(m)}. Versions: "
         + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
         "",
     ]
@@ -104,8 +132,9 @@ def add_resume(parser: argparse.ArgumentParser) -> None:
 def previous_runs(args, settings: dict) -> tuple[list[dict], list[dict]]:
     """The runs and invocations already in `args.out`, when `--resume` asks for them.
 
-    Refuses a file made with other settings, naming the settings that differ: runs made
-    with different settings must not share a table."""
+    Refuses a file made with other settings, naming the settings that differ, or on another
+    machine (`MACHINE_IDENTITY`): runs made with different settings, or timed on different
+    CPUs, must not share a table."""
     path = Path(args.out)
     if not getattr(args, "resume", False) or not path.exists():
         return [], []
@@ -121,6 +150,13 @@ def previous_runs(args, settings: dict) -> tuple[list[dict], list[dict]]:
         raise SystemExit(f"--resume: {path} was made with other settings ({detail}); "
                          "use the same settings or another --out")
     info = data["meta"]
+    there = {k: info.get("machine", {}).get(k) for k in MACHINE_IDENTITY}
+    here = {k: json.loads(json.dumps(machine()[k])) for k in MACHINE_IDENTITY}
+    if there != here:
+        raise SystemExit(
+            f"--resume: {path} was timed on another machine ({describe_machine(info['machine'])}"
+            f"; this one: {describe_machine(machine())}); runs under a wall-clock budget on "
+            "different machines must not share a table: use another --out")
     invocations = info.get("invocations") or [{"command": info["command"],
                                                "date": info["date"]}]
     return list(data.get("runs", [])), list(invocations)

@@ -6,7 +6,15 @@ import argparse
 import json
 
 import pytest
-from _common import add_resume, first_reaching, footer, previous_runs, write_outputs
+from _common import (
+    add_resume,
+    describe_machine,
+    first_reaching,
+    footer,
+    machine,
+    previous_runs,
+    write_outputs,
+)
 
 
 def _args(tmp_path, *argv):
@@ -43,6 +51,38 @@ def test_resume_refuses_a_file_made_with_other_settings(tmp_path):
                   settings={"budget_min": 30.0, "uratio": 7}, earlier=[])
     with pytest.raises(SystemExit, match=r"other settings \(budget_min: 30.0 there, 10.0 now\)"):
         previous_runs(_args(tmp_path, "--resume"), {"budget_min": 10.0, "uratio": 7})
+
+
+def test_resume_refuses_a_file_timed_on_another_machine(tmp_path):
+    write_outputs(_args(tmp_path), [{"method": "a", "seed": 0}], _table,
+                  settings={"x": 1}, earlier=[])
+    path = tmp_path / "r.json"
+    saved = json.loads(path.read_text())
+    assert previous_runs(_args(tmp_path, "--resume"), {"x": 1})[0] == saved["runs"]
+    other = {**saved["meta"]["machine"], "cpu_model": "not this one"}
+    path.write_text(json.dumps({**saved, "meta": {**saved["meta"], "machine": other}}))
+    with pytest.raises(SystemExit, match="timed on another machine"):
+        previous_runs(_args(tmp_path, "--resume"), {"x": 1})
+
+
+def test_a_machine_recorded_before_its_cpu_family_is_another_machine(tmp_path):
+    write_outputs(_args(tmp_path), [], _table, settings={"x": 1}, earlier=[])
+    path = tmp_path / "r.json"
+    saved = json.loads(path.read_text())
+    old = {k: saved["meta"]["machine"][k] for k in ("cpu", "cores", "ram_gib", "platform")}
+    path.write_text(json.dumps({**saved, "meta": {**saved["meta"], "machine": old}}))
+    assert "family and model not recorded" in describe_machine(old)
+    with pytest.raises(SystemExit, match="not recorded"):
+        previous_runs(_args(tmp_path, "--resume"), {"x": 1})
+
+
+def test_the_machine_names_the_cpu_family_and_its_vector_instructions():
+    here = machine()
+    assert here["cores"] >= 1 and isinstance(here["isa"], list)
+    m = {"cpu": "AMD EPYC", "cpu_family": "26", "cpu_model": "2", "stepping": "1",
+         "isa": ["avx2", "avx512f"], "cores": 2, "ram_gib": 23.5}
+    assert describe_machine(m) == "AMD EPYC (family 26, model 2, AVX-512), 2 cores, 23.5 GiB RAM"
+    assert "AVX2)" in describe_machine({**m, "isa": ["avx2"]})
 
 
 def test_without_resume_the_file_is_started_afresh(tmp_path):

@@ -36,7 +36,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    REPO,
     add_resume,
     base_parser,
     first_reaching,
@@ -239,9 +238,12 @@ def main() -> None:
                         help="XLA on, op determinism off (the default: faster, not "
                         "bit-reproducible); --no-jit: op determinism, no XLA")
     add_resume(parser)
-    parser.add_argument("--plot", default=str(REPO / "docs" / "benchmarks" / "fmnist_400.png"),
-                        help="the accuracy-against-time plot ('' for none)")
+    parser.add_argument("--plot", default=None,
+                        help="the accuracy-against-time plot (default: beside --table, as "
+                        ".png; '' for none)")
     args = parser.parse_args()
+    if args.plot is None:
+        args.plot = str(Path(args.table).with_suffix(".png"))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
