@@ -21,6 +21,14 @@ makes only the missing ones, so the full table can be built in parts: every run 
 date and commit, and the table's footer names every invocation. `--labels-per-class 6000
 --methods supervised` keeps every label: what the backbone reaches in the budget with all
 60,000, the ceiling the few-label methods are measured against.
+
+Two diagnostics (`ORACLES`) ask what limits the FixMatch family; they read the hidden labels,
+so they are measurements, never methods: `oracle-masked` is FixMatch with its own confidence
+mask, but every image the mask accepts is trained towards its true label (pseudo-labels that
+are never wrong), and `oracle-all` trains every unlabeled image's strong view towards its true
+label (no mask: the FixMatch step with all 60,000 labels). `--steps N` fixes the step count
+instead of the wall-clock budget, so that a diagnostic can be set beside a run of the table
+at the same number of steps, whatever the CPU.
 """
 
 from __future__ import annotations
@@ -46,13 +54,18 @@ from _common import (
     previous_runs,
     write_outputs,
 )
+from keras import ops
 
+from fewlabels.algorithms import registry
+from fewlabels.algorithms.base import masked_cross_entropy
+from fewlabels.algorithms.fixmatch import FixMatch
 from fewlabels.consistency import ConsistencyTraining
 from fewlabels.data import hide_labels
 from fewlabels.data.images import load_image_dataset
 
 METHODS = ("supervised", "pseudo-label", "meanteacher", "fixmatch", "flexmatch", "freematch",
            "softmatch")
+ORACLES = ("oracle-masked", "oracle-all")
 LABELS_PER_CLASS = 40
 TRAIN_SIZE = 60_000
 CALIBRATION_STEPS = 10
@@ -67,6 +80,47 @@ def settings(args) -> dict:
                 learning_rate=args.learning_rate, weight_decay=5e-4,
                 jit_compile=args.jit, deterministic=not args.jit,
                 separate_weak_pass=args.separate_weak_pass, verbose=0)
+
+
+class OracleMasked(FixMatch):
+    """Diagnostic, not a method: FixMatch's confidence mask, the true label as the target.
+
+    Every unlabeled image whose weak-view confidence passes the threshold trains its strong
+    view towards its hidden true label, not towards the student's guess: FixMatch with
+    pseudo-labels that are never wrong. The logged `pseudo_label_accuracy` stays the
+    student's own (how often its guess would have been right). Images with no hidden label
+    (-1) are left out of the mask.
+    """
+
+    name_ = "oracle-masked"
+    summary = "diagnostic: FixMatch's mask, each accepted image trained to its true label"
+
+    def unsupervised(self, weak, strong, batch, student) -> dict:
+        guess = super().unsupervised(weak, strong, batch, student)
+        hidden = ops.cast(batch["hidden"], "int32")
+        mask = guess["mask"] * ops.cast(hidden >= 0, guess["mask"].dtype)
+        true = ops.one_hot(ops.maximum(hidden, 0), self.n_classes)
+        return {"loss": masked_cross_entropy(true, strong, mask), "mask": mask,
+                "pseudo_labels": guess["pseudo_labels"]}
+
+
+class OracleAll(OracleMasked):
+    """Diagnostic, not a method: every unlabeled image's strong view trained to its true
+    label (threshold 0: no mask), the FixMatch step with every label."""
+
+    name_ = "oracle-all"
+    summary = "diagnostic: every unlabeled image trained to its true label, no mask"
+
+    def __init__(self, threshold: float = 0.0, **kwargs) -> None:
+        super().__init__(threshold=threshold, **kwargs)
+
+
+def register_oracles() -> None:
+    """Put the diagnostics in the algorithm registry, once, and only in a process that runs
+    them (`fewlabels methods` and the conformance suite never list them)."""
+    for cls in (OracleMasked, OracleAll):
+        if cls.name_ not in registry.names():
+            registry.register(cls)
 
 
 _SPEED: dict[str, tuple[float, float]] = {}
@@ -94,9 +148,9 @@ def calibrate(method: str, args, x, y_partial, seed: int, x_curve) -> tuple[floa
 
 def unlabeled_views(method: str) -> int:
     """How many views of each unlabeled image the method's student passes (0: none)."""
-    from fewlabels.algorithms import get
-
-    algorithm = get(method)
+    if method in ORACLES:
+        register_oracles()
+    algorithm = registry.get(method)
     return int(algorithm.uses_weak) + int(algorithm.uses_strong)
 
 
@@ -110,9 +164,11 @@ def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
     subset = rng.choice(len(data.y_test), CURVE_SUBSET, replace=False)
     per_step, scoring = calibrate(method, args, data.x_train, y_partial, seed,
                                   data.x_test[subset])
-    per_epoch = per_step * args.steps_per_epoch + scoring
-    epochs = max(1, int(args.budget_min * 60 / per_epoch))
-    steps = epochs * args.steps_per_epoch
+    if args.steps:
+        steps = args.steps
+    else:
+        per_epoch = per_step * args.steps_per_epoch + scoring
+        steps = max(1, int(args.budget_min * 60 / per_epoch)) * args.steps_per_epoch
     model = ConsistencyTraining(method=method, steps=steps, seed=seed, **settings(args))
     start = time.perf_counter()
     model.fit(data.x_train, y_partial, y_hidden=y_hidden,
@@ -126,7 +182,8 @@ def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
         "dataset": "fashion_mnist", "n_labeled": int(np.sum(y_partial >= 0)),
         "method": method, "seed": seed, "test_accuracy": round(metrics["accuracy"], 4),
         "macro_f1": round(metrics["macro_f1"], 4), "wall_s": round(wall, 1),
-        "budget_min": args.budget_min, "steps": steps, "seconds_per_step": round(per_step, 4),
+        "budget_min": None if args.steps else args.budget_min, "steps": steps,
+        "seconds_per_step": round(per_step, 4),
         "images_per_s": round(images_per_step(method, args) / per_step, 1),
         "mask_rate": round(history.get("mask_rate", [0.0])[-1], 4),
         "pseudo_label_accuracy": round(history.get("pseudo_label_accuracy", [0.0])[-1], 4),
@@ -154,11 +211,14 @@ def minutes_to_reach(curve: list, level: float) -> float | None:
 
 def table(runs: list[dict], info: dict) -> str:
     """The markdown table: one row per method, every seed's accuracy beside the mean."""
-    methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
+    methods = [m for m in METHODS + ORACLES if any(r["method"] == m for r in runs)]
+    fixed = info.get("settings", {}).get("steps")
+    budget = (f"every run makes {fixed:,} steps" if fixed else
+              "the budget is wall-clock training time per run")
     lines = [
         f"Fashion-MNIST, {labeled_text(runs, info)}; test accuracy on the 10,000 test "
-        "images (mean ± std over seeds when there are several, and each seed's); the budget "
-        "is wall-clock training time per run. Steps per second and images per second are "
+        f"images (mean ± std over seeds when there are several, and each seed's); {budget}."
+        " Steps per second and images per second are "
         "each run's calibration (training steps alone); the wall time also holds the "
         "curve's scoring every epoch. Pseudo-label figures are the last epoch's; '0.80 "
         "at' is the minute each seed's curve (2,000 test images) first reaches 0.80.",
@@ -195,11 +255,11 @@ def plot(runs: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for m in METHODS:
+    for k, m in enumerate(METHODS + ORACLES):
         for i, r in enumerate(r for r in runs if r["method"] == m):
             if r["curve"]:
                 t, a = zip(*r["curve"], strict=True)
-                ax.plot(np.array(t) / 60, a, color=f"C{METHODS.index(m)}", alpha=0.8,
+                ax.plot(np.array(t) / 60, a, color=f"C{k}", alpha=0.8,
                         label=m if i == 0 else None)
     ax.axhline(0.9, color="gray", linestyle=":", linewidth=1)
     ax.set_xlabel("wall-clock training time (minutes, 2 CPU cores)")
@@ -215,8 +275,12 @@ def main() -> None:
     parser = base_parser("fmnist_400", __doc__, default_seeds="3")
     parser.add_argument("--budget-min", type=float, default=30.0,
                         help="wall-clock training minutes per run (default: 30)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="a fixed number of training steps per run instead of the "
+                        "wall-clock budget (a multiple of --steps-per-epoch)")
     parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"comma list (default: all of {', '.join(METHODS)})")
+                        help=f"comma list (default: all of {', '.join(METHODS)}; the "
+                        f"diagnostics {', '.join(ORACLES)} read the hidden labels)")
     parser.add_argument("--labels-per-class", type=int, default=LABELS_PER_CLASS,
                         help=f"labels kept per class (default: {LABELS_PER_CLASS}); 6000 keeps "
                         "them all: the supervised ceiling of the backbone and budget")
@@ -245,13 +309,20 @@ def main() -> None:
     if args.plot is None:
         args.plot = str(Path(args.table).with_suffix(".png"))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(methods) - set(METHODS))
+    unknown = sorted(set(methods) - set(METHODS + ORACLES))
     if unknown:
-        parser.error(f"unknown methods {unknown}; choose from {METHODS}")
+        parser.error(f"unknown methods {unknown}; choose from {METHODS + ORACLES}")
     if args.labels_per_class < 1:
         parser.error(f"--labels-per-class must be >= 1; got {args.labels_per_class}")
-    shared = {**settings(args), "budget_min": args.budget_min,
+    if set(methods) & set(ORACLES):
+        register_oracles()
+    if args.steps is not None and (args.steps < 1 or args.steps % args.steps_per_epoch):
+        parser.error(f"--steps must be a positive multiple of --steps-per-epoch "
+                     f"({args.steps_per_epoch}); got {args.steps}")
+    shared = {**settings(args), "budget_min": None if args.steps else args.budget_min,
               "labels_per_class": args.labels_per_class, "curve_subset": CURVE_SUBSET}
+    if args.steps:  # only then, so that files made before --steps existed still --resume
+        shared["steps"] = args.steps
     runs, earlier = previous_runs(args, shared)
     args.commit = git_commit()  # the code this process loaded ("+": with local changes)
     done = {(r["method"], r["seed"]) for r in runs}

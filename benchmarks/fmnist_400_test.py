@@ -48,3 +48,79 @@ def test_minutes_to_reach_is_the_first_point_at_or_above_the_level():
     assert fmnist_400.minutes_to_reach(curve, 0.80) == 1.5
     assert fmnist_400.minutes_to_reach(curve, 0.85) == 3.5
     assert fmnist_400.minutes_to_reach(curve, 0.90) is None
+
+
+def _oracle_inputs():
+    import numpy as np
+
+    weak = np.array([[0.97, 0.01, 0.02],   # confident, guess 0, truly 1: a wrong pseudo-label
+                     [0.10, 0.85, 0.05],   # not confident
+                     [0.01, 0.01, 0.98],   # confident, guess 2, truly 2
+                     [0.99, 0.005, 0.005]],  # confident, but its true label is unknown
+                    dtype="float32")
+    strong = np.array([[0.2, 0.7, 0.1], [0.3, 0.3, 0.4], [0.1, 0.1, 0.8], [0.5, 0.25, 0.25]],
+                      dtype="float32")
+    return weak, strong, {"hidden": np.array([1, 0, 2, -1])}
+
+
+def test_oracle_masked_trains_what_fixmatch_accepts_towards_the_true_labels():
+    import numpy as np
+    from keras import ops
+
+    weak, strong, batch = _oracle_inputs()
+    oracle = fmnist_400.OracleMasked()
+    oracle.n_classes = 3
+    out = oracle.unsupervised(weak, strong, batch, None)
+    np.testing.assert_array_equal(ops.convert_to_numpy(out["mask"]), [1, 0, 1, 0])
+    # the student's own guesses are what is logged as pseudo-labels
+    np.testing.assert_array_equal(ops.convert_to_numpy(out["pseudo_labels"]), [0, 1, 2, 0])
+    # FixMatch's mean over the whole batch of mask * CE(true label, strong view)
+    expected = -(np.log(0.7) + np.log(0.8)) / 4
+    assert float(ops.convert_to_numpy(out["loss"])) == pytest.approx(expected, rel=1e-5)
+
+
+def test_oracle_all_trains_every_image_with_a_known_label_whatever_its_confidence():
+    import numpy as np
+    from keras import ops
+
+    weak, strong, batch = _oracle_inputs()
+    oracle = fmnist_400.OracleAll()
+    oracle.n_classes = 3
+    out = oracle.unsupervised(weak, strong, batch, None)
+    np.testing.assert_array_equal(ops.convert_to_numpy(out["mask"]), [1, 1, 1, 0])
+    expected = -(np.log(0.7) + np.log(0.3) + np.log(0.8)) / 4
+    assert float(ops.convert_to_numpy(out["loss"])) == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_oracles_join_the_registry_only_when_asked_and_only_once(monkeypatch):
+    from fewlabels.algorithms import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    assert "oracle-masked" not in registry.names()
+    assert fmnist_400.unlabeled_views("oracle-all") == 2  # registers them
+    fmnist_400.register_oracles()  # a second time is a no-op, not a duplicate error
+    assert registry.get("oracle-masked") is fmnist_400.OracleMasked
+    assert registry.names().count("oracle-all") == 1
+
+
+def test_steps_that_are_not_whole_epochs_are_refused_before_any_data_is_loaded(
+        monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["fmnist_400.py", "--steps", "75"])
+    with pytest.raises(SystemExit):
+        fmnist_400.main()
+    assert "--steps must be a positive multiple of --steps-per-epoch (50); got 75" \
+        in capsys.readouterr().err
+
+
+def test_a_fixed_step_table_says_so_instead_of_naming_a_budget():
+    runs = [{"method": "oracle-masked", "seed": 0, "test_accuracy": 0.86, "n_labeled": 400,
+             "steps": 3750, "seconds_per_step": 0.47, "images_per_s": 1000.0,
+             "mask_rate": 0.8, "pseudo_label_accuracy": 0.9, "wall_s": 1800.0, "curve": []}]
+    info = {"settings": {"labels_per_class": 40, "steps": 3750},
+            "command": "python benchmarks/fmnist_400.py", "date": "2026-11-27 14:00 UTC",
+            "versions": {"keras": "3"}, "machine": {"cpu": "AMD EPYC", "cores": 2,
+                                                    "ram_gib": 23.5}}
+    text = fmnist_400.table(runs, info)
+    assert "every run makes 3,750 steps" in text
+    assert "wall-clock training time" not in text
+    assert "| oracle-masked | 1 | 0.860 |" in text
