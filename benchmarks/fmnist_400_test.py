@@ -63,32 +63,25 @@ def _oracle_inputs():
     return weak, strong, {"hidden": np.array([1, 0, 2, -1])}
 
 
-def test_oracle_masked_trains_what_fixmatch_accepts_towards_the_true_labels():
+@pytest.mark.parametrize(("oracle", "mask", "true_probs"), [
+    # FixMatch's mask (0.95): the confident images, each trained towards its true label
+    ("OracleMasked", [1, 0, 1, 0], [0.7, 0.8]),
+    # no mask: every image whose true label is known, whatever its confidence
+    ("OracleAll", [1, 1, 1, 0], [0.7, 0.3, 0.8]),
+])
+def test_the_oracles_train_the_strong_view_towards_the_true_labels(oracle, mask, true_probs):
     import numpy as np
     from keras import ops
 
     weak, strong, batch = _oracle_inputs()
-    oracle = fmnist_400.OracleMasked()
-    oracle.n_classes = 3
-    out = oracle.unsupervised(weak, strong, batch, None)
-    np.testing.assert_array_equal(ops.convert_to_numpy(out["mask"]), [1, 0, 1, 0])
+    algorithm = getattr(fmnist_400, oracle)()
+    algorithm.n_classes = 3
+    out = algorithm.unsupervised(weak, strong, batch, None)
+    np.testing.assert_array_equal(ops.convert_to_numpy(out["mask"]), mask)
     # the student's own guesses are what is logged as pseudo-labels
     np.testing.assert_array_equal(ops.convert_to_numpy(out["pseudo_labels"]), [0, 1, 2, 0])
     # FixMatch's mean over the whole batch of mask * CE(true label, strong view)
-    expected = -(np.log(0.7) + np.log(0.8)) / 4
-    assert float(ops.convert_to_numpy(out["loss"])) == pytest.approx(expected, rel=1e-5)
-
-
-def test_oracle_all_trains_every_image_with_a_known_label_whatever_its_confidence():
-    import numpy as np
-    from keras import ops
-
-    weak, strong, batch = _oracle_inputs()
-    oracle = fmnist_400.OracleAll()
-    oracle.n_classes = 3
-    out = oracle.unsupervised(weak, strong, batch, None)
-    np.testing.assert_array_equal(ops.convert_to_numpy(out["mask"]), [1, 1, 1, 0])
-    expected = -(np.log(0.7) + np.log(0.3) + np.log(0.8)) / 4
+    expected = -np.sum(np.log(true_probs)) / 4
     assert float(ops.convert_to_numpy(out["loss"])) == pytest.approx(expected, rel=1e-5)
 
 
