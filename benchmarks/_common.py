@@ -138,7 +138,7 @@ def previous_runs(args, settings: dict) -> tuple[list[dict], list[dict]]:
     path = Path(args.out)
     if not getattr(args, "resume", False) or not path.exists():
         return [], []
-    from fewlabels.io import read_json
+    from fewlabels.files import read_json
 
     data = read_json(path)
     before = data.get("meta", {}).get("settings")
@@ -184,7 +184,7 @@ def write_outputs(args, runs: list[dict], table, settings: dict | None = None,
     `settings` (what every run shares) is kept in the meta block, so that `--resume` can
     refuse to mix runs made otherwise; `earlier` lists the invocations whose runs `runs`
     already holds."""
-    from fewlabels.io import write_json, write_text
+    from fewlabels.files import write_json, write_text
 
     info = meta()
     if settings is not None:

@@ -40,9 +40,9 @@ from _common import (
     write_outputs,
 )
 
-from fewlabels.consistency import ConsistencyTraining
 from fewlabels.data import hide_labels
 from fewlabels.data.images import load_image_dataset
+from fewlabels.estimators.consistency import ConsistencyTraining
 
 LABELS_PER_CLASS = 40
 CURVE_SUBSET = 2000

@@ -59,9 +59,9 @@ from keras import ops
 from fewlabels.algorithms import registry
 from fewlabels.algorithms.base import masked_cross_entropy
 from fewlabels.algorithms.fixmatch import FixMatch
-from fewlabels.consistency import ConsistencyTraining
 from fewlabels.data import hide_labels
 from fewlabels.data.images import load_image_dataset
+from fewlabels.estimators.consistency import ConsistencyTraining
 
 METHODS = ("supervised", "pseudo-label", "meanteacher", "fixmatch", "flexmatch", "freematch",
            "softmatch")
@@ -92,7 +92,7 @@ class OracleMasked(FixMatch):
     (-1) are left out of the mask.
     """
 
-    name_ = "oracle-masked"
+    registry_name = "oracle-masked"
     summary = "diagnostic: FixMatch's mask, each accepted image trained to its true label"
 
     def unsupervised(self, weak, strong, batch, student) -> dict:
@@ -108,7 +108,7 @@ class OracleAll(OracleMasked):
     """Diagnostic, not a method: every unlabeled image's strong view trained to its true
     label (threshold 0: no mask), the FixMatch step with every label."""
 
-    name_ = "oracle-all"
+    registry_name = "oracle-all"
     summary = "diagnostic: every unlabeled image trained to its true label, no mask"
 
     def __init__(self, threshold: float = 0.0, **kwargs) -> None:
@@ -119,7 +119,7 @@ def register_oracles() -> None:
     """Put the diagnostics in the algorithm registry, once, and only in a process that runs
     them (`fewlabels methods` and the conformance suite never list them)."""
     for cls in (OracleMasked, OracleAll):
-        if cls.name_ not in registry.names():
+        if cls.registry_name not in registry.names():
             registry.register(cls)
 
 

@@ -22,11 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import base_parser, footer, parse_seeds, write_outputs
 
-from fewlabels.checkpoint import CheckpointPolicy, TrainingRecorder
-from fewlabels.consistency import ConsistencyTraining
 from fewlabels.data.builtin import load_builtin
 from fewlabels.data.images import digits_as_images
 from fewlabels.errors import TrainingInterruptedError
+from fewlabels.estimators.consistency import ConsistencyTraining
+from fewlabels.training.checkpoint import CheckpointPolicy
+from fewlabels.training.recorder import TrainingRecorder
 
 STOP_AT = 77
 

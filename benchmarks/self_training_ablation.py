@@ -24,7 +24,7 @@ from _common import base_parser, footer, mean_std, parse_seeds, write_outputs
 
 from fewlabels import FewLabelsWarning
 from fewlabels.data import labeled_subset, load_builtin, stratified_split
-from fewlabels.self_training import SelfTraining
+from fewlabels.estimators.self_training import SelfTraining
 
 VARIANTS = {
     "supervised MLP (rounds=0)": dict(rounds=0, finetune=False),

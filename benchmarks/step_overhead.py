@@ -54,8 +54,9 @@ def fewlabels_runner(build, x, y, jit: bool, separate: bool = False):
     import tensorflow as tf
 
     from fewlabels.algorithms import create
-    from fewlabels.checkpoint import TrainingRecorder, state_variables
     from fewlabels.ssl_model import CollapseMonitor, SemiSupervisedModel
+    from fewlabels.training.checkpoint import state_variables
+    from fewlabels.training.recorder import TrainingRecorder
 
     model = SemiSupervisedModel(build(), create("fixmatch"), BATCH * URATIO, ema_momentum=0.99,
                                 separate_weak_pass=separate)

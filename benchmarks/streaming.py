@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import base_parser, footer, mean_std, parse_seeds, write_outputs
 
-from fewlabels.consistency import ConsistencyTraining
 from fewlabels.data import hide_labels
 from fewlabels.data.images import load_image_dataset
 from fewlabels.data.sources import load_images
+from fewlabels.estimators.consistency import ConsistencyTraining
 
 MODES = ("in memory", "streamed from disk")
 

@@ -37,7 +37,7 @@ from _common import base_parser, footer, mean_std, parse_seeds, summarize, write
 
 from fewlabels import FewLabelsWarning
 from fewlabels.data import labeled_subset, load_builtin, stratified_split
-from fewlabels.self_training import SelfTraining
+from fewlabels.estimators.self_training import SelfTraining
 
 DATASETS = ("digits", "breast_cancer", "wine")
 LABELED_FRACTION = 0.1
@@ -52,7 +52,7 @@ def fewlabels_method(**params):
 
 
 def fixmatch_rows(x, y_partial, seed):
-    from fewlabels.consistency import ConsistencyTraining
+    from fewlabels.estimators.consistency import ConsistencyTraining
 
     model = ConsistencyTraining(method="fixmatch", optimizer="adam", learning_rate=0.003,
                                 steps=1000, steps_per_epoch=100, seed=seed).fit(x, y_partial)

@@ -41,7 +41,7 @@ from _common import base_parser, footer, mean_std, parse_seeds, write_outputs
 
 from fewlabels.data import hide_labels
 from fewlabels.data.images import load_image_dataset
-from fewlabels.self_training import SelfTraining
+from fewlabels.estimators.self_training import SelfTraining
 
 SOURCE, TARGET = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 BACKBONES = ("cnn", "MobileNetV2")
@@ -94,10 +94,10 @@ def scratch_run(backbone: str, augment: str, x, y_partial, x_test, y_test, seed:
     statistics and not random ones.
     """
     from fewlabels import training
-    from fewlabels.augment import build_policy
     from fewlabels.data import stratified_split
     from fewlabels.metrics import classification_metrics
     from fewlabels.models.transfer import build_transfer_model
+    from fewlabels.views.augment import build_policy
 
     defaults = SelfTraining()
     kept, held = stratified_split(y_partial, defaults.validation_fraction, seed)

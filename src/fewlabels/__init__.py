@@ -1,33 +1,88 @@
 """fewlabels: train good classifiers when only a few examples carry labels.
 
-The public API is small:
+The whole public API is importable from here; heavy modules (Keras, TensorFlow) load only
+when first used, so `import fewlabels` and `fewlabels --help` stay fast.
 
-- `fewlabels.SelfTraining`: the self-training (pseudo-labeling) classifier, sklearn-style.
-- `fewlabels.data.load_table`: read a text/CSV file of features and (partly missing) labels.
-- `fewlabels.workflow`: the run-directory workflows the CLI calls (`fit_run`, `evaluate_run`,
-  `predict_run`, `demo`).
+- Estimators: `SelfTraining`, `ConsistencyTraining` (scikit-learn style), `make_estimator`
+  (one by method name), `methods()` (every method name), `load_estimator` (a saved run).
+- Data: `load_table` (a text/CSV file), `load_images` (folders, `.npz`, built-in datasets).
+- Runs: `fit_run`, `evaluate_run`, `predict_run`, `demo` (what the command line does), and
+  `augment_preview`.
+- Errors: `FewLabelsError` and its kinds (`fewlabels.errors`), `FewLabelsWarning`.
 
-Heavy modules (Keras, TensorFlow) are imported only when first needed, so `import fewlabels`
-and `fewlabels --help` stay fast.
+Example:
+```python
+import fewlabels
+
+table = fewlabels.load_table("data.csv")        # unlabeled rows marked in the label column
+model = fewlabels.SelfTraining().fit(table.x, table.y, classes=table.classes)
+```
 """
 
-import os
+from importlib import import_module
 
-# TensorFlow's C++ runtime logs harmless chatter at every level up to ERROR (CUDA probes on
-# CPU-only machines, graph attributes from newer builds). Python exceptions are unaffected.
-# `setdefault` keeps any value the user chose.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from fewlabels.errors import (
+    CheckpointError,
+    FewLabelsError,
+    FewLabelsWarning,
+    InputError,
+    NonFiniteLossError,
+    NotFittedError,
+    ResumeMismatchError,
+    StorageError,
+    TrainingInterruptedError,
+)
 
 __version__ = "0.1.0"
 
-from fewlabels.errors import FewLabelsError, FewLabelsWarning
+_LAZY = {
+    "SelfTraining": "fewlabels.estimators.self_training",
+    "ConsistencyTraining": "fewlabels.estimators.consistency",
+    "load_estimator": "fewlabels.estimators",
+    "make_estimator": "fewlabels.workflow",
+    "methods": "fewlabels.workflow",
+    "fit_run": "fewlabels.workflow",
+    "evaluate_run": "fewlabels.workflow",
+    "predict_run": "fewlabels.workflow",
+    "demo": "fewlabels.workflow",
+    "load_table": "fewlabels.data.table",
+    "load_images": "fewlabels.data.sources",
+    "augment_preview": "fewlabels.views.preview",
+}
 
-__all__ = ["FewLabelsError", "FewLabelsWarning", "SelfTraining", "__version__"]
+__all__ = [
+    "CheckpointError",
+    "ConsistencyTraining",
+    "FewLabelsError",
+    "FewLabelsWarning",
+    "InputError",
+    "NonFiniteLossError",
+    "NotFittedError",
+    "ResumeMismatchError",
+    "SelfTraining",
+    "StorageError",
+    "TrainingInterruptedError",
+    "__version__",
+    "augment_preview",
+    "demo",
+    "evaluate_run",
+    "fit_run",
+    "load_estimator",
+    "load_images",
+    "load_table",
+    "make_estimator",
+    "methods",
+    "predict_run",
+]
 
 
 def __getattr__(name: str):
-    if name == "SelfTraining":
-        from fewlabels.self_training import SelfTraining
-
-        return SelfTraining
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'fewlabels' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

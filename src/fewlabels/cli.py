@@ -7,219 +7,34 @@ constructor's signature and its help text from the class docstring, so the two n
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
-import re
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 from fewlabels import __version__
-from fewlabels.errors import FewLabelsError, NonFiniteLossError, TrainingInterruptedError
+from fewlabels.cli_options import (
+    add_fit_options,
+    add_options,
+    estimator_kwargs,
+    estimator_options,
+    image_options,
+    import_tensorflow_quietly,
+    kwargs_for,
+    table_options,
+    trust_option,
+    verbose_option,
+)
+from fewlabels.errors import (
+    EXIT_CTRL_C,
+    EXIT_STORAGE,
+    FewLabelsError,
+    TrainingInterruptedError,
+)
 
-EXIT_USAGE = 2
-EXIT_FAILED = 1
-"""Training failed (a NaN or infinite loss)."""
-EXIT_TERMINATED = 143
-"""Stopped by SIGTERM after writing a checkpoint (128 + 15, as if killed by it)."""
 DEMO_SKIP = ("verbose", "model", "augment", "backbone", "weights", "input_size", "unfreeze",
              "unfreeze_learning_rate", "head_units")
 """Estimator options `demo` does not offer: it trains the MLP on digits' feature rows."""
-
-
-def _param_docs(target) -> dict[str, str]:
-    """The `Args:` entries of a Keras-style docstring, as {name: one-line text}."""
-    docs: dict[str, str] = {}
-    lines = inspect.getdoc(target).split("Args:", 1)[1].splitlines()
-    name = None
-    for line in lines[1:]:
-        if line and not line.startswith(" "):
-            break  # the next section (Returns:, Example:, ...)
-        match = re.match(r"^    (\w+): (.*)$", line)
-        if match:
-            name = match.group(1)
-            docs[name] = match.group(2).strip()
-        elif name and line.startswith("        "):
-            docs[name] += " " + line.strip()
-    return {k: v.replace("%", "%%") for k, v in docs.items()}  # argparse formats help with %
-
-
-def _add_options(parser: argparse.ArgumentParser, target, title: str,
-                 skip: Sequence[str] = ()) -> list[str]:
-    """Add one option per keyword parameter of `target` (a class or function).
-
-    The default comes from the signature and the help text from the docstring's `Args:`, so
-    the CLI and the API never drift apart. Returns the parameter names added.
-    """
-    docs = _param_docs(target)
-    group = parser.add_argument_group(title)
-    names = []
-    for name, param in inspect.signature(target).parameters.items():
-        if name in skip or param.kind is not inspect.Parameter.KEYWORD_ONLY:
-            continue
-        default = param.default
-        flag = "--" + name.replace("_", "-")
-        text = docs.get(name, "")
-        if isinstance(default, bool):
-            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
-                               default=default, help=text)
-        elif isinstance(default, tuple):
-            group.add_argument(flag, dest=name, type=_int_list, default=default,
-                               metavar="N,N,...", help=f"{text} (default: "
-                               f"{','.join(map(str, default))})")
-        elif default is None:  # the type comes from the annotation, "int | None" and so on
-            kind = {"int": int, "float": float}.get(str(param.annotation).split(" |")[0], str)
-            group.add_argument(flag, dest=name, type=kind, default=None, help=f"{text}")
-        else:
-            group.add_argument(flag, dest=name, type=type(default), default=default,
-                               help=f"{text} (default: {default})")
-        names.append(name)
-    return names
-
-
-def _estimator_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> list[str]:
-    """Add one option per `SelfTraining` parameter (for `demo`)."""
-    from fewlabels.self_training import SelfTraining
-
-    return _add_options(parser, SelfTraining, "model and self-training options", skip)
-
-
-def _option_kind(param: inspect.Parameter):
-    """The argparse `type` (or bool) of a keyword parameter, from its default or annotation."""
-    default = param.default
-    if isinstance(default, bool):
-        return bool
-    if isinstance(default, tuple):
-        return _int_list
-    if default is None:
-        return {"int": int, "float": float}.get(str(param.annotation).split(" |")[0], str)
-    return type(default)
-
-
-def _union_options(parser: argparse.ArgumentParser, title: str, targets: dict[str, Any],
-                   skip: Sequence[str] = ()) -> None:
-    """One option per keyword parameter of any of `targets` ({label: class}).
-
-    Options default to "not given", so each estimator or algorithm keeps its own default;
-    the help text lists the defaults by label.
-    """
-    group = parser.add_argument_group(title)
-    seen: dict[str, dict] = {}
-    for label, target in targets.items():
-        docs = _param_docs(target)
-        for name, param in inspect.signature(target).parameters.items():
-            if name in skip or name in ("self", "kwargs"):
-                continue
-            entry = seen.setdefault(name, {"param": param, "doc": docs.get(name, ""),
-                                           "defaults": []})
-            default = param.default
-            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-            entry["defaults"].append(f"{label} {shown}")
-    for name, entry in seen.items():
-        flag = "--" + name.replace("_", "-")
-        kind = _option_kind(entry["param"])
-        text = f"{entry['doc']} (default: {'; '.join(entry['defaults'])})"
-        if kind is bool:
-            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
-                               default=argparse.SUPPRESS, help=text)
-        else:
-            group.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
-                               metavar="N,N,..." if kind is _int_list else None, help=text)
-
-
-def _fit_options(parser: argparse.ArgumentParser) -> None:
-    """The estimators' options, and every consistency algorithm's hyperparameters."""
-    _import_tensorflow_quietly()
-    from fewlabels.algorithms import get, names
-    from fewlabels.consistency import ConsistencyTraining
-    from fewlabels.self_training import SelfTraining
-
-    targets = {"self-training": SelfTraining, "consistency": ConsistencyTraining,
-               **{name: get(name) for name in names() if name != "supervised"}}
-    _union_options(parser, "model, training and algorithm options (the defaults of each "
-                   "method; `fewlabels methods` lists the algorithms)", targets,
-                   skip=("verbose", "method", "algorithm_params"))
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
-
-
-def _label_column(text: str) -> int | str:
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def _delimiter(text: str) -> str | None:
-    named = {"auto": None, "comma": ",", "tab": "\t", "\\t": "\t", "semicolon": ";",
-             "space": " ", "whitespace": " "}
-    if text in named:
-        return named[text]
-    if len(text) != 1:
-        raise argparse.ArgumentTypeError(
-            f"a delimiter is one character or one of {sorted(named)}; got {text!r}"
-        )
-    return text
-
-
-def _header(text: str) -> bool | str:
-    choices = {"auto": "auto", "yes": True, "no": False}
-    if text not in choices:
-        raise argparse.ArgumentTypeError(f"choose auto, yes or no; got {text!r}")
-    return choices[text]
-
-
-def _table_options(parser: argparse.ArgumentParser, *, label_optional: bool = False) -> None:
-    group = parser.add_argument_group("how to read the table")
-    group.add_argument(
-        "--label-column", type=_label_column, default=-1,
-        help="the label column: a 0-based index (negative counts from the end) or a header "
-        "name (default: -1, the last column)"
-        + ("; a file with exactly the model's feature count has no label column"
-           if label_optional else ""),
-    )
-    group.add_argument("--delimiter", type=_delimiter, default=None,
-                       help="cell separator: one character, or auto (default), comma, tab, "
-                       "semicolon, space")
-    group.add_argument("--header", type=_header, default="auto", metavar="{auto,yes,no}",
-                       help="whether the first row is a header (default: auto: a first row "
-                       "whose feature cells are all non-numeric)")
-    group.add_argument("--encoding", default="utf-8",
-                       help="text encoding (default: utf-8, which refuses a byte-order mark; "
-                       "utf-8-sig accepts one)")
-
-
-def _image_options(parser: argparse.ArgumentParser, *, training: bool) -> None:
-    group = parser.add_argument_group("how to read images")
-    group.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
-                       help="folders: a file that fails the pre-scan (corrupt, truncated, "
-                       "wrong extension, oversized, outside the data root) stops the run "
-                       "with a report (error, default) or is left out with a warning (skip)")
-    if not training:
-        return
-    group.add_argument("--image-size", type=int, default=None, metavar="N",
-                       help="folders: resize images to N x N (default: 64)")
-    group.add_argument("--channels", type=int, choices=[1, 3], default=None,
-                       help="1 gray or 3 RGB (default: RGB for folders, as stored for arrays)")
-    group.add_argument("--unlabeled", default="unlabeled", metavar="NAME",
-                       help="folders: the subfolder of unlabeled images (default: unlabeled)")
-    group.add_argument("--unlabeled-dir", default=None, metavar="DIR",
-                       help="a separate folder of unlabeled images")
-    group.add_argument("--stream-unlabeled", action="store_true",
-                       help="folders, consistency methods: read the unlabeled images from "
-                       "disk batch by batch during training instead of decoding them all "
-                       "into memory (for unlabeled sets larger than memory)")
-
-
-def _verbose(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
-                        help="0 quiet, 1 Keras progress bars (default), 2 one line per epoch")
 
 
 def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
@@ -229,14 +44,41 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
         fit_options: add `fit`'s model, training and algorithm options. They come from the
             algorithm classes, which import TensorFlow: `main` leaves them out for the other
             commands, so that `fewlabels --help` and input errors stay fast.
+
+    Returns:
+        The parser.
     """
     parser = argparse.ArgumentParser(
         prog="fewlabels",
         description="Train good classifiers when only a few examples carry labels.",
+        epilog="exit codes: 0 ok, 2 bad input, 3 non-finite loss, 4 disk or file failure, "
+        "130 Ctrl-C, 143 stopped by SIGTERM after a checkpoint (rerun with --resume), "
+        "1 unexpected error",
     )
     parser.add_argument("--version", action="version", version=f"fewlabels {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _fit_parser(sub, fit_options)
+    _methods_parser(sub)
+    _evaluate_parser(sub)
+    _predict_parser(sub)
+    _demo_parser(sub)
+    _preview_parser(sub)
+    return parser
 
+
+def _method_help(with_registry: bool) -> str:
+    """`--method`'s help: every method, from the registry when it is loaded."""
+    listed = "a consistency algorithm"
+    if with_registry:
+        from fewlabels.workflow import methods
+
+        listed += ": " + ", ".join(m for m in methods() if m not in ("self-training",
+                                                                      "supervised"))
+    return (f"self-training (default), supervised, or {listed} (`fewlabels methods` lists "
+            "them with one line each)")
+
+
+def _fit_parser(sub, fit_options: bool) -> None:
     fit = sub.add_parser(
         "fit", help="train on a table or images and write a run directory",
         description="Train on DATA, compare with a supervised-only baseline on held-out test "
@@ -250,10 +92,7 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
                      help="the training data: a table, an image folder, an .npz or a built-in "
                      "image dataset name")
     fit.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
-    fit.add_argument("--method", default="self-training",
-                     help="self-training (default), supervised, or a consistency algorithm: "
-                     "pseudo-label, meanteacher, fixmatch, flexmatch, freematch, softmatch "
-                     "(`fewlabels methods` lists them with one line each)")
+    fit.add_argument("--method", default="self-training", help=_method_help(fit_options))
     fit.add_argument("--test", metavar="FILE", default=None,
                      help="a labeled test table; default: hold out --test-fraction of each "
                      "labeled class")
@@ -277,16 +116,22 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
                      "and every --checkpoint-seconds)")
     fit.add_argument("--checkpoint-seconds", type=float, default=60.0, metavar="S",
                      help="checkpoint when S seconds passed since the last (default: 60)")
-    _verbose(fit)
-    _table_options(fit)
-    _image_options(fit, training=True)
+    verbose_option(fit)
+    table_options(fit)
+    image_options(fit, training=True)
     if fit_options:
-        _fit_options(fit)
+        add_fit_options(fit)
 
+
+
+def _methods_parser(sub) -> None:
     sub.add_parser("methods", help="list the training methods, one line each",
                    description="List every method `fit --method` accepts, with a line on each "
                    "and the consistency algorithms' hyperparameters and defaults.")
 
+
+
+def _evaluate_parser(sub) -> None:
     evaluate = sub.add_parser(
         "evaluate", help="evaluate a run's model on a labeled table",
         description="Print loss, accuracy, macro-F1, per-class precision/recall and the "
@@ -298,10 +143,13 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
                           "directory, an .npz or a built-in dataset (its test split)")
     evaluate.add_argument("--out", metavar="FILE", default=None,
                           help="the metrics JSON (default: RUN_DIR/evaluation.json)")
-    _table_options(evaluate)
-    _trust_option(evaluate)
-    _image_options(evaluate, training=False)
+    table_options(evaluate)
+    trust_option(evaluate)
+    image_options(evaluate, training=False)
 
+
+
+def _predict_parser(sub) -> None:
     predict = sub.add_parser(
         "predict", help="predict a table with a run's model and write a CSV",
         description="Write one CSV line per row of DATA: row (line number in DATA), class "
@@ -313,10 +161,13 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
                          "folder of images (any layout, streamed from disk), an .npz or a "
                          "built-in dataset (its test split)")
     predict.add_argument("--out", required=True, metavar="FILE", help="the CSV to write")
-    _table_options(predict, label_optional=True)
-    _trust_option(predict)
-    _image_options(predict, training=False)
+    table_options(predict, label_optional=True)
+    trust_option(predict)
+    image_options(predict, training=False)
 
+
+
+def _demo_parser(sub) -> None:
     demo = sub.add_parser(
         "demo", help="supervised vs self-training vs FixMatch on scikit-learn's digits, "
         "5 labels per class",
@@ -332,9 +183,12 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
     demo.add_argument("--fixmatch", action=argparse.BooleanOptionalAction, default=True,
                       help="also train FixMatch on the digits as 8x8 images (about 40 s)")
     demo.add_argument("--overwrite", action="store_true", help="allow a non-empty RUN_DIR")
-    _verbose(demo)
-    _estimator_options(demo, skip=DEMO_SKIP)
-    from fewlabels.augment import POLICIES, build_policy
+    verbose_option(demo)
+    estimator_options(demo, skip=DEMO_SKIP)
+
+
+def _preview_parser(sub) -> None:
+    from fewlabels.views.augment import POLICIES, build_policy
 
     preview = sub.add_parser(
         "augment-preview", help="save a grid of original vs augmented images (PNG)",
@@ -352,49 +206,19 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
                          help="augmented rows under the originals (default: 3)")
     preview.add_argument("--seed", type=int, default=0,
                          help="chooses the images and seeds the policy (default: 0)")
-    _add_options(preview, build_policy, "policy options (classic)",
+    add_options(preview, build_policy, "policy options (classic)",
                  skip=("seed", "value_range"))
-    return parser
-
-
-def _trust_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trust-model", action="store_true",
-                        help="load a model file that fails fewlabels' safety inspection (a "
-                        "Lambda layer, a function from another package, an HDF5 external "
-                        "link): model files are code, so only for files you trust")
-
-
-def _kwargs_for(args: argparse.Namespace, target, exclude: Sequence[str] = ()) -> dict[str, Any]:
-    """The parsed values of `target`'s keyword-only parameters (those `_add_options` added)."""
-    return {name: getattr(args, name)
-            for name, param in inspect.signature(target).parameters.items()
-            if param.kind is inspect.Parameter.KEYWORD_ONLY and name not in exclude
-            and hasattr(args, name)}
-
-
-def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The model, training and algorithm options given (fit: only those the user set)."""
-    from fewlabels.self_training import SelfTraining
-
-    if args.command != "fit":
-        return _kwargs_for(args, SelfTraining, exclude=("verbose",))
-    fixed = {"command", "data", "out", "method", "test", "test_fraction", "labels_per_class",
-             "baseline", "overwrite", "resume", "checkpoint_steps", "checkpoint_seconds",
-             "verbose", "label_column", "delimiter", "header",
-             "encoding", "on_bad_image", "image_size", "channels", "unlabeled",
-             "unlabeled_dir", "stream_unlabeled"}
-    return {k: v for k, v in vars(args).items() if k not in fixed}
 
 
 def _print_methods() -> None:
     from fewlabels.algorithms import get
-    from fewlabels.workflow import method_names
+    from fewlabels.workflow import methods
 
     lines = {"self-training": "pseudo-labeling rounds: train, label the confident unlabeled "
              "rows, retrain, fine-tune on the labels",
              "supervised": "the labels alone (the baseline every method is compared with)"}
-    width = max(map(len, method_names()))
-    for name in method_names():
+    width = max(map(len, methods()))
+    for name in methods():
         if name in lines:
             print(f"{name:<{width}}  {lines[name]}")
             continue
@@ -421,30 +245,10 @@ def _print_run(result) -> None:
           "history.json)")
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with file descriptor 2 silenced for the duration of the import.
-
-    TensorFlow's C++ runtime prints CUDA probes ("Could not find cuda drivers ...") at import,
-    before any log-level setting applies. Only the CLI does this, never the library. A failed
-    import still raises its Python exception, after stderr is restored.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _run(args: argparse.Namespace) -> int:
     from fewlabels import workflow
 
-    _import_tensorflow_quietly()
+    import_tensorflow_quietly()
 
     read = {"label_column": getattr(args, "label_column", -1),
             "delimiter": getattr(args, "delimiter", None),
@@ -460,13 +264,13 @@ def _run(args: argparse.Namespace) -> int:
             checkpoint_seconds=args.checkpoint_seconds, image_size=args.image_size,
             channels=args.channels, unlabeled=args.unlabeled,
             unlabeled_dir=args.unlabeled_dir, stream_unlabeled=args.stream_unlabeled, **read,
-            **_estimator_kwargs(args),
+            **estimator_kwargs(args),
         )
         _print_run(result)
     elif args.command == "demo":
         result = workflow.demo(args.out, n_per_class=args.n_per_class, fixmatch=args.fixmatch,
                                overwrite=args.overwrite, verbose=args.verbose,
-                               **_estimator_kwargs(args))
+                               **estimator_kwargs(args))
         _print_run(result)
     elif args.command == "evaluate":
         from fewlabels import report
@@ -478,10 +282,10 @@ def _run(args: argparse.Namespace) -> int:
         print(report.per_class_table(metrics))
         print(f"\nWrote {args.out or f'{args.run_dir}/evaluation.json'}")
     elif args.command == "augment-preview":
-        from fewlabels.augment import build_policy
-        from fewlabels.preview import augment_preview
+        from fewlabels.views.augment import build_policy
+        from fewlabels.views.preview import augment_preview
 
-        params = _kwargs_for(args, build_policy, exclude=("seed",))  # --seed is the preview's
+        params = kwargs_for(args, build_policy, exclude=("seed",))  # --seed is the preview's
         path = augment_preview(args.data, args.out, policy=args.policy, n=args.n,
                                rows=args.rows, seed=args.seed, **params)
         print(f"Wrote {path}")
@@ -507,11 +311,14 @@ _default_showwarning = warnings.showwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code.
+    """Run the command line; return the exit code (`fewlabels.errors` lists them).
 
-    0 ok, 1 training failed (NaN loss), 2 bad input, 130 Ctrl-C, 143 SIGTERM (a checkpoint
-    was written first: rerun with --resume).
+    0 ok, 2 bad input, 3 non-finite loss, 4 a file or disk failure, 130 Ctrl-C, 143 SIGTERM
+    (a checkpoint was written first: rerun with --resume), 1 an unexpected error.
     """
+    # TensorFlow's C++ runtime logs harmless chatter (CUDA probes on CPU-only machines); the
+    # command line keeps stderr for its own messages. `setdefault` keeps the user's choice.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(fit_options=bool(argv) and argv[0] == "fit").parse_args(argv)
     warnings.showwarning = _show_warning
@@ -519,15 +326,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except TrainingInterruptedError as err:
         print(f"fewlabels: {err}", file=sys.stderr)
-        return EXIT_TERMINATED
-    except NonFiniteLossError as err:
-        print(f"fewlabels: error: {err}", file=sys.stderr)
-        return EXIT_FAILED
+        return err.exit_code
     except FewLabelsError as err:
         print(f"fewlabels: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return err.exit_code
+    except OSError as err:  # a file or disk failure the library did not name itself
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"fewlabels: error: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_STORAGE
     except KeyboardInterrupt:
         print("fewlabels: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        warnings.showwarning = _default_showwarning
+        return EXIT_CTRL_C

@@ -16,7 +16,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 ALLOWED_MODULES = ("keras", "fewlabels")
 """Packages a config may name classes and functions from."""
@@ -37,7 +37,7 @@ def check_model_file(path: str | Path, *, trust: bool = False) -> None:
         trust: skip the checks (the user vouches for the file: `--trust-model`).
 
     Raises:
-        FewLabelsError: naming the file and what was found.
+        InputError: naming the file and what was found.
 
     Example:
     ```python
@@ -52,7 +52,7 @@ def check_model_file(path: str | Path, *, trust: bool = False) -> None:
     elif _is_hdf5(path):
         _check_hdf5(path, path.name)
     else:
-        raise FewLabelsError(f"{path}: neither a .keras archive nor an HDF5 file.")
+        raise InputError(f"{path}: neither a .keras archive nor an HDF5 file.")
 
 
 def _is_hdf5(path: Path) -> bool:
@@ -66,17 +66,17 @@ def _check_archive(path: Path) -> None:
         for member in members:
             name = member.filename
             if name.startswith(("/", "\\")) or ".." in Path(name).parts:
-                raise FewLabelsError(f"{path}: archive member {name!r} escapes the archive.")
+                raise InputError(f"{path}: archive member {name!r} escapes the archive.")
             if (member.external_attr >> 16) & 0o170000 == 0o120000:
-                raise FewLabelsError(f"{path}: archive member {name!r} is a symbolic link.")
+                raise InputError(f"{path}: archive member {name!r} is a symbolic link.")
         if sum(m.file_size for m in members) > MAX_UNPACKED:
-            raise FewLabelsError(f"{path}: unpacks to more than {MAX_UNPACKED >> 30} GiB.")
+            raise InputError(f"{path}: unpacks to more than {MAX_UNPACKED >> 30} GiB.")
         names = {m.filename for m in members}
         if "config.json" in names:
             try:
                 config = json.loads(archive.read("config.json"))
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise FewLabelsError(f"{path}: config.json is not valid JSON ({err}).") from None
+                raise InputError(f"{path}: config.json is not valid JSON ({err}).") from err
             _check_config(config, path)
         for name in names:
             if name.endswith(".h5"):
@@ -88,14 +88,14 @@ def _check_config(node, path, where: str = "config") -> None:
     if isinstance(node, dict):
         class_name = node.get("class_name")
         if class_name in REFUSED_CLASSES:
-            raise FewLabelsError(
+            raise InputError(
                 f"{path}: {where} has a {class_name} layer, which runs or loads arbitrary "
                 "code; refused (pass --trust-model only for a file you trust)."
             )
         module = node.get("module")
         if isinstance(module, str) and module.split(".")[0] not in ALLOWED_MODULES:
             kind = "function" if class_name == "function" else f"class {class_name!r}"
-            raise FewLabelsError(
+            raise InputError(
                 f"{path}: {where} references the {kind} from module {module!r}, outside "
                 f"{ALLOWED_MODULES}; refused (pass --trust-model only for a file you trust)."
             )
@@ -112,7 +112,7 @@ def _check_sizes(value, path, where: str) -> None:
     values = value if isinstance(value, list) else [value]
     for v in values:
         if isinstance(v, int) and not isinstance(v, bool) and v > MAX_DIMENSION:
-            raise FewLabelsError(
+            raise InputError(
                 f"{path}: {where} is {v}, beyond the {MAX_DIMENSION} fewlabels accepts (a "
                 "shape that would exhaust memory); refused."
             )
@@ -125,7 +125,7 @@ def _check_hdf5(source, label: str) -> None:
     try:
         handle = h5py.File(source, "r")
     except OSError as err:
-        raise FewLabelsError(f"{label}: not a readable HDF5 file ({err}).") from None
+        raise InputError(f"{label}: not a readable HDF5 file ({err}).") from err
     with handle:
         stack = [handle]
         while stack:
@@ -133,7 +133,7 @@ def _check_hdf5(source, label: str) -> None:
             for name in group:
                 link = group.get(name, getlink=True)
                 if isinstance(link, h5py.ExternalLink):
-                    raise FewLabelsError(
+                    raise InputError(
                         f"{label}: {group.name.rstrip('/')}/{name} is an HDF5 external link to "
                         f"{link.filename!r}; refused (it would read a file outside the model)."
                     )
@@ -144,12 +144,12 @@ def _check_hdf5(source, label: str) -> None:
                     stack.append(item)
                 elif isinstance(item, h5py.Dataset):
                     if item.external:
-                        raise FewLabelsError(
+                        raise InputError(
                             f"{label}: dataset {item.name} stores its data in external files "
                             f"{[e[0] for e in item.external]}; refused."
                         )
                     if any(d > MAX_DIMENSION * 64 for d in item.shape):
-                        raise FewLabelsError(
+                        raise InputError(
                             f"{label}: dataset {item.name} declares shape {item.shape}; "
                             "refused (a shape that would exhaust memory)."
                         )

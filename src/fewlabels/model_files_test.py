@@ -11,7 +11,7 @@ import pytest
 
 from fewlabels import cli, training
 from fewlabels.errors import FewLabelsError
-from fewlabels.io import write_json
+from fewlabels.files import write_json
 from fewlabels.model_files import check_model_file
 
 

@@ -17,7 +17,7 @@ views' random transforms are seeded by the step. So views differ from step to st
 to epoch but not between two runs with the same seed, and `ssl_stream(..., start_step=N)`
 yields exactly what an uninterrupted stream yields from step N on: a resumed run sees the
 same data in the same order. Rows (tabular data) get tabular views:
-see `fewlabels.tabular_views`.
+see `fewlabels.views.tabular`.
 
 The unlabeled pool can stream from disk (`unlabeled_files`, a `fewlabels.data.folders.ImageFiles`):
 it then follows the unlabeled rows of `x` (if any) in the pool, and each step reads and
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 
 def ssl_stream(
@@ -80,22 +80,22 @@ def ssl_stream(
 
     y = np.asarray(y, dtype=np.int64)
     if len(x) != len(y):
-        raise FewLabelsError(f"x has {len(x)} rows but y has {len(y)} labels.")
+        raise InputError(f"x has {len(x)} rows but y has {len(y)} labels.")
     labeled = np.flatnonzero(y >= 0)
     unlabeled = np.flatnonzero(y < 0)
     if len(labeled) == 0:
-        raise FewLabelsError("no labeled rows: consistency training needs some labels.")
+        raise InputError("no labeled rows: consistency training needs some labels.")
     n_files = 0 if unlabeled_files is None else len(unlabeled_files)
     if len(unlabeled) == 0 and n_files == 0 and with_unlabeled:
-        raise FewLabelsError("no unlabeled rows: use supervised training instead.")
+        raise InputError("no unlabeled rows: use supervised training instead.")
     if n_files and tuple(unlabeled_files.shape) != tuple(np.shape(x)[1:]):
-        raise FewLabelsError(
+        raise InputError(
             f"the unlabeled files are decoded to {unlabeled_files.shape} but x's images are "
             f"{tuple(np.shape(x)[1:])}; read both at the same image_size and channels.")
     if batch_size < 1 or uratio < 1:
-        raise FewLabelsError(f"batch_size and uratio must be >= 1; got {batch_size}, {uratio}.")
+        raise InputError(f"batch_size and uratio must be >= 1; got {batch_size}, {uratio}.")
     if not isinstance(start_step, int | np.integer) or start_step < 0:
-        raise FewLabelsError(f"start_step must be an integer >= 0; got {start_step!r}.")
+        raise InputError(f"start_step must be an integer >= 0; got {start_step!r}.")
     hidden = (np.full(len(unlabeled), -1, np.int64) if y_hidden is None
               else np.asarray(y_hidden, np.int64)[unlabeled])
     x = np.asarray(x)

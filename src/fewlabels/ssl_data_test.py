@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from fewlabels.augment import build_policy
 from fewlabels.errors import FewLabelsError
 from fewlabels.ssl_data import ssl_stream
+from fewlabels.views.augment import build_policy
 
 
 def id_images(n=30, side=8):

@@ -34,8 +34,8 @@ from keras import ops
 
 from fewlabels.algorithms import Algorithm
 from fewlabels.algorithms.base import ema_assign, warmed_up_momentum
-from fewlabels.errors import FewLabelsError, FewLabelsWarning
-from fewlabels.selection import COLLAPSE_FACTOR
+from fewlabels.errors import FewLabelsWarning, InputError
+from fewlabels.estimators.selection import COLLAPSE_FACTOR
 
 
 @keras.saving.register_keras_serializable(package="fewlabels")
@@ -82,7 +82,7 @@ class SemiSupervisedModel(keras.Model):
                  ema_warmup: float = 9.0, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(algorithm, Algorithm):
-            raise FewLabelsError(f"algorithm must be a fewlabels Algorithm; got {algorithm!r}.")
+            raise InputError(f"algorithm must be a fewlabels Algorithm; got {algorithm!r}.")
         self.backbone = backbone
         self.algorithm = algorithm
         self.n_unlabeled = int(n_unlabeled)
@@ -94,10 +94,10 @@ class SemiSupervisedModel(keras.Model):
         self.step = self.add_weight(shape=(), initializer="zeros", dtype="int32",
                                     trainable=False, name="ssl_step")
         if not 0.0 <= ema_momentum < 1.0:
-            raise FewLabelsError(f"ema_momentum must be in [0, 1); got {ema_momentum!r}.")
+            raise InputError(f"ema_momentum must be in [0, 1); got {ema_momentum!r}.")
         self.ema_momentum = float(ema_momentum)
         if not ema_warmup >= 0:
-            raise FewLabelsError(f"ema_warmup must be >= 0; got {ema_warmup!r}.")
+            raise InputError(f"ema_warmup must be >= 0; got {ema_warmup!r}.")
         self.ema_warmup = float(ema_warmup)
         self.ema_weights = []
         if self.ema_momentum > 0:
@@ -311,7 +311,7 @@ class EMAValidation(keras.callbacks.Callback):
     """Score the validation data each epoch with the weight average swapped in.
 
     Args:
-        validation: a `fewlabels.training.ValidationLoss` (it fills `val_loss` and
+        validation: a `fewlabels.training.stage.ValidationLoss` (it fills `val_loss` and
             `val_accuracy`).
     """
 

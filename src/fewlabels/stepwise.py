@@ -11,7 +11,7 @@ because `tf.data` prefetches ahead of training. Here nothing carries state acros
   takes positions `step * size .. step * size + size - 1` of that sequence (a batch may span
   two passes). Every row appears once per pass; the order differs from pass to pass.
 - `reseed(layer, seed, key)`: sets the state of every Keras `SeedGenerator` an augmentation
-  layer draws from inside `tf.data` (`fewlabels.data_layer.tf_data_generators`) to
+  layer draws from inside `tf.data` (`fewlabels.views.base.tf_data_generators`) to
   `(seed + i, key * STRIDE)` before the layer runs, so the random transforms of a batch
   depend only on `(seed, step)`. Views differ from step to step and
   from epoch to epoch, and are the same in two runs with the same seed.
@@ -66,7 +66,7 @@ def reseed(layer, seed: int, key) -> None:
 
     if layer is None:
         return
-    from fewlabels.data_layer import tf_data_generators
+    from fewlabels.views.base import tf_data_generators
 
     for i, generator in enumerate(tf_data_generators(layer)):
         dtype = generator.state.dtype

@@ -7,11 +7,11 @@ import pytest
 from PIL import Image
 
 from fewlabels import cli
-from fewlabels.augment import build_policy
 from fewlabels.data.folders import scan_image_folder, unlabeled_files
 from fewlabels.data.sources import load_images
 from fewlabels.errors import FewLabelsError
 from fewlabels.ssl_data import ssl_stream
+from fewlabels.views.augment import build_policy
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_files_of_another_shape_and_non_folders_are_refused(pool, tmp_path):
 
 
 def test_consistency_training_streams_the_pool_and_refuses_rows_and_hidden_labels(pool):
-    from fewlabels.consistency import ConsistencyTraining
+    from fewlabels.estimators.consistency import ConsistencyTraining
 
     _, streamed = in_memory_and_streamed(pool)
     fast = dict(steps=4, steps_per_epoch=2, batch_size=4, uratio=2, cnn_widths=(4,))
@@ -143,13 +143,14 @@ def test_stream_unlabeled_on_a_table_is_refused_by_name(tmp_path):
 
 
 def test_fully_labeled_images_train_supervised_without_an_unlabeled_pool(pool):
-    from fewlabels.consistency import ConsistencyTraining
     from fewlabels.errors import FewLabelsWarning
+    from fewlabels.estimators.consistency import ConsistencyTraining
+    from fewlabels.workflow.reporting import history_record
 
     _, streamed = in_memory_and_streamed(pool)  # x: the 12 labeled images only
     with pytest.warns(FewLabelsWarning, match="no unlabeled rows: training a plain supervised"):
         model = ConsistencyTraining(method="fixmatch", steps=2, steps_per_epoch=2, batch_size=4,
                                     cnn_widths=(4,)).fit(streamed.x, streamed.y)
     assert model.n_unlabeled_ == 0 and model.n_train_labeled_ == 12
-    assert model.history_record()["warnings"] == []
+    assert history_record(model)["warnings"] == []
     assert model.predict(streamed.x).shape == (12,)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fewlabels.errors import FewLabelsError, FewLabelsWarning
+from fewlabels.errors import FewLabelsWarning, InputError
 
 SHOWN_VALUES = 12  # of a bad row, in a message
 
@@ -30,34 +30,34 @@ def check_features(X, *, n_features: int | None = None, name: str = "X",
     try:
         arr = np.asarray(X, dtype=np.float32)
     except (TypeError, ValueError) as err:
-        raise FewLabelsError(f"{name} must be an array of numbers: {err}") from None
+        raise InputError(f"{name} must be an array of numbers: {err}") from err
     if images:
         if arr.ndim == 3:
             arr = arr[..., None]
         if arr.ndim != 4 or not 1 <= arr.shape[-1] <= 4 or 0 in arr.shape[1:]:
-            raise FewLabelsError(
+            raise InputError(
                 f"{name} must be images shaped (n, height, width, channels) with 1-4 "
                 f"channels; got an array of shape {arr.shape}."
             )
         if input_shape is not None and tuple(arr.shape[1:]) != tuple(input_shape):
-            raise FewLabelsError(
+            raise InputError(
                 f"{name} has images of shape {arr.shape[1:]}, but the model was trained on "
                 f"{tuple(input_shape)}."
             )
     elif arr.ndim != 2:
-        raise FewLabelsError(
+        raise InputError(
             f"{name} must be 2-D (n_samples, n_features); got an array of shape {arr.shape}."
         )
     elif arr.shape[1] == 0:
-        raise FewLabelsError(f"{name} has 0 features; at least one is needed.")
+        raise InputError(f"{name} has 0 features; at least one is needed.")
     if n_features is not None and not images and arr.shape[1] != n_features:
-        raise FewLabelsError(
+        raise InputError(
             f"{name} has {arr.shape[1]} features, but the model was trained on {n_features}."
         )
     bad = ~np.isfinite(arr)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise FewLabelsError(
+        raise InputError(
             f"{name} contains NaN or inf (first at row {row}, column {col}, 0-based)."
         )
     return arr
@@ -81,12 +81,12 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
         `(X, y, classes)` as float32, int64 and a list.
 
     Raises:
-        FewLabelsError: on mismatched lengths, too few samples, no or one labeled class.
+        InputError: on mismatched lengths, too few samples, no or one labeled class.
     """
     X = check_features(X, images=images)
     y_arr = np.asarray(y)
     if y_arr.ndim >= 1 and len(y_arr) != len(X):  # before reading it as one-hot rows
-        raise FewLabelsError(f"X has {len(X)} rows but y has {len(y_arr)} labels"
+        raise InputError(f"X has {len(X)} rows but y has {len(y_arr)} labels"
                              + (f" (y has shape {y_arr.shape})" if y_arr.ndim > 1 else "")
                              + ".")
     if y_arr.ndim == 2:
@@ -94,38 +94,38 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
         if classes is None:
             classes = list(range(np.asarray(y).shape[1]))
     if y_arr.ndim != 1:
-        raise FewLabelsError(f"y must be 1-D; got an array of shape {y_arr.shape}.")
+        raise InputError(f"y must be 1-D; got an array of shape {y_arr.shape}.")
     if len(y_arr) != len(X):
-        raise FewLabelsError(f"X has {len(X)} rows but y has {len(y_arr)} labels.")
+        raise InputError(f"X has {len(X)} rows but y has {len(y_arr)} labels.")
     if len(X) < 2:
-        raise FewLabelsError(f"need at least 2 samples; got {len(X)}.")
+        raise InputError(f"need at least 2 samples; got {len(X)}.")
     if y_arr.dtype.kind not in "iu" and not (
         y_arr.dtype.kind == "f" and np.all(np.isfinite(y_arr)) and np.all(y_arr == np.round(y_arr))
     ):
-        raise FewLabelsError(
+        raise InputError(
             "y must hold integer class indices (-1 for unlabeled); use "
             "fewlabels.data.load_table or map labels to indices first."
         )
     y_arr = y_arr.astype(np.int64)
     if np.any(y_arr < -1):
-        raise FewLabelsError(f"y has the value {int(y_arr.min())}; labels are >= 0, or -1.")
+        raise InputError(f"y has the value {int(y_arr.min())}; labels are >= 0, or -1.")
     if classes is None:
         classes = list(range(int(y_arr.max()) + 1)) if np.any(y_arr >= 0) else []
     classes = list(classes)
     if np.any(y_arr >= len(classes)):
-        raise FewLabelsError(
+        raise InputError(
             f"y has the class index {int(y_arr.max())}, but classes lists only {len(classes)}."
         )
     counts = np.bincount(y_arr[y_arr >= 0], minlength=len(classes))
     n_labeled = int(counts.sum())
     if n_labeled == 0:
-        raise FewLabelsError(
+        raise InputError(
             f"all {len(y_arr)} rows are unlabeled: label at least one row of each of two or "
             "more classes."
         )
     present = [classes[i] for i in np.flatnonzero(counts)]
     if len(present) < 2:
-        raise FewLabelsError(
+        raise InputError(
             f"only one class ({present[0]!r}) has labeled rows; a classifier needs labeled "
             "rows of at least two classes."
         )
@@ -154,15 +154,15 @@ def onehot_to_indices(y) -> np.ndarray:
         `(n_samples,)` int64 class indices, -1 for all-zero rows.
 
     Raises:
-        FewLabelsError: naming the first row that is neither one-hot nor all zeros.
+        InputError: naming the first row that is neither one-hot nor all zeros.
     """
     y = np.asarray(y)
     if y.ndim != 2 or y.shape[1] < 2:
-        raise FewLabelsError(
+        raise InputError(
             f"one-hot labels must be shaped (n_samples, n_classes >= 2); got {y.shape}."
         )
     if y.dtype.kind not in "iufb":
-        raise FewLabelsError(f"one-hot labels must be numbers; got dtype {y.dtype}.")
+        raise InputError(f"one-hot labels must be numbers; got dtype {y.dtype}.")
     y = y.astype(np.float64)
     ok = np.isin(y, (0.0, 1.0)).all(axis=1) & (y.sum(axis=1) <= 1)
     if not ok.all():
@@ -171,7 +171,7 @@ def onehot_to_indices(y) -> np.ndarray:
         shown = ", ".join(f"{v:g}" for v in values)
         if y.shape[1] > SHOWN_VALUES:
             shown += f", ... ({y.shape[1]} values)"
-        raise FewLabelsError(
+        raise InputError(
             f"y row {row} is not one-hot ([{shown}]): each row needs a single 1 "
             "(labeled) or all zeros (unlabeled)."
         )

@@ -1,20 +1,13 @@
 """Consistency-regularization algorithms, one module each, all in one registry.
 
 `fewlabels.algorithms.names()` lists them; `create(name, **hyperparameters)` builds one.
-Importing this package registers every algorithm below.
+Importing this package imports every module in it, and each module registers its algorithm.
 """
 
-from fewlabels.algorithms import (  # noqa: F401  (each import registers its algorithm)
-    fixmatch,
-    flexmatch,
-    freematch,
-    mean_teacher,
-    mixmatch,
-    pseudo_label,
-    softmatch,
-    supervised,
-)
-from fewlabels.algorithms.base import Algorithm
-from fewlabels.algorithms.registry import create, get, names
+from fewlabels.algorithms.base import Algorithm, ConformanceCase
+from fewlabels.algorithms.registry import create, discover, get, methods_table, names
 
-__all__ = ["Algorithm", "create", "get", "names"]
+discover(__name__)
+
+__all__ = ["Algorithm", "ConformanceCase", "create", "discover", "get", "methods_table",
+           "names"]

@@ -20,18 +20,49 @@ One training step, for a batch of `B` labeled and `uratio * B` unlabeled images:
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import keras
 from keras import ops
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
+
+
+def _leave_as_is(algorithm: Algorithm) -> None:
+    """The fresh state already gives the mask the conformance suite wants."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ConformanceCase:
+    """How the conformance suite (`fewlabels.testing.conformance`) drives an algorithm.
+
+    Every algorithm class carries one as `conformance`; the default fits an algorithm with a
+    confidence mask that uniform predictions leave off.
+
+    Attributes:
+        unsupervised: False for an algorithm without an unsupervised term (its gradient must
+            always be zero).
+        mask_on: sets the algorithm's state before the mask-on check (for confident
+            predictions).
+        mask_off: sets the algorithm's state so that uniform predictions are all masked off;
+            None when no such state exists (soft weights are never exactly 0; Mean Teacher
+            has no mask).
+    """
+
+    unsupervised: bool = True
+    mask_on: Callable[[Algorithm], None] = _leave_as_is
+    mask_off: Callable[[Algorithm], None] | None = _leave_as_is
 
 
 class Algorithm(keras.layers.Layer):
     """Base class of the algorithms in the registry.
 
-    Subclasses set `name_` and implement `unsupervised`; they may add state in `build_state`.
+    Subclasses set `registry_name` and `summary` (the line `fewlabels methods` and the docs
+    show), implement `unsupervised`, and may add state in `build_state` and a `conformance`
+    case. A module in `fewlabels/algorithms/` holding a subclass decorated with `@register` is
+    found and registered on import, with no other edit.
 
     Args:
         lambda_u: the weight of the unsupervised term.
@@ -39,8 +70,10 @@ class Algorithm(keras.layers.Layer):
             `lambda_u` (0: full weight from the first step).
     """
 
-    name_: ClassVar[str] = ""
+    registry_name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    conformance: ClassVar[ConformanceCase] = ConformanceCase()
+    """How the conformance suite drives this algorithm."""
     uses_strong: ClassVar[bool] = True
     """Whether the step needs the strong view of the unlabeled batch."""
     uses_weak: ClassVar[bool] = True
@@ -63,9 +96,9 @@ class Algorithm(keras.layers.Layer):
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not lambda_u >= 0:
-            raise FewLabelsError(f"lambda_u must be >= 0; got {lambda_u!r}.")
+            raise InputError(f"lambda_u must be >= 0; got {lambda_u!r}.")
         if not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise FewLabelsError(f"warmup_steps must be an integer >= 0; got {warmup_steps!r}.")
+            raise InputError(f"warmup_steps must be an integer >= 0; got {warmup_steps!r}.")
         self.lambda_u = float(lambda_u)
         self.warmup_steps = warmup_steps
         self.n_classes = None

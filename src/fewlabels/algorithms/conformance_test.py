@@ -5,9 +5,61 @@ import pytest
 from fewlabels.algorithms import names
 from fewlabels.testing import conformance as c
 
+TOY = '''
+from keras import ops
 
-def test_every_registered_algorithm_has_a_conformance_entry():
-    assert sorted(names()) == sorted(c.CASES), "add one line to conformance.CASES"
+from fewlabels import targets
+from fewlabels.algorithms.base import Algorithm, masked_cross_entropy
+from fewlabels.algorithms.registry import register
+
+
+@register
+class Toy(Algorithm):
+    registry_name = "toy-match"
+    summary = "a toy: weak-view pseudo-labels above 0.5 train the strong view"
+    weak_is_target = True
+
+    def unsupervised(self, weak, strong, batch, student):
+        probs = ops.stop_gradient(weak)
+        mask = targets.confidence_mask(probs, 0.5)
+        hard = targets.hard_targets(probs)
+        return {"loss": masked_cross_entropy(hard, strong, mask), "mask": mask,
+                "pseudo_labels": ops.argmax(hard, axis=-1)}
+'''
+
+
+def test_one_new_module_is_a_registered_conformant_documented_method(tmp_path, monkeypatch):
+    import sys
+
+    from fewlabels import cli
+    from fewlabels.algorithms import discover, methods_table, registry
+
+    package = tmp_path / "more_algorithms"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "toy.py").write_text(TOY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    try:
+        assert discover("more_algorithms") == ["toy"]
+        assert "toy-match" in names() and "toy-match" in c.cases()
+        for check in c.CHECKS.values():  # the whole suite runs on it, driven by its class
+            check("toy-match")
+        assert "| `toy-match` | a toy: weak-view pseudo-labels" in methods_table()
+        assert "toy-match" in cli.build_parser(fit_options=True).format_help()
+    finally:
+        for name in [m for m in sys.modules if m.startswith("more_algorithms")]:
+            del sys.modules[name]
+
+
+def test_the_docs_table_of_methods_is_the_registrys():
+    from pathlib import Path
+
+    from fewlabels.algorithms import methods_table
+
+    docs = Path(__file__).parents[3] / "docs" / "consistency.md"
+    assert methods_table() in docs.read_text(), (
+        "regenerate the table in docs/consistency.md: python -m fewlabels.algorithms")
 
 
 @pytest.mark.parametrize("check", c.CHECKS)

@@ -15,7 +15,7 @@ from keras import ops
 from fewlabels import targets
 from fewlabels.algorithms.base import Algorithm, ema_assign, masked_cross_entropy
 from fewlabels.algorithms.registry import register
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 
 @register
@@ -30,7 +30,7 @@ class FixMatch(Algorithm):
             (a running mean with momentum 0.999) before thresholding.
     """
 
-    name_ = "fixmatch"
+    registry_name = "fixmatch"
     weak_is_target = True
     summary = "weak-view pseudo-labels above a fixed threshold train the strong view (2020)"
 
@@ -38,7 +38,7 @@ class FixMatch(Algorithm):
                  distribution_alignment: bool = False, **kwargs) -> None:
         super().__init__(lambda_u=lambda_u, warmup_steps=warmup_steps, **kwargs)
         if not 0.0 <= threshold <= 1.0:
-            raise FewLabelsError(f"threshold must be in [0, 1]; got {threshold!r}.")
+            raise InputError(f"threshold must be in [0, 1]; got {threshold!r}.")
         self.threshold = float(threshold)
         self.distribution_alignment = bool(distribution_alignment)
 

@@ -15,10 +15,11 @@ plentiful and noisy; the paper's answer is the warm-up, which is on by default h
 
 from __future__ import annotations
 
+import numpy as np
 from keras import ops
 
 from fewlabels import targets
-from fewlabels.algorithms.base import masked_cross_entropy
+from fewlabels.algorithms.base import ConformanceCase, masked_cross_entropy
 from fewlabels.algorithms.fixmatch import FixMatch
 from fewlabels.algorithms.registry import register
 
@@ -42,6 +43,12 @@ def flexmatch_thresholds(counts, threshold, warmup: bool):
     return threshold * beta / (2.0 - beta)
 
 
+def _all_learned(algorithm) -> None:
+    """Every class equally learned: every class-wise threshold is the full threshold."""
+    n = algorithm.remembered.shape[0]
+    algorithm.remembered.assign(np.arange(n, dtype="int32") % algorithm.n_classes)
+
+
 @register
 class FlexMatch(FixMatch):
     """FlexMatch.
@@ -54,8 +61,9 @@ class FlexMatch(FixMatch):
         threshold_warmup: the paper's threshold warm-up (see the module docstring).
     """
 
-    name_ = "flexmatch"
+    registry_name = "flexmatch"
     summary = "FixMatch with class-wise curriculum thresholds from the learning effect (2021)"
+    conformance = ConformanceCase(mask_off=_all_learned)
 
     def __init__(self, threshold: float = 0.95, lambda_u: float = 1.0, warmup_steps: int = 0,
                  distribution_alignment: bool = False, threshold_warmup: bool = True,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from keras import ops
 
 from fewlabels import targets
-from fewlabels.algorithms.base import Algorithm, ema_assign, masked_cross_entropy
+from fewlabels.algorithms.base import Algorithm, ConformanceCase, ema_assign, masked_cross_entropy
 from fewlabels.algorithms.registry import register
 
 
@@ -46,6 +46,11 @@ def fairness_loss(strong, mask, p_model, label_hist, epsilon: float = 1e-12):
     return ops.where(ops.sum(mask) > 0, loss, 0.0)
 
 
+def _threshold_at_0_9(algorithm) -> None:
+    """A learned global threshold of 0.9: uniform predictions are all masked off."""
+    algorithm.tau.assign(0.9)
+
+
 @register
 class FreeMatch(Algorithm):
     """FreeMatch.
@@ -57,9 +62,10 @@ class FreeMatch(Algorithm):
         lambda_f: the weight of the fairness term (0 turns it off).
     """
 
-    name_ = "freematch"
+    registry_name = "freematch"
     weak_is_target = True
     summary = "FixMatch with self-adaptive global and class-wise thresholds (2023)"
+    conformance = ConformanceCase(mask_off=_threshold_at_0_9)
 
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0, momentum: float = 0.999,
                  lambda_f: float = 0.01, **kwargs) -> None:

@@ -21,11 +21,18 @@ dataset).
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
-from fewlabels.algorithms.base import Algorithm, ema_assign, warmed_up_momentum
+from fewlabels.algorithms.base import Algorithm, ConformanceCase, ema_assign, warmed_up_momentum
 from fewlabels.algorithms.registry import register
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
+
+
+def _teacher_disagrees(algorithm) -> None:
+    """A teacher that predicts uniformly, so a confident student has something to learn."""
+    last = algorithm.teacher.layers[-1]
+    last.bias.assign(np.zeros(last.bias.shape, "float32"))
 
 
 @register
@@ -40,8 +47,9 @@ class MeanTeacher(Algorithm):
             authors' rule; 0, none (the full momentum from the first step).
     """
 
-    name_ = "meanteacher"
+    registry_name = "meanteacher"
     summary = "an EMA teacher's weak-view predictions are the strong view's targets (2017)"
+    conformance = ConformanceCase(mask_on=_teacher_disagrees, mask_off=None)
     has_mask = False
     uses_weak = False  # the teacher sees the weak view; the student only the strong one
 
@@ -50,10 +58,10 @@ class MeanTeacher(Algorithm):
                  **kwargs) -> None:
         super().__init__(lambda_u=lambda_u, warmup_steps=warmup_steps, **kwargs)
         if not 0.0 <= teacher_momentum < 1.0:
-            raise FewLabelsError(
+            raise InputError(
                 f"teacher_momentum must be in [0, 1); got {teacher_momentum!r}.")
         if not teacher_warmup >= 0:
-            raise FewLabelsError(f"teacher_warmup must be >= 0; got {teacher_warmup!r}.")
+            raise InputError(f"teacher_warmup must be >= 0; got {teacher_warmup!r}.")
         self.teacher_momentum = float(teacher_momentum)
         self.teacher_warmup = float(teacher_warmup)
         self.teacher = None

@@ -29,9 +29,9 @@ import keras
 from keras import ops
 
 from fewlabels import targets
-from fewlabels.algorithms.base import Algorithm
+from fewlabels.algorithms.base import Algorithm, ConformanceCase
 from fewlabels.algorithms.registry import register
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 
 def symmetric_beta(alpha: float, generator, candidates: int = 256):
@@ -73,8 +73,9 @@ class MixMatch(Algorithm):
             run's seed (`keras.utils.set_random_seed`, which every estimator calls).
     """
 
-    name_ = "mixmatch"
+    registry_name = "mixmatch"
     summary = "sharpened guesses over 2 views, MixUp of labeled and unlabeled images (2019)"
+    conformance = ConformanceCase(mask_off=None)  # no mask: every image counts
     owns_forward = True
     strong_view = "weak"
 
@@ -83,9 +84,9 @@ class MixMatch(Algorithm):
                  mixup_seed: int | None = None, **kwargs) -> None:
         super().__init__(lambda_u=lambda_u, warmup_steps=warmup_steps, **kwargs)
         if not 0 < temperature <= 1:
-            raise FewLabelsError(f"temperature must be in (0, 1]; got {temperature!r}.")
+            raise InputError(f"temperature must be in (0, 1]; got {temperature!r}.")
         if not 0 < alpha <= 2:
-            raise FewLabelsError(f"alpha must be in (0, 2]; got {alpha!r}.")
+            raise InputError(f"alpha must be in (0, 2]; got {alpha!r}.")
         self.temperature = float(temperature)
         self.alpha = float(alpha)
         self.mixup_seed = mixup_seed

@@ -13,7 +13,7 @@ from keras import ops
 from fewlabels import targets
 from fewlabels.algorithms.base import Algorithm, masked_cross_entropy
 from fewlabels.algorithms.registry import register
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 
 @register
@@ -26,7 +26,7 @@ class PseudoLabel(Algorithm):
         warmup_steps: linear ramp-up of the unsupervised weight.
     """
 
-    name_ = "pseudo-label"
+    registry_name = "pseudo-label"
     summary = "confident predictions on the weak view become its hard targets (Lee 2013)"
     uses_strong = False
 
@@ -34,7 +34,7 @@ class PseudoLabel(Algorithm):
                  **kwargs) -> None:
         super().__init__(lambda_u=lambda_u, warmup_steps=warmup_steps, **kwargs)
         if not 0.0 <= threshold <= 1.0:
-            raise FewLabelsError(f"threshold must be in [0, 1]; got {threshold!r}.")
+            raise InputError(f"threshold must be in [0, 1]; got {threshold!r}.")
         self.threshold = float(threshold)
 
     def unsupervised(self, weak, strong, batch, student) -> dict:

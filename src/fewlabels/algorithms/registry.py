@@ -1,28 +1,54 @@
-"""The algorithm registry: a name for each algorithm class, one line per algorithm.
+"""The algorithm registry: each algorithm class under its `registry_name`.
 
-Adding an algorithm is one module with one class, one `@register` on it, one import in
-`fewlabels/algorithms/__init__.py`, and one docs section; the conformance suite
-(`fewlabels.testing.conformance`) then runs against it automatically.
+Adding an algorithm is one module in `fewlabels/algorithms/` with one `Algorithm` subclass
+decorated with `@register`. `discover` imports every module of the package, so the new one is
+registered with no other edit; its `summary` is its line in `fewlabels methods` and in the
+docs table (`methods_table`), and its `conformance` case drives the conformance suite.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 from typing import Any
 
 import keras
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 _REGISTRY: dict[str, type] = {}
+_NOT_ALGORITHMS = {"base", "registry"}
 
 
 def register(cls: type) -> type:
-    """Class decorator: register an `Algorithm` under `cls.name_`, and with Keras."""
-    name = cls.name_
+    """Class decorator: register an `Algorithm` under `cls.registry_name`, and with Keras."""
+    name = cls.registry_name
     if not name or name in _REGISTRY:
-        raise FewLabelsError(f"algorithm name {name!r} is empty or already registered.")
+        raise InputError(f"algorithm name {name!r} is empty or already registered.")
     _REGISTRY[name] = cls
     return keras.saving.register_keras_serializable(package="fewlabels")(cls)
+
+
+def discover(package: str = "fewlabels.algorithms") -> list[str]:
+    """Import every algorithm module of `package` (each registers its own class).
+
+    Args:
+        package: a package's dotted name; its modules other than `base`, `registry` and
+            tests (and private modules, `_*`) are imported.
+
+    Returns:
+        The names of the modules imported.
+    """
+    path = importlib.import_module(package).__path__
+    found = []
+    for module in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+        if (module.name in _NOT_ALGORITHMS or module.name.startswith("_")
+                or module.name.endswith("_test")):
+            continue
+        importlib.import_module(f"{package}.{module.name}")
+        found.append(module.name)
+    return found
 
 
 def names() -> list[str]:
@@ -33,24 +59,38 @@ def names() -> list[str]:
 def get(name: str) -> type:
     """The algorithm class registered as `name`."""
     if name not in _REGISTRY:
-        raise FewLabelsError(f"unknown method {name!r}; registered: {', '.join(_REGISTRY)}.")
+        raise InputError(f"unknown method {name!r}; registered: {', '.join(_REGISTRY)}.")
     return _REGISTRY[name]
 
 
-def create(name: str, **hyperparameters: Any):
-    """An algorithm by name, with `hyperparameters` (unknown ones are named in the error)."""
-    import inspect
-
-    cls = get(name)
+def hyperparameter_names(cls: type) -> set[str]:
+    """Every constructor argument `cls` and its bases up to `keras.layers.Layer` take."""
     accepted = set()
     for klass in cls.__mro__:
         if klass is keras.layers.Layer:
             break
         accepted |= {p for p in inspect.signature(klass.__init__).parameters
                      if p not in ("self", "kwargs")}
+    return accepted
+
+
+def create(name: str, **hyperparameters: Any):
+    """An algorithm by name, with `hyperparameters` (unknown ones are named in the error)."""
+    cls = get(name)
+    accepted = hyperparameter_names(cls)
     unknown = sorted(set(hyperparameters) - accepted)
     if unknown:
-        raise FewLabelsError(
+        raise InputError(
             f"{name} has no hyperparameter(s) {unknown}; it takes {sorted(accepted)}."
         )
     return cls(**hyperparameters)
+
+
+def methods_table() -> str:
+    """The docs' table of the registered algorithms: name, what it does, its defaults."""
+    rows = ["| `--method` | what it does | defaults |", "|---|---|---|"]
+    for name in names():
+        cls = get(name)
+        defaults = ", ".join(f"{k}={v}" for k, v in cls().hyperparameters().items())
+        rows.append(f"| `{name}` | {cls.summary} | {defaults} |")
+    return "\n".join(rows)

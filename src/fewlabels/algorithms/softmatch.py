@@ -13,7 +13,7 @@ from __future__ import annotations
 from keras import ops
 
 from fewlabels import targets
-from fewlabels.algorithms.base import Algorithm, ema_assign, masked_cross_entropy
+from fewlabels.algorithms.base import Algorithm, ConformanceCase, ema_assign, masked_cross_entropy
 from fewlabels.algorithms.registry import register
 
 
@@ -29,9 +29,10 @@ class SoftMatch(Algorithm):
         uniform_alignment: align predictions to a uniform class distribution (UA).
     """
 
-    name_ = "softmatch"
+    registry_name = "softmatch"
     weak_is_target = True
     summary = "every pseudo-label weighted by a truncated Gaussian of its confidence (2023)"
+    conformance = ConformanceCase(mask_off=None)  # soft weights are never exactly 0
 
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0, momentum: float = 0.999,
                  n_sigma: float = 2.0, uniform_alignment: bool = True, **kwargs) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from keras import ops
 
-from fewlabels.algorithms.base import Algorithm
+from fewlabels.algorithms.base import Algorithm, ConformanceCase
 from fewlabels.algorithms.registry import register
 
 
@@ -19,8 +19,9 @@ from fewlabels.algorithms.registry import register
 class Supervised(Algorithm):
     """The labeled loss alone (`lambda_u` is ignored)."""
 
-    name_ = "supervised"
+    registry_name = "supervised"
     summary = "labeled loss only: the baseline, trained by the same loop and budget"
+    conformance = ConformanceCase(unsupervised=False)
     uses_strong = False
     uses_weak = False
     has_unsupervised_term = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 BUILTIN_DATASETS = ("digits", "breast_cancer", "wine")
 
@@ -33,7 +33,7 @@ def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, list]:
         "wine": datasets.load_wine,
     }
     if name not in loaders:
-        raise FewLabelsError(f"unknown built-in dataset {name!r}; choose from {BUILTIN_DATASETS}.")
+        raise InputError(f"unknown built-in dataset {name!r}; choose from {BUILTIN_DATASETS}.")
     bunch = loaders[name]()
     classes = [str(c) for c in bunch.target_names]
     return bunch.data.astype(np.float32), bunch.target.astype(np.int64), classes

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fewlabels.errors import FewLabelsError, FewLabelsWarning
+from fewlabels.errors import FewLabelsWarning, InputError
 
 EXTENSION_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP",
                      ".gif": "GIF"}
@@ -89,19 +89,19 @@ def scan_image_folder(
     class_dirs = sorted(d for d in root.iterdir()
                         if d.is_dir() and d.name != unlabeled and not d.name.startswith("."))
     if not class_dirs:
-        raise FewLabelsError(f"{root}: no class subfolders (one folder per class is expected).")
+        raise InputError(f"{root}: no class subfolders (one folder per class is expected).")
     paths: list[Path] = []
     labels: list[int] = []
     bad: list[str] = []
     for index, class_dir in enumerate(class_dirs):
         files = _files(class_dir)
         if not files:
-            raise FewLabelsError(f"{class_dir}: the class folder {class_dir.name!r} is empty.")
+            raise InputError(f"{class_dir}: the class folder {class_dir.name!r} is empty.")
         _check_files(files, real_root, max_pixels, paths, bad, labels, index)
     sources = [(root / unlabeled, real_root)]
     if unlabeled_dir is not None:
         if not Path(unlabeled_dir).is_dir():
-            raise FewLabelsError(f"{unlabeled_dir}: no such folder of unlabeled images.")
+            raise InputError(f"{unlabeled_dir}: no such folder of unlabeled images.")
         sources.append((Path(unlabeled_dir), Path(unlabeled_dir).resolve()))
     for folder, data_root in sources:
         if folder.is_dir():
@@ -110,7 +110,7 @@ def scan_image_folder(
         _report_bad(bad, on_bad_image)
         missing = [d.name for i, d in enumerate(class_dirs) if i not in set(labels)]
         if missing:
-            raise FewLabelsError(f"{root}: no usable image left in class(es) {missing}.")
+            raise InputError(f"{root}: no usable image left in class(es) {missing}.")
     return ImageFolder(paths, np.array(labels, dtype=np.int64),
                        [d.name for d in class_dirs], root, bad if on_bad_image == "skip" else [])
 
@@ -146,7 +146,7 @@ def scan_image_files(
     if bad:
         _report_bad(bad, on_bad_image)
     if not paths:
-        raise FewLabelsError(f"{root}: no image files found.")
+        raise InputError(f"{root}: no image files found.")
     return ImageFolder(paths, np.array(labels, dtype=np.int64), [], root,
                        bad if on_bad_image == "skip" else [])
 
@@ -154,10 +154,10 @@ def scan_image_files(
 def _checked_root(root: str | os.PathLike, on_bad_image: str) -> Path:
     """The data root as a Path, refusing a missing folder or a bad `on_bad_image`."""
     if on_bad_image not in ("error", "skip"):
-        raise FewLabelsError(f"on_bad_image must be 'error' or 'skip'; got {on_bad_image!r}.")
+        raise InputError(f"on_bad_image must be 'error' or 'skip'; got {on_bad_image!r}.")
     root = Path(root)
     if not root.is_dir():
-        raise FewLabelsError(f"{root}: no such folder.")
+        raise InputError(f"{root}: no such folder.")
     return root
 
 
@@ -166,7 +166,7 @@ def _report_bad(bad: list[str], on_bad_image: str) -> None:
     report = "\n".join(bad[:REPORT_LINES])
     more = f"\n... and {len(bad) - REPORT_LINES} more" if len(bad) > REPORT_LINES else ""
     if on_bad_image == "error":
-        raise FewLabelsError(
+        raise InputError(
             f"{len(bad)} bad image file(s) found before reading any (pass "
             f"on_bad_image='skip' to leave them out):\n{report}{more}"
         )
@@ -323,7 +323,7 @@ def image_dataset(
     import tensorflow as tf
 
     if channels not in (1, 3):
-        raise FewLabelsError(f"channels must be 1 or 3; got {channels!r}.")
+        raise InputError(f"channels must be 1 or 3; got {channels!r}.")
     keep = folder.y >= 0 if labeled else folder.y < 0
     paths = [str(p) for p, k in zip(folder.paths, keep, strict=True) if k]
     labels = folder.y[keep]

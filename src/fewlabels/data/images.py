@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import FewLabelsError, InputError
 
 IMAGE_DATASETS = ("digits", "fashion_mnist", "mnist")
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -74,7 +74,7 @@ def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | 
         An `ImageDataset`.
 
     Raises:
-        FewLabelsError: unknown name, or the files are missing (saying how to get them) or
+        InputError: unknown name, or the files are missing (saying how to get them) or
             corrupt (naming the file).
 
     Example:
@@ -84,7 +84,7 @@ def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | 
     ```
     """
     if name not in IMAGE_DATASETS:
-        raise FewLabelsError(f"unknown image dataset {name!r}; choose from {IMAGE_DATASETS}.")
+        raise InputError(f"unknown image dataset {name!r}; choose from {IMAGE_DATASETS}.")
     extra = [Path(d) for d in (search_dirs or [])]
     if name == "digits":
         return _digits()
@@ -95,7 +95,7 @@ def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | 
             if all((folder / f).is_file() for f in FASHION_MNIST_FILES):
                 x_tr, y_tr, x_te, y_te = (read_idx(folder / f) for f in FASHION_MNIST_FILES)
                 return _checked(x_tr, y_tr, x_te, y_te, FASHION_MNIST_CLASSES, str(folder))
-        raise FewLabelsError(
+        raise InputError(
             "Fashion-MNIST was not found; looked in "
             + ", ".join(str(c) for c in candidates)
             + ". Get it with `python -c \"import keras; keras.datasets.fashion_mnist.load_data()\"`"
@@ -109,7 +109,7 @@ def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | 
             arrays = _load_npz(path, ("x_train", "y_train", "x_test", "y_test"))
             return _checked(arrays["x_train"], arrays["y_train"], arrays["x_test"],
                             arrays["y_test"], [str(i) for i in range(10)], str(path))
-    raise FewLabelsError(
+    raise InputError(
         "MNIST was not found; looked for mnist.npz in "
         + ", ".join(str(c) for c in candidates)
         + ". Get it with `python -c \"import keras; keras.datasets.mnist.load_data()\"` "
@@ -129,17 +129,17 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as err:
-        raise FewLabelsError(f"{path}: cannot read it as an IDX file ({err}).") from None
+        raise InputError(f"{path}: cannot read it as an IDX file ({err}).") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise FewLabelsError(f"{path}: not an IDX file of unsigned bytes (bad magic number).")
+        raise InputError(f"{path}: not an IDX file of unsigned bytes (bad magic number).")
     ndim = raw[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
-        raise FewLabelsError(f"{path}: truncated IDX header.")
+        raise InputError(f"{path}: truncated IDX header.")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
-        raise FewLabelsError(
+        raise InputError(
             f"{path}: the header declares {shape} ({expected} bytes) but the file holds "
             f"{len(raw) - header} bytes of data (truncated or corrupt)."
         )
@@ -176,45 +176,45 @@ def check_images(x, y, *, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 2, 3, 4) or 0 in x.shape:
-        raise FewLabelsError(
+        raise InputError(
             f"{name}: images must be shaped (n, height, width) or (n, height, width, "
             f"channels) with 1-4 channels; got {x.shape}."
         )
     if x.dtype.kind == "f":
         if not np.all(np.isfinite(x)):
-            raise FewLabelsError(f"{name}: images contain NaN or inf.")
+            raise InputError(f"{name}: images contain NaN or inf.")
         if x.max() <= 1.0 and x.min() >= 0.0:
             x = x * 255.0
         if x.min() < 0 or x.max() > 255:
-            raise FewLabelsError(f"{name}: float pixel values must lie in [0, 1] or [0, 255].")
+            raise InputError(f"{name}: float pixel values must lie in [0, 1] or [0, 255].")
         x = np.rint(x).astype(np.uint8)
     elif x.dtype != np.uint8:
         if x.dtype.kind not in "iu" or x.min() < 0 or x.max() > 255:
-            raise FewLabelsError(f"{name}: pixel values must be uint8 or lie in 0..255.")
+            raise InputError(f"{name}: pixel values must be uint8 or lie in 0..255.")
         x = x.astype(np.uint8)
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(x):
-        raise FewLabelsError(f"{name}: {len(x)} images but labels of shape {y.shape}.")
+        raise InputError(f"{name}: {len(x)} images but labels of shape {y.shape}.")
     if y.dtype.kind not in "iu" or (len(y) and y.min() < -1):
-        raise FewLabelsError(f"{name}: labels must be integers >= 0, or -1 for unlabeled.")
+        raise InputError(f"{name}: labels must be integers >= 0, or -1 for unlabeled.")
     return x, y.astype(np.int64)
 
 
 def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str] = ()) -> dict:
     if not path.is_file():
-        raise FewLabelsError(f"{path}: no such file.")
+        raise InputError(f"{path}: no such file.")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in required if k not in data.files]
             if missing:
-                raise FewLabelsError(f"{path}: missing array(s) {missing}; it has {data.files}.")
+                raise InputError(f"{path}: missing array(s) {missing}; it has {data.files}.")
             return {k: data[k] for k in (*required, *optional) if k in data.files}
     except FewLabelsError:
         raise
     except ValueError as err:  # object arrays need pickle, which is refused
-        raise FewLabelsError(f"{path}: cannot read it without pickle ({err}).") from None
+        raise InputError(f"{path}: cannot read it without pickle ({err}).") from err
     except (OSError, EOFError) as err:
-        raise FewLabelsError(f"{path}: not a readable .npz file ({err}).") from None
+        raise InputError(f"{path}: not a readable .npz file ({err}).") from err
 
 
 def _checked(x_tr, y_tr, x_te, y_te, classes, source) -> ImageDataset:

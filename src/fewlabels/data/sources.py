@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fewlabels.data.images import IMAGE_DATASETS, load_image_dataset, load_npz
-from fewlabels.errors import FewLabelsError
-from fewlabels.io import file_sha256
+from fewlabels.errors import InputError
+from fewlabels.files import file_sha256
 
 if TYPE_CHECKING:
     from fewlabels.data.folders import ImageFiles
@@ -112,12 +112,12 @@ def load_images(
     ```
     """
     if channels not in (None, 1, 3):
-        raise FewLabelsError(f"channels must be 1 or 3; got {channels!r}.")
+        raise InputError(f"channels must be 1 or 3; got {channels!r}.")
     if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
-        raise FewLabelsError(f"image_size must be an integer >= 8; got {image_size!r}.")
+        raise InputError(f"image_size must be an integer >= 8; got {image_size!r}.")
     path = Path(data)
     if stream_unlabeled and not path.is_dir():
-        raise FewLabelsError(f"{data}: stream_unlabeled reads image folders; arrays and "
+        raise InputError(f"{data}: stream_unlabeled reads image folders; arrays and "
                              "built-in datasets are in memory already.")
     if path.is_dir():
         return _load_folder(path, image_size or DEFAULT_IMAGE_SIZE, channels or 3, unlabeled,
@@ -132,12 +132,12 @@ def load_images(
                         f"builtin:{data} ({ds.source})", f"builtin:{data}",
                         [str(i) for i in range(len(ds.x_train))])
     else:
-        raise FewLabelsError(
+        raise InputError(
             f"{data}: not an image source (a folder, an .npz file, or one of "
             f"{list(IMAGE_DATASETS)})."
         )
     if image_size is not None and out.x.shape[1:3] != (image_size, image_size):
-        raise FewLabelsError(
+        raise InputError(
             f"{data}: images are {out.x.shape[1]}x{out.x.shape[2]}, not {image_size}x"
             f"{image_size}; image_size resizes folders only (transfer models resize inside, "
             "see input_size)."
@@ -177,7 +177,7 @@ def labels_by_name(y: np.ndarray, classes: list[str] | None, model_classes: list
     """
     if classes is None:
         if len(y) and y.max() >= len(model_classes):
-            raise FewLabelsError(
+            raise InputError(
                 f"{source}: label {int(y.max())} is beyond the model's {len(model_classes)} "
                 "classes."
             )
@@ -185,7 +185,7 @@ def labels_by_name(y: np.ndarray, classes: list[str] | None, model_classes: list
     index = {str(c): i for i, c in enumerate(model_classes)}
     unknown = [c for c in classes if str(c) not in index]
     if unknown:
-        raise FewLabelsError(
+        raise InputError(
             f"{source}: class(es) {unknown} are not among the model's classes "
             f"{[str(c) for c in model_classes]}."
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 
 def stratified_split(
@@ -32,9 +32,9 @@ def stratified_split(
     """
     y = np.asarray(y)
     if not 0.0 <= fraction < 1.0:
-        raise FewLabelsError(f"the split fraction must be in [0, 1); got {fraction!r}.")
+        raise InputError(f"the split fraction must be in [0, 1); got {fraction!r}.")
     if np.any(y < 0):
-        raise FewLabelsError("stratified_split takes labeled rows only (labels >= 0).")
+        raise InputError("stratified_split takes labeled rows only (labels >= 0).")
     rng = np.random.default_rng(seed)
     held = []
     for c in np.unique(y):
@@ -77,11 +77,11 @@ def labeled_subset(
     ```
     """
     if (n_per_class is None) == (fraction is None):
-        raise FewLabelsError("give exactly one of n_per_class and fraction.")
+        raise InputError("give exactly one of n_per_class and fraction.")
     if n_per_class is not None and n_per_class < 1:
-        raise FewLabelsError(f"n_per_class must be >= 1; got {n_per_class}.")
+        raise InputError(f"n_per_class must be >= 1; got {n_per_class}.")
     if fraction is not None and not 0.0 < fraction <= 1.0:
-        raise FewLabelsError(f"fraction must be in (0, 1]; got {fraction}.")
+        raise InputError(f"fraction must be in (0, 1]; got {fraction}.")
     rng = np.random.default_rng(seed)
     keep = []
     for c in np.unique(y):
@@ -119,7 +119,7 @@ def hide_labels(y: np.ndarray, n_per_class: int, seed: int = 0) -> tuple[np.ndar
     y = np.asarray(y, dtype=np.int64)
     labeled = np.flatnonzero(y >= 0)
     if len(labeled) == 0:
-        raise FewLabelsError("no labeled rows to keep labels from: every row is unlabeled.")
+        raise InputError("no labeled rows to keep labels from: every row is unlabeled.")
     keep = labeled[labeled_subset(y[labeled], n_per_class=n_per_class, seed=seed)]
     y_partial = np.full(len(y), -1, dtype=np.int64)
     y_partial[keep] = y[keep]

@@ -8,7 +8,7 @@ The format is what `numpy.loadtxt` reads, plus CSV with or without a header row:
 - features are numbers; the label sits in the last column unless `label_column=` says otherwise;
 - a row is unlabeled when its label cell is `-1`, empty, `?` or `NaN` (any case).
 
-Every problem is reported as a `FewLabelsError` naming the file, the 1-based line number in the
+Every problem is reported as an `InputError` naming the file, the 1-based line number in the
 file ("row") and the 1-based column, before anything is trained or written.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -95,7 +95,7 @@ def load_table(
         A `Table`.
 
     Raises:
-        FewLabelsError: naming the file, row and column of the first bad cell.
+        InputError: naming the file, row and column of the first bad cell.
 
     Example:
     ```python
@@ -116,7 +116,7 @@ def load_table(
         if width == n_features:
             has_labels = False
         elif width != n_features + 1:
-            raise FewLabelsError(
+            raise InputError(
                 f"{where}: row {records[0][0]} has {width} columns; the model expects "
                 f"{n_features} feature columns, plus an optional label column."
             )
@@ -125,13 +125,13 @@ def load_table(
     if header_names is not None:
         records = records[1:]
         if not records:
-            raise FewLabelsError(f"{where}: the file has a header row but no data rows.")
+            raise InputError(f"{where}: the file has a header row but no data rows.")
     _check_widths(records, width, where)
 
     label_index = _label_index(label_column, width, header_names, where) if has_labels else None
     feature_columns = [c for c in range(width) if c != label_index]
     if not feature_columns:
-        raise FewLabelsError(
+        raise InputError(
             f"{where}: the file has no feature columns (only a label column); at least one "
             "feature is needed."
         )
@@ -163,14 +163,14 @@ def load_table(
 def _read_lines(path: Path, encoding: str) -> list[tuple[int, str]]:
     """The file's data lines as (1-based line number, text), skipping blanks and comments."""
     if not path.exists():
-        raise FewLabelsError(f"{path}: no such file.")
+        raise InputError(f"{path}: no such file.")
     if path.is_dir():
-        raise FewLabelsError(f"{path}: is a directory; expected a text file.")
+        raise InputError(f"{path}: is a directory; expected a text file.")
     raw = path.read_bytes()
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         for bom, name in _BOMS.items():
             if raw.startswith(bom):
-                raise FewLabelsError(
+                raise InputError(
                     f"{path}: row 1, column 1: the file starts with a {name} byte-order mark "
                     "(BOM). Save it as plain UTF-8, or pass encoding='utf-8-sig' "
                     "(CLI: --encoding utf-8-sig) to accept a UTF-8 BOM."
@@ -179,18 +179,18 @@ def _read_lines(path: Path, encoding: str) -> list[tuple[int, str]]:
         text = raw.decode(encoding)
     except UnicodeDecodeError as err:
         row = raw[: err.start].count(b"\n") + 1
-        raise FewLabelsError(
+        raise InputError(
             f"{path}: row {row}: bytes that are not valid {encoding} text ({err.reason})."
-        ) from None
-    except LookupError:
-        raise FewLabelsError(f"unknown encoding {encoding!r}.") from None
+        ) from err
+    except LookupError as err:
+        raise InputError(f"unknown encoding {encoding!r}.") from err
     lines = [
         (lineno, line)
         for lineno, line in enumerate(text.splitlines(), start=1)
         if line.strip() and not line.lstrip().startswith("#")
     ]
     if not lines:
-        raise FewLabelsError(f"{path}: the file is empty (no data rows).")
+        raise InputError(f"{path}: the file is empty (no data rows).")
     return lines
 
 
@@ -229,13 +229,13 @@ def _header(records, header, label_column, where) -> list[str] | None:
     elif header in (True, False):
         is_header = header
     else:
-        raise FewLabelsError(f"header must be True, False or 'auto'; got {header!r}.")
+        raise InputError(f"header must be True, False or 'auto'; got {header!r}.")
     if not is_header:
         return None
     seen: dict[str, int] = {}
     for c, name in enumerate(cells):
         if name in seen:
-            raise FewLabelsError(
+            raise InputError(
                 f"{where}: row {lineno}, column {c + 1}: duplicate header name {name!r} "
                 f"(also column {seen[name] + 1}). Column names must be unique."
             )
@@ -247,7 +247,7 @@ def _check_widths(records, width, where) -> None:
     first = records[0][0]
     for lineno, cells in records:
         if len(cells) != width:
-            raise FewLabelsError(
+            raise InputError(
                 f"{where}: row {lineno} has {len(cells)} columns, but row {first} has {width}. "
                 "Every row needs the same number of cells (ragged row)."
             )
@@ -255,17 +255,17 @@ def _check_widths(records, width, where) -> None:
 
 def _label_index(label_column, width, header_names, where) -> int:
     if isinstance(label_column, bool) or not isinstance(label_column, int | str):
-        raise FewLabelsError(
+        raise InputError(
             f"label_column must be a column index or a header name; got {label_column!r}."
         )
     if isinstance(label_column, str):
         if header_names is None or label_column not in header_names:
             known = (f" The header has: {header_names}." if header_names
                      else " The file has no header.")
-            raise FewLabelsError(f"{where}: no column named {label_column!r}.{known}")
+            raise InputError(f"{where}: no column named {label_column!r}.{known}")
         return header_names.index(label_column)
     if not -width <= label_column < width:
-        raise FewLabelsError(
+        raise InputError(
             f"{where}: label_column={label_column} is out of range for a file with {width} "
             "columns."
         )
@@ -275,15 +275,15 @@ def _label_index(label_column, width, header_names, where) -> int:
 def _parse_feature(cell: str, where: str, lineno: int, column: int, name: str) -> float:
     place = f"{where}: row {lineno}, column {column + 1} ({name!r})"
     if cell == "":
-        raise FewLabelsError(f"{place}: the feature is empty; missing values are not supported.")
+        raise InputError(f"{place}: the feature is empty; missing values are not supported.")
     try:
         value = float(cell)
-    except ValueError:
-        raise FewLabelsError(f"{place}: {cell!r} is not a number.") from None
+    except ValueError as err:
+        raise InputError(f"{place}: {cell!r} is not a number.") from err
     if not math.isfinite(value):
-        raise FewLabelsError(f"{place}: {cell!r} is not a finite number (NaN and inf are refused).")
+        raise InputError(f"{place}: {cell!r} is not a finite number (NaN and inf are refused).")
     if abs(value) > FLOAT32_MAX:
-        raise FewLabelsError(
+        raise InputError(
             f"{place}: {cell!r} is too large: features are float32, at most {FLOAT32_MAX:.4g} "
             "in magnitude."
         )
@@ -321,7 +321,7 @@ def _parse_labels(raw, classes, where, column, name):
         else:
             for (lineno, cell), v in zip(labeled, as_ints, strict=True):
                 if v is None and _is_number(cell):
-                    raise FewLabelsError(
+                    raise InputError(
                         f"{where}: row {lineno}, {place}: label {cell!r} is not a class name or "
                         "an integer (fewlabels does classification, not regression)."
                     )
@@ -338,7 +338,7 @@ def _parse_labels(raw, classes, where, column, name):
             continue
         key = _as_int_label(cell) if int_classes else cell
         if key not in index:
-            raise FewLabelsError(
+            raise InputError(
                 f"{where}: row {lineno}, {place}: label {cell!r} is not one of the known "
                 f"classes {class_list}."
             )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import keras
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 from fewlabels.models.output import class_probabilities
 
 
@@ -96,7 +96,7 @@ def build_wrn(
     """
     _check_input(input_shape, n_classes)
     if (depth - 4) % 6 or depth < 10:
-        raise FewLabelsError(f"WRN depth must be 6n + 4 with n >= 1; got {depth}.")
+        raise InputError(f"WRN depth must be 6n + 4 with n >= 1; got {depth}.")
     n = (depth - 4) // 6
     widths = [16, 16 * widen, 32 * widen, 64 * widen]
     inputs = keras.Input(input_shape, name="images")
@@ -131,8 +131,8 @@ def build_wrn(
 
 def _check_input(input_shape, n_classes) -> None:
     if len(input_shape) != 3 or min(input_shape) < 1:
-        raise FewLabelsError(
+        raise InputError(
             f"input_shape must be (height, width, channels); got {tuple(input_shape)}."
         )
     if n_classes < 2:
-        raise FewLabelsError(f"n_classes must be at least 2; got {n_classes}.")
+        raise InputError(f"n_classes must be at least 2; got {n_classes}.")

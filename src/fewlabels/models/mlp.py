@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 from fewlabels.models.output import class_probabilities
 
 
@@ -45,10 +45,10 @@ def build_mlp(
     """
     try:
         keras.activations.get(activation)
-    except (ValueError, TypeError):
-        raise FewLabelsError(
+    except (ValueError, TypeError) as err:
+        raise InputError(
             f"activation {activation!r} is not a Keras activation (try 'relu', 'gelu', 'tanh')."
-        ) from None
+        ) from err
     inputs = keras.Input(shape=(n_features,), name="features")
     normalize = keras.layers.Normalization(name="standardize")
     if adapt_data is not None:

@@ -40,7 +40,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 from fewlabels.models.output import class_probabilities
 
 OWN_BACKBONES = ("cnn", "wrn")
@@ -81,7 +81,7 @@ def preprocessing_mode(name: str) -> str:
     for mode, expected in candidates.items():
         if out.shape == expected.shape and np.allclose(out, expected, atol=1e-3):
             return mode
-    raise FewLabelsError(
+    raise InputError(
         f"{name}: its preprocess_input matches none of the known modes; fewlabels cannot "
         "rebuild it from safe layers."
     )
@@ -106,7 +106,7 @@ def preprocessing_layers(mode: str) -> list[keras.layers.Layer]:
         conv.build((None, None, None, 3))
         conv.set_weights([swap, -_CAFFE_MEAN_BGR.astype("float32")])
         return [conv]
-    raise FewLabelsError(f"unknown preprocessing mode {mode!r}.")
+    raise InputError(f"unknown preprocessing mode {mode!r}.")
 
 
 def build_backbone(name: str, input_size: int, weights: str | Path | None = None, *,
@@ -128,7 +128,7 @@ def build_backbone(name: str, input_size: int, weights: str | Path | None = None
         from fewlabels.models.cnn import build_cnn, build_wrn
 
         if weights == "imagenet":
-            raise FewLabelsError(
+            raise InputError(
                 f"there are no ImageNet weights for fewlabels' own {name!r} backbone: pass "
                 "weights=PATH (a file from save_backbone_weights) or weights=None."
             )
@@ -146,12 +146,12 @@ def build_backbone(name: str, input_size: int, weights: str | Path | None = None
             if weights == "imagenet" and "URL fetch failure" in str(err):
                 match = re.search(r"/([^/\s:]+\.h5)", str(err))
                 file = match.group(1) if match else "the weights file"
-                raise FewLabelsError(
+                raise InputError(
                     f"ImageNet weights for {name} are not in Keras's cache and cannot be "
                     f"downloaded here ({err}). Put {file} into ~/.keras/models/ (or "
                     "$KERAS_HOME/models/), or pass weights=PATH (CLI: --weights PATH) to a "
                     "weights file for this backbone."
-                ) from None
+                ) from err
             raise
     backbone = constructor(include_top=False, weights=None, input_shape=shape)
     _load_backbone_weights(backbone, name, weights)
@@ -163,12 +163,12 @@ def _load_backbone_weights(backbone: keras.Model, name: str, weights: str | Path
 
     path = Path(weights)
     if not path.is_file():
-        raise FewLabelsError(f"{path}: no such weights file for {name}.")
+        raise InputError(f"{path}: no such weights file for {name}.")
     check_model_file(path)  # no HDF5 external links, no shape bombs
     try:
         backbone.load_weights(path)
     except Exception as err:  # wrong architecture, wrong file type, truncated file
-        raise FewLabelsError(f"{path}: these are not weights for {name} ({err}).") from None
+        raise InputError(f"{path}: these are not weights for {name} ({err}).") from err
 
 
 def save_backbone_weights(model: keras.Model, path: str | Path) -> Path:
@@ -192,7 +192,7 @@ def save_backbone_weights(model: keras.Model, path: str | Path) -> Path:
     """
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
-        raise FewLabelsError(f"{path}: a weights file name must end in .weights.h5.")
+        raise InputError(f"{path}: a weights file name must end in .weights.h5.")
     model.get_layer(BACKBONE_LAYER).save_weights(path)
     return path
 
@@ -239,11 +239,11 @@ def build_transfer_model(
     ```
     """
     if len(input_shape) != 3 or input_shape[-1] not in (1, 3):
-        raise FewLabelsError(
+        raise InputError(
             f"input_shape must be (height, width, 1 or 3); got {tuple(input_shape)}."
         )
     if n_classes < 2:
-        raise FewLabelsError(f"n_classes must be at least 2; got {n_classes}.")
+        raise InputError(f"n_classes must be at least 2; got {n_classes}.")
     own = backbone in OWN_BACKBONES
     minimum = 1 if own else MIN_SIZE.get(backbone, DEFAULT_MIN_SIZE)
     side = input_size or max(input_shape[0], input_shape[1], minimum)
@@ -303,7 +303,7 @@ def unfreeze_top(model: keras.Model, n_layers: int) -> int:
 
 def _constructor(name: str):
     if name not in backbone_names():
-        raise FewLabelsError(
+        raise InputError(
             f"unknown backbone {name!r}; use fewlabels' own 'cnn' or 'wrn', or one that "
             f"keras.applications offers: {', '.join(backbone_names())}."
         )

@@ -45,10 +45,10 @@ def trajectory(steps: int = 8) -> dict[str, list[float]]:
     import numpy as np
 
     from fewlabels.algorithms import create
-    from fewlabels.augment import build_policy
     from fewlabels.models.cnn import build_cnn
     from fewlabels.ssl_data import ssl_stream
     from fewlabels.ssl_model import SemiSupervisedModel
+    from fewlabels.views.augment import build_policy
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (64, 8, 8, 1)).astype("float32")
@@ -78,9 +78,9 @@ def main() -> int:
 
     from fewlabels import SelfTraining
     from fewlabels.algorithms import names
-    from fewlabels.consistency import ConsistencyTraining
     from fewlabels.data import hide_labels, load_builtin
     from fewlabels.data.images import load_image_dataset
+    from fewlabels.estimators.consistency import ConsistencyTraining
     from fewlabels.testing import conformance as c
 
     backend = keras.backend.backend()

@@ -1,8 +1,9 @@
 """The checks every registered algorithm must pass, and the one entry each algorithm adds.
 
-`algorithms/conformance_test.py` runs every check below against every name in the registry,
-and fails for a registered algorithm without an entry in `CASES`. A new algorithm therefore
-gets the whole suite by adding one line here.
+`algorithms/conformance_test.py` runs every check below against every name in the registry.
+How each check drives an algorithm (its mask on and off) is the `conformance` case its class
+carries (`fewlabels.algorithms.ConformanceCase`), so a new algorithm gets the whole suite with
+no edit here.
 
 The checks (backend-neutral: gradients come from `gradient`, which uses TensorFlow's
 `GradientTape` or `jax.grad`, whichever backend Keras runs on):
@@ -29,60 +30,22 @@ confidence mask is on or off without training anything.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from fewlabels.algorithms import Algorithm, create, get
+from fewlabels.algorithms import ConformanceCase, create, get, names
 
 N_CLASSES = 4
 SHAPE = (6, 6, 1)
 CONFIDENT = np.log(np.array([0.97, 0.01, 0.01, 0.01], dtype="float32"))
 
 
-@dataclasses.dataclass(frozen=True)
-class Case:
-    """How the conformance suite drives one algorithm.
-
-    Attributes:
-        unsupervised: False for an algorithm without an unsupervised term (its gradient must
-            always be zero).
-        mask_on: sets the algorithm's state before the mask-on check (for confident
-            predictions); the default leaves the fresh state alone.
-        mask_off: sets the algorithm's state so that uniform predictions are all masked off;
-            None when no such state exists (soft weights are never exactly 0; Mean Teacher
-            has no mask). The default leaves the fresh state alone.
-    """
-
-    unsupervised: bool = True
-    mask_on: Callable[[Algorithm], None] = lambda algorithm: None
-    mask_off: Callable[[Algorithm], None] | None = lambda algorithm: None
-
-
-def _flexmatch_all_learned(algorithm) -> None:
-    """Every class equally learned: every class-wise threshold is the full threshold."""
-    n = algorithm.remembered.shape[0]
-    algorithm.remembered.assign(np.arange(n, dtype="int32") % algorithm.n_classes)
-
-
-def _teacher_disagrees(algorithm) -> None:
-    """A teacher that predicts uniformly, so the confident student has something to learn."""
-    algorithm.teacher.layers[-1].bias.assign(np.zeros(N_CLASSES, "float32"))
-
-
-CASES: dict[str, Case] = {
-    "supervised": Case(unsupervised=False),
-    "pseudo-label": Case(),
-    "fixmatch": Case(),
-    "flexmatch": Case(mask_off=_flexmatch_all_learned),
-    "freematch": Case(mask_off=lambda algorithm: algorithm.tau.assign(0.9)),
-    "softmatch": Case(mask_off=None),
-    "meanteacher": Case(mask_on=_teacher_disagrees, mask_off=None),
-    "mixmatch": Case(mask_off=None),
-}
+def cases() -> dict[str, ConformanceCase]:
+    """Each registered algorithm's conformance case, taken from its class."""
+    return {name: get(name).conformance for name in names()}
 
 
 def student(confident: bool = True, seed: int = 0) -> keras.Model:
@@ -172,7 +135,7 @@ def _unsupervised_gradient(model, x, y) -> tuple[float, np.ndarray]:
 
 
 def check_gradient_follows_the_mask(name: str, separate_weak_pass: bool = False) -> None:
-    case = CASES[name]
+    case = get(name).conformance
     x, y = batch()
     model = model_for(name, confident=True, separate_weak_pass=separate_weak_pass)
     case.mask_on(model.algorithm)
@@ -196,7 +159,7 @@ def check_weak_is_target_is_honest(name: str) -> None:
         return
     x, y = batch()
     model = model_for(name, confident=True)
-    CASES[name].mask_on(model.algorithm)
+    get(name).conformance.mask_on(model.algorithm)
     out = model(x, training=True)
 
     def unsupervised(values):
@@ -209,7 +172,7 @@ def check_weak_is_target_is_honest(name: str) -> None:
     losses = []
     for separate in (False, True):
         model = model_for(name, confident=True, separate_weak_pass=separate)
-        CASES[name].mask_on(model.algorithm)
+        get(name).conformance.mask_on(model.algorithm)
         terms = model.loss_terms(x, y, model(x, training=False))
         losses.append(float(keras.ops.convert_to_numpy(terms["total"])))
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6,
@@ -261,9 +224,9 @@ def check_fit_runs_under_xla(name: str) -> None:
 
 
 def check_fit_is_seeded(name: str) -> None:
-    from fewlabels.augment import build_policy
     from fewlabels.ssl_data import ssl_stream
     from fewlabels.ssl_model import SemiSupervisedModel
+    from fewlabels.views.augment import build_policy
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (40, *SHAPE)).astype("float32")

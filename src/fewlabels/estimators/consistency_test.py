@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from fewlabels import FewLabelsError, FewLabelsWarning
-from fewlabels.consistency import ConsistencyTraining
 from fewlabels.data import hide_labels, load_builtin
-from fewlabels.estimator import load_estimator
+from fewlabels.estimators import load_estimator
+from fewlabels.estimators.consistency import ConsistencyTraining
 
 FAST = dict(steps=40, steps_per_epoch=20, batch_size=8, uratio=2)
 
@@ -60,7 +60,7 @@ def test_rows_get_tabular_views_and_learn_from_few_labels():
 
 def test_constant_features_get_no_noise_and_rows_with_them_still_learn():
     from fewlabels.data import labeled_subset
-    from fewlabels.tabular_views import build_tabular_view
+    from fewlabels.views.tabular import build_tabular_view
 
     x, y, _ = load_builtin("digits")  # its border pixels are 0 in every image
     constant = np.std(x, axis=0) == 0
@@ -126,8 +126,8 @@ def test_mixmatch_mixes_two_weak_views_and_trains(digits):
 
 
 def test_cnn_widths_set_the_compact_cnn_stages_for_both_estimators():
-    from fewlabels.networks import build_network
-    from fewlabels.self_training import SelfTraining
+    from fewlabels.estimators.self_training import SelfTraining
+    from fewlabels.models.chooser import build_network
 
     x = np.zeros((4, 28, 28, 1), np.float32)
     for estimator in (ConsistencyTraining(cnn_widths=(8, 16)), SelfTraining(cnn_widths=[8, 16])):

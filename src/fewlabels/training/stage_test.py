@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from fewlabels import training
 from fewlabels.errors import FewLabelsError
 from fewlabels.models import build_mlp
+from fewlabels.training import stage as training
 
 
 @pytest.fixture(scope="module")

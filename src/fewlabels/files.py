@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 
 def write_atomic(path: str | os.PathLike, write, *, binary: bool = False) -> None:
@@ -63,14 +63,14 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file, raising `FewLabelsError` naming the file if it is missing or bad."""
+    """Read a JSON file, raising `InputError` naming the file if it is missing or bad."""
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FewLabelsError(f"{path}: no such file.") from None
+    except FileNotFoundError as err:
+        raise InputError(f"{path}: no such file.") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise FewLabelsError(f"{path}: not valid JSON ({err}).") from None
+        raise InputError(f"{path}: not valid JSON ({err}).") from err
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -89,13 +89,13 @@ def inside(root: str | os.PathLike, *parts: str) -> Path:
     symlink (`RUN_DIR/model.keras -> ~/.bashrc`) cannot redirect a write.
 
     Raises:
-        FewLabelsError: naming the path and where it leads.
+        InputError: naming the path and where it leads.
     """
     root = Path(root)
     path = root.joinpath(*parts)
     real_root, real = root.resolve(), path.resolve()
     if real != real_root and real_root not in real.parents:
-        raise FewLabelsError(
+        raise InputError(
             f"{path}: escapes the output directory {real_root} (it resolves to {real}); "
             "refusing to write there."
         )

@@ -14,14 +14,18 @@ TINY = dict(hidden_units=(16,), epochs=8, patience=2, rounds=1, finetune_epochs=
 
 
 def test_demo_compares_methods_and_records_pseudo_label_accuracy(tmp_path, monkeypatch):
-    monkeypatch.setattr(workflow, "DEMO_FIXMATCH", {"steps": 20, "steps_per_epoch": 10,
+    from fewlabels.workflow import runs
+
+    monkeypatch.setattr(runs, "DEMO_FIXMATCH", {"steps": 20, "steps_per_epoch": 10,
                                                     "batch_size": 8, "uratio": 2})
     result = workflow.demo(tmp_path / "demo", n_per_class=3, verbose=0, **TINY)
     names = [r["name"] for r in result.results]
     assert names[0] == "supervised baseline" and names[-2] == "self-training"
     assert names[-1] == "fixmatch (8x8 images, CNN)" and result.results[-1]["labeled"] == 30
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
-    assert [r["name"] for r in metrics["results"]] == names
+    assert [r["name"] for r in metrics["results"]] == names[:-1]  # fixmatch: its own run
+    images_run = json.loads((tmp_path / "demo" / "fixmatch" / "metrics.json").read_text())
+    assert [r["name"] for r in images_run["results"]] == ["fixmatch"]
     fixmatch = json.loads((tmp_path / "demo" / "fixmatch" / "history.json").read_text())
     assert len(fixmatch["epochs"]["mask_rate"]) == 2
     assert "pseudo_label_accuracy" in fixmatch["epochs"]
@@ -38,22 +42,16 @@ def test_test_rows_come_only_from_labeled_rows_and_leave_training():
     y = np.array([0, 1] * 10 + [-1] * 20)
     seen = {}
 
-    class Spy:
-        seed = 0
-        rounds = 0
+    from fewlabels import SelfTraining
 
-        def set_params(self, **_):
-            return self
-
-        def method_name(self):
-            return "supervised"
-
+    class Spy(SelfTraining):
         def fit(self, x_fit, y_fit, classes=None, y_hidden=None, checkpoint=None):
             seen["n"], seen["unlabeled"] = len(y_fit), int(np.sum(y_fit < 0))
             raise RuntimeError("stop after fit")
 
     with pytest.raises(RuntimeError, match="stop after fit"):
-        workflow.run_experiment(x, y, [0, 1], out="unused", estimator=Spy(), test_fraction=0.2)
+        workflow.run_experiment(x, y, [0, 1], out="unused", estimator=Spy(rounds=0),
+                                test_fraction=0.2)
     assert seen == {"n": 36, "unlabeled": 20}  # 2 of each 10-row class held out
 
 

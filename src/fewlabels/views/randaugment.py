@@ -27,12 +27,12 @@ operations run first. Every operation is a few element-wise `keras.ops` over the
 the training stream of a Fashion-MNIST FixMatch step (32 labeled and 224 unlabeled images,
 weak and strong views) this layer and Cutout took the stream from 95 ms per batch (Keras's
 RandAugment and RandomErasing) to 27 ms (2-core machine, 2026-11-23). Color is the identity
-on gray images. It is a `fewlabels.data_layer.DataView`: inside `tf.data` it computes with
+on gray images. It is a `fewlabels.views.base.DataView`: inside `tf.data` it computes with
 TensorFlow whichever backend trains the model.
 
 Example:
 ```python
-from fewlabels.randaugment import RandAugment
+from fewlabels.views.randaugment import RandAugment
 strong = RandAugment(num_ops=2, cutout=0.5, seed=0)
 views = strong(images, training=True)          # float images in 0..255, (B, H, W, C)
 ```
@@ -44,8 +44,8 @@ import math
 
 import keras
 
-from fewlabels.data_layer import BackendOps, DataView
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
+from fewlabels.views.base import BackendOps, DataView
 
 OPERATIONS = ("identity", "autocontrast", "equalize", "brightness", "color", "contrast",
               "sharpness", "posterize", "solarize", "rotate", "shear_x", "shear_y",
@@ -67,7 +67,7 @@ class RandAugment(DataView):
         value_range: the range of pixel values, `(low, high)`.
         fill_value: the value of pixels that geometric operations bring in from outside the
             image (default: gray, the middle of `value_range`, as FixMatch; the estimators
-            pass a plain background, see `fewlabels.augment.plain_background`).
+            pass a plain background, see `fewlabels.views.augment.plain_background`).
         seed: the seed of the draws.
 
     Returns (when called with `training=True`):
@@ -81,15 +81,15 @@ class RandAugment(DataView):
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(num_ops, int) or num_ops < 0:
-            raise FewLabelsError(f"num_ops must be an integer >= 0; got {num_ops!r}.")
+            raise InputError(f"num_ops must be an integer >= 0; got {num_ops!r}.")
         if not 0.0 <= cutout <= 1.0:
-            raise FewLabelsError(f"cutout must be in [0, 1]; got {cutout!r}.")
+            raise InputError(f"cutout must be in [0, 1]; got {cutout!r}.")
         low, high = (float(v) for v in value_range)
         if not high > low:
-            raise FewLabelsError(f"value_range must be (low, high) with low < high; got "
+            raise InputError(f"value_range must be (low, high) with low < high; got "
                                  f"{value_range!r}.")
         if fill_value is not None and not low <= fill_value <= high:
-            raise FewLabelsError(f"fill_value must be inside value_range {value_range!r}; got "
+            raise InputError(f"fill_value must be inside value_range {value_range!r}; got "
                                  f"{fill_value!r}.")
         self.fill_value = None if fill_value is None else float(fill_value)
         self.num_ops = num_ops

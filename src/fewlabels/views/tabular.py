@@ -9,7 +9,7 @@ Keras has augmentation layers for images only, so these two are written here:
   and VIME's feature masking), the strong view: the row stays realistic per feature while
   its joint pattern is corrupted.
 
-Both are seeded `fewlabels.data_layer.DataView` layers (`keras.random.SeedGenerator`), so
+Both are seeded `fewlabels.views.base.DataView` layers (`keras.random.SeedGenerator`), so
 they run inside `tf.data` on every Keras backend and repeat for the same seed.
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from fewlabels.data_layer import DataView
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
+from fewlabels.views.base import DataView
 
 TABULAR_VIEWS = ("none", "noise", "swap")
 
@@ -104,9 +104,9 @@ def build_tabular_view(name: str, x: np.ndarray, *, noise: float = 0.1, swap_rat
     ```
     """
     if name not in TABULAR_VIEWS:
-        raise FewLabelsError(f"unknown tabular view {name!r}; choose from {TABULAR_VIEWS}.")
+        raise InputError(f"unknown tabular view {name!r}; choose from {TABULAR_VIEWS}.")
     if noise < 0 or not 0 <= swap_rate <= 1:
-        raise FewLabelsError(f"noise must be >= 0 and swap_rate in [0, 1]; got {noise}, "
+        raise InputError(f"noise must be >= 0 and swap_rate in [0, 1]; got {noise}, "
                              f"{swap_rate}.")
     # A constant feature gets no noise: the MLP standardizes each feature by its std, so
     # noise on a feature that never varies would be magnified without bound (digits' blank

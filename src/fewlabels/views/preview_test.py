@@ -6,7 +6,7 @@ from PIL import Image
 
 from fewlabels import cli
 from fewlabels.errors import FewLabelsError
-from fewlabels.preview import augment_preview, sample_images
+from fewlabels.views.preview import augment_preview, sample_images
 
 
 def test_preview_writes_a_png_grid_of_originals_and_augmented_rows(tmp_path):

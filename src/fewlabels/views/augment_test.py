@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from fewlabels.augment import POLICIES, build_policy, plain_background
 from fewlabels.errors import FewLabelsError
+from fewlabels.views.augment import POLICIES, build_policy, plain_background
 
 IMAGES = (np.random.default_rng(0).random((4, 16, 16, 1)) * 255).astype(np.float32)
 

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fewlabels.errors import FewLabelsError
-from fewlabels.io import inside, read_json, write_json
+from fewlabels.errors import InputError, NotFittedError
+from fewlabels.files import inside, read_json, write_json
 from fewlabels.validation import check_features, onehot_to_indices
 
 MODEL_FILE = "model.keras"
@@ -38,7 +38,7 @@ class Estimator:
         """Set constructor parameters by name; unknown names are an error."""
         for name, value in params.items():
             if name not in self._parameter_constraints:
-                raise FewLabelsError(
+                raise InputError(
                     f"unknown parameter {name!r}; known: {sorted(self._parameter_constraints)}."
                 )
             setattr(self, name, value)
@@ -48,7 +48,7 @@ class Estimator:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise FewLabelsError(
+            raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet; call fit() or load()."
             )
 
@@ -90,15 +90,15 @@ class Estimator:
         y = np.asarray(y)
         y = onehot_to_indices(y) if y.ndim == 2 else y.astype(np.int64)
         if len(y) != len(X):
-            raise FewLabelsError(f"X has {len(X)} rows but y has {len(y)} labels.")
+            raise InputError(f"X has {len(X)} rows but y has {len(y)} labels.")
         if np.any((y < 0) | (y >= len(self.classes_))):
-            raise FewLabelsError("evaluate needs every row labeled with a known class index.")
+            raise InputError("evaluate needs every row labeled with a known class index.")
         return classification_metrics(y, training.predict_proba(model, X), self.classes_)
 
     def _model_for(self, stage: str):
         """The model `evaluate` scores for `stage` (subclasses add stages)."""
         if stage != "final":
-            raise FewLabelsError(f"stage must be 'final'; got {stage!r}.")
+            raise InputError(f"stage must be 'final'; got {stage!r}.")
         return self.model_
 
     # -- persistence ------------------------------------------------------------------------
@@ -141,21 +141,21 @@ class Estimator:
 
         directory = Path(directory)
         if not directory.is_dir():
-            raise FewLabelsError(f"{directory}: no such run directory.")
+            raise InputError(f"{directory}: no such run directory.")
         config = read_json(directory / CONFIG_FILE)
         classes = read_json(directory / CLASSES_FILE)
         if not isinstance(classes, list) or not all(
             isinstance(c, int | str) and not isinstance(c, bool) for c in classes
         ):
-            raise FewLabelsError(f"{directory / CLASSES_FILE}: must be a JSON list of classes.")
+            raise InputError(f"{directory / CLASSES_FILE}: must be a JSON list of classes.")
         if not isinstance(config, dict) or not isinstance(config.get("params"), dict):
-            raise FewLabelsError(f"{directory / CONFIG_FILE}: has no 'params' object.")
+            raise InputError(f"{directory / CONFIG_FILE}: has no 'params' object.")
         known = {k: v for k, v in config["params"].items() if k in cls._parameter_constraints}
         estimator = cls(**known)
         model = training.load_model(directory / MODEL_FILE, trust=trust_model)
         n_out = model.output_shape[-1]
         if n_out != len(classes):
-            raise FewLabelsError(
+            raise InputError(
                 f"{directory}: the model has {n_out} outputs but classes.json lists "
                 f"{len(classes)} classes."
             )
@@ -169,25 +169,3 @@ class Estimator:
 
     def _after_load(self) -> None:
         """Set what a loaded estimator needs beyond the model (subclasses)."""
-
-
-def load_estimator(directory: str | Path, *, trust_model: bool = False) -> Estimator:
-    """Load a run directory with the estimator class that wrote it (`safe_mode=True`).
-
-    Args:
-        directory: a folder written by an estimator's `save`.
-        trust_model: see `Estimator.load`.
-
-    Returns:
-        The fitted estimator.
-    """
-    from fewlabels.consistency import ConsistencyTraining
-    from fewlabels.self_training import SelfTraining
-
-    config = read_json(Path(directory) / CONFIG_FILE) if Path(directory).is_dir() else {}
-    kinds = {"SelfTraining": SelfTraining, "ConsistencyTraining": ConsistencyTraining}
-    name = config.get("estimator", "SelfTraining") if isinstance(config, dict) else None
-    if name not in kinds:
-        raise FewLabelsError(f"{directory}: unknown estimator {name!r} in {CONFIG_FILE}.")
-    return kinds[name].load(directory, trust_model=trust_model)
-

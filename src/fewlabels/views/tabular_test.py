@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fewlabels.errors import FewLabelsError
-from fewlabels.tabular_views import build_tabular_view
+from fewlabels.views.tabular import build_tabular_view
 
 
 def test_noise_is_scaled_per_feature_and_swap_keeps_column_values():

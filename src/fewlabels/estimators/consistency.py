@@ -6,7 +6,7 @@ an MLP for rows, the CNN or WRN-28-2 for images, or a transfer backbone), wraps 
 on the `ssl_stream` of weak-augmented labeled batches and weak/strong unlabeled views.
 Evaluation and saving use the EMA of the weights (the optimizer's `use_ema`).
 
-Rows get tabular views (`fewlabels.tabular_views`): Gaussian noise for the weak view, swap
+Rows get tabular views (`fewlabels.views.tabular`): Gaussian noise for the weak view, swap
 noise for the strong one. Images get the `weak` and `strong` augmentation policies.
 
 Monitoring, in `history_` every epoch (see `SemiSupervisedModel`): `sup_loss`, `unsup_loss`,
@@ -25,17 +25,17 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from fewlabels import params as p
-from fewlabels.augment import POLICIES
 from fewlabels.data.splits import stratified_split
-from fewlabels.errors import FewLabelsError
-from fewlabels.estimator import Estimator
-from fewlabels.networks import MODELS, build_network, choose_network
-from fewlabels.tabular_views import TABULAR_VIEWS
+from fewlabels.errors import InputError
+from fewlabels.estimators.base import Estimator
+from fewlabels.models.chooser import MODELS, build_network, choose_network
 from fewlabels.validation import check_features, check_training_data
+from fewlabels.views.augment import POLICIES
+from fewlabels.views.tabular import TABULAR_VIEWS
 
 if TYPE_CHECKING:
-    from fewlabels.checkpoint import CheckpointPolicy
     from fewlabels.data.folders import ImageFiles
+    from fewlabels.training.checkpoint import CheckpointPolicy
 
 
 class ConsistencyTraining(Estimator):
@@ -94,7 +94,7 @@ class ConsistencyTraining(Estimator):
 
     Example:
     ```python
-    from fewlabels.consistency import ConsistencyTraining
+    from fewlabels.estimators.consistency import ConsistencyTraining
 
     model = ConsistencyTraining(method="fixmatch", steps=2000).fit(x_images, y_partial)
     model.evaluate(x_test, y_test)["accuracy"]
@@ -217,7 +217,7 @@ class ConsistencyTraining(Estimator):
             y_hidden: true labels of the unlabeled rows, when known (benchmarks): reported
                 as `pseudo_label_accuracy`, never used to train.
             checkpoint: write checkpoints (and resume from them): see
-                `fewlabels.checkpoint.CheckpointPolicy`. A resumed run ends with the same
+                `fewlabels.training.checkpoint.CheckpointPolicy`. A resumed run ends with the same
                 weights, history and warnings as an uninterrupted one.
             unlabeled_files: more unlabeled images, streamed from disk batch by batch
                 instead of held in memory (`fewlabels.data.folders.ImageFiles`, from
@@ -230,18 +230,19 @@ class ConsistencyTraining(Estimator):
         import keras
 
         from fewlabels import algorithms, training
-        from fewlabels.checkpoint import array_fingerprint, fit_resumable, start_recorder
         from fewlabels.ssl_data import ssl_stream
         from fewlabels.ssl_model import CollapseMonitor, EMAValidation, SemiSupervisedModel
+        from fewlabels.training.checkpoint import array_fingerprint
+        from fewlabels.training.recorder import fit_resumable, start_recorder
 
         p.validate_params(self)
         X_arr = np.asarray(X)
         network = choose_network(self.model, self.backbone, X_arr.ndim)
         images = network != "mlp"
         if unlabeled_files is not None and not images:
-            raise FewLabelsError("unlabeled_files are images; X holds feature rows.")
+            raise InputError("unlabeled_files are images; X holds feature rows.")
         if unlabeled_files is not None and y_hidden is not None:
-            raise FewLabelsError("y_hidden cannot describe unlabeled_files; pass it without "
+            raise InputError("y_hidden cannot describe unlabeled_files; pass it without "
                                  "streamed files.")
         X, y, classes = check_training_data(X_arr, y, classes, images=images,
                                             more_unlabeled=bool(unlabeled_files))
@@ -249,7 +250,7 @@ class ConsistencyTraining(Estimator):
         n_classes = len(classes)
         y_hidden = None if y_hidden is None else np.asarray(y_hidden, dtype=np.int64)
         if y_hidden is not None and y_hidden.shape != y.shape:
-            raise FewLabelsError(f"y_hidden has shape {y_hidden.shape}; expected {y.shape}.")
+            raise InputError(f"y_hidden has shape {y_hidden.shape}; expected {y.shape}.")
 
         labeled = np.flatnonzero(y >= 0)
         validation = None
@@ -259,7 +260,7 @@ class ConsistencyTraining(Estimator):
                                    n_features=None if images else X.shape[1])
             y_val = np.asarray(validation_data[1], dtype=np.int64)
             if len(y_val) != len(x_val) or np.any((y_val < 0) | (y_val >= n_classes)):
-                raise FewLabelsError(
+                raise InputError(
                     "validation_data labels must be class indices, one per row of X_val."
                 )
             validation = (x_val, y_val)
@@ -312,7 +313,7 @@ class ConsistencyTraining(Estimator):
                     if k not in ("verbose", "jit_compile")}
         recorder = start_recorder(checkpoint, ssl, {
             "estimator": type(self).__name__, "classes": [str(c) for c in classes],
-            "algorithm": {"method": algorithm.name_, **algorithm.hyperparameters()},
+            "algorithm": {"method": algorithm.registry_name, **algorithm.hyperparameters()},
             "params": settings, "data": array_fingerprint(X_train, train_y),
             "unlabeled_files": unlabeled_files.fingerprint if unlabeled_files else None,
         }, stateful={"collapse_monitor": monitor})
@@ -340,45 +341,6 @@ class ConsistencyTraining(Estimator):
         self.n_unlabeled_ = n_unlabeled
         return self
 
-    # -- what a run reports (fewlabels.workflow) --------------------------------------------
-
-    def method_name(self) -> str:
-        """The algorithm's registry name."""
-        return self.method
-
-    def supervised_baseline(self) -> ConsistencyTraining:
-        """The same loop, model and step budget with the supervised algorithm (unfitted)."""
-        return type(self)(**{**self.get_params(), "method": "supervised",
-                             "algorithm_params": None})
-
-    def budget(self) -> str:
-        """The training budget, in words."""
-        return f"budget: {self.steps} steps"
-
-    def result_stages(self) -> list[tuple[str, str]]:
-        """`(row name, evaluate stage)` for each model a run scores."""
-        return [(self.method, "final")]
-
-    def run_summary(self) -> dict:
-        """Labeled images, pseudo-labels accepted in the last epoch's steps, epochs, time.
-
-        `pseudo_labeled` is the last epoch's mask rate times the unlabeled pool: how many
-        of its images currently pass the algorithm's mask.
-        """
-        self._check_fitted()
-        mask = (self.history_.get("mask_rate") or [0.0])[-1]
-        return {"labeled": self.n_train_labeled_,
-                "pseudo_labeled": round(mask * self.n_unlabeled_),
-                "epochs": len(self.history_.get("loss", [])), "wall_s": self.wall_s_}
-
-    def history_record(self) -> dict:
-        """What `history.json` keeps: the per-epoch metrics and the warnings."""
-        return {"estimator": "ConsistencyTraining", "method": self.method,
-                "algorithm": self.algorithm_, "steps": self.n_steps_,
-                "ema_momentum": self.ema_used(), "ema_warmup": self.ema_warmup,
-                "epochs": self.history_,
-                "warnings": self.warnings_}
-
     def ema_used(self) -> float:
         """The EMA momentum training uses (`ema_momentum`, or the budget's default)."""
         if self.ema_momentum is not None:
@@ -390,11 +352,11 @@ class ConsistencyTraining(Estimator):
 
         `strong="auto"` takes the algorithm's `strong_view`: `"strong"` (RandAugment and
         Cutout; swap noise for rows), or `"weak"` for MixMatch, whose two views are both weak.
-        Images on a plain background (`fewlabels.augment.plain_background`) are filled with
+        Images on a plain background (`fewlabels.views.augment.plain_background`) are filled with
         it where the views move them.
         """
-        from fewlabels.augment import build_policy, plain_background
-        from fewlabels.tabular_views import build_tabular_view
+        from fewlabels.views.augment import build_policy, plain_background
+        from fewlabels.views.tabular import build_tabular_view
 
         weak = self.weak if self.weak != "auto" else ("weak" if images else "noise")
         auto = {"strong": "strong" if images else "swap", "weak": weak}[strong_view]
@@ -404,12 +366,12 @@ class ConsistencyTraining(Estimator):
         for offset, name in enumerate((weak, strong)):
             if images:
                 if name not in POLICIES:
-                    raise FewLabelsError(f"{name!r} is a view for rows; images take {POLICIES}.")
+                    raise InputError(f"{name!r} is a view for rows; images take {POLICIES}.")
                 layers.append(build_policy(name, seed=self.seed + 100 * offset,
                                            background=background))
             else:
                 if name not in TABULAR_VIEWS:
-                    raise FewLabelsError(
+                    raise InputError(
                         f"{name!r} is an image policy; rows take {TABULAR_VIEWS}."
                     )
                 layers.append(build_tabular_view(name, X, noise=self.noise,

@@ -14,7 +14,7 @@ convert its inputs to the backend's tensors there). Images are float tensors in 
   images have a plain one (`background=`, see `plain_background`).
 - `strong`: FixMatch's strong view: RandAugment with 2 operations and random magnitudes drawn
   per image, then Cutout (Sohn et al. 2020, section 2.3 and appendix D), as
-  `fewlabels.randaugment.RandAugment` (Keras's `RandAugment` draws its operations once per
+  `fewlabels.views.randaugment.RandAugment` (Keras's `RandAugment` draws its operations once per
   batch and, at its default strength, rotates up to 180 degrees).
 
 Plain backgrounds: reflecting the border suits photographs, whose content goes on past the
@@ -33,7 +33,7 @@ unchanged on average (tested). Keras has no single random-affine layer yet.
 
 Example:
 ```python
-from fewlabels.augment import build_policy
+from fewlabels.views.augment import build_policy
 augment = build_policy("classic", vertical_flip=False, seed=0)
 dataset = dataset.map(lambda x, y: (augment(x, training=True), y))
 ```
@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 if TYPE_CHECKING:  # Keras is imported when a policy is built, so `fewlabels --help` stays fast
     import keras
@@ -96,7 +96,7 @@ def build_policy(
     import keras
 
     if name not in POLICIES:
-        raise FewLabelsError(f"unknown augmentation policy {name!r}; choose from {POLICIES}.")
+        raise InputError(f"unknown augmentation policy {name!r}; choose from {POLICIES}.")
     layers = keras.layers
     seeds = iter(range(seed, seed + 100)) if seed is not None else iter([None] * 100)
     if name == "none":
@@ -106,11 +106,11 @@ def build_policy(
         _check_fraction("height_shift", height_shift)
         _check_fraction("zoom", zoom)
         if not 0 <= rotation <= 180:
-            raise FewLabelsError(f"rotation must be in [0, 180] degrees; got {rotation!r}.")
+            raise InputError(f"rotation must be in [0, 180] degrees; got {rotation!r}.")
         if not 0 <= shear < 90:
-            raise FewLabelsError(f"shear must be in [0, 90) degrees; got {shear!r}.")
+            raise InputError(f"shear must be in [0, 90) degrees; got {shear!r}.")
         if fill_mode not in ("nearest", "reflect", "wrap", "constant"):
-            raise FewLabelsError(
+            raise InputError(
                 f"fill_mode must be nearest, reflect, wrap or constant; got {fill_mode!r}."
             )
         stack = []
@@ -138,7 +138,7 @@ def build_policy(
             layers.RandomTranslation(0.125, 0.125, seed=next(seeds), **fill),
         ]
     else:  # strong
-        from fewlabels.randaugment import RandAugment
+        from fewlabels.views.randaugment import RandAugment
 
         stack = [RandAugment(num_ops=2, cutout=0.5, value_range=value_range,
                              fill_value=background, seed=next(seeds))]
@@ -183,4 +183,4 @@ def plain_background(images, value_range: tuple[float, float] = (0.0, 255.0),
 
 def _check_fraction(name: str, value: float) -> None:
     if not 0 <= value < 1:
-        raise FewLabelsError(f"{name} must be in [0, 1); got {value!r}.")
+        raise InputError(f"{name} must be in [0, 1); got {value!r}.")

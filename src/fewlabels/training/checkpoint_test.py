@@ -8,13 +8,6 @@ import warnings
 import numpy as np
 import pytest
 
-from fewlabels.checkpoint import (
-    CheckpointPolicy,
-    CheckpointStore,
-    TrainingRecorder,
-    check_fingerprint,
-)
-from fewlabels.consistency import ConsistencyTraining
 from fewlabels.data.builtin import load_builtin
 from fewlabels.data.images import digits_as_images
 from fewlabels.errors import (
@@ -23,6 +16,9 @@ from fewlabels.errors import (
     NonFiniteLossError,
     TrainingInterruptedError,
 )
+from fewlabels.estimators.consistency import ConsistencyTraining
+from fewlabels.training.checkpoint import CheckpointPolicy, CheckpointStore, check_fingerprint
+from fewlabels.training.recorder import TrainingRecorder
 
 
 def arrays(k):
@@ -210,7 +206,7 @@ def test_every_remaining_checkpoint_refusal_names_its_cause(tmp_path):
 
     import keras
 
-    from fewlabels.checkpoint import restore
+    from fewlabels.training.checkpoint import restore
 
     with pytest.raises(CheckpointError, match="every_seconds must be > 0; got 0"):
         CheckpointPolicy(tmp_path, every_seconds=0)

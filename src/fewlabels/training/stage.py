@@ -1,8 +1,4 @@
-"""Keras plumbing shared by the estimators: seeding, one training stage, prediction, saving.
-
-This is the only module of the tabular path that touches Keras directly, so the estimator
-logic above it works on NumPy arrays and stays easy to test.
-"""
+"""Keras plumbing shared by the estimators: seeding, one training stage, prediction, saving."""
 
 from __future__ import annotations
 
@@ -15,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError, StorageError
 
 PREDICT_BATCH_SIZE = 1024
 
@@ -31,7 +27,11 @@ class _QuietRetracing(logging.Filter):
         return "triggered tf.function retracing" not in record.getMessage()
 
 
-logging.getLogger("tensorflow").addFilter(_QuietRetracing())
+def quiet_retracing() -> None:
+    """Install the `_QuietRetracing` filter on TensorFlow's logger (once), at training time."""
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _QuietRetracing) for f in logger.filters):
+        logger.addFilter(_QuietRetracing())
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -149,11 +149,11 @@ def train_stage(
         epochs: the most epochs to run.
         patience: epochs without improvement before stopping.
         min_steps: optimizer steps before early stopping may pick an epoch or stop.
-        augment: a policy (`fewlabels.augment.build_policy`) applied to each training batch
+        augment: a policy (`fewlabels.views.augment.build_policy`) applied to each training batch
             inside the stream: new transforms every epoch, the same ones for the same seed.
         seed: seeds the order and the augmentation.
         verbose: Keras `fit` verbosity.
-        checkpoint: a `fewlabels.self_training.StageCheckpoints` that makes a recorder
+        checkpoint: a `fewlabels.training.stages.StageCheckpoints` that makes a recorder
             (checkpoints at epoch ends, resume), or None.
 
     Returns:
@@ -161,9 +161,11 @@ def train_stage(
     """
     import tensorflow as tf
 
-    from fewlabels.checkpoint import TrainingRecorder, fit_resumable, state_variables
     from fewlabels.stepwise import batch_indices, indexed_stream, reseed
+    from fewlabels.training.checkpoint import state_variables
+    from fewlabels.training.recorder import TrainingRecorder, fit_resumable
 
+    quiet_retracing()
     steps = math.ceil(len(x) / batch_size)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -253,10 +255,30 @@ def copy_model(model: keras.Model) -> keras.Model:
 
 
 def save_model(model: keras.Model, path: Path) -> None:
-    """Save `model` as a `.keras` file, atomically: a temporary file, then a rename."""
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    """Save `model` as a `.keras` file, atomically and durably.
+
+    Keras writes into a fresh temporary file that this function creates exclusively (a
+    random name, `O_EXCL`), so a link planted in the folder cannot redirect the write; the
+    file is synced, then renamed over `path`. A failure leaves no temporary file behind.
+
+    Raises:
+        StorageError: the write failed (a full disk, permissions), naming the file.
+    """
+    import tempfile
+
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.keras")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        model.save(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        raise StorageError(f"{path}: could not write the model ({err.strerror or err}).") \
+            from err
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_model(path: Path, *, trust: bool = False) -> keras.Model:
@@ -271,9 +293,9 @@ def load_model(path: Path, *, trust: bool = False) -> keras.Model:
     from fewlabels.model_files import check_model_file
 
     if not path.is_file():
-        raise FewLabelsError(f"{path}: no model file here.")
+        raise InputError(f"{path}: no model file here.")
     check_model_file(path, trust=trust)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not trust)
     except Exception as err:  # Keras raises many types; report them as one clear message.
-        raise FewLabelsError(f"{path}: could not load the model safely: {err}") from None
+        raise InputError(f"{path}: could not load the model safely: {err}") from err

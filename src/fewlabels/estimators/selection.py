@@ -1,7 +1,7 @@
 """Pure functions that choose pseudo-labels from predicted class probabilities.
 
 They work on NumPy arrays, outside the compiled training step, and are composed by the
-self-training loop (`fewlabels.self_training`). Each is small and tested on its own.
+self-training loop (`fewlabels.estimators.self_training`). Each is small and tested on its own.
 """
 
 from __future__ import annotations

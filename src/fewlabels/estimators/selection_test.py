@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fewlabels.selection import (
+from fewlabels.estimators.selection import (
     balance_by_prior,
     confident_rows,
     select_pseudo_labels,

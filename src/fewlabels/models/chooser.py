@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 MODELS = ("auto", "mlp", "cnn", "wrn", "transfer")
 IMAGE_MODELS = ("cnn", "wrn", "transfer")
@@ -17,7 +17,7 @@ def choose_network(model: str, backbone: str | None, ndim: int) -> str:
     is set. Contradictions are named.
     """
     if backbone is not None and model not in ("auto", "transfer"):
-        raise FewLabelsError(
+        raise InputError(
             f"backbone={backbone!r} builds a transfer model, but model={model!r}; leave "
             "model='auto' (or 'transfer') to use a backbone."
         )
@@ -25,17 +25,17 @@ def choose_network(model: str, backbone: str | None, ndim: int) -> str:
     if network == "auto":
         network = "transfer" if backbone else ("mlp" if ndim <= 2 else "cnn")
     if network == "transfer" and backbone is None:
-        raise FewLabelsError(
+        raise InputError(
             "model='transfer' needs a backbone: a keras.applications name such as "
             "backbone='MobileNetV2'."
         )
     if ndim >= 3 and network == "mlp":
-        raise FewLabelsError(
+        raise InputError(
             "model='mlp' takes feature rows (n, n_features); for images use model='auto', "
             "'cnn', 'wrn' or 'transfer'."
         )
     if ndim <= 2 and network in IMAGE_MODELS:
-        raise FewLabelsError(
+        raise InputError(
             f"model={network!r} takes images (n, height, width, channels); got feature rows. "
             "Use model='auto' or 'mlp' for tables."
         )

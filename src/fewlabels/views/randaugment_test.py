@@ -6,8 +6,8 @@ import pytest
 from keras import ops
 from PIL import Image, ImageFilter, ImageOps
 
-from fewlabels import randaugment as ra
 from fewlabels.errors import FewLabelsError
+from fewlabels.views import randaugment as ra
 
 B = ra.RandAugment().ops  # the configured backend's ops, as RandAugment.call passes them
 RNG = np.random.default_rng(0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fewlabels.data.images import IMAGE_DATASETS, load_image_dataset, load_npz
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import InputError
 
 PREVIEW_SIZE = (96, 96)
 """Images from a folder are resized to this for the preview."""
@@ -35,7 +35,7 @@ def sample_images(data: str | os.PathLike, n: int, seed: int = 0) -> np.ndarray:
         batches = image_dataset(subset, image_size=PREVIEW_SIZE, channels=3, batch_size=n)
         return np.concatenate([b[0].numpy() for b in batches])
     else:
-        raise FewLabelsError(
+        raise InputError(
             f"{data}: not a built-in dataset {IMAGE_DATASETS}, an .npz file or a folder."
         )
     pick = rng.choice(len(x), size=min(n, len(x)), replace=False)
@@ -57,11 +57,11 @@ def augment_preview(
     Args:
         data: a built-in dataset name, an `.npz` file or an image folder.
         out: the PNG to write.
-        policy: the augmentation policy (`fewlabels.augment.POLICIES`).
+        policy: the augmentation policy (`fewlabels.views.augment.POLICIES`).
         n: images per row.
         rows: augmented rows under the originals.
         seed: chooses the images and seeds the policy.
-        **policy_params: parameters of `fewlabels.augment.build_policy`.
+        **policy_params: parameters of `fewlabels.views.augment.build_policy`.
 
     Returns:
         The path written.
@@ -77,15 +77,15 @@ def augment_preview(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fewlabels.augment import build_policy
+    from fewlabels.views.augment import build_policy
 
     if n < 1 or rows < 1:
-        raise FewLabelsError(f"n and rows must be at least 1; got n={n}, rows={rows}.")
+        raise InputError(f"n and rows must be at least 1; got n={n}, rows={rows}.")
     out = Path(out)
     if out.suffix.lower() != ".png":
-        raise FewLabelsError(f"{out}: the preview is a PNG file; name it *.png.")
+        raise InputError(f"{out}: the preview is a PNG file; name it *.png.")
     if not out.parent.is_dir():
-        raise FewLabelsError(f"{out}: the folder {out.parent} does not exist.")
+        raise InputError(f"{out}: the folder {out.parent} does not exist.")
     images = sample_images(data, n, seed)
     augment = build_policy(policy, seed=seed, **policy_params)
     grid = [images] + [keras.ops.convert_to_numpy(augment(images, training=True))

@@ -1,0 +1,260 @@
+"""Self-training (pseudo-labeling): the classic semi-supervised recipe, done right.
+
+1. Train on the labeled rows, with early stopping on a labeled validation split.
+2. Predict the unlabeled pool; accept confident predictions as pseudo-labels (class indices,
+   never probability vectors passed as sparse labels), by `threshold` or top-`k_best` per
+   class, optionally capped by the labeled class prior.
+3. Retrain on labeled + pseudo-labeled rows (`pseudo_weight` as sample weight). Repeat for
+   `rounds`, or until no new row is accepted.
+4. Fine-tune on the labeled rows, keeping the weights that are best on validation.
+
+The fitted state follows scikit-learn's `SelfTrainingClassifier`: `transduction_`,
+`labeled_iter_`, `n_iter_`, `termination_condition_`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from fewlabels import params as p
+from fewlabels.errors import InputError
+from fewlabels.estimators.base import Estimator
+from fewlabels.models.chooser import MODELS, choose_network
+from fewlabels.views.augment import POLICIES
+
+if TYPE_CHECKING:
+    from fewlabels.training.checkpoint import CheckpointPolicy
+
+
+class SelfTraining(Estimator):
+    """A self-training classifier: learns from labeled and unlabeled rows or images.
+
+    With `rounds=0` it is the plain supervised MLP, trained by the same code: the baseline.
+
+    Args:
+        model: the network. `"auto"` (default): `"mlp"` for feature rows, `"cnn"` for images,
+            `"transfer"` when `backbone` is set. For images `(n, height, width, channels)` in
+            0..255: `"cnn"` (compact CNN), `"wrn"` (WRN-28-2) or `"transfer"` (a pretrained
+            `keras.applications` backbone with a new head, see `backbone`).
+        backbone: for transfer learning, a `keras.applications` name (`"MobileNetV2"`,
+            `"ResNet50"`, `"EfficientNetV2B0"`, ...). Setting it selects `model="transfer"`.
+        weights: the backbone's weights: `"imagenet"` (Keras's cache, `~/.keras/models`),
+            a path to a weights file for the backbone, or `"none"` (random initialization).
+        input_size: the side images are resized to inside a transfer model (default: the
+            image side, raised to the backbone's minimum).
+        unfreeze: transfer phase 2: unfreeze this many of the backbone's top layers (those
+            with weights; BatchNormalization stays frozen and in inference mode) and train
+            again at `unfreeze_learning_rate`. 0 keeps the backbone frozen (phase 1 only).
+        unfreeze_learning_rate: the phase-2 learning rate (default: `learning_rate / 10`).
+        head_units: transfer models: units of the head's hidden Dense layer.
+        augment: for images, the augmentation policy applied to every training batch:
+            `"none"`, `"classic"`, `"weak"` or `"strong"` (see `fewlabels.views.augment`).
+        hidden_units: `"mlp"`: widths of the hidden layers.
+        cnn_widths: `"cnn"`: filters of its stages (two 3x3 convolutions each). Narrower
+            stages cost quadratically less per image: (16, 32, 64) is about 4x cheaper than
+            the default (32, 64, 128).
+        activation: `"mlp"`: Keras activation of the hidden layers.
+        dropout: dropout rate (`"mlp"`: after each hidden layer; `"cnn"`: before the head).
+        learning_rate: Adam's learning rate.
+        batch_size: training batch size.
+        epochs: the most epochs per training stage (early stopping usually ends sooner).
+        patience: epochs without validation improvement before a stage stops.
+        min_steps: optimizer steps a training stage runs before early stopping may act. With
+            a few validation rows, the validation loss often bottoms out after a few epochs,
+            which would leave the model underfit (see docs/self-training.md).
+        validation_fraction: share of each labeled class held out for early stopping.
+        criterion: `"threshold"` (accept confidence >= `threshold`) or `"k_best"` (accept the
+            `k_best` most confident rows per predicted class and round).
+        threshold: the confidence floor for `"threshold"`.
+        k_best: rows per class and round for `"k_best"`.
+        class_balance: share each round's pseudo-labels among classes by the labeled prior:
+            the criterion sets how many rows a round accepts, and each class takes its share
+            from its own most confident predictions. This caps a class the model
+            over-predicts and keeps a hard class from starving.
+        soft_labels: train on the predicted probabilities instead of one-hot pseudo-labels.
+        pseudo_weight: sample weight of pseudo-labeled rows (labeled rows weigh 1).
+        rounds: the most pseudo-labeling rounds (0: supervised only).
+        warm_start: continue training the previous round's model instead of a fresh one.
+        finetune: fine-tune on the labeled rows after the last round.
+        finetune_epochs: the most fine-tuning epochs.
+        finetune_learning_rate: the fine-tuning learning rate (default: `learning_rate / 10`).
+        seed: seeds weights, shuffling, dropout and the validation split.
+        deterministic: enable TensorFlow op determinism, so a seed reproduces exactly.
+        verbose: Keras progress output: 0 silent, 1 progress bars, 2 one line per epoch.
+
+    Example:
+    ```python
+    from fewlabels import SelfTraining
+    from fewlabels.data import load_table
+
+    table = load_table("data.csv")            # -1 marks unlabeled rows
+    model = SelfTraining(threshold=0.9).fit(table.x, table.y, classes=table.classes)
+    model.predict(x_new)                        # class indices; model.classes_ names them
+    model.save("run/")
+    ```
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "model": p.one_of(*MODELS),
+        "backbone": p.optional(p.nonempty_string),
+        "weights": p.nonempty_string,
+        "input_size": p.optional(p.interval(int, 8, None)),
+        "unfreeze": p.interval(int, 0, None),
+        "unfreeze_learning_rate": p.optional(p.interval(float, 0.0, None, "neither")),
+        "head_units": p.interval(int, 1, None),
+        "augment": p.one_of(*POLICIES),
+        "hidden_units": p.int_sequence(1),
+        "cnn_widths": p.int_sequence(1),
+        "activation": p.nonempty_string,
+        "dropout": p.interval(float, 0.0, 1.0, "left"),
+        "learning_rate": p.interval(float, 0.0, None, "neither"),
+        "batch_size": p.interval(int, 1, None),
+        "epochs": p.interval(int, 1, None),
+        "patience": p.interval(int, 0, None),
+        "min_steps": p.interval(int, 0, None),
+        "validation_fraction": p.interval(float, 0.0, 1.0, "left"),
+        "criterion": p.one_of("threshold", "k_best"),
+        "threshold": p.interval(float, 0.0, 1.0),
+        "k_best": p.interval(int, 1, None),
+        "class_balance": p.boolean,
+        "soft_labels": p.boolean,
+        "pseudo_weight": p.interval(float, 0.0, None),
+        "rounds": p.interval(int, 0, None),
+        "warm_start": p.boolean,
+        "finetune": p.boolean,
+        "finetune_epochs": p.interval(int, 1, None),
+        "finetune_learning_rate": p.optional(p.interval(float, 0.0, None, "neither")),
+        "seed": p.interval(int, 0, 2**32 - 1),
+        "deterministic": p.boolean,
+        "verbose": p.one_of(0, 1, 2),
+    }
+
+    def __init__(
+        self,
+        *,
+        model: str = "auto",
+        backbone: str | None = None,
+        weights: str = "imagenet",
+        input_size: int | None = None,
+        unfreeze: int = 20,
+        unfreeze_learning_rate: float | None = None,
+        head_units: int = 256,
+        augment: str = "none",
+        hidden_units: Sequence[int] = (64, 64),
+        cnn_widths: Sequence[int] = (32, 64, 128),
+        activation: str = "relu",
+        dropout: float = 0.1,
+        learning_rate: float = 1e-3,
+        batch_size: int = 32,
+        epochs: int = 200,
+        patience: int = 20,
+        min_steps: int = 300,
+        validation_fraction: float = 0.2,
+        criterion: str = "threshold",
+        threshold: float = 0.9,
+        k_best: int = 10,
+        class_balance: bool = True,
+        soft_labels: bool = False,
+        pseudo_weight: float = 1.0,
+        rounds: int = 5,
+        warm_start: bool = False,
+        finetune: bool = True,
+        finetune_epochs: int = 30,
+        finetune_learning_rate: float | None = None,
+        seed: int = 0,
+        deterministic: bool = True,
+        verbose: int = 0,
+    ) -> None:
+        self.model = model
+        self.backbone = backbone
+        self.weights = weights
+        self.input_size = input_size
+        self.unfreeze = unfreeze
+        self.unfreeze_learning_rate = unfreeze_learning_rate
+        self.head_units = head_units
+        self.augment = augment
+        self.hidden_units = tuple(hidden_units) if isinstance(hidden_units, list) else hidden_units
+        self.cnn_widths = tuple(cnn_widths) if isinstance(cnn_widths, list) else cnn_widths
+        self.activation = activation
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.min_steps = min_steps
+        self.validation_fraction = validation_fraction
+        self.criterion = criterion
+        self.threshold = threshold
+        self.k_best = k_best
+        self.class_balance = class_balance
+        self.soft_labels = soft_labels
+        self.pseudo_weight = pseudo_weight
+        self.rounds = rounds
+        self.warm_start = warm_start
+        self.finetune = finetune
+        self.finetune_epochs = finetune_epochs
+        self.finetune_learning_rate = finetune_learning_rate
+        self.seed = seed
+        self.deterministic = deterministic
+        self.verbose = verbose
+
+    # -- fitting ----------------------------------------------------------------------------
+
+    def fit(
+        self,
+        X,
+        y,
+        *,
+        classes: Sequence | None = None,
+        validation_data: tuple | None = None,
+        y_hidden=None,
+        checkpoint: CheckpointPolicy | None = None,
+    ) -> SelfTraining:
+        """Fit on labeled and unlabeled rows.
+
+        Args:
+            X: features, `(n_samples, n_features)`.
+            y: class indices into `classes`, -1 for unlabeled rows; or one-hot rows
+                `(n_samples, n_classes)`, all zeros for unlabeled rows.
+            classes: the class values (names); default `0 .. max(y)`.
+            validation_data: `(X_val, y_val)` for early stopping, instead of holding out
+                `validation_fraction` of the labeled rows.
+            y_hidden: the true labels of the unlabeled rows, when known (benchmarks). Used
+                only to report pseudo-label accuracy, never to train.
+            checkpoint: write a checkpoint at every epoch end of every stage (and resume
+                from one): see `fewlabels.training.checkpoint.CheckpointPolicy`. The checkpoint also
+                holds the rounds so far (pseudo-labels, records), so a resumed run continues
+                inside the stage it stopped in and ends as an uninterrupted one.
+
+        Returns:
+            `self`, fitted.
+        """
+        from fewlabels.estimators.self_training_run import SelfTrainingRun
+
+        p.validate_params(self)
+        run = SelfTrainingRun(self, X, y, classes, validation_data, y_hidden, checkpoint)
+        run.initial_stage()
+        run.pseudo_label_rounds()
+        run.finetune()
+        run.fitted(self)
+        return self
+
+    def network_for(self, ndim: int) -> str:
+        """The network `fit` builds for inputs of `ndim` dimensions (2: rows, 4: images)."""
+        return choose_network(self.model, self.backbone, ndim)
+
+    # -- stages and loading -----------------------------------------------------------------
+
+    def _model_for(self, stage: str):
+        if stage == "before_finetune":
+            model = getattr(self, "pre_finetune_model_", None)
+            if model is None:
+                raise InputError("no pre-fine-tuning model: fine-tuning did not run.")
+            return model
+        if stage != "final":
+            raise InputError(f"stage must be 'final' or 'before_finetune'; got {stage!r}.")
+        return self.model_
+
+    def _after_load(self) -> None:
+        self.pre_finetune_model_ = None

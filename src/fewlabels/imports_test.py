@@ -1,0 +1,82 @@
+"""The package's shape: a public API at the top, and no import cycles between its modules."""
+
+import ast
+from pathlib import Path
+
+import fewlabels
+
+PACKAGE = Path(fewlabels.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every module's fewlabels imports, at module level or inside functions."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py") if not p.name.endswith(
+        "_test.py")}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module.startswith("fewlabels"):
+                    for alias in node.names:
+                        sub = f"{node.module}.{alias.name}"
+                        targets.add(sub if sub in modules else node.module)
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.startswith("fewlabels")}
+        # A package's __init__ re-exporting its own modules is not a cycle of logic.
+        graph[name] = {t for t in targets if t in modules and t != name
+                       and not t.startswith(name + ".")}
+    return graph
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    graph = _import_graph()
+    cycles = []
+
+    def visit(node, path, on_path):
+        for nxt in graph[node]:
+            if nxt in on_path:
+                cycles.append([*path[path.index(nxt):], nxt])
+            elif nxt not in done:
+                on_path.add(nxt)
+                visit(nxt, [*path, nxt], on_path)
+                on_path.discard(nxt)
+        done.add(node)
+
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start not in done:
+            visit(start, [start], {start})
+    # A package's modules may import the package's own __init__ (fewlabels: errors, version).
+    cycles = [c for c in cycles if not any(m == "fewlabels" for m in c)]
+    assert cycles == [], f"import cycles: {cycles[:3]}"
+
+
+def test_the_public_api_is_importable_from_the_top_and_all_is_true():
+    from fewlabels import (  # noqa: F401
+        ConsistencyTraining,
+        SelfTraining,
+        load_estimator,
+        load_images,
+        load_table,
+        methods,
+    )
+
+    for name in fewlabels.__all__:
+        assert getattr(fewlabels, name) is not None, name
+    assert "fixmatch" in fewlabels.methods()
+
+
+def test_importing_fewlabels_changes_no_global_state(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import logging, os; before = dict(os.environ); import fewlabels; "
+            "assert dict(os.environ) == before; "
+            "assert logging.getLogger('tensorflow').filters == []")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)

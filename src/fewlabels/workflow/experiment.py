@@ -1,0 +1,259 @@
+"""One experiment: fit a method and its supervised baseline, score both, write the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fewlabels import report
+from fewlabels.data.splits import hide_labels, stratified_split
+from fewlabels.errors import FewLabelsWarning, InputError
+from fewlabels.files import inside, write_json
+from fewlabels.workflow import reporting
+from fewlabels.workflow.rundir import (
+    HISTORY_FILE,
+    METRICS_FILE,
+    check_run_dir,
+    checkpoint_policy,
+    clear_checkpoints,
+    say,
+    versions,
+)
+
+SELF_TRAINING_METHODS = ("self-training", "supervised")
+FEW_TEST_ROWS = 50
+"""Fewer test rows than this make a run warn that its scores are noisy."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes:
+        run_dir: the run directory.
+        estimator: the fitted estimator of the chosen method.
+        results: one record per evaluated method/stage (`name`, `metrics`, ...).
+        table: the comparison table, as printed.
+    """
+
+    run_dir: Path
+    estimator: Any
+    results: list[dict]
+    table: str
+
+
+def methods() -> list[str]:
+    """Every method `fit` accepts: self-training, supervised, and the consistency algorithms.
+
+    Returns:
+        The method names, as `--method` takes them.
+
+    Example:
+    ```python
+    fewlabels.methods()   # ['self-training', 'supervised', 'pseudo-label', 'fixmatch', ...]
+    ```
+    """
+    from fewlabels.algorithms import names
+
+    return [*SELF_TRAINING_METHODS, *(n for n in names() if n != "supervised")]
+
+
+def make_estimator(method: str = "self-training", **params: Any):
+    """The estimator for a method name.
+
+    Args:
+        method: `"self-training"`, `"supervised"` (the self-training model with `rounds=0`,
+            no fine-tuning), or a consistency algorithm from the registry (`"fixmatch"`,
+            `"flexmatch"`, ...: see `methods()`).
+        **params: estimator parameters. For consistency methods, names that are not
+            `ConsistencyTraining` parameters go to the algorithm (`threshold`, `lambda_u`,
+            ...), which names any it does not take.
+
+    Returns:
+        An unfitted `SelfTraining` or `ConsistencyTraining`.
+
+    Example:
+    ```python
+    model = make_estimator("fixmatch", steps=2000, threshold=0.9)
+    ```
+    """
+    from fewlabels.estimators import ConsistencyTraining, SelfTraining
+
+    if method in SELF_TRAINING_METHODS:
+        estimator = SelfTraining().set_params(**params)  # names an unknown parameter
+        if method == "supervised":
+            estimator.set_params(rounds=0, finetune=False)
+        return estimator
+    if method not in methods():
+        raise InputError(f"method must be one of {methods()}; got {method!r}.")
+    own = {k: v for k, v in params.items() if k in ConsistencyTraining._parameter_constraints}
+    algorithm_params = {k: v for k, v in params.items() if k not in own}
+    if algorithm_params:
+        own["algorithm_params"] = {**(own.get("algorithm_params") or {}), **algorithm_params}
+    return ConsistencyTraining(method=method).set_params(**own)
+
+
+def run_experiment(
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: list,
+    *,
+    out: str | Path,
+    estimator,
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    test_fraction: float = 0.2,
+    baseline: bool = True,
+    y_hidden: np.ndarray | None = None,
+    labels_per_class: int | None = None,
+    overwrite: bool = False,
+    config: dict | None = None,
+    verbose: int = 0,
+    resume: bool = False,
+    checkpoint_steps: int | None = None,
+    checkpoint_seconds: float | None = 60.0,
+    unlabeled_files=None,
+) -> RunResult:
+    """Fit a method, compare it with a supervised baseline on test data, and write a run dir.
+
+    Args:
+        x: features of every training row, labeled and unlabeled.
+        y: class indices, -1 for unlabeled rows.
+        classes: the class names.
+        out: the run directory.
+        estimator: an unfitted estimator (see `make_estimator`).
+        x_test, y_test: held-out test data; if None, `test_fraction` of each labeled class
+            is held out (seeded by the estimator's seed). Unlabeled rows never go to test.
+        test_fraction: the share of labeled rows held out when no test data is given.
+        baseline: also train the supervised-only model with the same budget.
+        y_hidden: true labels of the unlabeled rows, when known (to report pseudo-label
+            accuracy; never used for training).
+        labels_per_class: keep only this many labels per class (stratified, seeded, after
+            the test split) and hide the others, for trying a method on a labeled set.
+        overwrite: allow a non-empty run directory.
+        config: extra keys for `config.json` (data paths, options).
+        verbose: 0 quiet, 1 progress bars and stage messages, 2 one line per epoch.
+        resume: continue the unfinished run in `out` from its newest usable checkpoint
+            (refused if the data, classes, method or settings changed).
+        checkpoint_steps: also checkpoint every this many optimizer steps.
+        checkpoint_seconds: checkpoint when this much time passed since the last one.
+        unlabeled_files: more unlabeled images, streamed from disk during training
+            (`fewlabels.data.folders.ImageFiles`; consistency methods only).
+
+    Returns:
+        A `RunResult`.
+    """
+    out = check_run_dir(out, overwrite, resume)
+    x, y, y_hidden, x_test, y_test, test_source = _split_test(
+        np.asarray(x), np.asarray(y, dtype=np.int64), y_hidden, x_test, y_test, test_fraction,
+        estimator.seed)
+    if labels_per_class is not None:
+        y, y_hidden = _keep_labels(y, y_hidden, labels_per_class, estimator.seed)
+    _warn_if_few_test_rows(y_test)
+    estimator.set_params(verbose=verbose)
+    method = reporting.method_name(estimator)
+    streamed = _streamed(estimator, method, unlabeled_files)
+    if overwrite:
+        clear_checkpoints(out)
+    when = (checkpoint_steps, checkpoint_seconds)
+    say(verbose, f"== {method} ==")
+    estimator.fit(x, y, classes=classes, y_hidden=y_hidden,
+                  checkpoint=checkpoint_policy(out, "main", resume, *when), **streamed)
+    baseline_estimator = None
+    if baseline and method != "supervised":
+        baseline_estimator = reporting.supervised_baseline(estimator)
+        say(verbose, f"== supervised baseline ({reporting.budget(baseline_estimator)}) ==")
+        baseline_estimator.fit(x, y, classes=classes,
+                               checkpoint=checkpoint_policy(out, "baseline", resume, *when),
+                               **streamed)
+    results = []
+    if y_test is not None and len(y_test) > 0:
+        if baseline_estimator is not None:
+            results.append(result_row("supervised baseline", baseline_estimator, x_test, y_test))
+        results += [result_row(name, estimator, x_test, y_test, stage=stage)
+                    for name, stage in reporting.result_stages(estimator)]
+    _write_run(out, estimator, baseline_estimator, results, test_source,
+               0 if y_test is None else len(y_test),
+               {"method": method, **(config or {}), "test": test_source})
+    table = report.comparison_table(results) if results else "(no test rows)"
+    return RunResult(run_dir=out, estimator=estimator, results=results, table=table)
+
+
+def _split_test(x, y, y_hidden, x_test, y_test, test_fraction: float, seed: int):
+    """Hold out `test_fraction` of each labeled class as test data, unless test data is given."""
+    if y_hidden is not None:
+        y_hidden = np.asarray(y_hidden, dtype=np.int64)
+    if x_test is not None:
+        return x, y, y_hidden, x_test, y_test, "given"
+    if not 0.0 <= test_fraction < 1.0:
+        raise InputError(f"test_fraction must be in [0, 1); got {test_fraction!r}.")
+    labeled = np.flatnonzero(y >= 0)
+    _, held = stratified_split(y[labeled], test_fraction, seed)
+    test_rows = labeled[held]
+    train = np.setdiff1d(np.arange(len(y)), test_rows)
+    return (x[train], y[train], None if y_hidden is None else y_hidden[train], x[test_rows],
+            y[test_rows], f"held out: {test_fraction:.0%} of each labeled class")
+
+
+def _keep_labels(y, y_hidden, labels_per_class, seed: int):
+    """Keep `labels_per_class` labels per class; the hidden ones measure pseudo-labels."""
+    if not isinstance(labels_per_class, int) or labels_per_class < 1:
+        raise InputError(f"labels_per_class must be an integer >= 1; got {labels_per_class!r}.")
+    y, hidden = hide_labels(y, labels_per_class, seed)
+    return y, hidden if y_hidden is None else np.where(hidden >= 0, hidden, y_hidden)
+
+
+def _warn_if_few_test_rows(y_test) -> None:
+    if y_test is None or len(y_test) == 0:
+        warnings.warn("no test rows: the run reports validation scores only.",
+                      FewLabelsWarning, stacklevel=3)
+    elif len(y_test) < FEW_TEST_ROWS:
+        warnings.warn(
+            f"the test split has only {len(y_test)} rows, so one row is "
+            f"{100 / len(y_test):.0f} points of accuracy and the scores are noisy; a larger "
+            "labeled test set (--test FILE) measures more precisely.",
+            FewLabelsWarning, stacklevel=3,
+        )
+
+
+def _streamed(estimator, method: str, unlabeled_files) -> dict:
+    """The `fit` keyword that streams unlabeled images, for the methods that can."""
+    if unlabeled_files is None:
+        return {}
+    from fewlabels.estimators import ConsistencyTraining
+
+    if not isinstance(estimator, ConsistencyTraining):
+        raise InputError(
+            f"method {method!r} cannot stream unlabeled images from disk; use a "
+            "consistency method (fewlabels methods), or drop --stream-unlabeled.")
+    return {"unlabeled_files": unlabeled_files}
+
+
+def result_row(name: str, estimator, x_test, y_test, stage: str = "final") -> dict:
+    """One row of a run's results: the test metrics of one model, and what its fit did."""
+    return {"name": name, "stage": stage,
+            "metrics": estimator.evaluate(x_test, y_test, stage=stage),
+            **reporting.run_summary(estimator)}
+
+
+def _write_run(out: Path, estimator, baseline_estimator, results: list[dict], test_source: str,
+               n_test: int, config: dict) -> None:
+    """Write the run files: the model, classes and config, then metrics and history."""
+    from fewlabels import __version__
+
+    out.mkdir(parents=True, exist_ok=True)
+    estimator.save(out, extra_config={**config, "versions": versions()})
+    write_json(inside(out, METRICS_FILE), {
+        "test": {"source": test_source, "n": n_test},
+        "results": results,
+        "fewlabels_version": __version__,
+    })
+    write_json(inside(out, HISTORY_FILE), {
+        **reporting.history_record(estimator),
+        "baseline": None if baseline_estimator is None
+        else reporting.history_record(baseline_estimator),
+    })

@@ -1,0 +1,136 @@
+"""What a run reports about each kind of estimator: its name, baseline, rows and history.
+
+These are the workflow's questions, not the estimators': each is a `functools.singledispatch`
+function with one implementation per estimator class, so an estimator carries only its
+parameters and fitted state.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatch
+
+import numpy as np
+
+from fewlabels.estimators.base import Estimator
+from fewlabels.estimators.consistency import ConsistencyTraining
+from fewlabels.estimators.self_training import SelfTraining
+
+
+def _unknown(estimator: Estimator):
+    raise TypeError(f"the workflow does not know how to report a {type(estimator).__name__}.")
+
+
+@singledispatch
+def method_name(estimator: Estimator) -> str:
+    """The method's name in tables and `config.json`."""
+    _unknown(estimator)
+
+
+@method_name.register
+def _(estimator: SelfTraining) -> str:
+    return "supervised" if estimator.rounds == 0 else "self-training"
+
+
+@method_name.register
+def _(estimator: ConsistencyTraining) -> str:
+    return estimator.method
+
+
+@singledispatch
+def supervised_baseline(estimator: Estimator) -> Estimator:
+    """The supervised-only estimator with the same model and budget (unfitted)."""
+    _unknown(estimator)
+
+
+@supervised_baseline.register
+def _(estimator: SelfTraining) -> SelfTraining:
+    budget = max(estimator.epochs, getattr(estimator, "epochs_run_", 0))
+    return type(estimator)(**{**estimator.get_params(), "epochs": budget, "rounds": 0,
+                              "finetune": False})
+
+
+@supervised_baseline.register
+def _(estimator: ConsistencyTraining) -> ConsistencyTraining:
+    return type(estimator)(**{**estimator.get_params(), "method": "supervised",
+                              "algorithm_params": None})
+
+
+@singledispatch
+def budget(estimator: Estimator) -> str:
+    """The training budget, in words."""
+    _unknown(estimator)
+
+
+@budget.register
+def _(estimator: SelfTraining) -> str:
+    return f"budget: {estimator.epochs} epochs"
+
+
+@budget.register
+def _(estimator: ConsistencyTraining) -> str:
+    return f"budget: {estimator.steps} steps"
+
+
+@singledispatch
+def result_stages(estimator: Estimator) -> list[tuple[str, str]]:
+    """`(row name, evaluate stage)` for each model of the fit a run scores."""
+    _unknown(estimator)
+
+
+@result_stages.register
+def _(estimator: SelfTraining) -> list[tuple[str, str]]:
+    if estimator.rounds == 0:
+        return [("supervised", "final")]
+    stages = []
+    if getattr(estimator, "pre_finetune_model_", None) is not None:
+        stages.append(("self-training (before fine-tune)", "before_finetune"))
+    return [*stages, ("self-training", "final")]
+
+
+@result_stages.register
+def _(estimator: ConsistencyTraining) -> list[tuple[str, str]]:
+    return [(estimator.method, "final")]
+
+
+@singledispatch
+def run_summary(estimator: Estimator) -> dict:
+    """Labeled and pseudo-labeled examples, epochs and training time of the fit."""
+    _unknown(estimator)
+
+
+@run_summary.register
+def _(estimator: SelfTraining) -> dict:
+    return {"labeled": estimator.n_train_labeled_,
+            "pseudo_labeled": int(np.sum(estimator.labeled_iter_ > 0)),
+            "epochs": estimator.epochs_run_,
+            "wall_s": round(sum(s["wall_s"] for s in estimator.stages_), 3)}
+
+
+@run_summary.register
+def _(estimator: ConsistencyTraining) -> dict:
+    # The last epoch's mask rate times the pool: how many images currently pass the mask.
+    mask = (estimator.history_.get("mask_rate") or [0.0])[-1]
+    return {"labeled": estimator.n_train_labeled_,
+            "pseudo_labeled": round(mask * estimator.n_unlabeled_),
+            "epochs": len(estimator.history_.get("loss", [])), "wall_s": estimator.wall_s_}
+
+
+@singledispatch
+def history_record(estimator: Estimator) -> dict:
+    """What `history.json` keeps of the fit."""
+    _unknown(estimator)
+
+
+@history_record.register
+def _(estimator: SelfTraining) -> dict:
+    return {"estimator": "SelfTraining", "n_iter": estimator.n_iter_,
+            "termination_condition": estimator.termination_condition_,
+            "rounds": estimator.rounds_, "stages": estimator.stages_}
+
+
+@history_record.register
+def _(estimator: ConsistencyTraining) -> dict:
+    return {"estimator": "ConsistencyTraining", "method": estimator.method,
+            "algorithm": estimator.algorithm_, "steps": estimator.n_steps_,
+            "ema_momentum": estimator.ema_used(), "ema_warmup": estimator.ema_warmup,
+            "epochs": estimator.history_, "warnings": estimator.warnings_}

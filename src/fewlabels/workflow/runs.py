@@ -1,0 +1,397 @@
+"""What `fewlabels fit`, `evaluate`, `predict` and `demo` do, on files and folders.
+
+A run directory holds:
+
+- `model.keras`: the trained model (standardization included), loaded with `safe_mode=True`;
+- `classes.json`: the class list, index order;
+- `config.json`: every option, the seed, the data fingerprint and the versions;
+- `metrics.json`: test metrics of each method and stage;
+- `history.json`: every training stage's Keras history and every self-training round.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fewlabels import report
+from fewlabels.data.builtin import load_builtin
+from fewlabels.data.sources import is_image_source, labels_by_name, load_images
+from fewlabels.data.splits import hide_labels, stratified_split
+from fewlabels.data.table import load_table
+from fewlabels.errors import FewLabelsWarning, InputError
+from fewlabels.files import file_sha256, write_json, write_text
+from fewlabels.workflow.experiment import RunResult, make_estimator, run_experiment
+from fewlabels.workflow.rundir import say
+
+
+def fit_run(
+    data: str | Path,
+    out: str | Path,
+    *,
+    method: str = "self-training",
+    test: str | Path | None = None,
+    test_fraction: float = 0.2,
+    labels_per_class: int | None = None,
+    label_column: int | str = -1,
+    delimiter: str | None = None,
+    header: bool | str = "auto",
+    encoding: str = "utf-8",
+    image_size: int | None = None,
+    channels: int | None = None,
+    unlabeled: str = "unlabeled",
+    unlabeled_dir: str | Path | None = None,
+    on_bad_image: str = "error",
+    stream_unlabeled: bool = False,
+    baseline: bool = True,
+    overwrite: bool = False,
+    verbose: int = 0,
+    resume: bool = False,
+    checkpoint_steps: int | None = None,
+    checkpoint_seconds: float | None = 60.0,
+    **params: Any,
+) -> RunResult:
+    """Train on a table or on images and write a run directory (what `fewlabels fit` does).
+
+    Args:
+        data: the training data: a text/CSV table (unlabeled rows marked in the label
+            column), a folder with one subfolder per class (and `unlabeled/`), an `.npz`
+            with `x` and `y` (-1 = unlabeled), or a built-in image dataset (`digits`,
+            `fashion_mnist`, `mnist`). See `fewlabels.data.sources`.
+        out: the run directory.
+        method: `"self-training"` or `"supervised"`.
+        test: separate labeled test data of the same kind; if None, a built-in dataset's
+            own test split, else `test_fraction` of each labeled class is held out.
+        test_fraction: see `run_experiment`.
+        labels_per_class: keep only this many labels per class, hiding the rest (see
+            `run_experiment`).
+        label_column, delimiter, header, encoding: how to read tables (`load_table`).
+        image_size: folders: the side images are resized to (default 64).
+        channels: images: 1 (gray) or 3 (RGB); default: folders RGB, arrays as stored.
+        unlabeled: folders: the subfolder of unlabeled images.
+        unlabeled_dir: folders: a separate folder of unlabeled images.
+        on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
+        stream_unlabeled: folders, consistency methods: read the unlabeled images from disk
+            batch by batch during training instead of decoding them all into memory.
+        baseline: also train the supervised-only baseline with the same budget.
+        overwrite: allow a non-empty run directory.
+        verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
+        resume, checkpoint_steps, checkpoint_seconds: checkpoints and resuming (see
+            `run_experiment`; docs/reliability.md).
+        **params: `SelfTraining` parameters (`threshold`, `rounds`, `seed`, `backbone`, ...).
+
+    Returns:
+        A `RunResult`.
+
+    Example:
+    ```python
+    result = fit_run("data.csv", "run/", threshold=0.95, seed=1)
+    result = fit_run("photos/", "run2/", backbone="MobileNetV2", weights="mnv2.weights.h5",
+                     augment="classic", image_size=96)
+    print(result.table)
+    ```
+    """
+    estimator = make_estimator(method, **params)
+    data_options = dict(test=test, label_column=label_column, delimiter=delimiter,
+                        header=header, encoding=encoding, image_size=image_size,
+                        channels=channels, unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,
+                        on_bad_image=on_bad_image, stream_unlabeled=stream_unlabeled)
+    loaded = load_training_data(data, **data_options)
+    config = {
+        "data": str(data),
+        "data_sha256": loaded["fingerprint"],
+        "test_data": None if test is None else str(test),
+        "test_fraction": test_fraction,
+        "labels_per_class": labels_per_class,
+        "read": loaded["read"],
+        "feature_names": loaded["feature_names"],
+        "baseline": baseline,
+        "stream_unlabeled": stream_unlabeled,
+    }
+    return run_experiment(
+        loaded["x"], loaded["y"], loaded["classes"], out=out, estimator=estimator,
+        x_test=loaded["x_test"], y_test=loaded["y_test"], test_fraction=test_fraction,
+        labels_per_class=labels_per_class, baseline=baseline, overwrite=overwrite,
+        config=config, verbose=verbose, resume=resume, checkpoint_steps=checkpoint_steps,
+        checkpoint_seconds=checkpoint_seconds, unlabeled_files=loaded["unlabeled_files"],
+    )
+
+
+def load_training_data(data, *, test, label_column, delimiter, header, encoding, image_size,
+                       channels, unlabeled, unlabeled_dir, on_bad_image,
+                       stream_unlabeled) -> dict:
+    """Read a run's training data (and its test data), a table or images, checked whole.
+
+    Returns:
+        A dict: `x`, `y`, `classes`, `x_test`, `y_test` (None to hold out a split),
+        `unlabeled_files` (streamed images or None), `fingerprint`, `read` (the reading
+        options, for `config.json`) and `feature_names` (tables).
+    """
+    if is_image_source(data):
+        read = dict(image_size=image_size, channels=channels, unlabeled=unlabeled,
+                    unlabeled_dir=None if unlabeled_dir is None else str(unlabeled_dir),
+                    on_bad_image=on_bad_image)
+        images = load_images(data, **read, stream_unlabeled=stream_unlabeled)
+        x_test, y_test = images.x_test, images.y_test
+        if test is not None:
+            model_classes = images.classes or list(
+                range(int(images.y.max()) + 1 if len(images.y) else 0))
+            test_images = load_images(test, **{**read, "channels": images.x.shape[-1],
+                                               "unlabeled_dir": None})
+            x_test = test_images.x
+            y_test = labels_by_name(test_images.y, test_images.classes, model_classes,
+                                    str(test))
+            _all_labeled(y_test, test)
+        return dict(x=images.x, y=images.y, classes=images.classes, x_test=x_test,
+                    y_test=y_test, unlabeled_files=images.unlabeled_files,
+                    fingerprint=images.fingerprint, read=read, feature_names=None)
+    if stream_unlabeled:
+        raise InputError(f"{data}: stream_unlabeled reads image folders; a table is "
+                         "read into memory.")
+    read = dict(label_column=label_column, delimiter=delimiter, header=header,
+                encoding=encoding)
+    table = load_table(data, **read)
+    x_test = y_test = None
+    if test is not None:
+        test_table = load_table(test, classes=table.classes, **read)
+        _all_labeled(test_table.y, test, test_table.rows)
+        x_test, y_test = test_table.x, test_table.y
+    return dict(x=table.x, y=table.y, classes=table.classes, x_test=x_test, y_test=y_test,
+                unlabeled_files=None, fingerprint=file_sha256(data), read=read,
+                feature_names=table.feature_names)
+
+
+def _all_labeled(y: np.ndarray, source, rows: np.ndarray | None = None) -> None:
+    """Refuse test data with unlabeled rows, naming the first one."""
+    if np.any(y < 0):
+        first = int(np.flatnonzero(y < 0)[0])
+        where = f"row {int(rows[first])}" if rows is not None else f"image {first}"
+        raise InputError(
+            f"{source}: {int(np.sum(y < 0))} test rows are unlabeled; every test row needs a "
+            f"label (first at {where})."
+        )
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data: str | Path,
+    *,
+    out: str | Path | None = None,
+    label_column: int | str = -1,
+    delimiter: str | None = None,
+    header: bool | str = "auto",
+    encoding: str = "utf-8",
+    on_bad_image: str = "error",
+    trust_model: bool = False,
+) -> dict:
+    """Evaluate a saved run's model on labeled data; write the metrics as JSON.
+
+    Unlabeled rows in `data` are skipped (with a warning).
+
+    Args:
+        run_dir: a directory written by `fit_run`.
+        data: for a table model, a labeled table with the training file's columns; for an
+            image model, a class-per-folder directory (classes matched by name), an `.npz`
+            or a built-in dataset (its test split).
+        out: where to write the metrics JSON (default `RUN_DIR/evaluation.json`).
+        label_column, delimiter, header, encoding: how to read a table.
+        on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
+        trust_model: load a model file that fails the safety inspection (a Lambda layer,
+            a function from another package): only for files you trust.
+
+    Returns:
+        The metrics dict, plus `data` and `n_skipped_unlabeled`.
+    """
+    from fewlabels.estimators import load_estimator
+
+    estimator = load_estimator(run_dir, trust_model=trust_model)
+    if len(estimator.input_shape_) == 3:
+        images = load_images(data, **_image_read(estimator, data, on_bad_image))
+        if images.x_test is not None:  # a built-in dataset: its test split
+            x, y = images.x_test, images.y_test
+        else:
+            x = images.x
+            y = labels_by_name(images.y, images.classes, estimator.classes_, str(data))
+    else:
+        table = load_table(data, label_column=label_column, delimiter=delimiter,
+                           header=header, encoding=encoding, classes=estimator.classes_)
+        x, y = table.x, table.y
+    labeled = y >= 0
+    if not labeled.any():
+        raise InputError(f"{data}: no labeled rows to evaluate on.")
+    if not labeled.all():
+        warnings.warn(f"{data}: skipping {int(np.sum(~labeled))} unlabeled rows.",
+                      FewLabelsWarning, stacklevel=2)
+    metrics = estimator.evaluate(x[labeled], y[labeled])
+    metrics = {"data": str(data), "n_skipped_unlabeled": int(np.sum(~labeled)), **metrics}
+    write_json(Path(out) if out is not None else Path(run_dir) / "evaluation.json", metrics)
+    return metrics
+
+
+def predict_run(
+    run_dir: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    label_column: int | str | None = -1,
+    delimiter: str | None = None,
+    header: bool | str = "auto",
+    encoding: str = "utf-8",
+    on_bad_image: str = "error",
+    trust_model: bool = False,
+) -> int:
+    """Predict every row (or image) of `data` with a saved run's model; write a CSV.
+
+    Tables: the file may carry a label column or not (a file with exactly as many columns as
+    the model has features is read as features only). The CSV has one line per input row, in
+    input order: `row` (the 1-based line number in `data`), `class` (the predicted class
+    name) and one `p_<class>` probability column per class.
+
+    Images: `data` is a folder of images in any layout (pre-scanned, then streamed from disk
+    batch by batch, so a folder larger than memory works), an `.npz` or a built-in dataset
+    (its test split). The first column is then `path` (folders) or `index`.
+
+    Args:
+        run_dir: a directory written by `fit_run`.
+        data: the table, folder or arrays to predict.
+        out: the CSV to write.
+        label_column, delimiter, header, encoding: how to read a table.
+        on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
+        trust_model: see `evaluate_run`.
+
+    Returns:
+        The number of rows predicted.
+    """
+    from fewlabels.estimators import load_estimator
+
+    estimator = load_estimator(run_dir, trust_model=trust_model)
+    out = Path(out)
+    if out.parent and not out.parent.exists():
+        raise InputError(f"{out}: the folder {out.parent} does not exist.")
+    if len(estimator.input_shape_) == 3:
+        key, batches = _image_batches(estimator, data, on_bad_image)
+    else:
+        table = load_table(data, label_column=label_column, delimiter=delimiter,
+                           header=header, encoding=encoding, classes=estimator.classes_,
+                           n_features=estimator.input_shape_[0])
+        key, batches = "row", [([int(r) for r in table.rows], table.x)]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([key, "class", *(f"p_{c}" for c in estimator.classes_)])
+    n = 0
+    for names, x in batches:
+        for name, p in zip(names, estimator.predict_proba(x), strict=True):
+            writer.writerow([name, estimator.classes_[int(p.argmax())],
+                             *(f"{v:.6f}" for v in p)])
+            n += 1
+    write_text(out, buf.getvalue())
+    return n
+
+
+def _image_read(estimator, data, on_bad_image: str) -> dict:
+    """How to read images for a fitted model: its side (folders) and its channels."""
+    side, _, channels = estimator.input_shape_
+    return dict(image_size=side if Path(data).is_dir() else None, channels=channels,
+                on_bad_image=on_bad_image)
+
+
+def _image_batches(estimator, data, on_bad_image: str):
+    """`(column name, iterable of (names, images))` for predicting images."""
+    if not is_image_source(data):
+        raise InputError(
+            f"{data}: this model takes images of shape {estimator.input_shape_}; give a "
+            "folder of images, an .npz file or a built-in image dataset."
+        )
+    read = _image_read(estimator, data, on_bad_image)
+    if not Path(data).is_dir():
+        images = load_images(data, **read)
+        x = images.x_test if images.x_test is not None else images.x
+        return "index", [([str(i) for i in range(len(x))], x)]
+    from fewlabels.data.folders import image_dataset, scan_image_files
+
+    folder = scan_image_files(data, on_bad_image=on_bad_image)
+    side = read["image_size"]
+    stream = image_dataset(folder, image_size=(side, side), channels=read["channels"],
+                           batch_size=256, labeled=False)
+    names = [str(p) for p in folder.paths]
+
+    def batches():
+        start = 0
+        for images, _ in stream:
+            # Rounded to uint8 as at training time, so a file predicts the same either way.
+            x = np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8)
+            yield names[start:start + len(x)], x
+            start += len(x)
+
+    return "path", batches()
+
+
+
+
+DEMO_FIXMATCH = {"steps": 300, "steps_per_epoch": 50, "batch_size": 16, "uratio": 4}
+"""The demo's FixMatch budget: about 20 seconds on 2 cores."""
+
+
+def demo(
+    out: str | Path = "runs/demo",
+    *,
+    n_per_class: int = 5,
+    seed: int = 0,
+    fixmatch: bool = True,
+    overwrite: bool = False,
+    verbose: int = 1,
+    **params: Any,
+) -> RunResult:
+    """The demo: scikit-learn's digits with 5 labels per class, the rest unlabeled.
+
+    20% of the digits (stratified, seeded) are the test split. From the rest, `n_per_class`
+    rows per class keep their labels; every other row is unlabeled, its true label used only
+    to report pseudo-label accuracy. Self-training is compared with the supervised-only MLP
+    on the rows, and FixMatch trains the compact CNN on the same digits as 8x8 images, with
+    the same labels (its model goes to `RUN_DIR/fixmatch/`).
+
+    Args:
+        out: the run directory.
+        n_per_class: labels kept per class.
+        seed: the seed of the splits and the training.
+        fixmatch: also run FixMatch on the digits as images.
+        overwrite: allow a non-empty run directory.
+        verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
+        **params: `SelfTraining` parameters.
+
+    Returns:
+        A `RunResult`.
+    """
+    from fewlabels.data.images import digits_as_images
+    from fewlabels.estimators import ConsistencyTraining
+
+    x, y, classes = load_builtin("digits")
+    rest, test = stratified_split(y, 0.2, seed)
+    y_partial, y_hidden = hide_labels(y[rest], n_per_class, seed)
+    estimator = make_estimator("self-training", seed=seed, **params)
+    config = {"data": "builtin:digits", "n_per_class": n_per_class,
+              "test": "20% of digits, stratified"}
+    result = run_experiment(
+        x[rest], y_partial, classes, out=out, estimator=estimator, x_test=x[test],
+        y_test=y[test], y_hidden=y_hidden, overwrite=overwrite, config=config, verbose=verbose,
+    )
+    if not fixmatch:
+        return result
+    say(verbose, "== fixmatch (the digits as 8x8 images, compact CNN) ==")
+    images = digits_as_images(x)
+    ssl = ConsistencyTraining(method="fixmatch", seed=seed, **DEMO_FIXMATCH)
+    images_run = run_experiment(
+        images[rest], y_partial, classes, out=Path(out) / "fixmatch", estimator=ssl,
+        x_test=images[test], y_test=y[test], y_hidden=y_hidden, baseline=False,
+        overwrite=overwrite, config={**config, "data": "builtin:digits (8x8 images)"},
+        verbose=verbose,
+    )
+    rows = [{**row, "name": "fixmatch (8x8 images, CNN)"} for row in images_run.results]
+    result.results.extend(rows)
+    result.table = report.comparison_table(result.results)
+    return result
