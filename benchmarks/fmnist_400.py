@@ -1,6 +1,6 @@
 """Fashion-MNIST with 400 labels: consistency methods on a CPU wall-clock budget.
 
-Setting (issue 5): 40 labels per class (`hide_labels(y_train, 40, seed)`: stratified,
+Setting: 40 labels per class (`hide_labels(y_train, 40, seed)`: stratified,
 seeded), the other 59,600 training images unlabeled, scored on the 10,000 test images. Every
 method trains the same backbone through `fewlabels.ConsistencyTraining` with the same batch
 (B labeled + uratio * B unlabeled), optimizer and budget:

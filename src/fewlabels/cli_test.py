@@ -329,3 +329,32 @@ def test_methods_lists_every_method_with_a_line_each(capsys):
     for name in ["self-training", *names()]:
         assert name in printed
     assert "threshold=0.95" in printed
+
+
+@pytest.mark.parametrize("error, code", [
+    ("InputError", 2), ("NotFittedError", 2), ("ResumeMismatchError", 2),
+    ("NonFiniteLossError", 3), ("StorageError", 4), ("CheckpointError", 4),
+    ("TrainingInterruptedError", 143),
+])
+def test_each_kind_of_failure_has_its_own_exit_code(error, code, monkeypatch, capsys):
+    from fewlabels import errors, workflow
+
+    def fail(*args, **kwargs):
+        raise getattr(errors, error)("what went wrong")
+
+    monkeypatch.setattr(workflow, "fit_run", fail)
+    assert cli.main(["fit", "data.csv", "--out", "run"]) == code
+    err = capsys.readouterr().err
+    assert "what went wrong" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_os_error_is_one_line_naming_the_file_and_exit_code_4(monkeypatch, capsys):
+    from fewlabels import workflow
+
+    def fail(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/data/locked.csv")
+
+    monkeypatch.setattr(workflow, "fit_run", fail)
+    assert cli.main(["fit", "data.csv", "--out", "run"]) == 4
+    assert capsys.readouterr().err.strip() == (
+        "fewlabels: error: /data/locked.csv: Permission denied")

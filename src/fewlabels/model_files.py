@@ -1,7 +1,7 @@
 """Model files are code: inspect them before Keras reads them (docs/security.md).
 
 Keras's `safe_mode` refuses Lambda layers, but a hostile `.keras` or `.h5` file has more
-ways in (RELIABILITY.md lists the advisories): a config naming an arbitrary module's
+ways in (docs/security.md lists the advisories): a config naming an arbitrary module's
 function, a layer that reads files (`TFSMLayer`), an HDF5 external link or external
 dataset storage pointing at host files, a zip member with `..` in its name, or a layer
 declaring a billion units so that building it exhausts memory. `check_model_file` looks at

@@ -1,5 +1,5 @@
 """Hostile model files are refused before Keras reads them, unless --trust-model
-(RELIABILITY.md case 19)."""
+(docs/reliability.md)."""
 
 import json
 import zipfile

@@ -1,5 +1,5 @@
 """Kill tests: `fewlabels fit` in a subprocess, killed at a seeded random step, resumed with
-`--resume`, must end exactly where an uninterrupted run ends (RELIABILITY.md cases 1, 6)."""
+`--resume`, must end exactly where an uninterrupted run ends (docs/reliability.md)."""
 
 import json
 import os

@@ -366,7 +366,7 @@ def test_transfer_trains_head_then_unfreezes_top_layers_with_bn_kept(tmp_path):
 
 @pytest.mark.parametrize("method", ["self-training", "fixmatch"])
 def test_unlabeled_data_with_an_extra_class_does_not_sink_the_known_classes(method):
-    """Open-set unlabeled data (RELIABILITY.md case 14): digits 0-8 are labeled, the
+    """Open-set unlabeled data (docs/reliability.md): digits 0-8 are labeled, the
     unlabeled pool also holds every 9. Training completes, and accuracy on the known classes
     stays within 5 points of the supervised baseline trained on the same labels."""
     from fewlabels.workflow import make_estimator

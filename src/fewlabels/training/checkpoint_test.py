@@ -1,5 +1,5 @@
 """Checkpoint files: atomic writes, verification, fallback, refusal, full disk; and exact
-resume of consistency training (RELIABILITY.md cases 1-6)."""
+resume of consistency training (docs/reliability.md)."""
 
 import errno
 import shutil

@@ -132,15 +132,13 @@ def run_experiment(
         baseline: also train the supervised-only model with the same budget.
         y_hidden: true labels of the unlabeled rows, when known (to report pseudo-label
             accuracy; never used for training).
-        labels_per_class: keep only this many labels per class (stratified, seeded, after
-            the test split) and hide the others, for trying a method on a labeled set.
+        labels_per_class: keep only this many labels per class, hiding the others.
         overwrite: allow a non-empty run directory.
         config: extra keys for `config.json` (data paths, options).
         verbose: 0 quiet, 1 progress bars and stage messages, 2 one line per epoch.
-        resume: continue the unfinished run in `out` from its newest usable checkpoint
-            (refused if the data, classes, method or settings changed).
-        checkpoint_steps: also checkpoint every this many optimizer steps.
-        checkpoint_seconds: checkpoint when this much time passed since the last one.
+        resume: continue the unfinished run in `out` (refused if anything changed).
+        checkpoint_steps, checkpoint_seconds: also checkpoint every this many steps, and
+            when this much time passed since the last checkpoint.
         unlabeled_files: more unlabeled images, streamed from disk during training
             (`fewlabels.data.folders.ImageFiles`; consistency methods only).
 
