@@ -82,7 +82,8 @@ def test_the_readme_quick_start_runs_as_written(tmp_path):
                               text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "run" / "model.keras").exists()
-    commands = [line.split("#")[0].split() for line in _snippets("")[1].splitlines()]
+    block = next(s for s in _snippets("") if s.startswith("fewlabels fit"))
+    commands = [line.split("#")[0].split() for line in block.splitlines()]
     cli = [sys.executable, "-m", "fewlabels"]
     for command in commands[:2]:  # the third needs a folder of photos
         assert command[0] == "fewlabels"
