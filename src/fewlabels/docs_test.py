@@ -59,8 +59,18 @@ def test_the_readme_is_a_product_page():
 
 
 def _snippets(kind: str) -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    return re.findall(rf"```{kind}\n(.*?)```", text, re.S)
+    """The README's code blocks whose fence names `kind` ("" for plain blocks)."""
+    blocks, current, info = [], None, ""
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("```") and current is None:
+            current, info = [], line[3:].strip()
+        elif line.startswith("```"):
+            if info == kind:
+                blocks.append("\n".join(current) + "\n")
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
 
 
 def test_the_readme_quick_start_runs_as_written(tmp_path):
