@@ -13,7 +13,9 @@ from fewlabels.data.images import digits_as_images
 from fewlabels.errors import (
     CheckpointError,
     FewLabelsWarning,
+    InputError,
     NonFiniteLossError,
+    ResumeMismatchError,
     TrainingInterruptedError,
 )
 from fewlabels.estimators.consistency import ConsistencyTraining
@@ -92,7 +94,7 @@ def test_resuming_a_changed_run_is_refused_naming_what_changed():
     saved = {"classes": ["a", "b"], "algorithm": {"method": "fixmatch", "threshold": 0.95},
              "data": "0" * 64}
     check_fingerprint(saved, dict(saved))
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(ResumeMismatchError) as err:
         check_fingerprint(saved, {**saved, "classes": ["a", "b", "c"],
                                   "algorithm": {"method": "flexmatch", "threshold": 0.95},
                                   "data": "1" * 64})
@@ -144,7 +146,7 @@ def test_a_run_stopped_mid_epoch_and_resumed_equals_the_uninterrupted_run_bit_fo
             ConsistencyTraining(**PARAMS).fit(
                 x, y, checkpoint=CheckpointPolicy(tmp_path / "cut", every_steps=2))
     assert (tmp_path / "cut" / "ckpt-0000000007.npz").is_file()
-    with pytest.raises(CheckpointError, match="holds checkpoints of an earlier run"):
+    with pytest.raises(ResumeMismatchError, match="holds checkpoints of an earlier run"):
         ConsistencyTraining(**PARAMS).fit(x, y, checkpoint=CheckpointPolicy(tmp_path / "cut"))
     resumed = ConsistencyTraining(**PARAMS).fit(
         x, y, checkpoint=CheckpointPolicy(tmp_path / "cut", resume=True, every_steps=2))
@@ -169,13 +171,13 @@ def test_resume_refuses_another_algorithm_or_other_data_naming_it(tmp_path, digi
         with pytest.raises(TrainingInterruptedError):
             ConsistencyTraining(**PARAMS).fit(x, y, checkpoint=CheckpointPolicy(tmp_path))
     resume = CheckpointPolicy(tmp_path, resume=True)
-    with pytest.raises(CheckpointError, match=r"algorithm .*method: 'flexmatch' -> 'fixmatch'"):
+    with pytest.raises(ResumeMismatchError, match=r"algorithm .*method: 'flexmatch' -> 'fixmatch'"):
         ConsistencyTraining(**{**PARAMS, "method": "fixmatch"}).fit(x, y, checkpoint=resume)
     y2 = y.copy()
     y2[5] = (y2[5] + 1) % 10
-    with pytest.raises(CheckpointError, match="data \\(fingerprint"):
+    with pytest.raises(ResumeMismatchError, match="data \\(fingerprint"):
         ConsistencyTraining(**PARAMS).fit(x, y2, checkpoint=resume)
-    with pytest.raises(CheckpointError, match="architecture"):
+    with pytest.raises(ResumeMismatchError, match="architecture"):
         ConsistencyTraining(**{**PARAMS, "model": "mlp"}).fit(x.reshape(len(x), -1), y,
                                                               checkpoint=resume)
 
@@ -194,9 +196,9 @@ def test_a_nan_loss_stops_the_run_naming_the_step_and_keeping_the_last_checkpoin
 
 
 def test_a_checkpoint_policy_is_validated_at_the_door(tmp_path):
-    with pytest.raises(CheckpointError, match="every_steps must be an integer >= 1; got 0"):
+    with pytest.raises(InputError, match="every_steps must be an integer >= 1; got 0"):
         CheckpointPolicy(tmp_path, every_steps=0)
-    with pytest.raises(CheckpointError, match="keep must be an integer >= 1"):
+    with pytest.raises(InputError, match="keep must be an integer >= 1"):
         CheckpointPolicy(tmp_path, keep=0)
     shutil.rmtree(tmp_path)
 
@@ -208,7 +210,7 @@ def test_every_remaining_checkpoint_refusal_names_its_cause(tmp_path):
 
     from fewlabels.training.checkpoint import restore
 
-    with pytest.raises(CheckpointError, match="every_seconds must be > 0; got 0"):
+    with pytest.raises(InputError, match="every_seconds must be > 0; got 0"):
         CheckpointPolicy(tmp_path, every_seconds=0)
     store = CheckpointStore(tmp_path)
     path = store.save(1, arrays(1), {})
