@@ -51,10 +51,9 @@ def ssl_stream(
     Args:
         x: every image (or row), labeled and unlabeled.
         y: class indices, -1 for unlabeled.
-        batch_size: labeled images per batch (B).
-        uratio: unlabeled images per labeled image (mu; the batch has `uratio * B`).
-        weak: the weak-view policy (a Keras layer), or None for the identity.
-        strong: the strong-view policy, or None for the identity.
+        batch_size, uratio: labeled images per batch (B), and unlabeled images per labeled
+            image (mu; the batch has `uratio * B`).
+        weak, strong: the weak- and strong-view policies (Keras layers), None for identity.
         y_hidden: true labels of the unlabeled rows, for monitoring only (-1 = unknown).
         seed: seeds the order of both pools and the views.
         start_step: the first step to yield (a resumed run starts where it stopped).
@@ -69,16 +68,64 @@ def ssl_stream(
 
     Example:
     ```python
-    stream, n_unlabeled = ssl_stream(x, y, batch_size=32, uratio=7,
-                                     weak=build_policy("weak", seed=0),
+    stream, n_unlabeled = ssl_stream(x, y, weak=build_policy("weak", seed=0),
                                      strong=build_policy("strong", seed=1))
     ```
     """
     import tensorflow as tf
 
-    from fewlabels.stepwise import batch_indices, indexed_stream, reseed
+    from fewlabels.stepwise import batch_indices, indexed_stream
 
     y = np.asarray(y, dtype=np.int64)
+    labeled, unlabeled, n_files = _check_stream(x, y, batch_size, uratio, start_step,
+                                                unlabeled_files, with_unlabeled)
+    hidden = (np.full(len(unlabeled), -1, np.int64) if y_hidden is None
+              else np.asarray(y_hidden, np.int64)[unlabeled])
+    x = np.asarray(x)
+    x_lab, y_lab = tf.constant(x[labeled]), tf.constant(y[labeled])
+    x_unl = tf.constant(x[unlabeled])
+    hid = tf.constant(np.concatenate([hidden, np.full(n_files, -1, np.int64)]))
+    n_lab, n_mem, u_batch = len(labeled), len(unlabeled), batch_size * uratio
+    n_unl = n_mem + n_files
+
+    def make_batch(step, loaded=None):
+        rows = batch_indices(step, batch_size, n_lab, seed)
+        if not with_unlabeled:
+            index = tf.zeros((0,), tf.int64)
+            xu = tf.zeros((0, *x.shape[1:]), tf.float32)
+        elif loaded is None:
+            index = batch_indices(step, u_batch, n_unl, seed + 1)
+            xu = tf.cast(tf.gather(x_unl, index), tf.float32)
+        else:
+            index, xu = loaded
+        xl = tf.cast(tf.gather(x_lab, rows), tf.float32)
+        labels = tf.gather(y_lab, rows)
+        if with_unlabeled:
+            xw, xs = _view(weak, xu, seed + 1000, step), _view(strong, xu, seed + 2000, step)
+        else:
+            xw = xs = xu
+        inputs = {"labeled": _view(weak, xl, seed, step), "weak": xw, "strong": xs, "index": index,
+                  "hidden": tf.gather(hid, index), "labels": labels}
+        return inputs, labels
+
+    load = (_file_reader(unlabeled_files, x_unl, n_mem, u_batch, seed)
+            if n_files and with_unlabeled else None)
+    return indexed_stream(start_step, make_batch, load), n_unl
+
+
+
+def _view(layer, images, seed: int, step):
+    """`layer`'s view of `images` at `step`, seeded by `(seed, step)` (None: the identity)."""
+    from fewlabels.stepwise import reseed
+
+    if layer is None:
+        return images
+    reseed(layer, seed, step)
+    return layer(images, training=True)
+
+
+def _check_stream(x, y, batch_size, uratio, start_step, unlabeled_files, with_unlabeled):
+    """The labeled and unlabeled rows of `y` and the number of files, all checked."""
     if len(x) != len(y):
         raise InputError(f"x has {len(x)} rows but y has {len(y)} labels.")
     labeled = np.flatnonzero(y >= 0)
@@ -96,22 +143,18 @@ def ssl_stream(
         raise InputError(f"batch_size and uratio must be >= 1; got {batch_size}, {uratio}.")
     if not isinstance(start_step, int | np.integer) or start_step < 0:
         raise InputError(f"start_step must be an integer >= 0; got {start_step!r}.")
-    hidden = (np.full(len(unlabeled), -1, np.int64) if y_hidden is None
-              else np.asarray(y_hidden, np.int64)[unlabeled])
-    x = np.asarray(x)
-    x_lab, y_lab = tf.constant(x[labeled]), tf.constant(y[labeled])
-    x_unl = tf.constant(x[unlabeled])
-    hid = tf.constant(np.concatenate([hidden, np.full(n_files, -1, np.int64)]))
-    n_lab, n_mem, u_batch = len(labeled), len(unlabeled), batch_size * uratio
-    n_unl = n_mem + n_files
+    return labeled, unlabeled, n_files
 
-    def view(layer, images, offset, step):
-        if layer is None:
-            return images
-        reseed(layer, seed + offset, step)
-        return layer(images, training=True)
 
-    def read(step):  # the unlabeled images of a step: rows of x, then files
+def _file_reader(unlabeled_files, x_unl, n_mem: int, u_batch: int, seed: int):
+    """`read(step)`: the unlabeled images of a step, rows of `x` first, then files."""
+    import tensorflow as tf
+
+    from fewlabels.stepwise import batch_indices
+
+    n_unl = n_mem + len(unlabeled_files)
+
+    def read(step):
         from fewlabels.data.folders import decode_file
 
         index = batch_indices(step, u_batch, n_unl, seed + 1)
@@ -130,25 +173,4 @@ def ssl_stream(
 
         return index, tf.map_fn(one, index, fn_output_signature=spec)
 
-    def make_batch(step, loaded=None):
-        rows = batch_indices(step, batch_size, n_lab, seed)
-        if not with_unlabeled:
-            index = tf.zeros((0,), tf.int64)
-            xu = tf.zeros((0, *x.shape[1:]), tf.float32)
-        elif loaded is None:
-            index = batch_indices(step, u_batch, n_unl, seed + 1)
-            xu = tf.cast(tf.gather(x_unl, index), tf.float32)
-        else:
-            index, xu = loaded
-        xl = tf.cast(tf.gather(x_lab, rows), tf.float32)
-        labels = tf.gather(y_lab, rows)
-        if with_unlabeled:
-            xw, xs = view(weak, xu, 1000, step), view(strong, xu, 2000, step)
-        else:
-            xw = xs = xu
-        inputs = {"labeled": view(weak, xl, 0, step), "weak": xw, "strong": xs, "index": index,
-                  "hidden": tf.gather(hid, index), "labels": labels}
-        return inputs, labels
-
-    load = read if n_files and with_unlabeled else None
-    return indexed_stream(start_step, make_batch, load), n_unl
+    return read

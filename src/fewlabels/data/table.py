@@ -92,10 +92,7 @@ def load_table(
             `"utf-8-sig"` to accept one.
 
     Returns:
-        A `Table`.
-
-    Raises:
-        InputError: naming the file, row and column of the first bad cell.
+        A `Table`. Raises `InputError` naming the file, row and column of the first bad cell.
 
     Example:
     ```python
@@ -111,16 +108,7 @@ def load_table(
     records = [(lineno, _split(text, delimiter)) for lineno, text in lines]
 
     width = len(records[0][1])
-    has_labels = label_column is not None
-    if n_features is not None and has_labels:
-        if width == n_features:
-            has_labels = False
-        elif width != n_features + 1:
-            raise InputError(
-                f"{where}: row {records[0][0]} has {width} columns; the model expects "
-                f"{n_features} feature columns, plus an optional label column."
-            )
-
+    has_labels = _has_label_column(label_column, n_features, width, records[0][0], where)
     header_names = _header(records, header, label_column if has_labels else None, where)
     if header_names is not None:
         records = records[1:]
@@ -138,11 +126,7 @@ def load_table(
     names = header_names or [f"column_{c + 1}" for c in range(width)]
     feature_names = [names[c] for c in feature_columns]
 
-    x = np.empty((len(records), len(feature_columns)), dtype=np.float64)
-    for i, (lineno, cells) in enumerate(records):
-        for j, c in enumerate(feature_columns):
-            x[i, j] = _parse_feature(cells[c], where, lineno, c, names[c])
-
+    x = _parse_features(records, feature_columns, names, where)
     if label_index is None:
         y = np.full(len(records), -1, dtype=np.int64)
         class_list = list(classes) if classes is not None else []
@@ -158,6 +142,30 @@ def load_table(
         rows=np.array([lineno for lineno, _ in records], dtype=np.int64),
         path=where,
     )
+
+
+def _has_label_column(label_column, n_features, width: int, first_row: int,
+                      where: str) -> bool:
+    """Whether the file has a label column: a file as wide as the model's features has none."""
+    if label_column is None:
+        return False
+    if n_features is None or width == n_features + 1:
+        return True
+    if width == n_features:
+        return False
+    raise InputError(
+        f"{where}: row {first_row} has {width} columns; the model expects {n_features} "
+        "feature columns, plus an optional label column."
+    )
+
+
+def _parse_features(records, feature_columns, names, where: str) -> np.ndarray:
+    """The feature cells as numbers, each bad one named by file, row and column."""
+    x = np.empty((len(records), len(feature_columns)), dtype=np.float64)
+    for i, (lineno, cells) in enumerate(records):
+        for j, c in enumerate(feature_columns):
+            x[i, j] = _parse_feature(cells[c], where, lineno, c, names[c])
+    return x
 
 
 def _read_lines(path: Path, encoding: str) -> list[tuple[int, str]]:

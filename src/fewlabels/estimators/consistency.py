@@ -4,7 +4,8 @@
 an MLP for rows, the CNN or WRN-28-2 for images, or a transfer backbone), wraps it in a
 `SemiSupervisedModel` with the chosen algorithm, and trains it with plain `keras.Model.fit`
 on the `ssl_stream` of weak-augmented labeled batches and weak/strong unlabeled views.
-Evaluation and saving use the EMA of the weights (the optimizer's `use_ema`).
+Evaluation and saving use an exponential moving average of the weights, kept by
+`SemiSupervisedModel` (not the optimizer's `use_ema`, which breaks a resumed run).
 
 Rows get tabular views (`fewlabels.views.tabular`): Gaussian noise for the weak view, swap
 noise for the strong one. Images get the `weak` and `strong` augmentation policies.
@@ -227,58 +228,22 @@ class ConsistencyTraining(Estimator):
         Returns:
             `self`, fitted.
         """
-        import keras
-
         from fewlabels import algorithms, training
         from fewlabels.ssl_data import ssl_stream
-        from fewlabels.ssl_model import CollapseMonitor, EMAValidation, SemiSupervisedModel
-        from fewlabels.training.checkpoint import array_fingerprint
-        from fewlabels.training.recorder import fit_resumable, start_recorder
+        from fewlabels.training.recorder import fit_resumable
 
         p.validate_params(self)
-        X_arr = np.asarray(X)
-        network = choose_network(self.model, self.backbone, X_arr.ndim)
+        network, X, y, classes, y_hidden = self._check_data(X, y, classes, y_hidden,
+                                                            unlabeled_files)
         images = network != "mlp"
-        if unlabeled_files is not None and not images:
-            raise InputError("unlabeled_files are images; X holds feature rows.")
-        if unlabeled_files is not None and y_hidden is not None:
-            raise InputError("y_hidden cannot describe unlabeled_files; pass it without "
-                                 "streamed files.")
-        X, y, classes = check_training_data(X_arr, y, classes, images=images,
-                                            more_unlabeled=bool(unlabeled_files))
         algorithm = algorithms.create(self.method, **(self.algorithm_params or {}))
-        n_classes = len(classes)
-        y_hidden = None if y_hidden is None else np.asarray(y_hidden, dtype=np.int64)
-        if y_hidden is not None and y_hidden.shape != y.shape:
-            raise InputError(f"y_hidden has shape {y_hidden.shape}; expected {y.shape}.")
-
-        labeled = np.flatnonzero(y >= 0)
-        validation = None
-        if validation_data is not None:
-            x_val = check_features(validation_data[0], name="X_val", images=images,
-                                   input_shape=X.shape[1:] if images else None,
-                                   n_features=None if images else X.shape[1])
-            y_val = np.asarray(validation_data[1], dtype=np.int64)
-            if len(y_val) != len(x_val) or np.any((y_val < 0) | (y_val >= n_classes)):
-                raise InputError(
-                    "validation_data labels must be class indices, one per row of X_val."
-                )
-            validation = (x_val, y_val)
-        elif self.validation_fraction > 0:
-            _, held = stratified_split(y[labeled], self.validation_fraction, self.seed)
-            rows = labeled[held]
-            validation = (X[rows], y[rows])
-            y = y.copy()
-            y[rows] = -2  # held out: neither labeled nor unlabeled for training
-        train_y = np.where(y == -2, -1, y)
-        keep = y != -2
-        X_train, train_y = X[keep], train_y[keep]
-        hidden = None if y_hidden is None else y_hidden[keep]
+        X_train, train_y, hidden, validation = self._split_validation(
+            X, y, y_hidden, validation_data, images, len(classes))
         if not np.any(train_y < 0) and not unlabeled_files:  # warned: train supervised
             algorithm = algorithms.create("supervised")
 
         training.seed_everything(self.seed, self.deterministic)
-        backbone = build_network(network, X, n_classes, self.get_params())
+        backbone = build_network(network, X, len(classes), self.get_params())
         weak, strong = self._views(images, X_train, algorithm.strong_view)
 
         def stream_from(step: int):
@@ -288,36 +253,9 @@ class ConsistencyTraining(Estimator):
                               with_unlabeled=algorithm.has_unsupervised_term)[0]
 
         n_unlabeled = int(np.sum(train_y < 0)) + len(unlabeled_files or ())
-        momentum = self.ema_used()
-        ssl = SemiSupervisedModel(backbone, algorithm, n_unlabeled, ema_momentum=momentum,
-                                  ema_warmup=self.ema_warmup,
-                                  separate_weak_pass=self.separate_weak_pass)
-        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
-        if self.optimizer == "sgd":
-            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
-                                             weight_decay=self.weight_decay or None)
-        else:
-            optimizer = keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
-        ssl.compile(optimizer=optimizer,
-                    jit_compile=self.jit_compile and not self.deterministic)
-        ssl.optimizer.build(ssl.trainable_variables)
-        callbacks: list = []
-        if validation is not None and len(validation[0]):
-            callbacks.append(EMAValidation(training.ValidationLoss(
-                validation[0], np.eye(n_classes)[validation[1]])))
-        prior = np.bincount(train_y[train_y >= 0], minlength=n_classes) / np.sum(train_y >= 0)
-        monitor = CollapseMonitor(prior, classes, self.collapse_epochs)
-        if algorithm.has_unsupervised_term:
-            callbacks.append(monitor)
-        settings = {k: v for k, v in self.get_params().items()
-                    if k not in ("verbose", "jit_compile")}
-        recorder = start_recorder(checkpoint, ssl, {
-            "estimator": type(self).__name__, "classes": [str(c) for c in classes],
-            "algorithm": {"method": algorithm.registry_name, **algorithm.hyperparameters()},
-            "params": settings, "data": array_fingerprint(X_train, train_y),
-            "unlabeled_files": unlabeled_files.fingerprint if unlabeled_files else None,
-        }, stateful={"collapse_monitor": monitor})
-        callbacks.append(recorder)  # last: it checkpoints each epoch's complete logs
+        ssl = self._compiled_model(backbone, algorithm, n_unlabeled)
+        callbacks, monitor, recorder = self._callbacks(
+            ssl, algorithm, classes, train_y, validation, checkpoint, X_train, unlabeled_files)
         epochs = math.ceil(self.steps / self.steps_per_epoch)
         start = time.perf_counter()
         fit_resumable(ssl, stream_from, recorder=recorder, epochs=epochs,
@@ -340,6 +278,97 @@ class ConsistencyTraining(Estimator):
         self.n_train_labeled_ = int(np.sum(train_y >= 0))
         self.n_unlabeled_ = n_unlabeled
         return self
+
+    def _check_data(self, X, y, classes, y_hidden, unlabeled_files):
+        """The network for `X`, and the checked `X`, `y`, `classes` and `y_hidden`."""
+        X_arr = np.asarray(X)
+        network = choose_network(self.model, self.backbone, X_arr.ndim)
+        images = network != "mlp"
+        if unlabeled_files is not None and not images:
+            raise InputError("unlabeled_files are images; X holds feature rows.")
+        if unlabeled_files is not None and y_hidden is not None:
+            raise InputError("y_hidden cannot describe unlabeled_files; pass it without "
+                             "streamed files.")
+        X, y, classes = check_training_data(X_arr, y, classes, images=images,
+                                            more_unlabeled=bool(unlabeled_files))
+        y_hidden = None if y_hidden is None else np.asarray(y_hidden, dtype=np.int64)
+        if y_hidden is not None and y_hidden.shape != y.shape:
+            raise InputError(f"y_hidden has shape {y_hidden.shape}; expected {y.shape}.")
+        return network, X, y, classes, y_hidden
+
+    def _split_validation(self, X, y, y_hidden, validation_data, images: bool,
+                          n_classes: int):
+        """The training rows, their labels and hidden labels, and the validation data:
+        given, or `validation_fraction` of each labeled class held out of training."""
+        labeled = np.flatnonzero(y >= 0)
+        validation = None
+        if validation_data is not None:
+            x_val = check_features(validation_data[0], name="X_val", images=images,
+                                   input_shape=X.shape[1:] if images else None,
+                                   n_features=None if images else X.shape[1])
+            y_val = np.asarray(validation_data[1], dtype=np.int64)
+            if len(y_val) != len(x_val) or np.any((y_val < 0) | (y_val >= n_classes)):
+                raise InputError(
+                    "validation_data labels must be class indices, one per row of X_val."
+                )
+            validation = (x_val, y_val)
+        elif self.validation_fraction > 0:
+            _, held = stratified_split(y[labeled], self.validation_fraction, self.seed)
+            rows = labeled[held]
+            validation = (X[rows], y[rows])
+            y = y.copy()
+            y[rows] = -2  # held out: neither labeled nor unlabeled for training
+        keep = y != -2
+        hidden = None if y_hidden is None else y_hidden[keep]
+        return X[keep], np.where(y == -2, -1, y)[keep], hidden, validation
+
+    def _compiled_model(self, backbone, algorithm, n_unlabeled: int):
+        """The `SemiSupervisedModel`, compiled with its optimizer and cosine schedule."""
+        import keras
+
+        from fewlabels.ssl_model import SemiSupervisedModel
+
+        ssl = SemiSupervisedModel(backbone, algorithm, n_unlabeled,
+                                  ema_momentum=self.ema_used(), ema_warmup=self.ema_warmup,
+                                  separate_weak_pass=self.separate_weak_pass)
+        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
+        if self.optimizer == "sgd":
+            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
+                                             weight_decay=self.weight_decay or None)
+        else:
+            optimizer = keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
+        ssl.compile(optimizer=optimizer,
+                    jit_compile=self.jit_compile and not self.deterministic)
+        ssl.optimizer.build(ssl.trainable_variables)
+        return ssl
+
+    def _callbacks(self, ssl, algorithm, classes, train_y, validation, checkpoint, X_train,
+                   unlabeled_files):
+        """Validation, the collapse monitor and the checkpoint recorder (last)."""
+        from fewlabels import training
+        from fewlabels.ssl_model import CollapseMonitor, EMAValidation
+        from fewlabels.training.checkpoint import array_fingerprint
+        from fewlabels.training.recorder import start_recorder
+
+        n_classes = len(classes)
+        callbacks: list = []
+        if validation is not None and len(validation[0]):
+            callbacks.append(EMAValidation(training.ValidationLoss(
+                validation[0], np.eye(n_classes)[validation[1]])))
+        prior = np.bincount(train_y[train_y >= 0], minlength=n_classes) / np.sum(train_y >= 0)
+        monitor = CollapseMonitor(prior, classes, self.collapse_epochs)
+        if algorithm.has_unsupervised_term:
+            callbacks.append(monitor)
+        settings = {k: v for k, v in self.get_params().items()
+                    if k not in ("verbose", "jit_compile")}
+        recorder = start_recorder(checkpoint, ssl, {
+            "estimator": type(self).__name__, "classes": [str(c) for c in classes],
+            "algorithm": {"method": algorithm.registry_name, **algorithm.hyperparameters()},
+            "params": settings, "data": array_fingerprint(X_train, train_y),
+            "unlabeled_files": unlabeled_files.fingerprint if unlabeled_files else None,
+        }, stateful={"collapse_monitor": monitor})
+        callbacks.append(recorder)  # last: it checkpoints each epoch's complete logs
+        return callbacks, monitor, recorder
 
     def ema_used(self) -> float:
         """The EMA momentum training uses (`ema_momentum`, or the budget's default)."""

@@ -135,35 +135,27 @@ def train_stage(
 
     Batch `step` is a function of `(seed, step)` (`fewlabels.stepwise`): each pass visits
     the rows in a new seeded order, and the augmentation of a batch is seeded by its step.
-    Each epoch is one compiled call (`steps_per_execution`): on small tables this cuts Keras's
-    per-epoch overhead about four-fold against passing NumPy arrays to `fit`.
+    Each epoch is one compiled call (`steps_per_execution`; docs/benchmark-speed.md).
 
     Args:
         model: the model to train (it is trained in place).
-        x: training features.
-        targets: one-hot (or soft) targets, `(n, n_classes)`.
+        x, targets: training features and one-hot (or soft) targets, `(n, n_classes)`.
         sample_weight: per-row weights, or None.
         validation: `(x_val, targets_val)`, or None.
-        learning_rate: Adam's learning rate.
-        batch_size: the batch size.
-        epochs: the most epochs to run.
-        patience: epochs without improvement before stopping.
+        learning_rate, batch_size: Adam's learning rate, and the batch size.
+        epochs, patience: the most epochs to run; epochs without improvement before stopping.
         min_steps: optimizer steps before early stopping may pick an epoch or stop.
-        augment: a policy (`fewlabels.views.augment.build_policy`) applied to each training batch
-            inside the stream: new transforms every epoch, the same ones for the same seed.
-        seed: seeds the order and the augmentation.
-        verbose: Keras `fit` verbosity.
+        augment: a policy (`fewlabels.views.augment.build_policy`) applied to each batch in
+            the stream: new transforms every epoch, the same ones for the same seed.
+        seed, verbose: seeds the order and the augmentation; Keras `fit` verbosity.
         checkpoint: a `fewlabels.training.stages.StageCheckpoints` that makes a recorder
             (checkpoints at epoch ends, resume), or None.
 
     Returns:
-        A record: `epochs` run, `best_epoch` (1-based), `wall_s`, and the Keras `history`.
+        A record: `epochs` run, `best_epoch` (1-based), `wall_s` and the Keras `history`.
     """
-    import tensorflow as tf
-
-    from fewlabels.stepwise import batch_indices, indexed_stream, reseed
-    from fewlabels.training.checkpoint import state_variables
-    from fewlabels.training.recorder import TrainingRecorder, fit_resumable
+    from fewlabels.stepwise import indexed_stream
+    from fewlabels.training.recorder import fit_resumable
 
     quiet_retracing()
     steps = math.ceil(len(x) / batch_size)
@@ -174,6 +166,46 @@ def train_stage(
         steps_per_execution=steps,
     )
     model.optimizer.build(model.trainable_variables)
+    make_batch = _batches(x, targets, sample_weight, batch_size, augment, seed)
+    callbacks, stopper, recorder = _callbacks(model, validation, patience,
+                                              math.ceil(min_steps / steps), checkpoint)
+    start = time.perf_counter()
+    ran = fit_resumable(model, lambda step: indexed_stream(step, make_batch),
+                        recorder=recorder, epochs=epochs, steps_per_epoch=steps,
+                        callbacks=callbacks, verbose=verbose)
+    if not ran:  # resumed at the checkpoint that ended the stage: what on_train_end does
+        stopper.set_model(model)
+        stopper.restore_best()
+    if checkpoint is not None:
+        checkpoint.stage_done(recorder)
+    return _stage_record(recorder, stopper, time.perf_counter() - start)
+
+
+def _callbacks(model, validation, patience: int, start_epoch: int, checkpoint):
+    """Validation loss, early stopping from `start_epoch`, and the recorder (last)."""
+    from fewlabels.training.checkpoint import state_variables
+    from fewlabels.training.recorder import TrainingRecorder
+
+    has_val = validation is not None and len(validation[0]) > 0
+    callbacks: list = [ValidationLoss(*validation)] if has_val else []
+    stopper = ResumableEarlyStopping(monitor="val_loss" if has_val else "loss",
+                                     patience=patience, restore_best_weights=True,
+                                     start_from_epoch=start_epoch)
+    callbacks.append(stopper)
+    if checkpoint is not None:
+        recorder = checkpoint.recorder(model, stopper)
+    else:
+        recorder = TrainingRecorder(state_variables(model)[0])
+    callbacks.append(recorder)
+    return callbacks, stopper, recorder
+
+
+def _batches(x, targets, sample_weight, batch_size: int, augment, seed: int):
+    """`make_batch(step)`: the rows, targets and weights of a step, augmented if asked."""
+    import tensorflow as tf
+
+    from fewlabels.stepwise import batch_indices, reseed
+
     if sample_weight is None:
         sample_weight = np.ones(len(x), dtype=np.float32)
     xs = tf.constant(x.astype(np.float32))
@@ -187,30 +219,11 @@ def train_stage(
             xb = augment(xb, training=True)
         return xb, tf.gather(ts, rows), tf.gather(ws, rows)
 
-    has_val = validation is not None and len(validation[0]) > 0
-    callbacks: list = [ValidationLoss(*validation)] if has_val else []
-    stopper = ResumableEarlyStopping(
-        monitor="val_loss" if has_val else "loss",
-        patience=patience,
-        restore_best_weights=True,
-        start_from_epoch=math.ceil(min_steps / steps),
-    )
-    callbacks.append(stopper)
-    if checkpoint is not None:
-        recorder = checkpoint.recorder(model, stopper)
-    else:
-        recorder = TrainingRecorder(state_variables(model)[0])
-    callbacks.append(recorder)
-    start = time.perf_counter()
-    ran = fit_resumable(model, lambda step: indexed_stream(step, make_batch),
-                        recorder=recorder, epochs=epochs, steps_per_epoch=steps,
-                        callbacks=callbacks, verbose=verbose)
-    if not ran:  # resumed at the checkpoint that ended the stage: what on_train_end does
-        stopper.set_model(model)
-        stopper.restore_best()
-    if checkpoint is not None:
-        checkpoint.stage_done(recorder)
-    wall = time.perf_counter() - start
+    return make_batch
+
+
+def _stage_record(recorder, stopper, wall: float) -> dict:
+    """What a stage did: epochs, the best epoch (1-based), wall time, Keras history."""
     logs = {k: [e.get(k, float("nan")) for e in recorder.history]
             for k in (recorder.history[-1] if recorder.history else {})}
     epochs_run = len(recorder.history)

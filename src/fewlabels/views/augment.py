@@ -102,34 +102,10 @@ def build_policy(
     if name == "none":
         stack = [layers.Identity()]
     elif name == "classic":
-        _check_fraction("width_shift", width_shift)
-        _check_fraction("height_shift", height_shift)
-        _check_fraction("zoom", zoom)
-        if not 0 <= rotation <= 180:
-            raise InputError(f"rotation must be in [0, 180] degrees; got {rotation!r}.")
-        if not 0 <= shear < 90:
-            raise InputError(f"shear must be in [0, 90) degrees; got {shear!r}.")
-        if fill_mode not in ("nearest", "reflect", "wrap", "constant"):
-            raise InputError(
-                f"fill_mode must be nearest, reflect, wrap or constant; got {fill_mode!r}."
-            )
-        stack = []
-        if rotation:
-            stack.append(layers.RandomRotation(rotation / 360.0, fill_mode=fill_mode,
-                                               seed=next(seeds)))
-        if width_shift or height_shift:
-            stack.append(layers.RandomTranslation(height_shift, width_shift, fill_mode=fill_mode,
-                                                  seed=next(seeds)))
-        if shear:
-            stack.append(layers.RandomShear(x_factor=math.tan(math.radians(shear)), y_factor=0.0,
-                                            fill_mode=fill_mode, seed=next(seeds)))
-        if zoom:
-            stack.append(layers.RandomZoom(zoom, zoom, fill_mode=fill_mode, seed=next(seeds)))
-        flip = {(True, True): "horizontal_and_vertical", (True, False): "horizontal",
-                (False, True): "vertical"}.get((horizontal_flip, vertical_flip))
-        if flip:
-            stack.append(layers.RandomFlip(flip, seed=next(seeds)))
-        stack = stack or [layers.Identity()]
+        stack = _classic(seeds, rotation=rotation, width_shift=width_shift,
+                         height_shift=height_shift, shear=shear, zoom=zoom,
+                         horizontal_flip=horizontal_flip, vertical_flip=vertical_flip,
+                         fill_mode=fill_mode)
     elif name == "weak":
         fill = {"fill_mode": "reflect"} if background is None else {
             "fill_mode": "constant", "fill_value": float(background)}
@@ -143,6 +119,42 @@ def build_policy(
         stack = [RandAugment(num_ops=2, cutout=0.5, value_range=value_range,
                              fill_value=background, seed=next(seeds))]
     return keras.layers.Pipeline(stack, name=f"augment_{name}")
+
+
+def _classic(seeds, *, rotation, width_shift, height_shift, shear, zoom, horizontal_flip,
+             vertical_flip, fill_mode) -> list:
+    """The layers of the `classic` policy (`ImageDataGenerator`'s transforms), checked."""
+    import keras
+
+    layers = keras.layers
+    _check_fraction("width_shift", width_shift)
+    _check_fraction("height_shift", height_shift)
+    _check_fraction("zoom", zoom)
+    if not 0 <= rotation <= 180:
+        raise InputError(f"rotation must be in [0, 180] degrees; got {rotation!r}.")
+    if not 0 <= shear < 90:
+        raise InputError(f"shear must be in [0, 90) degrees; got {shear!r}.")
+    if fill_mode not in ("nearest", "reflect", "wrap", "constant"):
+        raise InputError(
+            f"fill_mode must be nearest, reflect, wrap or constant; got {fill_mode!r}."
+        )
+    stack = []
+    if rotation:
+        stack.append(layers.RandomRotation(rotation / 360.0, fill_mode=fill_mode,
+                                           seed=next(seeds)))
+    if width_shift or height_shift:
+        stack.append(layers.RandomTranslation(height_shift, width_shift, fill_mode=fill_mode,
+                                              seed=next(seeds)))
+    if shear:
+        stack.append(layers.RandomShear(x_factor=math.tan(math.radians(shear)), y_factor=0.0,
+                                        fill_mode=fill_mode, seed=next(seeds)))
+    if zoom:
+        stack.append(layers.RandomZoom(zoom, zoom, fill_mode=fill_mode, seed=next(seeds)))
+    flip = {(True, True): "horizontal_and_vertical", (True, False): "horizontal",
+            (False, True): "vertical"}.get((horizontal_flip, vertical_flip))
+    if flip:
+        stack.append(layers.RandomFlip(flip, seed=next(seeds)))
+    return stack or [layers.Identity()]
 
 
 def plain_background(images, value_range: tuple[float, float] = (0.0, 255.0),

@@ -124,8 +124,7 @@ def run_experiment(
         x: features of every training row, labeled and unlabeled.
         y: class indices, -1 for unlabeled rows.
         classes: the class names.
-        out: the run directory.
-        estimator: an unfitted estimator (see `make_estimator`).
+        out, estimator: the run directory, and an unfitted estimator (`make_estimator`).
         x_test, y_test: held-out test data; if None, `test_fraction` of each labeled class
             is held out (seeded by the estimator's seed). Unlabeled rows never go to test.
         test_fraction: the share of labeled rows held out when no test data is given.
@@ -133,8 +132,7 @@ def run_experiment(
         y_hidden: true labels of the unlabeled rows, when known (to report pseudo-label
             accuracy; never used for training).
         labels_per_class: keep only this many labels per class, hiding the others.
-        overwrite: allow a non-empty run directory.
-        config: extra keys for `config.json` (data paths, options).
+        overwrite, config: allow a non-empty run directory; extra keys for `config.json`.
         verbose: 0 quiet, 1 progress bars and stage messages, 2 one line per epoch.
         resume: continue the unfinished run in `out` (refused if anything changed).
         checkpoint_steps, checkpoint_seconds: also checkpoint every this many steps, and

@@ -64,20 +64,11 @@ def fit_run(
             with `x` and `y` (-1 = unlabeled), or a built-in image dataset (`digits`,
             `fashion_mnist`, `mnist`). See `fewlabels.data.sources`.
         out: the run directory.
-        method: `"self-training"` or `"supervised"`.
-        test: separate labeled test data of the same kind; if None, a built-in dataset's
-            own test split, else `test_fraction` of each labeled class is held out.
-        test_fraction: see `run_experiment`.
-        labels_per_class: keep only this many labels per class, hiding the rest (see
-            `run_experiment`).
-        label_column, delimiter, header, encoding: how to read tables (`load_table`).
-        image_size: folders: the side images are resized to (default 64).
-        channels: images: 1 (gray) or 3 (RGB); default: folders RGB, arrays as stored.
-        unlabeled: folders: the subfolder of unlabeled images.
-        unlabeled_dir: folders: a separate folder of unlabeled images.
-        on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
-        stream_unlabeled: folders, consistency methods: read the unlabeled images from disk
-            batch by batch during training instead of decoding them all into memory.
+        method: a name from `methods()`: `"self-training"`, `"supervised"`, `"fixmatch"`...
+        test, label_column, delimiter, header, encoding, image_size, channels, unlabeled,
+            unlabeled_dir, on_bad_image, stream_unlabeled: how to read the data (see
+            `load_training_data`).
+        test_fraction, labels_per_class: see `run_experiment`.
         baseline: also train the supervised-only baseline with the same budget.
         overwrite: allow a non-empty run directory.
         verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
@@ -90,9 +81,7 @@ def fit_run(
 
     Example:
     ```python
-    result = fit_run("data.csv", "run/", threshold=0.95, seed=1)
-    result = fit_run("photos/", "run2/", backbone="MobileNetV2", weights="mnv2.weights.h5",
-                     augment="classic", image_size=96)
+    result = fit_run("photos/", "run/", method="fixmatch", image_size=64, steps=2000)
     print(result.table)
     ```
     """
@@ -126,6 +115,19 @@ def load_training_data(data, *, test, label_column, delimiter, header, encoding,
                        channels, unlabeled, unlabeled_dir, on_bad_image,
                        stream_unlabeled) -> dict:
     """Read a run's training data (and its test data), a table or images, checked whole.
+
+    Args:
+        data: a table, a folder, an `.npz` or a built-in dataset name (`fit_run`).
+        test: separate labeled test data of the same kind; if None, a built-in dataset's
+            own test split, else None (the run holds out a split).
+        label_column, delimiter, header, encoding: how to read tables (`load_table`).
+        image_size: folders: the side images are resized to (default 64).
+        channels: images: 1 (gray) or 3 (RGB); default: folders RGB, arrays as stored.
+        unlabeled: folders: the subfolder of unlabeled images.
+        unlabeled_dir: folders: a separate folder of unlabeled images.
+        on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
+        stream_unlabeled: folders, consistency methods: read the unlabeled images from disk
+            batch by batch during training instead of decoding them all into memory.
 
     Returns:
         A dict: `x`, `y`, `classes`, `x_test`, `y_test` (None to hold out a split),
