@@ -103,7 +103,7 @@ def main() -> None:
     data = load_image_dataset("fashion_mnist")
     runs = []
     for seed in parse_seeds(args.seeds):
-        y_partial, _ = hide_labels(data.y_train, LABELS_PER_CLASS, seed)
+        y_partial, _ = hide_labels(data.y, LABELS_PER_CLASS, seed)
         subset = np.random.default_rng(1000 + seed).choice(len(data.y_test), CURVE_SUBSET,
                                                            replace=False)
         for label, ema in variants(args.ema_momentum).items():
@@ -113,7 +113,7 @@ def main() -> None:
                 learning_rate=0.03, weight_decay=5e-4, jit_compile=True, deterministic=False,
                 seed=seed, **ema)
             start = time.perf_counter()
-            model.fit(data.x_train, y_partial,
+            model.fit(data.x, y_partial,
                       validation_data=(data.x_test[subset], data.y_test[subset]))
             wall = time.perf_counter() - start
             scores = model.history_["val_accuracy"]

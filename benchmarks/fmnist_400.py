@@ -162,7 +162,7 @@ def images_per_step(method: str, args) -> int:
 def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
     rng = np.random.default_rng(1000 + seed)
     subset = rng.choice(len(data.y_test), CURVE_SUBSET, replace=False)
-    per_step, scoring = calibrate(method, args, data.x_train, y_partial, seed,
+    per_step, scoring = calibrate(method, args, data.x, y_partial, seed,
                                   data.x_test[subset])
     if args.steps:
         steps = args.steps
@@ -171,7 +171,7 @@ def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
         steps = max(1, int(args.budget_min * 60 / per_epoch)) * args.steps_per_epoch
     model = ConsistencyTraining(method=method, steps=steps, seed=seed, **settings(args))
     start = time.perf_counter()
-    model.fit(data.x_train, y_partial, y_hidden=y_hidden,
+    model.fit(data.x, y_partial, y_hidden=y_hidden,
               validation_data=(data.x_test[subset], data.y_test[subset]))
     wall = time.perf_counter() - start
     metrics = model.evaluate(data.x_test, data.y_test)
@@ -329,7 +329,7 @@ def main() -> None:
     made = 0
     data = load_image_dataset("fashion_mnist")
     for seed in parse_seeds(args.seeds):
-        y_partial, y_hidden = hide_labels(data.y_train, args.labels_per_class, seed)
+        y_partial, y_hidden = hide_labels(data.y, args.labels_per_class, seed)
         for method in methods:
             if (method, seed) in done:
                 print(f"{method} seed {seed}: already in {args.out}", flush=True)

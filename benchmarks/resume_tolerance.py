@@ -56,7 +56,8 @@ def fit(x, y, seed: int, folder: Path, *, stop: bool = False, resume: bool = Fal
 def main() -> None:
     args = base_parser("resume_tolerance", __doc__.splitlines()[0], default_seeds="1") \
         .parse_args()
-    x, y, _ = load_builtin("digits")
+    table = load_builtin("digits")
+    x, y = table.x, table.y
     images = digits_as_images(x)
     train = np.arange(len(y)) < 1400
     y_partial = y[train].copy()

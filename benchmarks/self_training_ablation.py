@@ -43,7 +43,8 @@ def main() -> None:
     parser.add_argument("--n-per-class", type=int, default=5)
     args = parser.parse_args()
     warnings.simplefilter("ignore", FewLabelsWarning)
-    x, y, _ = load_builtin("digits")
+    table = load_builtin("digits")
+    x, y = table.x, table.y
     runs = []
     for seed in parse_seeds(args.seeds):
         train, test = stratified_split(y, 0.2, seed)

@@ -73,10 +73,10 @@ def main() -> None:
     data = load_image_dataset("fashion_mnist")
     runs = []
     for seed in parse_seeds(args.seeds):
-        y_partial, _ = hide_labels(data.y_train, 40, seed)
+        y_partial, _ = hide_labels(data.y, 40, seed)
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp) / "fmnist"
-            write_folder(root, data.x_train, y_partial, args.unlabeled)
+            write_folder(root, data.x, y_partial, args.unlabeled)
             for r in range(args.rounds):
                 for mode in MODES:
                     runs.append({**time_mode(mode, root, args, seed), "round": r})

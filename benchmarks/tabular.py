@@ -103,7 +103,8 @@ def main() -> None:
     warnings.simplefilter("ignore", FewLabelsWarning)
     runs = []
     for name in args.datasets.split(","):
-        x, y, _ = load_builtin(name)
+        table = load_builtin(name)
+        x, y = table.x, table.y
         for seed in parse_seeds(args.seeds):
             train, test = stratified_split(y, 0.2, seed)
             keep = labeled_subset(y[train], fraction=LABELED_FRACTION, min_per_class=2,

@@ -142,17 +142,17 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="fewlabels-transfer-"))
     work.mkdir(parents=True, exist_ok=True)
 
-    src, src_test = np.isin(ds.y_train, SOURCE), np.isin(ds.y_test, SOURCE)
-    tgt, tgt_test = np.isin(ds.y_train, TARGET), np.isin(ds.y_test, TARGET)
-    x_tgt, y_tgt = ds.x_train[tgt], ds.y_train[tgt] - len(SOURCE)
+    src, src_test = np.isin(ds.y, SOURCE), np.isin(ds.y_test, SOURCE)
+    tgt, tgt_test = np.isin(ds.y, TARGET), np.isin(ds.y_test, TARGET)
+    x_tgt, y_tgt = ds.x[tgt], ds.y[tgt] - len(SOURCE)
     x_tgt_test, y_tgt_test = ds.x_test[tgt_test], ds.y_test[tgt_test] - len(SOURCE)
 
     # Part 3 first: it needs no pretraining.
     for seed in seeds if "augmentation" in args.parts else []:
-        y_partial, _ = hide_labels(ds.y_train, AUG_LABELS_PER_CLASS, seed)
+        y_partial, _ = hide_labels(ds.y, AUG_LABELS_PER_CLASS, seed)
         keep = y_partial >= 0
         for augment in ("none", "classic", "weak"):
-            record = run_one({"model": "cnn", "augment": augment}, ds.x_train[keep],
+            record = run_one({"model": "cnn", "augment": augment}, ds.x[keep],
                              y_partial[keep], ds.x_test, ds.y_test, seed)
             runs.append({"dataset": "fashion_mnist", "n_labeled": int(keep.sum()),
                          "method": f"cnn, {augment} augmentation", "part": "augmentation",
@@ -160,7 +160,7 @@ def main() -> None:
             print(runs[-1], flush=True)
 
     for backbone in args.backbones if "transfer" in args.parts else []:
-        weights, record = pretrain(backbone, ds.x_train[src], ds.y_train[src],
+        weights, record = pretrain(backbone, ds.x[src], ds.y[src],
                                    ds.x_test[src_test], ds.y_test[src_test], work)
         runs.append({**record, "part": "pretrain", "backbone": backbone})
         for seed in seeds:

@@ -62,8 +62,8 @@ def main() -> None:
     parser.add_argument("--work", required=True, help="the --work folder of transfer.py")
     args = parser.parse_args()
     ds = load_image_dataset("fashion_mnist")
-    tgt, tgt_test = np.isin(ds.y_train, TARGET), np.isin(ds.y_test, TARGET)
-    x, y = ds.x_train[tgt], ds.y_train[tgt] - len(SOURCE)
+    tgt, tgt_test = np.isin(ds.y, TARGET), np.isin(ds.y_test, TARGET)
+    x, y = ds.x[tgt], ds.y[tgt] - len(SOURCE)
     x_test, y_test = ds.x_test[tgt_test], ds.y_test[tgt_test] - len(SOURCE)
     runs = []
     spaces = {"raw pixels": None}

@@ -22,7 +22,8 @@ FAST = ["--hidden-units", "16", "--epochs", "20", "--patience", "4", "--rounds",
 @pytest.fixture(scope="module")
 def seed_file(tmp_path_factory):
     """A whitespace-separated file in the seed format: wine, 10 labels per class, -1 else."""
-    x, y, _ = load_builtin("wine")
+    table = load_builtin("wine")
+    x, y = table.x, table.y
     rng = np.random.default_rng(0)
     y_partial = np.full(len(y), -1)
     for c in np.unique(y):
@@ -265,7 +266,7 @@ def test_fit_an_npz_with_labels_per_class_and_a_transfer_backbone(tmp_path, caps
     from fewlabels.data.images import load_image_dataset
 
     digits = load_image_dataset("digits")
-    np.savez(tmp_path / "d.npz", x=digits.x_train[:300], y=digits.y_train[:300])
+    np.savez(tmp_path / "d.npz", x=digits.x[:300], y=digits.y[:300])
     np.savez(tmp_path / "t.npz", x=digits.x_test[:60], y=digits.y_test[:60])
     out = tmp_path / "run"
     assert cli.main(["fit", str(tmp_path / "d.npz"), "--out", str(out), "--test",

@@ -28,7 +28,8 @@ SELF_TRAINING = ["--method", "self-training", "--hidden-units", "16", "--epochs"
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     """300 digits, 60 of them labeled, as a CSV with '?' marking the unlabeled rows."""
-    x, y, _ = load_builtin("digits")
+    table = load_builtin("digits")
+    x, y = table.x, table.y
     path = tmp_path_factory.mktemp("data") / "digits.csv"
     lines = [",".join([*(f"{v:g}" for v in row), str(label) if i < 60 else "?"])
              for i, (row, label) in enumerate(zip(x[:300], y[:300], strict=True))]

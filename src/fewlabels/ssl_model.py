@@ -60,10 +60,10 @@ class SemiSupervisedModel(keras.Model):
             which leaves the average near the random initial weights for about
             `1 / (1 - ema_momentum)` steps.
         separate_weak_pass: for algorithms with `weak_is_target`, pass the weak view on its
-            own, with no gradient, instead of in the joint pass: 1.5-1.8x faster FixMatch
-            steps (docs/benchmarks.md), but BatchNorm then normalizes the weak view by its
-            own batch statistics, not those of the whole step (USB's `use_cat=False`). Off by
-            default: on the digits demo it cost accuracy (docs/consistency.md).
+            own, with no gradient, instead of in the joint pass: faster steps
+            (docs/benchmark-speed.md), but BatchNorm then normalizes the weak view by its own
+            batch statistics, not those of the whole step (USB's `use_cat=False`). Off by
+            default, since that can cost accuracy (docs/consistency.md).
 
     Example:
     ```python

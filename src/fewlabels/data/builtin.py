@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from fewlabels.data.table import Table
 from fewlabels.errors import InputError
 
 BUILTIN_DATASETS = ("digits", "breast_cancer", "wine")
 
 
-def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, list]:
+def load_builtin(name: str) -> Table:
     """Load a dataset that ships with scikit-learn, as flat feature rows.
 
     Args:
@@ -18,11 +19,12 @@ def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, list]:
             13 features, 3 classes).
 
     Returns:
-        `(x, y, classes)`: float32 features, int64 labels (all known) and the class names.
+        A `Table`: float32 features, int64 labels (all known), the class names.
 
     Example:
     ```python
-    x, y, classes = load_builtin("digits")
+    table = load_builtin("digits")
+    table.x.shape, table.classes
     ```
     """
     from sklearn import datasets
@@ -35,5 +37,9 @@ def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, list]:
     if name not in loaders:
         raise InputError(f"unknown built-in dataset {name!r}; choose from {BUILTIN_DATASETS}.")
     bunch = loaders[name]()
-    classes = [str(c) for c in bunch.target_names]
-    return bunch.data.astype(np.float32), bunch.target.astype(np.int64), classes
+    n_features = bunch.data.shape[1]
+    names = list(getattr(bunch, "feature_names", None) or
+                 [f"column_{c + 1}" for c in range(n_features)])
+    return Table(x=bunch.data.astype(np.float32), y=bunch.target.astype(np.int64),
+                 classes=[str(c) for c in bunch.target_names], feature_names=names,
+                 rows=np.arange(1, len(bunch.data) + 1, dtype=np.int64), path=f"builtin:{name}")

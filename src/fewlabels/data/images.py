@@ -24,10 +24,14 @@ import gzip
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fewlabels.errors import FewLabelsError, InputError
+
+if TYPE_CHECKING:
+    from fewlabels.data.folders import ImageFiles
 
 IMAGE_DATASETS = ("digits", "fashion_mnist", "mnist")
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -37,23 +41,32 @@ FASHION_MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
-@dataclasses.dataclass(frozen=True)
-class ImageDataset:
-    """A train and a test split of images.
+@dataclasses.dataclass
+class ImageData:
+    """Images and labels read from a folder, an `.npz` or a built-in dataset.
 
     Attributes:
-        x_train, y_train: training images `(n, h, w, c)` uint8 and labels (-1 = unlabeled).
-        x_test, y_test: test images and labels (all labeled).
-        classes: class names, in index order.
-        source: where the data came from (a path, or `"scikit-learn"`).
+        x: `(n, height, width, channels)` uint8 images.
+        y: class indices, -1 for unlabeled images.
+        classes: class names, index order (None when the source names none).
+        x_test, y_test: the source's own test split (built-in datasets), else None.
+        source: a description of where the images came from.
+        fingerprint: a SHA-256 identifying the data (file contents, or the folder's file
+            names and sizes).
+        names: one name per image (file paths for folders, array indices otherwise).
+        unlabeled_files: with `stream_unlabeled=True`, the folder's unlabeled images as files
+            that training reads from disk per batch (then `x` holds the labeled ones only).
     """
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    classes: list[str]
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str] | None
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
     source: str
+    fingerprint: str
+    names: list[str]
+    unlabeled_files: ImageFiles | None = None
 
 
 def keras_cache_dir() -> Path:
@@ -62,7 +75,7 @@ def keras_cache_dir() -> Path:
 
 
 def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | None = None
-                       ) -> ImageDataset:
+                       ) -> ImageData:
     """Load a built-in image dataset, offline.
 
     Args:
@@ -71,7 +84,7 @@ def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | 
             four IDX `.gz` files; for MNIST, `mnist.npz`).
 
     Returns:
-        An `ImageDataset`.
+        An `ImageData` with the dataset's own test split.
 
     Raises:
         InputError: unknown name, or the files are missing (saying how to get them) or
@@ -80,7 +93,7 @@ def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | 
     Example:
     ```python
     data = load_image_dataset("fashion_mnist")
-    data.x_train.shape  # (60000, 28, 28, 1)
+    data.x.shape  # (60000, 28, 28, 1)
     ```
     """
     if name not in IMAGE_DATASETS:
@@ -94,7 +107,7 @@ def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | 
         for folder in candidates:
             if all((folder / f).is_file() for f in FASHION_MNIST_FILES):
                 x_tr, y_tr, x_te, y_te = (read_idx(folder / f) for f in FASHION_MNIST_FILES)
-                return _checked(x_tr, y_tr, x_te, y_te, FASHION_MNIST_CLASSES, str(folder))
+                return _builtin(name, x_tr, y_tr, x_te, y_te, FASHION_MNIST_CLASSES, str(folder))
         raise InputError(
             "Fashion-MNIST was not found; looked in "
             + ", ".join(str(c) for c in candidates)
@@ -107,7 +120,7 @@ def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | 
         path = folder / "mnist.npz"
         if path.is_file():
             arrays = _load_npz(path, ("x_train", "y_train", "x_test", "y_test"))
-            return _checked(arrays["x_train"], arrays["y_train"], arrays["x_test"],
+            return _builtin(name, arrays["x_train"], arrays["y_train"], arrays["x_test"],
                             arrays["y_test"], [str(i) for i in range(10)], str(path))
     raise InputError(
         "MNIST was not found; looked for mnist.npz in "
@@ -217,13 +230,15 @@ def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str] = ())
         raise InputError(f"{path}: not a readable .npz file ({err}).") from err
 
 
-def _checked(x_tr, y_tr, x_te, y_te, classes, source) -> ImageDataset:
+def _builtin(name: str, x_tr, y_tr, x_te, y_te, classes, source: str) -> ImageData:
+    """A built-in dataset's train and test split, checked, as `ImageData`."""
     x_tr, y_tr = check_images(x_tr, y_tr, name=f"{source} (train)")
     x_te, y_te = check_images(x_te, y_te, name=f"{source} (test)")
-    return ImageDataset(x_tr, y_tr, x_te, y_te, list(classes), source)
+    return ImageData(x_tr, y_tr, list(classes), x_te, y_te, f"builtin:{name} ({source})",
+                     f"builtin:{name}", [str(i) for i in range(len(x_tr))])
 
 
-def _digits() -> ImageDataset:
+def _digits() -> ImageData:
     from sklearn.datasets import load_digits
 
     from fewlabels.data.splits import stratified_split
@@ -232,8 +247,8 @@ def _digits() -> ImageDataset:
     x = digits_as_images(bunch.data)
     y = bunch.target.astype(np.int64)
     train, test = stratified_split(y, 0.2, seed=0)
-    return ImageDataset(x[train], y[train], x[test], y[test],
-                        [str(c) for c in bunch.target_names], "scikit-learn")
+    return _builtin("digits", x[train], y[train], x[test], y[test],
+                    [str(c) for c in bunch.target_names], "scikit-learn")
 
 
 def digits_as_images(rows: np.ndarray) -> np.ndarray:

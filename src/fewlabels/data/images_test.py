@@ -48,9 +48,9 @@ def test_fashion_mnist_is_read_from_keras_cache_before_debian(tmp_path, monkeypa
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     arrays = fake_fashion_mnist(tmp_path / "keras" / "datasets" / "fashion-mnist")
     data = load_image_dataset("fashion_mnist")
-    assert data.source.endswith("fashion-mnist") and "keras" in data.source
-    assert data.x_train.shape == (5, 28, 28, 1) and data.x_test.shape == (3, 28, 28, 1)
-    np.testing.assert_array_equal(data.x_train[..., 0], arrays["train-images-idx3-ubyte.gz"])
+    assert "fashion-mnist" in data.source and "keras" in data.source
+    assert data.x.shape == (5, 28, 28, 1) and data.x_test.shape == (3, 28, 28, 1)
+    np.testing.assert_array_equal(data.x[..., 0], arrays["train-images-idx3-ubyte.gz"])
     assert data.classes[0] == "T-shirt/top"
 
 
@@ -72,23 +72,23 @@ def test_mnist_npz_from_the_keras_cache(tmp_path, monkeypatch):
     np.savez(tmp_path / "datasets" / "mnist.npz", x_train=np.zeros((4, 28, 28), np.uint8),
              y_train=np.arange(4), x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.arange(2))
     data = load_image_dataset("mnist")
-    assert data.x_train.shape == (4, 28, 28, 1) and data.classes == [str(i) for i in range(10)]
+    assert data.x.shape == (4, 28, 28, 1) and data.classes == [str(i) for i in range(10)]
 
 
 def test_real_fashion_mnist_when_installed():
     if not all((images.DEBIAN_FASHION_MNIST / f).is_file() for f in images.FASHION_MNIST_FILES):
         pytest.skip("dataset-fashion-mnist is not installed (.ci/run installs it)")
     data = load_image_dataset("fashion_mnist", search_dirs=[images.DEBIAN_FASHION_MNIST])
-    assert data.x_train.shape == (60000, 28, 28, 1) and data.x_test.shape == (10000, 28, 28, 1)
-    assert np.bincount(data.y_train).tolist() == [6000] * 10
-    assert data.y_train[:5].tolist() == [9, 0, 0, 3, 0]
+    assert data.x.shape == (60000, 28, 28, 1) and data.x_test.shape == (10000, 28, 28, 1)
+    assert np.bincount(data.y).tolist() == [6000] * 10
+    assert data.y[:5].tolist() == [9, 0, 0, 3, 0]
 
 
 def test_digits_as_images():
     data = load_image_dataset("digits")
-    assert data.x_train.shape[1:] == (8, 8, 1) and data.x_train.dtype == np.uint8
-    assert len(data.x_train) + len(data.x_test) == 1797
-    assert data.x_train.max() == 255
+    assert data.x.shape[1:] == (8, 8, 1) and data.x.dtype == np.uint8
+    assert len(data.x) + len(data.x_test) == 1797
+    assert data.x.max() == 255
 
 
 def test_npz_reads_x_y_classes_and_refuses_pickled_arrays(tmp_path):

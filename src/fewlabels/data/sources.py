@@ -19,50 +19,21 @@ with `stream_unlabeled=True`: consistency training then reads them from disk bat
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fewlabels.data.images import IMAGE_DATASETS, load_image_dataset, load_npz
+from fewlabels.data.images import IMAGE_DATASETS, ImageData, load_image_dataset, load_npz
 from fewlabels.errors import InputError
 from fewlabels.files import file_sha256
 
 if TYPE_CHECKING:
-    from fewlabels.data.folders import ImageFiles
+    pass
 
 DEFAULT_IMAGE_SIZE = 64
 """The side folder images are resized to when no `image_size` is given."""
-
-
-@dataclasses.dataclass
-class ImageData:
-    """Images and labels read from a folder, an `.npz` or a built-in dataset.
-
-    Attributes:
-        x: `(n, height, width, channels)` uint8 images.
-        y: class indices, -1 for unlabeled images.
-        classes: class names, index order (None when the source names none).
-        x_test, y_test: the source's own test split (built-in datasets), else None.
-        source: a description of where the images came from.
-        fingerprint: a SHA-256 identifying the data (file contents, or the folder's file
-            names and sizes).
-        names: one name per image (file paths for folders, array indices otherwise).
-        unlabeled_files: with `stream_unlabeled=True`, the folder's unlabeled images as files
-            that training reads from disk per batch (then `x` holds the labeled ones only).
-    """
-
-    x: np.ndarray
-    y: np.ndarray
-    classes: list[str] | None
-    x_test: np.ndarray | None
-    y_test: np.ndarray | None
-    source: str
-    fingerprint: str
-    names: list[str]
-    unlabeled_files: ImageFiles | None = None
 
 
 def is_image_source(data: str | os.PathLike) -> bool:
@@ -127,10 +98,7 @@ def load_images(
         out = ImageData(x, y, classes, None, None, str(path), file_sha256(path),
                         [str(i) for i in range(len(x))])
     elif not path.exists() and str(data) in IMAGE_DATASETS:
-        ds = load_image_dataset(str(data))
-        out = ImageData(ds.x_train, ds.y_train, ds.classes, ds.x_test, ds.y_test,
-                        f"builtin:{data} ({ds.source})", f"builtin:{data}",
-                        [str(i) for i in range(len(ds.x_train))])
+        out = load_image_dataset(str(data))
     else:
         raise InputError(
             f"{data}: not an image source (a folder, an .npz file, or one of "

@@ -54,9 +54,8 @@ class ConsistencyTraining(Estimator):
         input_size: the side images are resized to inside a transfer model.
         head_units: transfer models: units of the head's hidden Dense layer.
         hidden_units: `"mlp"`: widths of the hidden layers.
-        cnn_widths: `"cnn"`: filters of its stages (two 3x3 convolutions each). Narrower
-            stages cost quadratically less per image: (16, 32, 64) is about 4x cheaper than
-            the default (32, 64, 128).
+        cnn_widths: `"cnn"`: filters of its stages (two 3x3 convolutions each); the cost
+            per image grows with the square of the widths.
         activation: `"mlp"`: activation of the hidden layers.
         dropout: dropout rate (MLP hidden layers, CNN and transfer heads).
         weak: the weak view: an image policy (`"weak"`, `"classic"`, `"none"`, ...) or, for
@@ -77,12 +76,12 @@ class ConsistencyTraining(Estimator):
         ema_warmup: the pace of the EMA's warm-up: its momentum at step `n` is
             `min(ema_momentum, n / (n + ema_warmup))`, so the average follows the network
             from the first steps (TensorFlow's `ExponentialMovingAverage` rule at 9). 0: no
-            warm-up; a plain EMA then weighs the random initial weights at
-            `ema_momentum ** n` (0.999^300 = 74%: chance accuracy, docs/consistency.md).
+            warm-up; a plain EMA then still weighs the random initial weights at
+            `ema_momentum ** n` after `n` steps (docs/consistency.md).
         separate_weak_pass: FixMatch, FlexMatch, FreeMatch, SoftMatch: pass the weak view
             on its own with no gradient instead of in the joint pass with the labeled and
-            strong views. 1.5-1.8x faster steps, but BatchNorm normalizes the weak view by
-            its own statistics; off by default, since on the digits demo it cost accuracy
+            strong views. Faster steps, but BatchNorm normalizes the weak view by its own
+            statistics; off by default, since that can cost accuracy
             (docs/consistency.md).
         validation_fraction: share of each labeled class held out to report validation
             accuracy every epoch (0: none, every label trains).

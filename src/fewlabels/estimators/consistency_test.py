@@ -16,14 +16,14 @@ def digits():
     from fewlabels.data.images import load_image_dataset
 
     data = load_image_dataset("digits")
-    y_partial, y_hidden = hide_labels(data.y_train, 4, seed=0)
+    y_partial, y_hidden = hide_labels(data.y, 4, seed=0)
     return data, y_partial, y_hidden
 
 
 def test_fixmatch_on_images_logs_monitoring_and_saves(digits, tmp_path):
     data, y, hidden = digits
     model = ConsistencyTraining(method="fixmatch", algorithm_params={"threshold": 0.5},
-                                **FAST).fit(data.x_train, y, y_hidden=hidden)
+                                **FAST).fit(data.x, y, y_hidden=hidden)
     assert model.network_ == "cnn" and model.n_steps_ == 40 and model.n_train_labeled_ == 40
     history = model.history_
     assert len(history["mask_rate"]) == 2 and 0 <= history["mask_rate"][-1] <= 1
@@ -40,14 +40,15 @@ def test_fixmatch_on_images_logs_monitoring_and_saves(digits, tmp_path):
 
 def test_the_same_seed_gives_the_same_model(digits):
     data, y, _ = digits
-    a = ConsistencyTraining(method="flexmatch", **FAST).fit(data.x_train, y)
-    b = ConsistencyTraining(method="flexmatch", **FAST).fit(data.x_train, y)
+    a = ConsistencyTraining(method="flexmatch", **FAST).fit(data.x, y)
+    b = ConsistencyTraining(method="flexmatch", **FAST).fit(data.x, y)
     np.testing.assert_array_equal(a.predict_proba(data.x_test), b.predict_proba(data.x_test))
     assert a.history_ == b.history_
 
 
 def test_rows_get_tabular_views_and_learn_from_few_labels():
-    x, y, _ = load_builtin("wine")
+    table = load_builtin("wine")
+    x, y = table.x, table.y
     y_partial, _ = hide_labels(y, 3, seed=0)
     model = ConsistencyTraining(method="fixmatch", optimizer="adam", learning_rate=0.01,
                                 steps=150, steps_per_epoch=50, batch_size=8, uratio=4)
@@ -62,7 +63,8 @@ def test_constant_features_get_no_noise_and_rows_with_them_still_learn():
     from fewlabels.data import labeled_subset
     from fewlabels.views.tabular import build_tabular_view
 
-    x, y, _ = load_builtin("digits")  # its border pixels are 0 in every image
+    table = load_builtin("digits")  # its border pixels are 0 in every image
+    x, y = table.x, table.y
     constant = np.std(x, axis=0) == 0
     assert constant.any()
     noisy = build_tabular_view("noise", x, seed=0)(x[:50].astype("float32"), training=True)
@@ -79,14 +81,14 @@ def test_mask_rate_stuck_at_zero_warns(digits):
     data, y, _ = digits
     with pytest.warns(FewLabelsWarning, match="the mask rate has been 0 for 2 epochs"):
         model = ConsistencyTraining(method="fixmatch", collapse_epochs=2, **FAST,
-                                    algorithm_params={"threshold": 1.0}).fit(data.x_train, y)
+                                    algorithm_params={"threshold": 1.0}).fit(data.x, y)
     assert any("mask rate" in m for m in model.warnings_)
 
 
 def test_validation_fraction_reports_validation_every_epoch(digits):
     data, y, _ = digits
     model = ConsistencyTraining(method="softmatch", validation_fraction=0.25, **FAST)
-    model.fit(data.x_train, y)
+    model.fit(data.x, y)
     assert len(model.history_["val_accuracy"]) == 2 and model.n_train_labeled_ == 30
 
 
@@ -101,22 +103,22 @@ def test_validation_fraction_reports_validation_every_epoch(digits):
 def test_bad_parameters_are_named(digits, params, message):
     data, y, _ = digits
     with pytest.raises(FewLabelsError, match=message):
-        ConsistencyTraining(**{**FAST, **params}).fit(data.x_train, y)
+        ConsistencyTraining(**{**FAST, **params}).fit(data.x, y)
 
 
 def test_bad_validation_data_is_named(digits):
     data, y, _ = digits
     with pytest.raises(FewLabelsError, match="X_val has images of shape"):
-        ConsistencyTraining(**FAST).fit(data.x_train, y, validation_data=(np.zeros((2, 9, 9, 1)),
+        ConsistencyTraining(**FAST).fit(data.x, y, validation_data=(np.zeros((2, 9, 9, 1)),
                                                                            [0, 1]))
     with pytest.raises(FewLabelsError, match="validation_data labels must be class indices"):
-        ConsistencyTraining(**FAST).fit(data.x_train, y,
+        ConsistencyTraining(**FAST).fit(data.x, y,
                                         validation_data=(data.x_test[:2], [0, 12]))
 
 
 def test_mixmatch_mixes_two_weak_views_and_trains(digits):
     data, y, _ = digits
-    x = data.x_train
+    x = data.x
     model = ConsistencyTraining(method="mixmatch", steps=20, steps_per_epoch=10, batch_size=8,
                                 uratio=2, algorithm_params={"warmup_steps": 10}).fit(x, y)
     assert model.history_["mask_rate"] == [1.0, 1.0]  # MixMatch weighs every guess
@@ -143,7 +145,7 @@ def test_a_mixed_precision_policy_computes_in_16_bits_with_float32_probabilities
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         model = ConsistencyTraining(method="fixmatch", algorithm_params={"threshold": 0.5},
-                                    **FAST).fit(data.x_train, y, y_hidden=hidden)
+                                    **FAST).fit(data.x, y, y_hidden=hidden)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     convs = [layer for layer in model.model_.layers if "conv" in layer.name]

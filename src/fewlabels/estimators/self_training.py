@@ -51,9 +51,8 @@ class SelfTraining(Estimator):
         augment: for images, the augmentation policy applied to every training batch:
             `"none"`, `"classic"`, `"weak"` or `"strong"` (see `fewlabels.views.augment`).
         hidden_units: `"mlp"`: widths of the hidden layers.
-        cnn_widths: `"cnn"`: filters of its stages (two 3x3 convolutions each). Narrower
-            stages cost quadratically less per image: (16, 32, 64) is about 4x cheaper than
-            the default (32, 64, 128).
+        cnn_widths: `"cnn"`: filters of its stages (two 3x3 convolutions each); the cost
+            per image grows with the square of the widths.
         activation: `"mlp"`: Keras activation of the hidden layers.
         dropout: dropout rate (`"mlp"`: after each hidden layer; `"cnn"`: before the head).
         learning_rate: Adam's learning rate.

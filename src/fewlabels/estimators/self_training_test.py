@@ -250,9 +250,9 @@ def digit_images():
     from fewlabels.data.images import load_image_dataset
 
     data = load_image_dataset("digits")
-    y = np.full(len(data.y_train), -1)
+    y = np.full(len(data.y), -1)
     for c in range(10):
-        y[np.flatnonzero(data.y_train == c)[:8]] = c
+        y[np.flatnonzero(data.y == c)[:8]] = c
     return data, y
 
 
@@ -260,7 +260,7 @@ def test_self_training_on_images_with_a_cnn_and_augmentation(digit_images, tmp_p
     data, y = digit_images
     params = {**FAST, "model": "cnn", "augment": "weak", "rounds": 1, "epochs": 30,
               "batch_size": 16, "learning_rate": 0.003, "finetune": False}
-    model = SelfTraining(**params).fit(data.x_train, y, classes=data.classes)
+    model = SelfTraining(**params).fit(data.x, y, classes=data.classes)
     assert model.input_shape_ == (8, 8, 1)
     assert model.predict_proba(data.x_test).shape == (len(data.x_test), 10)
     # In inference mode the CNN must be good after ~100 steps: with BatchNorm momentum 0.99
@@ -283,14 +283,14 @@ def test_image_inputs_are_checked_and_augment_needs_images(digit_images):
     with pytest.raises(FewLabelsError, match="model='cnn' takes images"):
         SelfTraining(**{**FAST, "model": "cnn"}).fit(np.zeros((4, 2)), np.array([0, 1, -1, -1]))
     with pytest.raises(FewLabelsError, match="model='mlp' takes feature rows"):
-        SelfTraining(**{**FAST, "model": "mlp"}).fit(data.x_train, y)
+        SelfTraining(**{**FAST, "model": "mlp"}).fit(data.x, y)
     with pytest.raises(FewLabelsError, match="backbone='cnn' builds a transfer model, but "
                                              "model='wrn'"):
-        SelfTraining(**{**FAST, "model": "wrn", "backbone": "cnn"}).fit(data.x_train, y)
+        SelfTraining(**{**FAST, "model": "wrn", "backbone": "cnn"}).fit(data.x, y)
     with pytest.raises(FewLabelsError, match="model='transfer' needs a backbone"):
-        SelfTraining(**{**FAST, "model": "transfer"}).fit(data.x_train, y)
+        SelfTraining(**{**FAST, "model": "transfer"}).fit(data.x, y)
     with pytest.raises(FewLabelsError, match=r"augment must be one of"):
-        SelfTraining(**{**FAST, "model": "cnn", "augment": "heavy"}).fit(data.x_train, y)
+        SelfTraining(**{**FAST, "model": "cnn", "augment": "heavy"}).fit(data.x, y)
 
 
 def test_auto_picks_the_mlp_for_rows_and_the_cnn_for_images():
@@ -300,7 +300,8 @@ def test_auto_picks_the_mlp_for_rows_and_the_cnn_for_images():
 
 
 def test_one_hot_labels_train_exactly_like_class_indices():
-    x, y, _ = load_builtin("wine")
+    table = load_builtin("wine")
+    x, y = table.x, table.y
     y_partial = np.full(len(y), -1)
     y_partial[::6] = y[::6]
     onehot = np.zeros((len(y), 3))
@@ -372,7 +373,9 @@ def test_unlabeled_data_with_an_extra_class_does_not_sink_the_known_classes(meth
     from fewlabels.workflow import make_estimator
     from fewlabels.workflow.reporting import supervised_baseline
 
-    x, y, _ = load_builtin("digits")
+    table = load_builtin("digits")
+
+    x, y = table.x, table.y
     known = y < 9
     rng = np.random.default_rng(0)
     test = rng.random(len(y)) < 0.3

@@ -31,8 +31,8 @@ def build_cnn(
         widths: filters per stage; a stage is skipped once the feature map is 1 pixel wide.
         dropout: dropout before the classifier.
         bn_momentum: batch-normalization momentum. 0.9 lets the moving statistics that
-            inference uses converge within tens of steps; with Keras's 0.99, a few hundred
-            CPU steps leave them far off and inference predicts near chance (tested).
+            inference uses converge within tens of steps; Keras's 0.99 needs far more steps
+            than a CPU budget gives.
         name: the model's name.
 
     Returns:

@@ -223,10 +223,9 @@ def build_transfer_model(
             it is trainable and runs in training mode (BatchNormalization learns its
             statistics), for pretraining a backbone on a labeled source task. Its
             BatchNormalization momentum is then lowered to `PRETRAIN_BN_MOMENTUM` (0.9):
-            `keras.applications` uses 0.999, meant for ImageNet-length training, and after
-            a CPU budget of about 900 steps the moving statistics were so far off that a
-            MobileNetV2 at 0.87 training accuracy scored chance (0.20) in inference mode
-            (measured: docs/images.md).
+            `keras.applications` uses 0.999, meant for ImageNet-length training, which
+            leaves the moving statistics far off after a CPU budget of steps
+            (docs/images.md).
 
     Returns:
         An uncompiled `keras.Model` from images in 0..255 to class probabilities. The backbone

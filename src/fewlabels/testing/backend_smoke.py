@@ -97,14 +97,16 @@ def main() -> int:
 
     fast = dict(steps=60, steps_per_epoch=20, batch_size=16, uratio=2)
     images = load_image_dataset("digits")
-    y_partial, y_hidden = hide_labels(images.y_train, 10, seed=0)
+    y_partial, y_hidden = hide_labels(images.y, 10, seed=0)
     model = ConsistencyTraining(method="fixmatch", algorithm_params={"threshold": 0.5},
-                                **fast).fit(images.x_train, y_partial, y_hidden=y_hidden)
+                                **fast).fit(images.x, y_partial, y_hidden=y_hidden)
     accuracy = float(np.mean(model.predict(images.x_test) == images.y_test))
     print(f"fixmatch on digit images: test accuracy {accuracy:.3f}", flush=True)
     assert accuracy > 0.3, accuracy  # chance is 0.1
 
-    x, y, _ = load_builtin("wine")
+    table = load_builtin("wine")
+
+    x, y = table.x, table.y
     y_rows, _ = hide_labels(y, 5, seed=0)
     rows = ConsistencyTraining(method="fixmatch", **fast).fit(x, y_rows)
     accuracy = float(np.mean(rows.predict(x) == y))
@@ -118,7 +120,7 @@ def main() -> int:
 
     augmented = SelfTraining(model="cnn", cnn_widths=(8, 16, 16), augment="classic", epochs=40,
                              min_steps=100, rounds=1, finetune_epochs=2)
-    augmented.fit(images.x_train, y_partial)
+    augmented.fit(images.x, y_partial)
     accuracy = float(np.mean(augmented.predict(images.x_test) == images.y_test))
     print(f"self-training with classic augmentation on digit images: test accuracy "
           f"{accuracy:.3f}", flush=True)

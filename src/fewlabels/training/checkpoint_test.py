@@ -109,7 +109,8 @@ def test_resuming_a_changed_run_is_refused_naming_what_changed():
 
 @pytest.fixture(scope="module")
 def digits():
-    x, y, _ = load_builtin("digits")
+    table = load_builtin("digits")
+    x, y = table.x, table.y
     x, y = digits_as_images(x)[:240], y[:240].copy()
     y[40:] = -1
     return x, y

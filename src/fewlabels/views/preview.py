@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fewlabels.data.images import IMAGE_DATASETS, load_image_dataset, load_npz
+from fewlabels.data.sources import load_images
 from fewlabels.errors import InputError
 
 PREVIEW_SIZE = (96, 96)
@@ -21,25 +21,19 @@ def sample_images(data: str | os.PathLike, n: int, seed: int = 0) -> np.ndarray:
         float32 images in 0..255, `(n, h, w, c)` (fewer if the source has fewer).
     """
     rng = np.random.default_rng(seed)
-    if str(data) in IMAGE_DATASETS:
-        x = load_image_dataset(str(data)).x_train
-    elif Path(data).suffix == ".npz":
-        x = load_npz(data)[0]
-    elif Path(data).is_dir():
-        from fewlabels.data.folders import image_dataset, scan_image_folder
+    if not Path(data).is_dir():
+        x = load_images(data).x
+        pick = rng.choice(len(x), size=min(n, len(x)), replace=False)
+        return x[np.sort(pick)].astype(np.float32)
+    # A folder: decode only the images drawn, at the preview's size.
+    from fewlabels.data.folders import image_dataset, scan_image_folder
 
-        folder = scan_image_folder(data)
-        pick = rng.choice(len(folder.paths), size=min(n, len(folder.paths)), replace=False)
-        subset = type(folder)([folder.paths[i] for i in sorted(pick)], np.zeros(len(pick), int),
-                              folder.classes, folder.root, [])
-        batches = image_dataset(subset, image_size=PREVIEW_SIZE, channels=3, batch_size=n)
-        return np.concatenate([b[0].numpy() for b in batches])
-    else:
-        raise InputError(
-            f"{data}: not a built-in dataset {IMAGE_DATASETS}, an .npz file or a folder."
-        )
-    pick = rng.choice(len(x), size=min(n, len(x)), replace=False)
-    return x[np.sort(pick)].astype(np.float32)
+    folder = scan_image_folder(data)
+    pick = rng.choice(len(folder.paths), size=min(n, len(folder.paths)), replace=False)
+    subset = type(folder)([folder.paths[i] for i in sorted(pick)], np.zeros(len(pick), int),
+                          folder.classes, folder.root, [])
+    batches = image_dataset(subset, image_size=PREVIEW_SIZE, channels=3, batch_size=n)
+    return np.concatenate([b[0].numpy() for b in batches])
 
 
 def augment_preview(

@@ -24,7 +24,7 @@ def test_sample_images_reads_npz_and_folders(tmp_path):
         (tmp_path / "imgs" / name).mkdir(parents=True)
         Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(tmp_path / "imgs" / name / "x.png")
     assert sample_images(tmp_path / "imgs", 8).shape == (2, 96, 96, 3)
-    with pytest.raises(FewLabelsError, match="not a built-in dataset"):
+    with pytest.raises(FewLabelsError, match="not an image source"):
         sample_images(tmp_path / "missing", 2)
 
 

@@ -23,10 +23,8 @@ magnitude), then Cutout of a square of side up to half the image, filled gray:
 
 The geometric operations an image draws are composed into one affine map about the image
 center and resampled once (bilinear; gray fill as FixMatch, or `fill_value`); the pixel
-operations run first. Every operation is a few element-wise `keras.ops` over the batch: in
-the training stream of a Fashion-MNIST FixMatch step (32 labeled and 224 unlabeled images,
-weak and strong views) this layer and Cutout took the stream from 95 ms per batch (Keras's
-RandAugment and RandomErasing) to 27 ms (2-core machine, 2026-11-23). Color is the identity
+operations run first. Every operation is a few element-wise `keras.ops` over the batch, so
+the whole view is cheap next to a training step (docs/images.md). Color is the identity
 on gray images. It is a `fewlabels.views.base.DataView`: inside `tf.data` it computes with
 TensorFlow whichever backend trains the model.
 

@@ -372,7 +372,8 @@ def demo(
     from fewlabels.data.images import digits_as_images
     from fewlabels.estimators import ConsistencyTraining
 
-    x, y, classes = load_builtin("digits")
+    table = load_builtin("digits")
+    x, y, classes = table.x, table.y, table.classes
     rest, test = stratified_split(y, 0.2, seed)
     y_partial, y_hidden = hide_labels(y[rest], n_per_class, seed)
     estimator = make_estimator("self-training", seed=seed, **params)

@@ -29,7 +29,7 @@ def test_demo_compares_methods_and_records_pseudo_label_accuracy(tmp_path, monke
     fixmatch = json.loads((tmp_path / "demo" / "fixmatch" / "history.json").read_text())
     assert len(fixmatch["epochs"]["mask_rate"]) == 2
     assert "pseudo_label_accuracy" in fixmatch["epochs"]
-    _, y, _ = load_builtin("digits")
+    y = load_builtin("digits").y
     n_test = len(stratified_split(y, 0.2, seed=0)[1])  # 20% of each class, rounded per class
     assert all(r["metrics"]["n"] == n_test for r in result.results)
     history = json.loads((tmp_path / "demo" / "history.json").read_text())
