@@ -80,3 +80,31 @@ def test_importing_fewlabels_changes_no_global_state(tmp_path):
             "assert dict(os.environ) == before; "
             "assert logging.getLogger('tensorflow').filters == []")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+LAYERS = [
+    ("errors", "files", "params", "metrics", "report", "targets", "validation", "model_files"),
+    ("data",),
+    ("views", "models"),
+    ("algorithms", "stepwise"),
+    ("ssl_data", "ssl_model"),
+    ("training",),
+    ("estimators",),
+    ("workflow",),
+    ("cli", "cli_options", "testing", "__main__"),
+]
+
+
+def _layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else "__init__"
+    for i, names in enumerate(LAYERS):
+        if part in names:
+            return i
+    return len(LAYERS)  # the package's own __init__: the public API, above everything
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    # Every module may read the package root's `__version__`.
+    upward = [(module, target) for module, targets in _import_graph().items()
+              for target in targets if target != "fewlabels" and _layer(target) > _layer(module)]
+    assert upward == [], f"lower layers importing upper ones: {upward}"

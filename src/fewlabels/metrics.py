@@ -1,10 +1,14 @@
-"""Classification metrics, as a JSON-friendly dict."""
+"""Classification metrics as a JSON-friendly dict, and the collapse threshold runs watch."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+
+COLLAPSE_FACTOR = 2.0
+"""Pseudo-labels giving a class more than this multiple of its labeled share warn (both
+self-training rounds and consistency training epochs)."""
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence) -> dict:

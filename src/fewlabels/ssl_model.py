@@ -35,7 +35,7 @@ from keras import ops
 from fewlabels.algorithms import Algorithm
 from fewlabels.algorithms.base import ema_assign, warmed_up_momentum
 from fewlabels.errors import FewLabelsWarning, InputError
-from fewlabels.estimators.selection import COLLAPSE_FACTOR
+from fewlabels.metrics import COLLAPSE_FACTOR
 
 
 @keras.saving.register_keras_serializable(package="fewlabels")

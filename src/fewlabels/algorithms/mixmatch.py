@@ -106,8 +106,7 @@ class MixMatch(Algorithm):
                     "mixed_targets": guess}
         one_hot = ops.one_hot(ops.cast(inputs["labels"], "int32"), self.n_classes)
         both = student(ops.concatenate([u1, u2], axis=0), training=training)
-        guess = ops.stop_gradient(targets.sharpen((both[:n_u] + both[n_u:]) / 2.0,
-                                                  self.temperature))
+        guess = targets.soft_targets((both[:n_u] + both[n_u:]) / 2.0, self.temperature)
         images = ops.concatenate([labeled, u1, u2], axis=0)
         labels = ops.concatenate([ops.cast(one_hot, guess.dtype), guess, guess], axis=0)
         order = keras.random.shuffle(ops.arange(ops.shape(images)[0]), seed=self.generator)

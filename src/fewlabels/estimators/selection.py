@@ -10,10 +10,6 @@ import math
 
 import numpy as np
 
-COLLAPSE_FACTOR = 2.0
-"""Pseudo-labels giving a class more than this multiple of its labeled share warn (both
-self-training rounds and consistency training epochs)."""
-
 
 def confident_rows(proba: np.ndarray, threshold: float) -> np.ndarray:
     """Rows whose top class probability is at least `threshold`.
@@ -114,7 +110,7 @@ def select_pseudo_labels(
     return rows
 
 
-def targets(proba: np.ndarray, soft: bool) -> np.ndarray:
+def pseudo_targets(proba: np.ndarray, soft: bool) -> np.ndarray:
     """Training targets from probabilities: one-hot argmax (hard), or the probabilities (soft).
 
     Hard targets are class indices turned one-hot, never probability vectors passed where

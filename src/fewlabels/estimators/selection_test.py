@@ -6,8 +6,8 @@ import pytest
 from fewlabels.estimators.selection import (
     balance_by_prior,
     confident_rows,
+    pseudo_targets,
     select_pseudo_labels,
-    targets,
     top_k_per_class,
 )
 
@@ -54,7 +54,7 @@ def test_select_pseudo_labels_without_prior_is_the_plain_criterion():
 
 
 def test_hard_targets_are_one_hot_class_indices_and_soft_targets_are_probabilities():
-    hard = targets(PROBA[:2], soft=False)
+    hard = pseudo_targets(PROBA[:2], soft=False)
     np.testing.assert_array_equal(hard, [[1, 0], [1, 0]])
-    soft = targets(PROBA[:2], soft=True)
+    soft = pseudo_targets(PROBA[:2], soft=True)
     np.testing.assert_allclose(soft, PROBA[:2])

@@ -16,7 +16,8 @@ import numpy as np
 
 from fewlabels.data.splits import stratified_split
 from fewlabels.errors import FewLabelsWarning, InputError
-from fewlabels.estimators.selection import COLLAPSE_FACTOR, select_pseudo_labels, targets
+from fewlabels.estimators.selection import pseudo_targets, select_pseudo_labels
+from fewlabels.metrics import COLLAPSE_FACTOR
 from fewlabels.models.chooser import build_network
 from fewlabels.validation import check_features, check_training_data
 
@@ -180,7 +181,7 @@ class SelfTrainingRun:
         rows = pool[chosen]
         journal.labeled_iter[rows] = r
         journal.transduction[rows] = proba[chosen].argmax(axis=1)
-        journal.pseudo_targets[rows] = targets(proba[chosen], est.soft_labels)
+        journal.pseudo_targets[rows] = pseudo_targets(proba[chosen], est.soft_labels)
         journal.record = self._round_record(r, rows, proba[chosen])
         total = len(self.train_rows) + int(np.sum(journal.labeled_iter > 0))
         self._say(f"Round {r}: accepted {len(rows)} pseudo-labels (mean confidence "
