@@ -1,4 +1,5 @@
-"""The package's shape: a public API at the top, and no import cycles between its modules."""
+"""The package's shape: a public API at the top, layers without cycles, and modules and
+functions a reader can hold in mind."""
 
 import ast
 from pathlib import Path
@@ -108,3 +109,19 @@ def test_each_layer_imports_only_the_layers_below_it():
     upward = [(module, target) for module, targets in _import_graph().items()
               for target in targets if target != "fewlabels" and _layer(target) > _layer(module)]
     assert upward == [], f"lower layers importing upper ones: {upward}"
+
+
+def test_no_module_is_over_450_lines_and_no_function_over_80():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name.endswith("_test.py"):
+            continue
+        text = path.read_text()
+        if len(text.splitlines()) > 450:
+            long.append(f"{path.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = node.end_lineno - node.lineno + 1
+                if size > 80:
+                    long.append(f"{path.name}:{node.lineno} {node.name}: {size} lines")
+    assert long == [], long
