@@ -11,8 +11,9 @@ found. `--trust-model` (`trust=True`) is the only way around it.
 
 from __future__ import annotations
 
-import io
 import json
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -24,9 +25,19 @@ REFUSED_CLASSES = {"Lambda", "__lambda__", "TFSMLayer"}
 MAX_DIMENSION = 1 << 24
 """The largest layer size or shape entry accepted (16M): beyond it, a "shape bomb"."""
 SIZE_KEYS = {"units", "filters", "input_dim", "output_dim", "batch_shape", "shape",
-             "batch_input_shape", "kernel_size", "target_shape", "num_heads", "key_dim"}
+             "batch_input_shape", "kernel_size", "target_shape", "num_heads", "key_dim", "n"}
+MAX_LAYER_PARAMETERS = 1 << 28
+"""The most weights one layer may imply (256M, 1 GiB in float32): a layer's `units` or
+`filters` times the largest dimension the config declares."""
 MAX_UNPACKED = 8 << 30
 """The largest total uncompressed size of a `.keras` archive (8 GiB)."""
+MAX_EXPANSION = 100
+"""A member that unpacks to more than this multiple of its packed size (beyond 1 MiB) is a
+decompression bomb: Keras stores its archives uncompressed."""
+MAX_HDF5_OBJECTS = 100_000
+MAX_HDF5_DEPTH = 64
+MAX_CONFIG_DEPTH = 200
+"""Bounds of the walks over an HDF5 file's groups and over a config's nesting."""
 
 
 def check_model_file(path: str | Path, *, trust: bool = False) -> None:
@@ -64,27 +75,47 @@ def _check_archive(path: Path) -> None:
     with zipfile.ZipFile(path) as archive:
         members = archive.infolist()
         for member in members:
-            name = member.filename
-            if name.startswith(("/", "\\")) or ".." in Path(name).parts:
-                raise InputError(f"{path}: archive member {name!r} escapes the archive.")
-            if (member.external_attr >> 16) & 0o170000 == 0o120000:
-                raise InputError(f"{path}: archive member {name!r} is a symbolic link.")
+            _check_member(path, member)
         if sum(m.file_size for m in members) > MAX_UNPACKED:
             raise InputError(f"{path}: unpacks to more than {MAX_UNPACKED >> 30} GiB.")
         names = {m.filename for m in members}
         if "config.json" in names:
+            if archive.getinfo("config.json").file_size > 64 << 20:
+                raise InputError(f"{path}: config.json is over 64 MiB; refused.")
             try:
                 config = json.loads(archive.read("config.json"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
                 raise InputError(f"{path}: config.json is not valid JSON ({err}).") from err
             _check_config(config, path)
-        for name in names:
+            _check_layer_sizes(config, path)
+        for name in sorted(names):
             if name.endswith(".h5"):
-                _check_hdf5(io.BytesIO(archive.read(name)), f"{path}:{name}")
+                with tempfile.TemporaryFile() as copy:  # streamed: memory stays bounded
+                    with archive.open(name) as member:
+                        shutil.copyfileobj(member, copy, 1 << 20)
+                    copy.seek(0)
+                    _check_hdf5(copy, f"{path}:{name}")
 
 
-def _check_config(node, path, where: str = "config") -> None:
+def _check_member(path: Path, member: zipfile.ZipInfo) -> None:
+    """Refuse a member that escapes the archive, is a link, or is a decompression bomb."""
+    name = member.filename
+    if name.startswith(("/", "\\")) or ".." in Path(name).parts:
+        raise InputError(f"{path}: archive member {name!r} escapes the archive.")
+    if (member.external_attr >> 16) & 0o170000 == 0o120000:
+        raise InputError(f"{path}: archive member {name!r} is a symbolic link.")
+    if member.file_size > 1 << 20 and member.file_size > MAX_EXPANSION * max(
+            member.compress_size, 1):
+        raise InputError(
+            f"{path}: archive member {name!r} unpacks from {member.compress_size} bytes to "
+            f"{member.file_size}, a decompression bomb; refused.")
+
+
+def _check_config(node, path, where: str = "config", depth: int = 0) -> None:
     """Walk a serialized Keras config, refusing code references and huge sizes."""
+    if depth > MAX_CONFIG_DEPTH:
+        raise InputError(f"{path}: the config nests deeper than {MAX_CONFIG_DEPTH} levels; "
+                         "refused.")
     if isinstance(node, dict):
         class_name = node.get("class_name")
         if class_name in REFUSED_CLASSES:
@@ -102,10 +133,43 @@ def _check_config(node, path, where: str = "config") -> None:
         for key, value in node.items():
             if key in SIZE_KEYS:
                 _check_sizes(value, path, f"{where}.{key}")
-            _check_config(value, path, f"{where}.{key}")
+            _check_config(value, path, f"{where}.{key}", depth + 1)
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            _check_config(value, path, f"{where}[{i}]")
+            _check_config(value, path, f"{where}[{i}]", depth + 1)
+
+
+def _integers(node, keys: set[str]):
+    """Every integer under a key in `keys`, anywhere in a config (iteratively)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key in keys:
+                    values = value if isinstance(value, list) else [value]
+                    yield from (v for v in values if isinstance(v, int)
+                                and not isinstance(v, bool))
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _check_layer_sizes(config, path) -> None:
+    """Refuse a config whose layers would need more weights than any real model.
+
+    A layer's weights are bounded by its `units` (or `filters`) times the widest input it
+    can see, which is at most the largest dimension the config declares anywhere: a Dense
+    layer on a 16M-feature input, or a RepeatVector of a billion, is refused here, before
+    Keras allocates it.
+    """
+    widest = max(_integers(config, SIZE_KEYS), default=1)
+    for units in _integers(config, {"units", "filters", "output_dim", "n"}):
+        if units * widest > MAX_LAYER_PARAMETERS:
+            raise InputError(
+                f"{path}: a layer of {units} units on inputs up to {widest} wide implies "
+                f"{units * widest:,} weights, beyond the {MAX_LAYER_PARAMETERS:,} fewlabels "
+                "accepts (a shape that would exhaust memory); refused.")
 
 
 def _check_sizes(value, path, where: str) -> None:
@@ -127,33 +191,61 @@ def _check_hdf5(source, label: str) -> None:
     except OSError as err:
         raise InputError(f"{label}: not a readable HDF5 file ({err}).") from err
     with handle:
-        stack = [handle]
-        while stack:
-            group = stack.pop()
-            for name in group:
-                link = group.get(name, getlink=True)
-                if isinstance(link, h5py.ExternalLink):
-                    raise InputError(
-                        f"{label}: {group.name.rstrip('/')}/{name} is an HDF5 external link to "
-                        f"{link.filename!r}; refused (it would read a file outside the model)."
-                    )
-                if isinstance(link, h5py.SoftLink):
-                    continue
-                item = group[name]
-                if isinstance(item, h5py.Group):
-                    stack.append(item)
-                elif isinstance(item, h5py.Dataset):
-                    if item.external:
-                        raise InputError(
-                            f"{label}: dataset {item.name} stores its data in external files "
-                            f"{[e[0] for e in item.external]}; refused."
-                        )
-                    if any(d > MAX_DIMENSION * 64 for d in item.shape):
-                        raise InputError(
-                            f"{label}: dataset {item.name} declares shape {item.shape}; "
-                            "refused (a shape that would exhaust memory)."
-                        )
+        _walk_hdf5(handle, label)
         if "model_config" in handle.attrs:  # a legacy full-model .h5 file
             raw = handle.attrs["model_config"]
             raw = raw.decode() if isinstance(raw, bytes) else str(raw)
-            _check_config(json.loads(raw), label)
+            try:
+                config = json.loads(raw)
+            except (json.JSONDecodeError, RecursionError) as err:
+                raise InputError(f"{label}: its model config is not valid JSON.") from err
+            _check_config(config, label)
+            _check_layer_sizes(config, label)
+
+
+def _walk_hdf5(handle, label: str) -> None:
+    """Visit every group and dataset once (hard links can make cycles), bounded in depth and
+    count, refusing external links, external storage and huge declared datasets."""
+    import h5py
+
+    seen = {handle.id}
+    stack = [(handle, 0)]
+    count = 0
+    while stack:
+        group, depth = stack.pop()
+        if depth > MAX_HDF5_DEPTH:
+            raise InputError(f"{label}: groups nest deeper than {MAX_HDF5_DEPTH}; refused.")
+        for name in group:
+            count += 1
+            if count > MAX_HDF5_OBJECTS:
+                raise InputError(f"{label}: more than {MAX_HDF5_OBJECTS} objects; refused.")
+            link = group.get(name, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise InputError(
+                    f"{label}: {group.name.rstrip('/')}/{name} is an HDF5 external link to "
+                    f"{link.filename!r}; refused (it would read a file outside the model)."
+                )
+            if isinstance(link, h5py.SoftLink):
+                continue
+            item = group[name]
+            if isinstance(item, h5py.Group):
+                if item.id in seen:
+                    raise InputError(f"{label}: {item.name} links back to a group already "
+                                     "seen (a cycle); refused.")
+                seen.add(item.id)
+                stack.append((item, depth + 1))
+            elif isinstance(item, h5py.Dataset):
+                _check_dataset(item, label)
+
+
+def _check_dataset(item, label: str) -> None:
+    if item.external:
+        raise InputError(
+            f"{label}: dataset {item.name} stores its data in external files "
+            f"{[e[0] for e in item.external]}; refused."
+        )
+    if any(d > MAX_DIMENSION * 64 for d in item.shape):
+        raise InputError(
+            f"{label}: dataset {item.name} declares shape {item.shape}; "
+            "refused (a shape that would exhaust memory)."
+        )

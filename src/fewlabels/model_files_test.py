@@ -181,3 +181,64 @@ def test_an_archive_that_unpacks_too_large_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(model_files, "MAX_UNPACKED", 100)
     with pytest.raises(FewLabelsError, match="unpacks to more than"):
         check_model_file(path)
+
+
+def _run_bounded(code: str, limit_gib: float = 1.0, timeout: int = 120):
+    """Run `code` in a subprocess whose address space is capped: a memory bomb fails there."""
+    import subprocess
+    import sys
+
+    prelude = ("import resource; resource.setrlimit(resource.RLIMIT_AS, "
+               f"({int(limit_gib * (1 << 30))}, {int(limit_gib * (1 << 30))}))\n")
+    return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_an_hdf5_hard_link_cycle_is_refused_not_walked_forever(tmp_path):
+    path = tmp_path / "cycle.weights.h5"
+    with h5py.File(path, "w") as f:
+        group = f.create_group("layers")
+        group.create_dataset("kernel", data=np.zeros((2, 2)))
+        group["again"] = group  # a hard link to itself: a cycle
+    done = _run_bounded(f"from fewlabels.model_files import check_model_file\n"
+                        f"check_model_file({str(path)!r})", timeout=60)
+    assert "links back to a group already seen (a cycle)" in done.stderr
+
+
+def test_a_zip_member_that_unpacks_to_gigabytes_is_refused_in_bounded_memory(tmp_path):
+    path = tmp_path / "bomb.keras"
+    clean_model().save(path)
+    with (zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive,
+          archive.open("extra.weights.h5", "w", force_zip64=True) as member):
+        block = bytes(64 << 20)
+        for _ in range(24):  # 1.5 GiB of zeros, a few MB packed
+            member.write(block)
+    assert path.stat().st_size < 16 << 20
+    done = _run_bounded(f"from fewlabels.model_files import check_model_file\n"
+                        f"check_model_file({str(path)!r})", limit_gib=1.0)
+    assert "a decompression bomb; refused" in done.stderr, done.stderr[-500:]
+
+
+def _wide_input_into_dense_64(config):
+    """16M input features into Dense(64): 4 GB of weights if Keras built it."""
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["batch_shape"] = [None, 16_000_000]
+        if layer["class_name"] == "Dense":
+            layer["config"]["units"] = 64
+    return config
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_wide_input_into_dense_64, "implies 1,024,000,000 weights"),
+    (lambda c: {"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "RepeatVector", "module": "keras.layers", "config": {"n": 1 << 30}}]}},
+     "n is 1073741824, beyond"),
+    (lambda c: json.loads("[" * 500 + "]" * 500), "nests deeper than"),
+])
+def test_configs_that_would_exhaust_memory_are_refused_before_keras_reads_them(
+        tmp_path, edit, message):
+    path = tmp_path / "m.keras"
+    clean_model().save(path)
+    with pytest.raises(FewLabelsError, match=message):
+        check_model_file(rewrite(path, tmp_path / "edited.keras", config=edit))

@@ -86,6 +86,11 @@ def scan_image_folder(
     """
     root = _checked_root(root, on_bad_image)
     real_root = root.resolve()
+    if unlabeled != "unlabeled" and not (root / unlabeled).is_dir():
+        raise InputError(
+            f"{root}: no subfolder {unlabeled!r} of unlabeled images (its subfolders: "
+            f"{sorted(d.name for d in root.iterdir() if d.is_dir())}); without it, every "
+            "subfolder would be taken as a class.")
     class_dirs = sorted(d for d in root.iterdir()
                         if d.is_dir() and d.name != unlabeled and not d.name.startswith("."))
     if not class_dirs:
@@ -167,8 +172,8 @@ def _report_bad(bad: list[str], on_bad_image: str) -> None:
     more = f"\n... and {len(bad) - REPORT_LINES} more" if len(bad) > REPORT_LINES else ""
     if on_bad_image == "error":
         raise InputError(
-            f"{len(bad)} bad image file(s) found before reading any (pass "
-            f"on_bad_image='skip' to leave them out):\n{report}{more}"
+            f"{len(bad)} bad image file(s) found before reading any (pass --on-bad-image "
+            f"skip, on_bad_image='skip' in Python, to leave them out):\n{report}{more}"
         )
     warnings.warn(f"skipping {len(bad)} bad image file(s):\n{report}{more}",
                   FewLabelsWarning, stacklevel=3)
@@ -195,11 +200,15 @@ def check_image_file(path: Path, real_root: Path, max_pixels: int = MAX_PIXELS) 
     """What is wrong with one image file, or None if it is safe to decode.
 
     The checks read only the header before the size check, so a decompression bomb is
-    rejected without decoding it.
+    rejected without decoding it; an animated GIF counts every frame. A file the training
+    decoder (TensorFlow's) cannot read is refused here, not mid-training.
     """
     from PIL import Image, UnidentifiedImageError
 
-    real = path.resolve()
+    try:
+        real = path.resolve()
+    except (RuntimeError, OSError) as err:  # a symbolic link loop, a name too long
+        return f"cannot be resolved ({err})"
     if not real.is_relative_to(real_root):
         return f"escapes the data root {real_root} (it resolves to {real})"
     expected = EXTENSION_FORMATS.get(path.suffix.lower())
@@ -210,21 +219,48 @@ def check_image_file(path: Path, real_root: Path, max_pixels: int = MAX_PIXELS) 
     Image.MAX_IMAGE_PIXELS = None  # our own check below runs first and reports the size
     try:
         with Image.open(real) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                return (f"declares {width} x {height} pixels, more than the limit of "
-                        f"{max_pixels:,} (rejected before decoding)")
-            if image.format != expected:
-                return (f"is a {image.format} file with a {path.suffix} extension; rename it "
-                        f"or re-save it as {expected}")
+            problem = _header_problem(image, path, expected, max_pixels)
+            if problem:
+                return problem
             image.verify()
         with Image.open(real) as image:
             image.load()  # verify() misses truncated pixel data; a full decode does not
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
         return f"corrupt or truncated image ({err})"
     finally:
         Image.MAX_IMAGE_PIXELS = saved_limit
     return None
+
+
+def _header_problem(image, path: Path, expected: str, max_pixels: int) -> str | None:
+    """Size (every frame counted), format, and what TensorFlow's decoder can read."""
+    width, height = image.size
+    frames = getattr(image, "n_frames", 1) if image.format == "GIF" else 1
+    if width * height * frames > max_pixels:
+        shown = f" in {frames} frames" if frames > 1 else ""
+        return (f"declares {width} x {height} pixels{shown}, more than the limit of "
+                f"{max_pixels:,} (rejected before decoding)")
+    found = "JPEG" if image.format == "MPO" else image.format  # a camera's multi-picture JPEG
+    if found != expected:
+        return (f"is a {image.format} file with a {path.suffix} extension; rename it "
+                f"or re-save it as {expected}")
+    if found == "BMP":
+        bits, compression = _bmp_header(path)
+        if bits not in (8, 24, 32) or compression != 0:
+            return (f"is a {bits}-bit BMP with compression {compression}, which the training "
+                    "decoder cannot read; re-save it as an uncompressed 8-, 24- or 32-bit BMP "
+                    "or as PNG")
+    return None
+
+
+def _bmp_header(path: Path) -> tuple[int, int]:
+    """A BMP's bits per pixel and compression (0 for a header older than Windows 3)."""
+    with open(path, "rb") as f:
+        head = f.read(34)
+    size = int.from_bytes(head[14:18], "little")
+    if size < 40 or len(head) < 34:  # an OS/2 header: TensorFlow does not read it
+        return int.from_bytes(head[24:26], "little"), -1
+    return int.from_bytes(head[28:30], "little"), int.from_bytes(head[30:34], "little")
 
 
 @dataclasses.dataclass(frozen=True)

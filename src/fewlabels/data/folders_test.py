@@ -135,3 +135,54 @@ def test_a_disk_cache_serves_later_epochs_and_shuffling_changes_the_order(good_r
     second = next(iter(ds))[0].numpy()
     assert sorted(first.sum(axis=(1, 2, 3))) == sorted(second.sum(axis=(1, 2, 3)))
     assert not np.array_equal(first, second) or len(first) < 2
+
+
+def test_an_animated_gif_counts_every_frame_against_the_pixel_limit(good_root):
+    frames = [Image.fromarray(np.full((100, 100), i, np.uint8)) for i in range(20)]
+    frames[0].save(good_root / "cat" / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(FewLabelsError, match=r"anim.gif: declares 100 x 100 pixels in 20 "
+                                             "frames, more than the limit of 100,000"):
+        scan_image_folder(good_root, max_pixels=100_000)
+    assert len(scan_image_folder(good_root, max_pixels=200_000).paths) == 9
+
+
+def test_a_bmp_the_training_decoder_cannot_read_is_refused_at_the_scan(good_root):
+    Image.fromarray(np.eye(8, dtype=np.uint8) * 255).convert("1").save(
+        good_root / "cat" / "one_bit.bmp")
+    with pytest.raises(FewLabelsError, match=r"one_bit\.bmp: is a 1-bit BMP with compression 0, "
+                                             "which the training decoder cannot read"):
+        scan_image_folder(good_root)
+
+
+def test_a_camera_multi_picture_jpeg_is_accepted(good_root):
+    first = Image.fromarray(np.full((6, 5, 3), 50, np.uint8))
+    second = Image.fromarray(np.full((6, 5, 3), 90, np.uint8))
+    first.save(good_root / "dog" / "camera.jpg", format="MPO", save_all=True,
+               append_images=[second])
+    with Image.open(good_root / "dog" / "camera.jpg") as image:
+        assert image.format == "MPO"
+    folder = scan_image_folder(good_root)
+    assert any(p.name == "camera.jpg" for p in folder.paths)
+    assert len(list(image_dataset(folder, image_size=(5, 5), channels=3, batch_size=16))) == 1
+
+
+def test_a_symlink_loop_is_a_bad_file_not_a_crash(good_root):
+    (good_root / "cat" / "loop_a.png").symlink_to(good_root / "cat" / "loop_b.png")
+    (good_root / "cat" / "loop_b.png").symlink_to(good_root / "cat" / "loop_a.png")
+    with pytest.raises(FewLabelsError, match=r"loop_a\.png: cannot be resolved"):
+        scan_image_folder(good_root)
+    with pytest.warns(FewLabelsWarning, match="skipping 2 bad image file"):
+        folder = scan_image_folder(good_root, on_bad_image="skip")
+    assert len(folder.paths) == 8
+
+
+def test_an_unlabeled_folder_name_that_does_not_exist_is_refused(good_root):
+    with pytest.raises(FewLabelsError, match=r"no subfolder 'unlabelled' of unlabeled images "
+                                             r"\(its subfolders: \['cat', 'dog', 'unlabeled'\]"):
+        scan_image_folder(good_root, unlabeled="unlabelled")
+
+
+def test_the_bad_file_report_names_the_command_line_flag(good_root):
+    (good_root / "cat" / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(FewLabelsError, match="pass --on-bad-image skip"):
+        scan_image_folder(good_root)
