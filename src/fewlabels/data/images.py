@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,12 @@ if TYPE_CHECKING:
     from fewlabels.data.folders import ImageFiles
 
 IMAGE_DATASETS = ("digits", "fashion_mnist", "mnist")
+MAX_ARRAY_BYTES = 16 << 30
+"""The largest array an `.npz` may declare (16 GiB), checked from its header before reading."""
+MAX_EXPANSION = 200
+"""An `.npz` member unpacking to more than this multiple of its packed size is a bomb."""
+MAX_CLASSES = 100_000
+"""The largest class index an image label may be."""
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                          "Shirt", "Sneaker", "Bag", "Ankle boot"]
 FASHION_MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -174,6 +181,14 @@ def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]
     y = arrays.get("y", np.full(len(x), -1, dtype=np.int64))
     classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else None
     x, y = check_images(x, y, name=str(path))
+    if classes is not None:
+        if len(set(classes)) != len(classes):
+            twice = sorted({c for c in classes if classes.count(c) > 1})
+            raise InputError(f"{path}: class names {twice} appear more than once in "
+                             "'classes'.")
+        if len(y) and y.max() >= len(classes):
+            raise InputError(f"{path}: label {int(y.max())} has no name: 'classes' lists "
+                             f"{len(classes)} classes.")
     return x, y, classes
 
 
@@ -210,12 +225,16 @@ def check_images(x, y, *, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
         raise InputError(f"{name}: {len(x)} images but labels of shape {y.shape}.")
     if y.dtype.kind not in "iu" or (len(y) and y.min() < -1):
         raise InputError(f"{name}: labels must be integers >= 0, or -1 for unlabeled.")
+    if len(y) and y.max() >= MAX_CLASSES:
+        raise InputError(f"{name}: label {int(y.max())} is not a class index (labels are "
+                         f"0 .. n_classes - 1, at most {MAX_CLASSES - 1}).")
     return x, y.astype(np.int64)
 
 
 def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str] = ()) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: no such file.")
+    _check_npz_sizes(path, (*required, *optional))
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in required if k not in data.files]
@@ -228,6 +247,41 @@ def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str] = ())
         raise InputError(f"{path}: cannot read it without pickle ({err}).") from err
     except (OSError, EOFError) as err:
         raise InputError(f"{path}: not a readable .npz file ({err}).") from err
+
+
+def _check_npz_sizes(path: Path, names: Sequence[str]) -> None:
+    """Refuse an `.npz` that is not a zip of `.npy` arrays, or whose arrays declare more
+    than `MAX_ARRAY_BYTES` or unpack far beyond their packed size, reading headers only."""
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: not an .npz file (an .npz is a zip archive of arrays).")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                if member.filename.removesuffix(".npy") not in names:
+                    continue
+                declared = _declared_bytes(archive, member)
+                if declared > MAX_ARRAY_BYTES:
+                    raise InputError(
+                        f"{path}: array {member.filename!r} declares {declared:,} bytes, more "
+                        f"than the {MAX_ARRAY_BYTES:,} fewlabels reads; refused.")
+                if member.file_size > 1 << 20 and member.file_size > MAX_EXPANSION * max(
+                        member.compress_size, 1):
+                    raise InputError(
+                        f"{path}: array {member.filename!r} unpacks from "
+                        f"{member.compress_size:,} bytes to {member.file_size:,}, more than "
+                        f"{MAX_EXPANSION}x (a decompression bomb); refused.")
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        raise InputError(f"{path}: not a readable .npz file ({err}).") from err
+
+
+def _declared_bytes(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:
+    """The bytes an `.npy` member declares in its header (shape x item size)."""
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read(f, max_header_size=1 << 16)
+    return int(np.prod(shape, dtype=object)) * dtype.itemsize
 
 
 def _builtin(name: str, x_tr, y_tr, x_te, y_te, classes, source: str) -> ImageData:

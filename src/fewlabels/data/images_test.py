@@ -126,3 +126,64 @@ def test_check_images_names_the_problem(x, y, message):
 def test_check_images_scales_unit_floats():
     x, _ = check_images(np.full((1, 2, 2), 0.5), np.array([0]))
     assert x.dtype == np.uint8 and x.max() == 128
+
+
+def _npz_with_member(path, name, shape, dtype, fill_bytes, compress=True):
+    """An .npz whose member `name` declares `shape` and holds `fill_bytes` zero bytes."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape})
+    mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with (zipfile.ZipFile(path, "w", compression=mode) as archive,
+          archive.open(name + ".npy", "w", force_zip64=True) as member):
+        member.write(header.getvalue())
+        block = bytes(64 << 20)
+        for start in range(0, fill_bytes, len(block)):
+            member.write(block[: min(len(block), fill_bytes - start)])
+    return path
+
+
+def test_an_npz_declaring_a_terabyte_is_refused_from_its_header(tmp_path):
+    path = _npz_with_member(tmp_path / "huge.npz", "x", (1 << 40,), "uint8", 16)
+    with pytest.raises(FewLabelsError, match=r"array 'x.npy' declares 1,099,511,627,776 "
+                                             "bytes"):
+        load_npz(path)
+
+
+def test_a_compressed_npz_bomb_is_refused_in_bounded_memory(tmp_path):
+    import subprocess
+    import sys
+
+    n = 3 << 29  # 1.5 GiB of zero pixels, a few MB packed
+    path = _npz_with_member(tmp_path / "bomb.npz", "x", (n // 64, 8, 8), "uint8", n)
+    assert path.stat().st_size < 16 << 20
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+            "from fewlabels.data.images import load_npz\n"
+            f"load_npz({str(path)!r})")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert "(a decompression bomb); refused" in done.stderr, done.stderr[-500:]
+
+
+def test_npz_labels_and_class_names_are_checked(tmp_path):
+    x = np.zeros((3, 4, 4), np.uint8)
+    np.savez(tmp_path / "big_label.npz", x=x, y=np.array([0, 1, 10**9]))
+    with pytest.raises(FewLabelsError, match="label 1000000000 is not a class index"):
+        load_npz(tmp_path / "big_label.npz")
+    np.savez(tmp_path / "twice.npz", x=x, y=np.array([0, 1, 2]),
+             classes=np.array(["cat", "dog", "cat"]))
+    with pytest.raises(FewLabelsError, match=r"class names \['cat'\] appear more than once"):
+        load_npz(tmp_path / "twice.npz")
+    np.savez(tmp_path / "unnamed.npz", x=x, y=np.array([0, 1, 2]),
+             classes=np.array(["cat", "dog"]))
+    with pytest.raises(FewLabelsError, match="label 2 has no name: 'classes' lists 2"):
+        load_npz(tmp_path / "unnamed.npz")
+
+
+def test_a_text_file_named_npz_is_not_called_pickled(tmp_path):
+    (tmp_path / "notes.npz").write_text("hello")
+    with pytest.raises(FewLabelsError, match=r"not an \.npz file \(an \.npz is a zip archive"):
+        load_npz(tmp_path / "notes.npz")
