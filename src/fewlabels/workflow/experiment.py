@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,14 @@ from fewlabels.workflow import reporting
 from fewlabels.workflow.rundir import (
     HISTORY_FILE,
     METRICS_FILE,
+    RUN_FILES,
     check_run_dir,
     checkpoint_policy,
-    clear_checkpoints,
+    retire_previous_run,
+    run_lock,
     say,
     versions,
+    write_manifest,
 )
 
 SELF_TRAINING_METHODS = ("self-training", "supervised")
@@ -153,30 +157,39 @@ def run_experiment(
     estimator.set_params(verbose=verbose)
     method = reporting.method_name(estimator)
     streamed = _streamed(estimator, method, unlabeled_files)
-    if overwrite:
-        clear_checkpoints(out)
-    when = (checkpoint_steps, checkpoint_seconds)
-    say(verbose, f"== {method} ==")
-    estimator.fit(x, y, classes=classes, y_hidden=y_hidden,
-                  checkpoint=checkpoint_policy(out, "main", resume, *when), **streamed)
-    baseline_estimator = None
-    if baseline and method != "supervised":
-        baseline_estimator = reporting.supervised_baseline(estimator)
-        say(verbose, f"== supervised baseline ({reporting.budget(baseline_estimator)}) ==")
-        baseline_estimator.fit(x, y, classes=classes,
-                               checkpoint=checkpoint_policy(out, "baseline", resume, *when),
-                               **streamed)
-    results = []
-    if y_test is not None and len(y_test) > 0:
-        if baseline_estimator is not None:
-            results.append(result_row("supervised baseline", baseline_estimator, x_test, y_test))
-        results += [result_row(name, estimator, x_test, y_test, stage=stage)
-                    for name, stage in reporting.result_stages(estimator)]
-    _write_run(out, estimator, baseline_estimator, results, test_source,
-               0 if y_test is None else len(y_test),
-               {"method": method, **(config or {}), "test": test_source})
+    with run_lock(out):
+        if overwrite:
+            retire_previous_run(out)
+        write_manifest(out, list(RUN_FILES[:-1]))  # what a later overwrite may remove
+        policy = functools.partial(checkpoint_policy, out, resume=resume,
+                                   checkpoint_steps=checkpoint_steps,
+                                   checkpoint_seconds=checkpoint_seconds)
+        say(verbose, f"== {method} ==")
+        estimator.fit(x, y, classes=classes, y_hidden=y_hidden, checkpoint=policy("main"),
+                      **streamed)
+        baseline_estimator = None
+        if baseline and method != "supervised":
+            baseline_estimator = reporting.supervised_baseline(estimator)
+            say(verbose, f"== supervised baseline ({reporting.budget(baseline_estimator)}) ==")
+            baseline_estimator.fit(x, y, classes=classes, checkpoint=policy("baseline"),
+                                   **streamed)
+        results = _score(estimator, baseline_estimator, x_test, y_test)
+        _write_run(out, estimator, baseline_estimator, results, test_source,
+                   0 if y_test is None else len(y_test),
+                   {"method": method, **(config or {}), "test": test_source})
     table = report.comparison_table(results) if results else "(no test rows)"
     return RunResult(run_dir=out, estimator=estimator, results=results, table=table)
+
+
+def _score(estimator, baseline_estimator, x_test, y_test) -> list[dict]:
+    """The results rows on the test data: the baseline first, then each stage scored."""
+    if y_test is None or len(y_test) == 0:
+        return []
+    results = []
+    if baseline_estimator is not None:
+        results.append(result_row("supervised baseline", baseline_estimator, x_test, y_test))
+    return results + [result_row(name, estimator, x_test, y_test, stage=stage)
+                      for name, stage in reporting.result_stages(estimator)]
 
 
 def _split_test(x, y, y_hidden, x_test, y_test, test_fraction: float, seed: int):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,8 +18,15 @@ MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"
 CHECKPOINTS = "checkpoints"
-RUN_FILES = (MODEL_FILE, "classes.json", "config.json", METRICS_FILE, HISTORY_FILE, CHECKPOINTS)
-"""Every name a run writes at the top of its directory."""
+EVALUATION_FILE = "evaluation.json"
+RUN_FILES = (MODEL_FILE, "classes.json", "config.json", METRICS_FILE, HISTORY_FILE, CHECKPOINTS,
+             EVALUATION_FILE)
+"""Every name a run writes at the top of its directory (the model first: without it, a run
+is unfinished)."""
+LOCK_FILE = ".lock"
+MANIFEST_FILE = ".manifest.json"
+"""Hidden files of a run directory: the lock a writing run holds, and the list of what the
+last run wrote (what an overwrite removes)."""
 
 
 def check_run_dir(out: str | Path, overwrite: bool, resume: bool = False) -> Path:
@@ -48,7 +58,7 @@ def check_run_dir(out: str | Path, overwrite: bool, resume: bool = False) -> Pat
                              "folder here).")
         if (out / MODEL_FILE).exists():
             raise InputError(f"{out}: this run already finished ({MODEL_FILE} exists).")
-    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+    elif out.is_dir() and _has_files(out) and not overwrite:
         hint = (" It holds an unfinished run: pass --resume to continue it." if
                 checkpoints.is_dir() and not (out / MODEL_FILE).exists() else "")
         raise InputError(
@@ -56,18 +66,104 @@ def check_run_dir(out: str | Path, overwrite: bool, resume: bool = False) -> Pat
             f"--overwrite (overwrite=True) to replace the run files in it.{hint}"
         )
     if out.is_dir():
-        for name in RUN_FILES:
+        for name in (*RUN_FILES, LOCK_FILE, MANIFEST_FILE):
             inside(out, name)
     return out
 
 
-def clear_checkpoints(out: Path) -> None:
-    """Delete an overwritten run's checkpoints (never through a link)."""
-    checkpoints = out / CHECKPOINTS
-    if checkpoints.is_dir() and not checkpoints.is_symlink():
-        import shutil
+def check_output_file(out: str | Path, run_dir: str | Path, data: str | Path, *,
+                      kind: str) -> Path:
+    """Refuse an output file that is a folder, is the input data, lies inside the run
+    directory, or whose folder does not exist.
 
-        shutil.rmtree(checkpoints)
+    Returns:
+        `out`, as a `Path`.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(f"{out}: is a folder; give a file name for the {kind}.")
+    if not out.parent.is_dir():
+        raise InputError(f"{out}: the folder {out.parent} does not exist.")
+    target = out.resolve()
+    if Path(data).exists() and target == Path(data).resolve():
+        raise InputError(f"{out}: is the input data; writing the {kind} there would "
+                         "destroy it. Choose another file.")
+    own_metrics = kind == "metrics" and target.name == EVALUATION_FILE
+    if Path(run_dir).resolve() in target.parents and not own_metrics:
+        raise InputError(f"{out}: is inside the run directory {run_dir}, whose files are "
+                         f"the run's own; write the {kind} elsewhere.")
+    return out
+
+
+def _has_files(out: Path) -> bool:
+    return any(p.name not in (LOCK_FILE, MANIFEST_FILE) for p in out.iterdir())
+
+
+@contextlib.contextmanager
+def run_lock(out: Path):
+    """Hold an exclusive lock on a run directory while a run writes it.
+
+    A second run into the same directory is refused at once, naming the process that holds
+    the lock; the lock is released when the holder exits, however it exits.
+
+    Raises:
+        InputError: another process holds the lock.
+    """
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(inside(out, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise InputError(
+                f"{out}: another fewlabels run (PID {holder}) is writing this run directory; "
+                "wait for it to finish, or choose another --out.") from err
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def retire_previous_run(out: Path) -> None:
+    """Remove what the run being overwritten wrote, the model first, before training.
+
+    Only the files the last run listed in its manifest (or, for a directory without one,
+    the names a run writes) are touched, each moved aside with an atomic rename, so that a
+    kill at any point leaves no finished-looking model beside new checkpoints.
+    """
+    from fewlabels.files import read_json
+
+    manifest = out / MANIFEST_FILE
+    names = list(RUN_FILES)
+    if manifest.is_file():
+        listed = read_json(manifest)
+        if isinstance(listed, list):
+            names = [n for n in RUN_FILES if n in listed] + [
+                n for n in listed if isinstance(n, str) and n not in RUN_FILES
+                and "/" not in n and n not in ("", ".", "..")]
+    present = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
+    if not present:
+        return
+    aside = out / f".replaced-{os.getpid()}"
+    aside.mkdir(exist_ok=True)
+    for name in present:
+        os.rename(inside(out, name) if not (out / name).is_symlink() else out / name,
+                  aside / name)
+    shutil.rmtree(aside)
+
+
+def write_manifest(out: Path, names: list[str]) -> None:
+    """Record what a run wrote into its directory (what a later overwrite removes)."""
+    from fewlabels.files import read_json, write_json
+
+    path = inside(out, MANIFEST_FILE)
+    known = read_json(path) if path.is_file() else []
+    known = known if isinstance(known, list) else []
+    write_json(path, sorted({*known, *names}))
 
 
 def checkpoint_policy(out: Path, name: str, resume: bool, checkpoint_steps: int | None,

@@ -25,9 +25,9 @@ from fewlabels.data.sources import is_image_source, labels_by_name, load_images
 from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsWarning, InputError
-from fewlabels.files import file_sha256, write_json, write_text
+from fewlabels.files import file_sha256, inside, write_json, write_text
 from fewlabels.workflow.experiment import RunResult, make_estimator, run_experiment
-from fewlabels.workflow.rundir import say
+from fewlabels.workflow.rundir import EVALUATION_FILE, check_output_file, say, write_manifest
 
 
 def fit_run(
@@ -211,6 +211,8 @@ def evaluate_run(
     """
     from fewlabels.estimators import load_estimator
 
+    if out is not None:
+        out = check_output_file(out, run_dir, data, kind="metrics")
     estimator = load_estimator(run_dir, trust_model=trust_model)
     if len(estimator.input_shape_) == 3:
         images = load_images(data, **_image_read(estimator, data, on_bad_image))
@@ -231,7 +233,11 @@ def evaluate_run(
                       FewLabelsWarning, stacklevel=2)
     metrics = estimator.evaluate(x[labeled], y[labeled])
     metrics = {"data": str(data), "n_skipped_unlabeled": int(np.sum(~labeled)), **metrics}
-    write_json(Path(out) if out is not None else Path(run_dir) / "evaluation.json", metrics)
+    if out is None:
+        write_manifest(Path(run_dir), [EVALUATION_FILE])
+        write_json(inside(Path(run_dir), EVALUATION_FILE), metrics)
+    else:
+        write_json(out, metrics)
     return metrics
 
 
@@ -271,10 +277,8 @@ def predict_run(
     """
     from fewlabels.estimators import load_estimator
 
+    out = check_output_file(out, run_dir, data, kind="predictions")
     estimator = load_estimator(run_dir, trust_model=trust_model)
-    out = Path(out)
-    if out.parent and not out.parent.exists():
-        raise InputError(f"{out}: the folder {out.parent} does not exist.")
     if len(estimator.input_shape_) == 3:
         key, batches = _image_batches(estimator, data, on_bad_image)
     else:

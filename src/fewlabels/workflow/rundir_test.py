@@ -1,0 +1,114 @@
+"""The run directory keeps its promises: no write through a planted link, nothing deleted
+before the input is checked, an interrupted overwrite that can be resumed, outputs that
+cannot clobber inputs, and one writer at a time."""
+
+import os
+
+import numpy as np
+import pytest
+
+from fewlabels import SelfTraining, cli, workflow
+from fewlabels.errors import FewLabelsError
+from fewlabels.training.stage import save_model
+from fewlabels.workflow.rundir import run_lock
+
+FAST = ["--method", "supervised", "--epochs", "3", "--patience", "1", "--min-steps", "0",
+        "--hidden-units", "8", "--no-baseline", "--verbose", "0"]
+
+
+@pytest.fixture
+def table(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] > 0).astype(int)
+    path = tmp_path / "data.csv"
+    path.write_text("".join(",".join(f"{v:.4f}" for v in row) + f",{label}\n"
+                            for row, label in zip(x, y, strict=True)))
+    return path
+
+
+@pytest.fixture
+def finished(tmp_path, table):
+    run = tmp_path / "run"
+    assert cli.main(["fit", str(table), "--out", str(run), *FAST]) == 0
+    assert cli.main(["evaluate", str(run), str(table)]) == 0
+    return run
+
+
+def test_a_link_planted_at_a_temporary_name_does_not_redirect_the_model_save(tmp_path):
+    import keras
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in (".model.tmp.keras", ".model.keras.tmp", ".tmp.keras"):
+        (run / name).symlink_to(victim)
+    inputs = keras.Input((2,))
+    save_model(keras.Model(inputs, keras.layers.Dense(2)(inputs)), run / "model.keras")
+    assert victim.read_text() == "precious"
+    assert (run / "model.keras").is_file() and not (run / "model.keras").is_symlink()
+    assert sorted(p.name for p in run.iterdir() if not p.is_symlink()) == ["model.keras"]
+
+
+def test_overwrite_with_bad_input_keeps_the_previous_run_whole(tmp_path, finished):
+    before = sorted(p.name for p in finished.rglob("*"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,0\n3,x,1\n")
+    assert cli.main(["fit", str(bad), "--out", str(finished), "--overwrite", *FAST]) == 2
+    assert sorted(p.name for p in finished.rglob("*")) == before
+
+
+def test_an_interrupted_overwrite_leaves_a_run_that_resumes(tmp_path, table, finished,
+                                                            monkeypatch):
+    def killed(self, *args, checkpoint=None, **kwargs):
+        (checkpoint.directory / "ckpt-0000000001.npz").parent.mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SelfTraining, "fit", killed)
+    assert cli.main(["fit", str(table), "--out", str(finished), "--overwrite", *FAST]) == 130
+    assert not (finished / "model.keras").exists()
+    assert not (finished / "evaluation.json").exists()  # no stale score of the old model
+    assert (finished / "checkpoints" / "main").is_dir()
+    workflow.check_run_dir(finished, overwrite=False, resume=True)  # not "already finished"
+
+
+def test_an_overwrite_removes_only_what_the_run_wrote(tmp_path, table, finished):
+    (finished / "my_notes.txt").write_text("mine")
+    assert cli.main(["fit", str(table), "--out", str(finished), "--overwrite", *FAST]) == 0
+    assert (finished / "my_notes.txt").read_text() == "mine"
+    assert not (finished / "evaluation.json").exists()
+    assert (finished / "model.keras").is_file()
+
+
+@pytest.mark.parametrize("target", ["data", "model", "folder"])
+def test_predict_refuses_to_write_over_its_input_or_the_run(tmp_path, table, finished, target):
+    out = {"data": table, "model": finished / "model.keras", "folder": tmp_path}[target]
+    before = out.read_bytes() if out.is_file() else None
+    assert cli.main(["predict", str(finished), str(table), "--out", str(out)]) == 2
+    if before is not None:
+        assert out.read_bytes() == before
+
+
+def test_a_second_run_into_a_locked_directory_is_refused_naming_the_holder(
+        tmp_path, table, capsys):
+    run = tmp_path / "run"
+    with run_lock(run):
+        assert cli.main(["fit", str(table), "--out", str(run), "--overwrite", *FAST]) == 2
+    assert f"another fewlabels run (PID {os.getpid()}) is writing" in capsys.readouterr().err
+    assert cli.main(["fit", str(table), "--out", str(run), "--overwrite", *FAST]) == 0
+
+
+def test_a_lock_file_alone_does_not_make_a_directory_non_empty(tmp_path, table):
+    run = tmp_path / "run"
+    with run_lock(run):
+        pass
+    assert cli.main(["fit", str(table), "--out", str(run), *FAST]) == 0
+
+
+def test_a_non_empty_directory_still_needs_overwrite(tmp_path, table):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "other.txt").write_text("x")
+    with pytest.raises(FewLabelsError, match="the run directory is not empty"):
+        workflow.check_run_dir(run, overwrite=False)
