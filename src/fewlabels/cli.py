@@ -70,6 +70,7 @@ def _method_help(with_registry: bool) -> str:
     """`--method`'s help: every method, from the registry when it is loaded."""
     listed = "a consistency algorithm"
     if with_registry:
+        import_tensorflow_quietly()  # the registry's classes import Keras
         from fewlabels.workflow import methods
 
         listed += ": " + ", ".join(m for m in methods() if m not in ("self-training",

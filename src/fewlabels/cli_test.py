@@ -359,3 +359,30 @@ def test_an_os_error_is_one_line_naming_the_file_and_exit_code_4(monkeypatch, ca
     assert cli.main(["fit", "data.csv", "--out", "run"]) == 4
     assert capsys.readouterr().err.strip() == (
         "fewlabels: error: /data/locked.csv: Permission denied")
+
+
+def test_help_imports_no_tensorflow_and_answers_at_once():
+    code = ("import sys, time; t = time.time(); from fewlabels import cli; "
+            "cli.build_parser(fit_options=False).format_help(); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, "
+            "'imported'; print(time.time() - t)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert float(done.stdout) < 1.0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "{bad}", "--out", "{run}"], "row 2, column 2 ('column_2'): 'x' is not a number"),
+    (["fit", "{bad}", "--out", "{run}", "--seed", "-1"], "seed must be in [0, 4294967295]"),
+    (["evaluate", "{run}", "{bad}"], "no such run directory"),
+])
+def test_a_bad_input_is_one_line_on_stderr_and_exit_code_2(tmp_path, args, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,0\n3,x,1\n")
+    args = [a.format(bad=bad, run=tmp_path / "run") for a in args]
+    done = subprocess.run([sys.executable, "-m", "fewlabels", *args], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fewlabels: error: "), done.stderr[-800:]
+    assert message in lines[0]

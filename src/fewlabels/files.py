@@ -6,10 +6,11 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
-from fewlabels.errors import InputError
+from fewlabels.errors import InputError, StorageError
 
 
 def write_atomic(path: str | os.PathLike, write, *, binary: bool = False) -> None:
@@ -24,18 +25,33 @@ def write_atomic(path: str | os.PathLike, write, *, binary: bool = False) -> Non
         binary: open the file in binary mode.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise StorageError(f"{path}: cannot write it ({err.strerror or err}).") from err
+    try:
+        os.fchmod(fd, default_file_mode())  # as any file the user creates, not mkstemp's 0600
         mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
         with os.fdopen(fd, **mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise StorageError(f"{path}: cannot write it ({err.strerror or err}); any previous "
+                           "file of that name is intact.") from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def default_file_mode() -> int:
+    """The mode a new file gets under the process's umask (0o644 under the usual 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -71,6 +87,10 @@ def read_json(path: str | os.PathLike) -> Any:
         raise InputError(f"{path}: no such file.") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid JSON ({err}).") from err
+    except RecursionError as err:
+        raise InputError(f"{path}: its JSON nests too deeply to read.") from err
+    except OSError as err:  # a folder, permissions
+        raise InputError(f"{path}: cannot read it ({err.strerror or err}).") from err
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -100,3 +120,56 @@ def inside(root: str | os.PathLike, *parts: str) -> Path:
             "refusing to write there."
         )
     return path
+
+
+def check_npz(path: str | os.PathLike, names=None, *, max_array_bytes: int,
+              max_expansion: int) -> None:
+    """Refuse an `.npz` that is not a zip of arrays, whose arrays declare more bytes than
+    `max_array_bytes` or than the archive holds for them, or that unpack to more than
+    `max_expansion` times their packed size: read from headers, before any array.
+
+    Args:
+        path: the `.npz` file.
+        names: the arrays to check (default: all).
+        max_array_bytes: the most bytes one array may declare.
+        max_expansion: the most one member may unpack, as a multiple of its packed size.
+
+    Raises:
+        InputError: naming the file, the array and what is wrong.
+    """
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: not an .npz file (an .npz is a zip archive of arrays).")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                if names is not None and member.filename.removesuffix(".npy") not in names:
+                    continue
+                declared = _declared_bytes(archive, member)
+                limit = (f"the {max_array_bytes:,} fewlabels reads"
+                         if declared > max_array_bytes else "the archive holds for it")
+                if declared > min(max_array_bytes, member.file_size):
+                    raise InputError(f"{path}: array {member.filename!r} declares "
+                                     f"{declared:,} bytes, more than {limit}; refused.")
+                if member.file_size > 1 << 20 and member.file_size > max_expansion * max(
+                        member.compress_size, 1):
+                    raise InputError(
+                        f"{path}: array {member.filename!r} unpacks from "
+                        f"{member.compress_size:,} bytes to {member.file_size:,}, more than "
+                        f"{max_expansion}x (a decompression bomb); refused.")
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(f"{path}: not a readable .npz file ({err}).") from err
+
+
+def _declared_bytes(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:
+    """The bytes an `.npy` member declares in its header (shape x item size)."""
+    import numpy as np
+
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read(f, max_header_size=1 << 16)
+    return int(np.prod(shape, dtype=object)) * dtype.itemsize

@@ -116,19 +116,8 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
         raise InputError(
             f"y has the class index {int(y_arr.max())}, but classes lists only {len(classes)}."
         )
-    counts = np.bincount(y_arr[y_arr >= 0], minlength=len(classes))
+    counts = check_label_counts(y_arr, classes)
     n_labeled = int(counts.sum())
-    if n_labeled == 0:
-        raise InputError(
-            f"all {len(y_arr)} rows are unlabeled: label at least one row of each of two or "
-            "more classes."
-        )
-    present = [classes[i] for i in np.flatnonzero(counts)]
-    if len(present) < 2:
-        raise InputError(
-            f"only one class ({present[0]!r}) has labeled rows; a classifier needs labeled "
-            "rows of at least two classes."
-        )
     for count, problem in ((0, "no labeled rows and will never be predicted"),
                            (1, "a single labeled example, too few to validate on")):
         named = [classes[i] for i in np.flatnonzero(counts == count)]
@@ -142,6 +131,35 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
             stacklevel=3,
         )
     return X, y_arr, classes
+
+
+def check_label_counts(y: np.ndarray, classes: list, name: str = "") -> np.ndarray:
+    """Refuse labels with no labeled row, or labeled rows of one class only.
+
+    Args:
+        y: class indices, -1 for unlabeled rows.
+        classes: the class names.
+        name: the data's name (a file), put first in the message.
+
+    Returns:
+        The number of labeled rows of each class.
+    """
+    where = f"{name}: " if name else ""
+    counts = np.bincount(y[y >= 0], minlength=len(classes))
+    if counts.sum() == 0:
+        raise InputError(
+            f"{where}all {len(y)} rows are unlabeled: label at least one row of each of two "
+            "or more classes."
+        )
+    present = [classes[i] for i in np.flatnonzero(counts)]
+    if len(present) < 2:
+        hint = (" (-1 marks unlabeled rows: if -1 is one of your classes, as in -1/+1 "
+                "labels, map it to another value such as 0)" if np.any(y < 0) else "")
+        raise InputError(
+            f"{where}only one class ({present[0]!r}) has labeled rows; a classifier needs "
+            f"labeled rows of at least two classes{hint}."
+        )
+    return counts
 
 
 def onehot_to_indices(y) -> np.ndarray:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fewlabels.errors import FewLabelsError, InputError
+from fewlabels.files import check_npz
 
 if TYPE_CHECKING:
     from fewlabels.data.folders import ImageFiles
@@ -234,7 +234,8 @@ def check_images(x, y, *, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
 def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str] = ()) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: no such file.")
-    _check_npz_sizes(path, (*required, *optional))
+    check_npz(path, (*required, *optional), max_array_bytes=MAX_ARRAY_BYTES,
+              max_expansion=MAX_EXPANSION)
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in required if k not in data.files]
@@ -247,41 +248,6 @@ def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str] = ())
         raise InputError(f"{path}: cannot read it without pickle ({err}).") from err
     except (OSError, EOFError) as err:
         raise InputError(f"{path}: not a readable .npz file ({err}).") from err
-
-
-def _check_npz_sizes(path: Path, names: Sequence[str]) -> None:
-    """Refuse an `.npz` that is not a zip of `.npy` arrays, or whose arrays declare more
-    than `MAX_ARRAY_BYTES` or unpack far beyond their packed size, reading headers only."""
-    if not zipfile.is_zipfile(path):
-        raise InputError(f"{path}: not an .npz file (an .npz is a zip archive of arrays).")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for member in archive.infolist():
-                if member.filename.removesuffix(".npy") not in names:
-                    continue
-                declared = _declared_bytes(archive, member)
-                if declared > MAX_ARRAY_BYTES:
-                    raise InputError(
-                        f"{path}: array {member.filename!r} declares {declared:,} bytes, more "
-                        f"than the {MAX_ARRAY_BYTES:,} fewlabels reads; refused.")
-                if member.file_size > 1 << 20 and member.file_size > MAX_EXPANSION * max(
-                        member.compress_size, 1):
-                    raise InputError(
-                        f"{path}: array {member.filename!r} unpacks from "
-                        f"{member.compress_size:,} bytes to {member.file_size:,}, more than "
-                        f"{MAX_EXPANSION}x (a decompression bomb); refused.")
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
-        raise InputError(f"{path}: not a readable .npz file ({err}).") from err
-
-
-def _declared_bytes(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:
-    """The bytes an `.npy` member declares in its header (shape x item size)."""
-    with archive.open(member) as f:
-        version = np.lib.format.read_magic(f)
-        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                else np.lib.format.read_array_header_2_0)
-        shape, _, dtype = read(f, max_header_size=1 << 16)
-    return int(np.prod(shape, dtype=object)) * dtype.itemsize
 
 
 def _builtin(name: str, x_tr, y_tr, x_te, y_te, classes, source: str) -> ImageData:

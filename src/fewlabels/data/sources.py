@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 DEFAULT_IMAGE_SIZE = 64
 """The side folder images are resized to when no `image_size` is given."""
+MAX_IMAGE_SIZE = 2048
+"""The largest side images may be resized to (one RGB image is then 12 MB as uint8)."""
 
 
 def is_image_source(data: str | os.PathLike) -> bool:
@@ -84,8 +86,10 @@ def load_images(
     """
     if channels not in (None, 1, 3):
         raise InputError(f"channels must be 1 or 3; got {channels!r}.")
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
-        raise InputError(f"image_size must be an integer >= 8; got {image_size!r}.")
+    if image_size is not None and (not isinstance(image_size, int)
+                                   or not 8 <= image_size <= MAX_IMAGE_SIZE):
+        raise InputError(f"image_size must be an integer from 8 to {MAX_IMAGE_SIZE}; got "
+                         f"{image_size!r}.")
     path = Path(data)
     if stream_unlabeled and not path.is_dir():
         raise InputError(f"{data}: stream_unlabeled reads image folders; arrays and "

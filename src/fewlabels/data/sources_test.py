@@ -59,8 +59,10 @@ def test_npz_channels_are_converted_and_sizes_checked(tmp_path):
         load_images(path, image_size=8)
     with pytest.raises(FewLabelsError, match="channels must be 1 or 3"):
         load_images(path, channels=2)
-    with pytest.raises(FewLabelsError, match="image_size must be an integer >= 8; got 4"):
-        load_images(path, image_size=4)
+    for bad in (4, 100_000):
+        with pytest.raises(FewLabelsError, match=f"image_size must be an integer from 8 to "
+                                                 f"2048; got {bad}"):
+            load_images(path, image_size=bad)
     with pytest.raises(FewLabelsError, match="not an image source"):
         load_images(tmp_path / "missing.csv")
 

@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def load_table(
     lines = _read_lines(path, encoding)
     if delimiter is None:
         delimiter = _sniff_delimiter(lines[0][1])
-    records = [(lineno, _split(text, delimiter)) for lineno, text in lines]
+    records = _records(lines, delimiter, where)
 
     width = len(records[0][1])
     has_labels = _has_label_column(label_column, n_features, width, records[0][0], where)
@@ -170,11 +171,14 @@ def _parse_features(records, feature_columns, names, where: str) -> np.ndarray:
 
 def _read_lines(path: Path, encoding: str) -> list[tuple[int, str]]:
     """The file's data lines as (1-based line number, text), skipping blanks and comments."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file.")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory; expected a text file.")
-    raw = path.read_bytes()
+    try:
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory; expected a text file.")
+        raw = path.read_bytes()
+    except FileNotFoundError as err:
+        raise InputError(f"{path}: no such file.") from err
+    except OSError as err:  # permissions, a name too long, a link loop
+        raise InputError(f"{path}: cannot read it ({err.strerror or err}).") from err
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         for bom, name in _BOMS.items():
             if raw.startswith(bom):
@@ -209,15 +213,40 @@ def _sniff_delimiter(first_line: str) -> str:
     return " "
 
 
+def _records(lines, delimiter: str, where: str) -> list[tuple[int, list[str]]]:
+    """Each line split into cells, a line the CSV reader cannot split named by its row."""
+    records = []
+    for lineno, text in lines:
+        try:
+            records.append((lineno, _split(text, delimiter)))
+        except csv.Error as err:
+            raise InputError(f"{where}: row {lineno}: cannot split it into cells ({err}).") \
+                from err
+    return records
+
+
 def _split(text: str, delimiter: str) -> list[str]:
     if delimiter == " ":
         return text.split()
     return [cell.strip() for cell in next(csv.reader([text], delimiter=delimiter))]
 
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                     r"|[+-]?(?:nan|inf|infinity)", re.ASCII | re.IGNORECASE)
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+
+
+def _float(cell: str) -> float:
+    """A cell as a number, in plain ASCII notation only (no `1_000`, no other scripts'
+    digits, which Python's `float` would accept)."""
+    if not _NUMBER.fullmatch(cell):
+        raise ValueError(f"not a number: {cell!r}")
+    return float(cell)
+
+
 def _is_number(cell: str) -> bool:
     try:
-        float(cell)
+        _float(cell)
     except ValueError:
         return False
     return True
@@ -232,6 +261,7 @@ def _header(records, header, label_column, where) -> list[str] | None:
             label_at = label_column % len(cells)
         others = [cell for c, cell in enumerate(cells) if c != label_at]
         is_header = bool(others) and not any(_is_number(cell) or cell == "" for cell in others)
+        is_header = is_header or _names_numeric_columns(records, label_at)
         if isinstance(label_column, str) and label_column in cells:
             is_header = True
     elif header in (True, False):
@@ -249,6 +279,18 @@ def _header(records, header, label_column, where) -> list[str] | None:
             )
         seen[name] = c
     return [name or f"column_{c + 1}" for c, name in enumerate(cells)]
+
+
+def _names_numeric_columns(records, label_at: int | None) -> bool:
+    """A first row whose label cell is a word over a column of numeric labels is a header
+    (`1,2,3,4,y` names its columns with numbers)."""
+    if label_at is None or len(records) < 2:
+        return False
+    first = records[0][1][label_at] if label_at < len(records[0][1]) else ""
+    if _is_number(first) or is_unlabeled_marker(first):
+        return False
+    rest = [cells[label_at] for _, cells in records[1:] if label_at < len(cells)]
+    return all(_is_number(cell) or is_unlabeled_marker(cell) for cell in rest)
 
 
 def _check_widths(records, width, where) -> None:
@@ -285,7 +327,7 @@ def _parse_feature(cell: str, where: str, lineno: int, column: int, name: str) -
     if cell == "":
         raise InputError(f"{place}: the feature is empty; missing values are not supported.")
     try:
-        value = float(cell)
+        value = _float(cell)
     except ValueError as err:
         raise InputError(f"{place}: {cell!r} is not a number.") from err
     if not math.isfinite(value):
@@ -304,14 +346,16 @@ def is_unlabeled_marker(cell: str) -> bool:
     if cell.casefold() in UNLABELED_MARKERS:
         return True
     try:
-        return float(cell) == -1.0
+        return _float(cell) == -1.0
     except ValueError:
         return False
 
 
 def _as_int_label(cell: str) -> int | None:
+    if _INTEGER.fullmatch(cell):  # exact, however large: 2**53 + 1 is not 2**53
+        return int(cell)
     try:
-        value = float(cell)
+        value = _float(cell)
     except ValueError:
         return None
     if not math.isfinite(value) or value != int(value):

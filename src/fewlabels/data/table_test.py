@@ -127,3 +127,32 @@ def test_explicit_delimiter_and_header_flags(tmp_path):
     assert load_table(path, delimiter=";").x.shape == (2, 2)
     # With header=True, the first numeric row is taken as names.
     assert load_table(path, header=True).feature_names == ["1", "2"]
+
+
+def test_a_header_of_numeric_column_names_is_a_header(tmp_path):
+    table = load_table(write(tmp_path, "1,2,3,4,y\n1,2,3,4,0\n5,6,7,8,1\n9,9,9,9,-1\n"))
+    assert table.feature_names == ["1", "2", "3", "4"] and table.classes == [0, 1]
+    assert len(table.x) == 3
+
+
+def test_integer_labels_beyond_float_precision_stay_distinct(tmp_path):
+    table = load_table(write(tmp_path, "1,9007199254740993\n2,9007199254740992\n3,-1\n"))
+    assert table.classes == [9007199254740992, 9007199254740993]
+    assert table.y.tolist() == [1, 0, -1]
+
+
+@pytest.mark.parametrize("cell", ["1_000", "\u0661\u0662", "\uff11"])
+def test_only_plain_ascii_numbers_are_numbers(tmp_path, cell):
+    with pytest.raises(FewLabelsError, match=rf"row 2, column 1 .*{cell!r} is not a number"):
+        load_table(write(tmp_path, f"1,0\n{cell},1\n"))
+
+
+def test_a_cell_too_long_to_split_names_its_row(tmp_path):
+    path = write(tmp_path, "1,0\n\"" + "a" * 200_000 + "\",1\n")
+    with pytest.raises(FewLabelsError, match="row 2: cannot split it into cells"):
+        load_table(path)
+
+
+def test_a_file_that_cannot_be_read_is_named_with_the_reason(tmp_path):
+    with pytest.raises(FewLabelsError, match=r"cannot read it \(File name too long\)"):
+        load_table(tmp_path / ("x" * 300 + ".csv"))

@@ -2,22 +2,29 @@
 
 Both subclass `Estimator` (`estimators.base`), which knows nothing of its subclasses:
 `load_estimator` here reads a run directory's `config.json` and picks the class that wrote it.
+The classes load on first use, so that reading their parameters stays fast.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 from fewlabels.errors import InputError
 from fewlabels.estimators.base import CONFIG_FILE, Estimator
-from fewlabels.estimators.consistency import ConsistencyTraining
-from fewlabels.estimators.self_training import SelfTraining
 from fewlabels.files import read_json
 
-ESTIMATORS: dict[str, type[Estimator]] = {
-    "SelfTraining": SelfTraining,
-    "ConsistencyTraining": ConsistencyTraining,
+ESTIMATORS = {
+    "SelfTraining": "fewlabels.estimators.self_training",
+    "ConsistencyTraining": "fewlabels.estimators.consistency",
 }
+"""Each estimator class, by the name `config.json` records, and its module."""
+
+
+def __getattr__(name: str):
+    if name in ESTIMATORS:
+        return getattr(import_module(ESTIMATORS[name]), name)
+    raise AttributeError(f"module 'fewlabels.estimators' has no attribute {name!r}")
 
 
 def load_estimator(directory: str | Path, *, trust_model: bool = False) -> Estimator:
@@ -41,7 +48,7 @@ def load_estimator(directory: str | Path, *, trust_model: bool = False) -> Estim
     name = config.get("estimator", "SelfTraining") if isinstance(config, dict) else None
     if name not in ESTIMATORS:
         raise InputError(f"{directory}: unknown estimator {name!r} in {CONFIG_FILE}.")
-    return ESTIMATORS[name].load(directory, trust_model=trust_model)
+    return __getattr__(name).load(directory, trust_model=trust_model)
 
 
 __all__ = ["ConsistencyTraining", "Estimator", "SelfTraining", "load_estimator"]

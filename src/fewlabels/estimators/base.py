@@ -153,6 +153,7 @@ class Estimator:
         known = {k: v for k, v in config["params"].items() if k in cls._parameter_constraints}
         estimator = cls(**known)
         model = training.load_model(directory / MODEL_FILE, trust=trust_model)
+        _check_model_shape(model, directory / MODEL_FILE)
         n_out = model.output_shape[-1]
         if n_out != len(classes):
             raise InputError(
@@ -169,3 +170,16 @@ class Estimator:
 
     def _after_load(self) -> None:
         """Set what a loaded estimator needs beyond the model (subclasses)."""
+
+
+def _check_model_shape(model, path: Path) -> None:
+    """Refuse a model fewlabels cannot predict with: several inputs or outputs, or an input
+    whose size is not fixed."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise InputError(f"{path}: the model has {len(model.inputs)} inputs and "
+                         f"{len(model.outputs)} outputs; fewlabels needs one of each.")
+    shape = tuple(model.input_shape[1:])
+    if not shape or any(d is None for d in shape):
+        raise InputError(f"{path}: the model's input shape {shape} is not fixed; fewlabels "
+                         "needs every input dimension known (rows of n features, or images "
+                         "of one size).")

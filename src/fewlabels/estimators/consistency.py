@@ -31,8 +31,8 @@ from fewlabels.errors import InputError
 from fewlabels.estimators.base import Estimator
 from fewlabels.models.chooser import MODELS, build_network, choose_network
 from fewlabels.validation import check_features, check_training_data
+from fewlabels.views import TABULAR_VIEWS
 from fewlabels.views.augment import POLICIES
-from fewlabels.views.tabular import TABULAR_VIEWS
 
 if TYPE_CHECKING:
     from fewlabels.data.folders import ImageFiles

@@ -29,7 +29,6 @@ import hashlib
 import json
 import re
 import warnings
-import zipfile
 from pathlib import Path
 
 import keras
@@ -40,8 +39,9 @@ from fewlabels.errors import (
     FewLabelsWarning,
     InputError,
     ResumeMismatchError,
+    StorageError,
 )
-from fewlabels.files import write_atomic
+from fewlabels.files import check_npz, write_atomic
 
 FORMAT = 1
 _NAME = re.compile(r"^ckpt-(\d{10})\.npz$")
@@ -121,15 +121,20 @@ class CheckpointStore:
         record = {**meta, "format": FORMAT, "step": int(step), "n_arrays": len(arrays),
                   "sha256": _digest(arrays)}
         payload = {f"a{i:05d}": a for i, a in enumerate(arrays)}
-        payload["meta"] = np.frombuffer(json.dumps(record).encode("utf-8"), dtype=np.uint8)
+        meta_bytes = json.dumps(record).encode("utf-8")
+        payload["meta"] = np.frombuffer(meta_bytes, dtype=np.uint8)
+        payload["meta_sha256"] = np.frombuffer(
+            hashlib.sha256(meta_bytes).hexdigest().encode(), dtype=np.uint8)
         try:
             write_atomic(path, lambda f: np.savez(f, **payload), binary=True)
-        except OSError as err:
+        except StorageError as err:
+            cause = err.__cause__ if isinstance(err.__cause__, OSError) else err
             previous = [p.name for p in self.paths() if p != path]
             kept = f"the previous checkpoint {previous[-1]} is intact" if previous else (
                 "there is no earlier checkpoint")
             raise CheckpointError(
-                f"could not write checkpoint {path}: {err.strerror or err}; {kept}."
+                f"could not write checkpoint {path}: {getattr(cause, 'strerror', None) or cause}"
+                f"; {kept}."
             ) from err
         for old in self.paths()[:-self.keep]:
             old.unlink(missing_ok=True)
@@ -143,13 +148,20 @@ class CheckpointStore:
             CheckpointError: the file is truncated, corrupt or inconsistent.
         """
         try:
+            # Headers first: a flipped bit must not make np.load allocate a huge array.
+            check_npz(path, max_array_bytes=1 << 40, max_expansion=2)
             with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+                raw = bytes(data["meta"])
+                if "meta_sha256" in data.files and bytes(data["meta_sha256"]).decode() != \
+                        hashlib.sha256(raw).hexdigest():
+                    raise ValueError("its metadata does not match its checksum")
+                meta = json.loads(raw.decode("utf-8"))
                 arrays = [data[f"a{i:05d}"] for i in range(int(meta["n_arrays"]))]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
-                json.JSONDecodeError, UnicodeDecodeError) as err:
+        except Exception as err:  # any damage (zip, npy, JSON, codec) makes it unusable
             raise CheckpointError(f"{path.name}: unreadable ({type(err).__name__}: {err})") \
                 from err
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{path.name}: its metadata is not a JSON object")
         if meta.get("format") != FORMAT:
             raise CheckpointError(f"{path.name}: unknown checkpoint format {meta.get('format')!r}")
         if _digest(arrays) != meta.get("sha256"):

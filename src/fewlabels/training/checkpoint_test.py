@@ -228,3 +228,42 @@ def test_every_remaining_checkpoint_refusal_names_its_cause(tmp_path):
     with pytest.raises(CheckpointError, match=r"variable a was \[3, 2\] float32 in the "
                                               r"checkpoint and is \[2, 2\] float32 now"):
         restore(v, arrays(1)[:1], [["a", [3, 2], "float32"]])
+
+
+def test_single_bit_flips_anywhere_in_a_checkpoint_read_back_or_are_refused(tmp_path):
+    """Every single-bit flip of a small checkpoint (about 10,000): each flipped file either
+    reads back exactly (the flip hit bytes nothing reads) or raises CheckpointError; never
+    another exception, never other data."""
+    store = CheckpointStore(tmp_path / "good")
+    store.save(7, arrays(3), {"fingerprint": {"data": "abc"}})
+    original = store.paths()[-1].read_bytes()
+    expected_arrays, expected_meta = CheckpointStore.read(store.paths()[-1])
+    positions = range(len(original) * 8)
+    outcomes = {"same": 0, "refused": 0}
+    for bit in positions:
+        flipped = bytearray(original)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        path = tmp_path / "flipped.npz"
+        path.write_bytes(bytes(flipped))
+        try:
+            got_arrays, got_meta = CheckpointStore.read(path)
+        except CheckpointError:
+            outcomes["refused"] += 1
+            continue
+        assert got_meta == expected_meta, f"bit {bit} changed the metadata"
+        for got, want in zip(got_arrays, expected_arrays, strict=True):
+            np.testing.assert_array_equal(got, want)
+        outcomes["same"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == len(positions)
+
+
+def test_a_flipped_newest_checkpoint_falls_back_to_the_previous(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.save(1, arrays(1), {"n": 1})
+    newest = store.save(2, arrays(2), {"n": 2})
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    newest.write_bytes(bytes(data))
+    with pytest.warns(FewLabelsWarning, match="skipping corrupt checkpoint"):
+        _, meta, path = store.latest()
+    assert meta["n"] == 1 and path.name == "ckpt-0000000001.npz"

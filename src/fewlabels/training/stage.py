@@ -279,7 +279,10 @@ def save_model(model: keras.Model, path: Path) -> None:
     """
     import tempfile
 
+    from fewlabels.files import default_file_mode
+
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.keras")
+    os.fchmod(fd, default_file_mode())
     os.close(fd)
     tmp = Path(name)
     try:

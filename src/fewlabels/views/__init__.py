@@ -6,3 +6,7 @@
 - `tabular`: feature noise and swap noise, the views of table rows.
 - `preview`: `augment_preview`, a grid of what each policy does to real images.
 """
+
+TABULAR_VIEWS = ("none", "noise", "swap")
+"""The views of table rows (`fewlabels.views.tabular`), named here so that checking a
+parameter does not import Keras."""

@@ -19,9 +19,8 @@ import keras
 import numpy as np
 
 from fewlabels.errors import InputError
+from fewlabels.views import TABULAR_VIEWS
 from fewlabels.views.base import DataView
-
-TABULAR_VIEWS = ("none", "noise", "swap")
 
 
 class FeatureNoise(DataView):

@@ -85,20 +85,25 @@ def make_estimator(method: str = "self-training", **params: Any):
     model = make_estimator("fixmatch", steps=2000, threshold=0.9)
     ```
     """
+    from fewlabels import params as p
     from fewlabels.estimators import ConsistencyTraining, SelfTraining
 
     if method in SELF_TRAINING_METHODS:
         estimator = SelfTraining().set_params(**params)  # names an unknown parameter
         if method == "supervised":
             estimator.set_params(rounds=0, finetune=False)
-        return estimator
-    if method not in methods():
+    elif method not in methods():
         raise InputError(f"method must be one of {methods()}; got {method!r}.")
-    own = {k: v for k, v in params.items() if k in ConsistencyTraining._parameter_constraints}
-    algorithm_params = {k: v for k, v in params.items() if k not in own}
-    if algorithm_params:
-        own["algorithm_params"] = {**(own.get("algorithm_params") or {}), **algorithm_params}
-    return ConsistencyTraining(method=method).set_params(**own)
+    else:
+        own = {k: v for k, v in params.items()
+               if k in ConsistencyTraining._parameter_constraints}
+        algorithm_params = {k: v for k, v in params.items() if k not in own}
+        if algorithm_params:
+            own["algorithm_params"] = {**(own.get("algorithm_params") or {}),
+                                       **algorithm_params}
+        estimator = ConsistencyTraining(method=method).set_params(**own)
+    p.validate_params(estimator)  # at the door: before any data is read
+    return estimator
 
 
 def run_experiment(

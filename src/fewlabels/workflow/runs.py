@@ -26,6 +26,7 @@ from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.files import file_sha256, inside, write_json, write_text
+from fewlabels.validation import check_label_counts
 from fewlabels.workflow.experiment import RunResult, make_estimator, run_experiment
 from fewlabels.workflow.rundir import EVALUATION_FILE, check_output_file, say, write_manifest
 
@@ -139,6 +140,8 @@ def load_training_data(data, *, test, label_column, delimiter, header, encoding,
                     unlabeled_dir=None if unlabeled_dir is None else str(unlabeled_dir),
                     on_bad_image=on_bad_image)
         images = load_images(data, **read, stream_unlabeled=stream_unlabeled)
+        check_label_counts(images.y, images.classes or list(
+            range(int(images.y.max(initial=-1)) + 1)), name=str(data))
         x_test, y_test = images.x_test, images.y_test
         if test is not None:
             model_classes = images.classes or list(
@@ -158,6 +161,7 @@ def load_training_data(data, *, test, label_column, delimiter, header, encoding,
     read = dict(label_column=label_column, delimiter=delimiter, header=header,
                 encoding=encoding)
     table = load_table(data, **read)
+    check_label_counts(table.y, table.classes, name=str(data))
     x_test = y_test = None
     if test is not None:
         test_table = load_table(test, classes=table.classes, **read)

@@ -1,0 +1,32 @@
+"""Loading a saved estimator refuses models fewlabels cannot predict with, by name."""
+
+import keras
+import pytest
+
+from fewlabels import SelfTraining
+from fewlabels.errors import InputError
+from fewlabels.files import write_json
+from fewlabels.training.stage import save_model
+
+
+def _run_dir(tmp_path, model):
+    save_model(model, tmp_path / "model.keras")
+    write_json(tmp_path / "classes.json", ["a", "b"])
+    write_json(tmp_path / "config.json", {"estimator": "SelfTraining", "params": {}})
+    return tmp_path
+
+
+def test_a_model_with_an_input_of_unknown_size_is_refused(tmp_path):
+    inputs = keras.Input((None, None, 1))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(features))
+    with pytest.raises(InputError, match=r"input shape \(None, None, 1\) is not fixed"):
+        SelfTraining.load(_run_dir(tmp_path, model))
+
+
+def test_a_model_with_two_inputs_is_refused(tmp_path):
+    a, b = keras.Input((4,)), keras.Input((4,))
+    joined = keras.layers.Concatenate()([a, b])
+    model = keras.Model([a, b], keras.layers.Dense(2, activation="softmax")(joined))
+    with pytest.raises(InputError, match="the model has 2 inputs and 1 outputs"):
+        SelfTraining.load(_run_dir(tmp_path, model))
