@@ -157,10 +157,11 @@ def check_npz(path: str | os.PathLike, names=None, *, max_array_bytes: int,
                         f"{path}: array {member.filename!r} unpacks from "
                         f"{member.compress_size:,} bytes to {member.file_size:,}, more than "
                         f"{max_expansion}x (a decompression bomb); refused.")
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
-        if isinstance(err, InputError):
-            raise
-        raise InputError(f"{path}: not a readable .npz file ({err}).") from err
+    except InputError:
+        raise
+    except Exception as err:  # any damage to the zip or an .npy header
+        raise InputError(f"{path}: not a readable .npz file ({type(err).__name__}: {err}).") \
+            from err
 
 
 def _declared_bytes(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:

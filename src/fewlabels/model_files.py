@@ -58,12 +58,18 @@ def check_model_file(path: str | Path, *, trust: bool = False) -> None:
     if trust:
         return
     path = Path(path)
-    if zipfile.is_zipfile(path):
-        _check_archive(path)
-    elif _is_hdf5(path):
-        _check_hdf5(path, path.name)
-    else:
-        raise InputError(f"{path}: neither a .keras archive nor an HDF5 file.")
+    try:
+        if zipfile.is_zipfile(path):
+            _check_archive(path)
+        elif _is_hdf5(path):
+            _check_hdf5(path, path.name)
+        else:
+            raise InputError(f"{path}: neither a .keras archive nor an HDF5 file.")
+    except InputError:
+        raise
+    except Exception as err:  # any damage to the archive or the HDF5 structure
+        raise InputError(f"{path}: not a readable model file ({type(err).__name__}: {err}).") \
+            from err
 
 
 def _is_hdf5(path: Path) -> bool:
@@ -118,7 +124,7 @@ def _check_config(node, path, where: str = "config", depth: int = 0) -> None:
                          "refused.")
     if isinstance(node, dict):
         class_name = node.get("class_name")
-        if class_name in REFUSED_CLASSES:
+        if isinstance(class_name, str) and class_name in REFUSED_CLASSES:
             raise InputError(
                 f"{path}: {where} has a {class_name} layer, which runs or loads arbitrary "
                 "code; refused (pass --trust-model only for a file you trust)."

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fewlabels import cli, training
-from fewlabels.errors import FewLabelsError
+from fewlabels.errors import FewLabelsError, InputError
 from fewlabels.files import write_json
 from fewlabels.model_files import check_model_file
 
@@ -242,3 +242,39 @@ def test_configs_that_would_exhaust_memory_are_refused_before_keras_reads_them(
     clean_model().save(path)
     with pytest.raises(FewLabelsError, match=message):
         check_model_file(rewrite(path, tmp_path / "edited.keras", config=edit))
+
+
+def test_random_config_mutations_are_refused_by_name_or_pass_the_inspection(tmp_path):
+    """A seeded sample of edits to a saved model's config: each edited file passes the
+    inspection or is refused with InputError; never another exception."""
+    path = tmp_path / "m.keras"
+    clean_model().save(path)
+    rng = np.random.default_rng(0)
+    values = [None, True, -1, 0, 1 << 31, 1 << 62, "x", "os.system", "Lambda", [], {},
+              [None, 1 << 40], {"class_name": "Lambda", "config": {}},
+              {"module": "os", "class_name": "function", "config": "system"}]
+
+    def mutate(node):
+        if isinstance(node, dict) and node:
+            key = list(node)[rng.integers(len(node))]
+            if rng.random() < 0.5 and isinstance(node[key], dict | list):
+                mutate(node[key])
+            else:
+                node[key] = values[rng.integers(len(values))]
+        elif isinstance(node, list) and node:
+            i = int(rng.integers(len(node)))
+            if isinstance(node[i], dict | list):
+                mutate(node[i])
+            else:
+                node[i] = values[rng.integers(len(values))]
+        return node
+
+    outcomes = {"passed": 0, "refused": 0}
+    for k in range(150):
+        edited = rewrite(path, tmp_path / f"e{k}.keras", config=lambda c: mutate(mutate(c)))
+        try:
+            check_model_file(edited)
+            outcomes["passed"] += 1
+        except InputError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 150

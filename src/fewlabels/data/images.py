@@ -246,8 +246,9 @@ def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str] = ())
         raise
     except ValueError as err:  # object arrays need pickle, which is refused
         raise InputError(f"{path}: cannot read it without pickle ({err}).") from err
-    except (OSError, EOFError) as err:
-        raise InputError(f"{path}: not a readable .npz file ({err}).") from err
+    except Exception as err:  # any other damage to the archive or an array
+        raise InputError(f"{path}: not a readable .npz file ({type(err).__name__}: {err}).") \
+            from err
 
 
 def _builtin(name: str, x_tr, y_tr, x_te, y_te, classes, source: str) -> ImageData:

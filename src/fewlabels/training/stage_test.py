@@ -85,3 +85,27 @@ def test_best_epoch_is_the_last_one_when_early_stopping_never_watched():
     record = training.train_stage(model, x, onehot, validation=(x, onehot), learning_rate=0.01,
                                   batch_size=8, epochs=5, patience=1, min_steps=1000)
     assert record["epochs"] == 5 and record["best_epoch"] == 5
+
+
+def test_a_full_disk_at_the_final_save_is_a_storage_error_with_no_file_left(tmp_path,
+                                                                          monkeypatch):
+    import errno
+
+    import keras
+
+    from fewlabels.errors import StorageError
+    from fewlabels.training.stage import save_model
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+
+    def full_disk(self, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"half a zip")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", full_disk)
+    with pytest.raises(StorageError, match=r"model.keras: could not write the model \(No "
+                                           r"space left on device\)"):
+        save_model(model, tmp_path / "model.keras")
+    assert list(tmp_path.iterdir()) == []
