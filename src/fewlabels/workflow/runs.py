@@ -161,6 +161,8 @@ def load_training_data(data, *, test, label_column, delimiter, header, encoding,
     read = dict(label_column=label_column, delimiter=delimiter, header=header,
                 encoding=encoding)
     table = load_table(data, **read)
+    if len(table.y) < 2:
+        raise InputError(f"{data}: need at least 2 rows; got {len(table.y)}.")
     check_label_counts(table.y, table.classes, name=str(data))
     x_test = y_test = None
     if test is not None:
