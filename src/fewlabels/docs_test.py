@@ -86,7 +86,7 @@ def test_the_readme_quick_start_runs_as_written(tmp_path):
         for row in x[1::10]:
             f.write(",".join(map(str, row)) + "\n")
     python = _snippets("python")
-    assert len(python) == 2
+    assert len(python) == 3
     for code in python:
         done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                               text=True, timeout=600)

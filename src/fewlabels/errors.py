@@ -40,8 +40,31 @@ class InputError(FewLabelsError, ValueError):
     exit_code = EXIT_INPUT
 
 
+class InputTypeError(InputError, TypeError):
+    """Input of the wrong type (not numbers, a sparse matrix): a `TypeError` too."""
+
+
 class NotFittedError(InputError, AttributeError):
-    """The estimator is used before `fit` or `load` (as scikit-learn's `NotFittedError`)."""
+    """The estimator is used before `fit` or `load` (as scikit-learn's `NotFittedError`).
+
+    `not_fitted` raises it as scikit-learn's `NotFittedError` too, when scikit-learn is
+    installed, so that code written for scikit-learn catches it.
+    """
+
+
+def not_fitted(message: str) -> NotFittedError:
+    """A `NotFittedError` that is also `sklearn.exceptions.NotFittedError` (scikit-learn is
+    imported only here, so that `import fewlabels` stays fast)."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    global _BOTH_NOT_FITTED
+    if _BOTH_NOT_FITTED is None:
+        _BOTH_NOT_FITTED = type("NotFittedError", (NotFittedError, SklearnNotFittedError),
+                                {"__module__": __name__, "__doc__": NotFittedError.__doc__})
+    return _BOTH_NOT_FITTED(message)
+
+
+_BOTH_NOT_FITTED = None
 
 
 class ResumeMismatchError(InputError):

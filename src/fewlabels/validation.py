@@ -7,13 +7,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fewlabels.errors import FewLabelsWarning, InputError
+from fewlabels.errors import FewLabelsWarning, InputError, InputTypeError
 
 SHOWN_VALUES = 12  # of a bad row, in a message
 
 
 def check_features(X, *, n_features: int | None = None, name: str = "X",
-                   images: bool = False, input_shape: tuple | None = None) -> np.ndarray:
+                   images: bool = False, input_shape: tuple | None = None,
+                   estimator: str = "the model") -> np.ndarray:
     """Return `X` as a finite float32 array, or raise naming what is wrong.
 
     Args:
@@ -23,13 +24,22 @@ def check_features(X, *, n_features: int | None = None, name: str = "X",
         name: the argument's name for messages.
         images: expect images instead of feature rows.
         input_shape: the per-sample shape a fitted image model expects, if any.
+        estimator: what expects `n_features`, for the message.
 
     Returns:
         The float32 array.
     """
+    check_dense(X, name)
     try:
-        arr = np.asarray(X, dtype=np.float32)
-    except (TypeError, ValueError) as err:
+        arr = np.asarray(X)
+        if arr.dtype.kind == "c":
+            raise InputError(f"{name} has complex numbers: Complex data not supported.")
+        arr = arr.astype(np.float32)
+    except TypeError as err:
+        raise InputTypeError(f"{name} must be an array of numbers: {err}") from err
+    except ValueError as err:
+        if isinstance(err, InputError):
+            raise
         raise InputError(f"{name} must be an array of numbers: {err}") from err
     if images:
         if arr.ndim == 3:
@@ -46,13 +56,17 @@ def check_features(X, *, n_features: int | None = None, name: str = "X",
             )
     elif arr.ndim != 2:
         raise InputError(
-            f"{name} must be 2-D (n_samples, n_features); got an array of shape {arr.shape}."
+            f"{name} must be 2-D (n_samples, n_features); got an array of shape {arr.shape}. "
+            "Reshape your data: X.reshape(-1, 1) for one feature, X.reshape(1, -1) for one "
+            "sample."
         )
     elif arr.shape[1] == 0:
-        raise InputError(f"{name} has 0 features; at least one is needed.")
+        raise InputError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 "
+                         "is required.")
     if n_features is not None and not images and arr.shape[1] != n_features:
         raise InputError(
-            f"{name} has {arr.shape[1]} features, but the model was trained on {n_features}."
+            f"{name} has {arr.shape[1]} features, but {estimator} is expecting {n_features} "
+            "features as input."
         )
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -61,6 +75,13 @@ def check_features(X, *, n_features: int | None = None, name: str = "X",
             f"{name} contains NaN or inf (first at row {row}, column {col}, 0-based)."
         )
     return arr
+
+
+def check_dense(X, name: str = "X") -> None:
+    """Refuse a sparse matrix by name (fewlabels trains on dense arrays)."""
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise InputTypeError(f"{name} is a sparse matrix; sparse data is not supported: pass "
+                             "a dense array (X.toarray()).")
 
 
 def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
@@ -84,6 +105,8 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
         InputError: on mismatched lengths, too few samples, no or one labeled class.
     """
     X = check_features(X, images=images)
+    if y is None:
+        raise InputError("this estimator requires y to be passed, but the target y is None.")
     y_arr = np.asarray(y)
     if y_arr.ndim >= 1 and len(y_arr) != len(X):  # before reading it as one-hot rows
         raise InputError(f"X has {len(X)} rows but y has {len(y_arr)} labels"
@@ -98,7 +121,7 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
     if len(y_arr) != len(X):
         raise InputError(f"X has {len(X)} rows but y has {len(y_arr)} labels.")
     if len(X) < 2:
-        raise InputError(f"need at least 2 samples; got {len(X)}.")
+        raise InputError(f"need at least 2 samples; got n_samples = {len(X)}.")
     if y_arr.dtype.kind not in "iu" and not (
         y_arr.dtype.kind == "f" and np.all(np.isfinite(y_arr)) and np.all(y_arr == np.round(y_arr))
     ):

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fewlabels.errors import InputError, NotFittedError
+from fewlabels.errors import InputError, not_fitted
 from fewlabels.files import inside, read_json, write_json
 from fewlabels.validation import check_features, onehot_to_indices
 
@@ -23,39 +23,101 @@ CONFIG_FILE = "config.json"
 
 
 class Estimator:
-    """Base class: scikit-learn-style parameters and the fitted model's common methods."""
+    """Base class: scikit-learn's estimator protocol and the fitted model's common methods.
+
+    It follows `sklearn.base.BaseEstimator` and `ClassifierMixin` (`get_params(deep)`,
+    `set_params`, `clone`, `__sklearn_tags__`, `score`, `classes_`, `n_features_in_`)
+    without importing scikit-learn, so that `import fewlabels` stays fast: `Pipeline`,
+    `GridSearchCV` and `cross_val_score` take it as they take any classifier.
+    """
 
     _parameter_constraints: ClassVar[dict] = {}
 
     # -- parameters -------------------------------------------------------------------------
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as JSON-friendly values."""
-        out = {name: getattr(self, name) for name in self._parameter_constraints}
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The constructor's parameters, sorted (as scikit-learn's `BaseEstimator`)."""
+        import inspect
+
+        signature = inspect.signature(cls.__init__)
+        return sorted(p for p in signature.parameters if p != "self"
+                      and signature.parameters[p].kind is not inspect.Parameter.VAR_KEYWORD)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters, as given (scikit-learn's protocol).
+
+        Args:
+            deep: also return the parameters of parameters that are estimators, as
+                `name__param`.
+
+        Returns:
+            `{name: value}`.
+        """
+        out = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update({f"{name}__{k}": v for k, v in value.get_params().items()})
+            out[name] = value
+        return out
+
+    def params_json(self) -> dict[str, Any]:
+        """The constructor parameters as JSON-friendly values (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in self.get_params(deep=False).items()}
 
     def set_params(self, **params: Any) -> Estimator:
-        """Set constructor parameters by name; unknown names are an error."""
-        for name, value in params.items():
-            if name not in self._parameter_constraints:
-                raise InputError(
-                    f"unknown parameter {name!r}; known: {sorted(self._parameter_constraints)}."
-                )
-            setattr(self, name, value)
+        """Set constructor parameters by name (`name__param` for a nested estimator's).
+
+        Returns:
+            `self`. An unknown name is an `InputError` listing the known ones.
+        """
+        valid = self._get_param_names()
+        nested: dict[str, dict] = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in valid:
+                raise InputError(f"unknown parameter {name!r}; known: {valid}.")
+            if sub:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
         return self
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags: a classifier that takes 2-D numeric arrays, and learns from
+        unlabeled rows (-1) as scikit-learn's semi-supervised estimators do."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(), input_tags=InputTags(two_d_array=True),
+                    transformer_tags=None, regressor_tags=None)
+
+    def __repr__(self) -> str:
+        import inspect
+
+        defaults = {name: p.default for name, p in
+                    inspect.signature(type(self).__init__).parameters.items()}
+        changed = [f"{k}={v!r}" for k, v in self.get_params(deep=False).items()
+                   if not (k in defaults and _same(defaults[k], v))]
+        return f"{type(self).__name__}({', '.join(changed)})"
 
     # -- prediction and evaluation ----------------------------------------------------------
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise NotFittedError(
+            raise not_fitted(
                 f"this {type(self).__name__} is not fitted yet; call fit() or load()."
             )
 
     def _check_input(self, X) -> np.ndarray:
         images = len(self.input_shape_) == 3
         return check_features(X, n_features=None if images else self.input_shape_[0],
-                              images=images, input_shape=self.input_shape_ if images else None)
+                              images=images, input_shape=self.input_shape_ if images else None,
+                              estimator=type(self).__name__)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, `(n_samples, n_classes)`, columns in `classes_` order."""
@@ -66,8 +128,27 @@ class Estimator:
         return training.predict_proba(self.model_, X)
 
     def predict(self, X) -> np.ndarray:
-        """Predicted class indices into `classes_`."""
-        return self.predict_proba(X).argmax(axis=1)
+        """Predicted classes: values of `classes_` (scikit-learn's convention).
+
+        Returns:
+            An array of class labels, one per row of `X`.
+        """
+        proba = self.predict_proba(X)
+        return np.asarray(self.classes_)[proba.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy of `predict(X)` against the labels `y` (as `ClassifierMixin`).
+
+        Args:
+            X: features or images.
+            y: true class labels (values of `classes_`).
+            sample_weight: optional weights of the rows.
+
+        Returns:
+            The (weighted) share of rows predicted right.
+        """
+        right = self.predict(X) == np.asarray(y)
+        return float(np.average(right, weights=sample_weight))
 
     def evaluate(self, X, y, *, stage: str = "final") -> dict:
         """Loss, accuracy, macro-F1, per-class precision/recall and the confusion matrix.
@@ -116,11 +197,11 @@ class Estimator:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         training.save_model(self.model_, inside(directory, MODEL_FILE))
-        write_json(inside(directory, CLASSES_FILE), self.classes_)
+        write_json(inside(directory, CLASSES_FILE), _plain(self.classes_))
         write_json(inside(directory, CONFIG_FILE), {
             "fewlabels_version": __version__,
             "estimator": type(self).__name__,
-            "params": self.get_params(),
+            "params": self.params_json(),
             "input_shape": list(self.input_shape_),
             **(extra_config or {}),
         })
@@ -145,12 +226,12 @@ class Estimator:
         config = read_json(directory / CONFIG_FILE)
         classes = read_json(directory / CLASSES_FILE)
         if not isinstance(classes, list) or not all(
-            isinstance(c, int | str) and not isinstance(c, bool) for c in classes
+            isinstance(c, int | float | str) and not isinstance(c, bool) for c in classes
         ):
             raise InputError(f"{directory / CLASSES_FILE}: must be a JSON list of classes.")
         if not isinstance(config, dict) or not isinstance(config.get("params"), dict):
             raise InputError(f"{directory / CONFIG_FILE}: has no 'params' object.")
-        known = {k: v for k, v in config["params"].items() if k in cls._parameter_constraints}
+        known = {k: v for k, v in config["params"].items() if k in cls._get_param_names()}
         estimator = cls(**known)
         model = training.load_model(directory / MODEL_FILE, trust=trust_model)
         _check_model_shape(model, directory / MODEL_FILE)
@@ -183,3 +264,77 @@ def _check_model_shape(model, path: Path) -> None:
         raise InputError(f"{path}: the model's input shape {shape} is not fixed; fewlabels "
                          "needs every input dimension known (rows of n features, or images "
                          "of one size).")
+
+
+def _same(a, b) -> bool:
+    """Whether a parameter value equals its default (`repr` shows only the changed ones)."""
+    try:
+        return bool(a == b) if not isinstance(a, np.ndarray) else False
+    except Exception:  # values that cannot be compared
+        return False
+
+
+def _plain(values) -> list:
+    """Class labels as JSON-friendly Python values (NumPy scalars become ints and strs)."""
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+def encode_labels(y, classes) -> tuple[np.ndarray, list | None]:
+    """Labels as scikit-learn's semi-supervised estimators take them, as class indices.
+
+    Args:
+        y: class labels with -1 for unlabeled rows (scikit-learn's convention), one-hot rows,
+            or, when `classes` is given, class indices into it (-1 unlabeled).
+        classes: the class names, or None to take them from `y`.
+
+    Returns:
+        `(y, classes)`: indices (-1 unlabeled) and the sorted class labels; unchanged when
+        `classes` is given or `y` is one-hot.
+    """
+    if y is None:
+        raise InputError("this estimator requires y to be passed, but the target y is None.")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:  # a column vector, as scikit-learn ravels it
+        _warn_column_vector()
+        y = y.ravel()
+    if classes is not None or y.ndim != 1:
+        return y, classes
+    unlabeled = _is_unlabeled(y)
+    labels = y[~unlabeled]
+    try:
+        found = np.unique(labels)
+    except TypeError as err:  # mixed types that do not sort
+        raise InputError(f"y mixes label types that cannot be ordered ({err}).") from err
+    if found.dtype.kind == "f" and not np.all(np.isfinite(found)):
+        raise InputError("y contains NaN or inf; mark unlabeled rows with -1.")
+    if found.dtype.kind == "f" and np.any(found != np.round(found)):
+        raise InputError("Unknown label type: continuous. y holds class labels (-1 for "
+                         "unlabeled rows), not real numbers: this is a classifier.")
+    indices = np.full(len(y), -1, dtype=np.int64)
+    indices[~unlabeled] = np.searchsorted(found, labels)
+    return indices, _plain(found)
+
+
+def encode_hidden(y_hidden, given_classes, classes: list):
+    """Hidden labels as indices into `classes`, encoded as `encode_labels` encoded `y`: class
+    indices already when `given_classes` was given; labels (unknown ones -1) otherwise."""
+    if y_hidden is None or given_classes is not None:
+        return y_hidden
+    hidden = np.asarray(y_hidden)
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index.get(_plain([v])[0], -1) for v in hidden], dtype=np.int64)
+
+
+def _warn_column_vector() -> None:
+    import warnings
+
+    from sklearn.exceptions import DataConversionWarning
+
+    warnings.warn("A column-vector y was passed when a 1d array was expected; it is "
+                  "raveled.", DataConversionWarning, stacklevel=4)
+
+
+def _is_unlabeled(y: np.ndarray) -> np.ndarray:
+    if y.dtype.kind in "iuf":
+        return y == -1
+    return np.array([v == -1 or (isinstance(v, str) and v == "-1") for v in y], dtype=bool)

@@ -28,9 +28,9 @@ import numpy as np
 from fewlabels import params as p
 from fewlabels.data.splits import stratified_split
 from fewlabels.errors import InputError
-from fewlabels.estimators.base import Estimator
+from fewlabels.estimators.base import Estimator, encode_hidden, encode_labels
 from fewlabels.models.chooser import MODELS, build_network, choose_network
-from fewlabels.validation import check_features, check_training_data
+from fewlabels.validation import check_dense, check_features, check_training_data
 from fewlabels.views import TABULAR_VIEWS
 from fewlabels.views.augment import POLICIES
 
@@ -210,8 +210,9 @@ class ConsistencyTraining(Estimator):
 
         Args:
             X: feature rows `(n, n_features)` or images `(n, height, width, channels)`.
-            y: class indices, -1 for unlabeled; or one-hot rows (all zeros = unlabeled).
-            classes: the class names; default `0 .. n_classes - 1`.
+            y: class labels of any type, -1 for unlabeled rows (scikit-learn's convention);
+                with `classes`, class indices into it; or one-hot rows (all zeros: unlabeled).
+            classes: the class names, when `y` holds indices; default: the sorted labels.
             validation_data: `(X_val, y_val)` to report every epoch, instead of holding out
                 `validation_fraction` of the labels.
             y_hidden: true labels of the unlabeled rows, when known (benchmarks): reported
@@ -242,7 +243,7 @@ class ConsistencyTraining(Estimator):
             algorithm = algorithms.create("supervised")
 
         training.seed_everything(self.seed, self.deterministic)
-        backbone = build_network(network, X, len(classes), self.get_params())
+        backbone = build_network(network, X, len(classes), self.params_json())
         weak, strong = self._views(images, X_train, algorithm.strong_view)
 
         def stream_from(step: int):
@@ -280,6 +281,7 @@ class ConsistencyTraining(Estimator):
 
     def _check_data(self, X, y, classes, y_hidden, unlabeled_files):
         """The network for `X`, and the checked `X`, `y`, `classes` and `y_hidden`."""
+        check_dense(X)
         X_arr = np.asarray(X)
         network = choose_network(self.model, self.backbone, X_arr.ndim)
         images = network != "mlp"
@@ -288,8 +290,11 @@ class ConsistencyTraining(Estimator):
         if unlabeled_files is not None and y_hidden is not None:
             raise InputError("y_hidden cannot describe unlabeled_files; pass it without "
                              "streamed files.")
-        X, y, classes = check_training_data(X_arr, y, classes, images=images,
-                                            more_unlabeled=bool(unlabeled_files))
+        y, labels = encode_labels(y, classes)
+        X, y, labels = check_training_data(X_arr, y, labels, images=images,
+                                           more_unlabeled=bool(unlabeled_files))
+        y_hidden = encode_hidden(y_hidden, classes, labels)
+        classes = labels
         y_hidden = None if y_hidden is None else np.asarray(y_hidden, dtype=np.int64)
         if y_hidden is not None and y_hidden.shape != y.shape:
             raise InputError(f"y_hidden has shape {y_hidden.shape}; expected {y.shape}.")
@@ -358,7 +363,7 @@ class ConsistencyTraining(Estimator):
         monitor = CollapseMonitor(prior, classes, self.collapse_epochs)
         if algorithm.has_unsupervised_term:
             callbacks.append(monitor)
-        settings = {k: v for k, v in self.get_params().items()
+        settings = {k: v for k, v in self.params_json().items()
                     if k not in ("verbose", "jit_compile")}
         recorder = start_recorder(checkpoint, ssl, {
             "estimator": type(self).__name__, "classes": [str(c) for c in classes],

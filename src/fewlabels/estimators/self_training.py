@@ -89,7 +89,7 @@ class SelfTraining(Estimator):
 
     table = load_table("data.csv")            # -1 marks unlabeled rows
     model = SelfTraining(threshold=0.9).fit(table.x, table.y, classes=table.classes)
-    model.predict(x_new)                        # class indices; model.classes_ names them
+    model.predict(x_new)                        # class labels, values of model.classes_
     model.save("run/")
     ```
     """
@@ -173,8 +173,8 @@ class SelfTraining(Estimator):
         self.unfreeze_learning_rate = unfreeze_learning_rate
         self.head_units = head_units
         self.augment = augment
-        self.hidden_units = tuple(hidden_units) if isinstance(hidden_units, list) else hidden_units
-        self.cnn_widths = tuple(cnn_widths) if isinstance(cnn_widths, list) else cnn_widths
+        self.hidden_units = hidden_units
+        self.cnn_widths = cnn_widths
         self.activation = activation
         self.dropout = dropout
         self.learning_rate = learning_rate
@@ -214,9 +214,10 @@ class SelfTraining(Estimator):
 
         Args:
             X: features, `(n_samples, n_features)`.
-            y: class indices into `classes`, -1 for unlabeled rows; or one-hot rows
+            y: class labels of any type, -1 for unlabeled rows (scikit-learn's convention);
+                with `classes`, class indices into it; or one-hot rows
                 `(n_samples, n_classes)`, all zeros for unlabeled rows.
-            classes: the class values (names); default `0 .. max(y)`.
+            classes: the class names, when `y` holds indices; default: the sorted labels.
             validation_data: `(X_val, y_val)` for early stopping, instead of holding out
                 `validation_fraction` of the labeled rows.
             y_hidden: the true labels of the unlabeled rows, when known (benchmarks). Used

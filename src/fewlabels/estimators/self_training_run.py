@@ -16,10 +16,11 @@ import numpy as np
 
 from fewlabels.data.splits import stratified_split
 from fewlabels.errors import FewLabelsWarning, InputError
+from fewlabels.estimators.base import encode_hidden, encode_labels
 from fewlabels.estimators.selection import pseudo_targets, select_pseudo_labels
 from fewlabels.metrics import COLLAPSE_FACTOR
 from fewlabels.models.chooser import build_network
-from fewlabels.validation import check_features, check_training_data
+from fewlabels.validation import check_dense, check_features, check_training_data
 
 
 class SelfTrainingRun:
@@ -37,6 +38,7 @@ class SelfTrainingRun:
         from fewlabels import training
 
         self.est = est = estimator
+        check_dense(X)
         X = np.asarray(X)
         self.network = est.network_for(X.ndim)
         images = self.network != "mlp"
@@ -45,8 +47,9 @@ class SelfTrainingRun:
                 f"augment={est.augment!r} needs images: pass (n, height, width, channels) "
                 "arrays with model='auto', 'cnn', 'wrn' or 'transfer'."
             )
-        self.X, self.y, self.classes = check_training_data(X, y, classes, images=images)
-        self.y_hidden = self._check_hidden(y_hidden)
+        y, labels = encode_labels(y, classes)
+        self.X, self.y, self.classes = check_training_data(X, y, labels, images=images)
+        self.y_hidden = self._check_hidden(encode_hidden(y_hidden, classes, self.classes))
         self._split_validation(validation_data, images)
         training.seed_everything(est.seed, est.deterministic)
         n_classes = len(self.classes)
@@ -97,7 +100,7 @@ class SelfTrainingRun:
         from fewlabels.training.checkpoint import array_fingerprint
         from fewlabels.training.stages import StageCheckpoints
 
-        settings = {k: v for k, v in self.est.get_params().items() if k != "verbose"}
+        settings = {k: v for k, v in self.est.params_json().items() if k != "verbose"}
         return StageCheckpoints(policy, self.journal, {
             "estimator": type(self.est).__name__,
             "classes": [str(c) for c in self.classes], "params": settings,
@@ -124,7 +127,7 @@ class SelfTrainingRun:
         import keras
 
         keras.utils.set_random_seed(self.est.seed + 7919 * stage)
-        return build_network(self.network, self.X, len(self.classes), self.est.get_params())
+        return build_network(self.network, self.X, len(self.classes), self.est.params_json())
 
     def _fresh_model(self, stage: int):
         """The network of a resumed stage, unfrozen as phase 2 had left it."""

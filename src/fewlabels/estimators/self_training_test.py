@@ -193,7 +193,7 @@ def test_save_and_load_round_trip_predicts_identically(fitted, tmp_path):
     model.save(tmp_path / "run")
     loaded = SelfTraining.load(tmp_path / "run")
     assert loaded.classes_ == ["a", "b", "c"]
-    assert loaded.get_params() == model.get_params()
+    assert loaded.params_json() == model.params_json()
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
 
 
