@@ -27,6 +27,7 @@ from fewlabels.cli_options import (
 )
 from fewlabels.errors import (
     EXIT_CTRL_C,
+    EXIT_INPUT,
     EXIT_STORAGE,
     FewLabelsError,
     TrainingInterruptedError,
@@ -63,6 +64,7 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
     _predict_parser(sub)
     _demo_parser(sub)
     _preview_parser(sub)
+    _export_parser(sub)
     return parser
 
 
@@ -188,6 +190,21 @@ def _demo_parser(sub) -> None:
     estimator_options(demo, skip=DEMO_SKIP)
 
 
+def _export_parser(sub) -> None:
+    export = sub.add_parser(
+        "export", help="export a run's model as a TensorFlow SavedModel or a TFLite file",
+        description="Write RUN_DIR's model, preprocessing included, as a SavedModel folder "
+        "(signature 'serve') or a .tflite file, with its class list beside it.",
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by fit")
+    export.add_argument("--format", choices=["savedmodel", "tflite"], default="savedmodel",
+                        help="savedmodel (default) or tflite")
+    export.add_argument("--out", default=None, metavar="PATH",
+                        help="where to write (default: RUN_DIR/saved_model/ or "
+                        "RUN_DIR/model.tflite)")
+    trust_option(export)
+
+
 def _preview_parser(sub) -> None:
     from fewlabels.views.augment import POLICIES, build_policy
 
@@ -292,6 +309,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Wrote {path}")
     elif args.command == "methods":
         _print_methods()
+    elif args.command == "export":
+        path = workflow.export_run(args.run_dir, format=args.format, out=args.out,
+                                   trust_model=args.trust_model)
+        print(f"Wrote {path}")
     elif args.command == "predict":
         n = workflow.predict_run(args.run_dir, args.data, args.out,
                                  trust_model=args.trust_model, **read)
@@ -311,6 +332,25 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _default_showwarning = warnings.showwarning
 
 
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def backend_problem() -> str | None:
+    """What is wrong with the Keras backend `KERAS_BACKEND` names, if anything: unknown,
+    or not installed (checked without importing it)."""
+    import importlib.util
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend not in BACKEND_PACKAGES:
+        return (f"KERAS_BACKEND={backend!r} is not a Keras backend fewlabels runs on; use "
+                "tensorflow (the default) or jax.")
+    if importlib.util.find_spec(BACKEND_PACKAGES[backend]) is None:
+        extra = {"jax": " (pip install 'fewlabels[jax]')", "torch": ""}.get(backend, "")
+        return (f"KERAS_BACKEND={backend} but {BACKEND_PACKAGES[backend]} is not installed"
+                f"{extra}.")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (`fewlabels.errors` lists them).
 
@@ -320,6 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # TensorFlow's C++ runtime logs harmless chatter (CUDA probes on CPU-only machines); the
     # command line keeps stderr for its own messages. `setdefault` keeps the user's choice.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    problem = backend_problem()
+    if problem:
+        print(f"fewlabels: error: {problem}", file=sys.stderr)
+        return EXIT_INPUT
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(fit_options=bool(argv) and argv[0] == "fit").parse_args(argv)
     warnings.showwarning = _show_warning

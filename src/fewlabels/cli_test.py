@@ -386,3 +386,20 @@ def test_a_bad_input_is_one_line_on_stderr_and_exit_code_2(tmp_path, args, messa
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fewlabels: error: "), done.stderr[-800:]
     assert message in lines[0]
+
+
+@pytest.mark.parametrize("backend, message", [
+    ("mxnet", "KERAS_BACKEND='mxnet' is not a Keras backend fewlabels runs on"),
+    ("torch", "KERAS_BACKEND=torch but torch is not installed"),
+])
+def test_a_backend_that_cannot_run_is_one_line_not_a_traceback(backend, message):
+    import importlib.util
+    import os
+
+    if backend == "torch" and importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed here")
+    done = subprocess.run([sys.executable, "-m", "fewlabels", "methods"], capture_output=True,
+                          text=True, env={**os.environ, "KERAS_BACKEND": backend}, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"fewlabels: error: {message}" + (
+        "; use tensorflow (the default) or jax." if backend == "mxnet" else ".")]

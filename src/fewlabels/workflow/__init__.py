@@ -8,10 +8,12 @@ do too:
 - `experiment`: `run_experiment` (fit a method and its baseline, score, write the run),
   `make_estimator` and `methods`;
 - `rundir`: the run directory's files, checked before training;
-- `reporting`: what a run reports about each kind of estimator.
+- `reporting`: what a run reports about each kind of estimator;
+- `export`: `export_run`, a run's model as a SavedModel or a TFLite file.
 """
 
 from fewlabels.workflow.experiment import RunResult, make_estimator, methods, run_experiment
+from fewlabels.workflow.export import export_run
 from fewlabels.workflow.rundir import check_run_dir, versions
 from fewlabels.workflow.runs import demo, evaluate_run, fit_run, predict_run
 
@@ -20,6 +22,7 @@ __all__ = [
     "check_run_dir",
     "demo",
     "evaluate_run",
+    "export_run",
     "fit_run",
     "make_estimator",
     "methods",

@@ -1,0 +1,69 @@
+"""Export a run's model for serving: a TensorFlow SavedModel or a TFLite file.
+
+The model of a run holds its preprocessing (the standardization of table rows, the scaling
+of images), so the exported model takes the same raw inputs as `predict`: feature rows as
+float32, or images in 0..255. Its output is one probability per class, in the order of the
+run's `classes.json`, which is copied beside it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from fewlabels.errors import InputError
+from fewlabels.files import write_json
+from fewlabels.workflow.rundir import check_output_file
+
+FORMATS = ("savedmodel", "tflite")
+TFLITE_TOLERANCE = 1e-4
+"""How far TFLite's probabilities may differ from the Keras model's (float32 kernels)."""
+
+
+def export_run(run_dir: str | Path, *, format: str = "savedmodel",
+               out: str | Path | None = None, trust_model: bool = False) -> Path:
+    """Export a run's model as a SavedModel folder or a `.tflite` file.
+
+    Args:
+        run_dir: a directory written by `fit_run`.
+        format: `"savedmodel"` (a folder with a `serve` signature) or `"tflite"`.
+        out: where to write; default `RUN_DIR/saved_model/` or `RUN_DIR/model.tflite`.
+        trust_model: see `evaluate_run`.
+
+    Returns:
+        The path written. The class list is written as `assets/classes.json` inside a
+        SavedModel folder, and as `<name>.classes.json` beside a `.tflite` file.
+
+    Example:
+    ```python
+    export_run("runs/demo", format="tflite")   # runs/demo/model.tflite
+    ```
+    """
+    from fewlabels.estimators import load_estimator
+
+    if format not in FORMATS:
+        raise InputError(f"format must be one of {FORMATS}; got {format!r}.")
+    run_dir = Path(run_dir)
+    default = run_dir / ("saved_model" if format == "savedmodel" else "model.tflite")
+    out = Path(out) if out is not None else default
+    if out != default:
+        check_output_file(out, run_dir, run_dir / "model.keras", kind="export")
+    estimator = load_estimator(run_dir, trust_model=trust_model)
+    classes = [c.item() if hasattr(c, "item") else c for c in estimator.classes_]
+    with tempfile.TemporaryDirectory(dir=out.parent) as work:
+        saved = Path(work) / "saved_model"
+        estimator.model_.export(str(saved), format="tf_saved_model", verbose=False)
+        write_json(saved / "assets" / "classes.json", classes)
+        if format == "savedmodel":
+            if out.exists():
+                shutil.rmtree(out) if out.is_dir() and not out.is_symlink() else out.unlink()
+            saved.rename(out)
+            return out
+        import tensorflow as tf
+
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        (Path(work) / "model.tflite").write_bytes(converter.convert())
+        (Path(work) / "model.tflite").replace(out)
+    write_json(out.with_name(out.stem + ".classes.json"), classes)
+    return out

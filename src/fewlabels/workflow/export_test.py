@@ -1,0 +1,71 @@
+"""An exported model predicts what the run's model.keras predicts, preprocessing included."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from fewlabels import cli
+from fewlabels.estimators import load_estimator
+from fewlabels.workflow.export import TFLITE_TOLERANCE
+
+FAST = ["--method", "supervised", "--epochs", "3", "--patience", "1", "--min-steps", "0",
+        "--hidden-units", "8", "--no-baseline", "--verbose", "0"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 3.0, size=(80, 4))  # far from standardized: the model must scale
+    y = np.where(x[:, 0] + x[:, 1] > 10, "big", "small")
+    table = root / "data.csv"
+    table.write_text("".join(",".join(f"{v:.5f}" for v in row) + f",{label}\n"
+                             for row, label in zip(x, y, strict=True)))
+    assert cli.main(["fit", str(table), "--out", str(root / "run"), *FAST]) == 0
+    return root / "run"
+
+
+def _inputs(n=100):
+    return np.random.default_rng(1).normal(5.0, 3.0, size=(n, 4)).astype("float32")
+
+
+def test_a_savedmodel_predicts_as_the_keras_model_within_1e_5(run):
+    import tensorflow as tf
+
+    assert cli.main(["export", str(run)]) == 0
+    served = tf.saved_model.load(str(run / "saved_model"))
+    x = _inputs()
+    expected = load_estimator(run).predict_proba(x)
+    np.testing.assert_allclose(served.serve(x).numpy(), expected, atol=1e-5)
+    classes = json.loads((run / "saved_model" / "assets" / "classes.json").read_text())
+    assert classes == ["big", "small"]
+
+
+def test_a_tflite_file_predicts_as_the_keras_model_within_its_tolerance(run, tmp_path):
+    import tensorflow as tf
+
+    out = tmp_path / "m.tflite"
+    assert cli.main(["export", str(run), "--format", "tflite", "--out", str(out)]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_path=str(out))
+    x = _inputs()
+    feed = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(feed["index"], list(x.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(feed["index"], x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, load_estimator(run).predict_proba(x),
+                               atol=TFLITE_TOLERANCE)
+    assert json.loads((tmp_path / "m.classes.json").read_text()) == ["big", "small"]
+
+
+def test_export_refuses_an_unknown_format_and_an_output_over_the_model(run, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["export", str(run), "--format", "onnx"])
+    assert cli.main(["export", str(run), "--out", str(run / "model.keras")]) == 2
+    assert "is the input data; writing the export there would destroy it" in (
+        capsys.readouterr().err)
