@@ -30,6 +30,7 @@ from fewlabels.errors import (
     EXIT_INPUT,
     EXIT_STORAGE,
     FewLabelsError,
+    InputError,
     TrainingInterruptedError,
 )
 
@@ -38,13 +39,15 @@ DEMO_SKIP = ("verbose", "model", "augment", "backbone", "weights", "input_size",
 """Estimator options `demo` does not offer: it trains the MLP on digits' feature rows."""
 
 
-def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
+def build_parser(fit_options: bool = True,
+                 fit_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The argument parser of every subcommand.
 
     Args:
         fit_options: add `fit`'s model, training and algorithm options. They come from the
             algorithm classes, which import TensorFlow: `main` leaves them out for the other
             commands, so that `fewlabels --help` and input errors stay fast.
+        fit_defaults: option values of `fit --config FILE`, which the command line overrides.
 
     Returns:
         The parser.
@@ -58,7 +61,7 @@ def build_parser(fit_options: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fewlabels {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _fit_parser(sub, fit_options)
+    _fit_parser(sub, fit_options, fit_defaults or {})
     _methods_parser(sub)
     _evaluate_parser(sub)
     _predict_parser(sub)
@@ -81,7 +84,7 @@ def _method_help(with_registry: bool) -> str:
             "them with one line each)")
 
 
-def _fit_parser(sub, fit_options: bool) -> None:
+def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
     fit = sub.add_parser(
         "fit", help="train on a table or images and write a run directory",
         description="Train on DATA, compare with a supervised-only baseline on held-out test "
@@ -91,9 +94,12 @@ def _fit_parser(sub, fit_options: bool) -> None:
         "and an optional unlabeled/ subfolder, an .npz with x and y (-1 = unlabeled), or a "
         "built-in image dataset: digits, fashion_mnist, mnist.",
     )
-    fit.add_argument("data", metavar="DATA",
+    fit.add_argument("data", metavar="DATA", nargs="?", default=None,
                      help="the training data: a table, an image folder, an .npz or a built-in "
-                     "image dataset name")
+                     "image dataset name (or 'data' in --config)")
+    fit.add_argument("--config", metavar="FILE", default=None,
+                     help="read options from a TOML file or a run's config.json (to "
+                     "reproduce that run); options given here override it")
     fit.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
     fit.add_argument("--method", default="self-training", help=_method_help(fit_options))
     fit.add_argument("--test", metavar="FILE", default=None,
@@ -124,6 +130,11 @@ def _fit_parser(sub, fit_options: bool) -> None:
     image_options(fit, training=True)
     if fit_options:
         add_fit_options(fit)
+    unknown = sorted(set(defaults) - {a.dest for a in fit._actions})
+    if unknown:
+        raise InputError(f"the configuration sets {unknown}, which are not fit options "
+                         "(fewlabels fit --help lists them).")
+    fit.set_defaults(**defaults)
 
 
 
@@ -320,6 +331,18 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_defaults(argv: list[str]) -> dict:
+    """The options `fit --config FILE` sets, read before the command line is parsed."""
+    from fewlabels.workflow.config import read_run_config
+
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return read_run_config(argv[i + 1])
+        if arg.startswith("--config="):
+            return read_run_config(arg.split("=", 1)[1])
+    return {}
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     from fewlabels.errors import FewLabelsWarning
 
@@ -365,9 +388,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fewlabels: error: {problem}", file=sys.stderr)
         return EXIT_INPUT
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(fit_options=bool(argv) and argv[0] == "fit").parse_args(argv)
     warnings.showwarning = _show_warning
     try:
+        fitting = bool(argv) and argv[0] == "fit"
+        defaults = _config_defaults(argv) if fitting else {}
+        parser = build_parser(fit_options=fitting, fit_defaults=defaults)
+        args = parser.parse_args(argv)
+        if args.command == "fit" and args.data is None:
+            parser.error("fit needs DATA (or 'data' in its --config file)")
         return _run(args)
     except TrainingInterruptedError as err:
         print(f"fewlabels: {err}", file=sys.stderr)

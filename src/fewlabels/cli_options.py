@@ -231,11 +231,9 @@ def estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.command != "fit":
         return kwargs_for(args, SelfTraining, exclude=("verbose",))
-    fixed = {"command", "data", "out", "method", "test", "test_fraction", "labels_per_class",
-             "baseline", "overwrite", "resume", "checkpoint_steps", "checkpoint_seconds",
-             "verbose", "label_column", "delimiter", "header",
-             "encoding", "on_bad_image", "image_size", "channels", "unlabeled",
-             "unlabeled_dir", "stream_unlabeled"}
+    from fewlabels.workflow.config import RUN_OPTIONS
+
+    fixed = {"command", "config", "out", "overwrite", "resume", *RUN_OPTIONS}
     return {k: v for k, v in vars(args).items() if k not in fixed}
 
 

@@ -112,3 +112,40 @@ def test_a_non_empty_directory_still_needs_overwrite(tmp_path, table):
     (run / "other.txt").write_text("x")
     with pytest.raises(FewLabelsError, match="the run directory is not empty"):
         workflow.check_run_dir(run, overwrite=False)
+
+
+def test_a_toml_config_sets_fit_options_and_the_command_line_overrides_it(tmp_path, table):
+    import json
+
+    config = tmp_path / "run.toml"
+    config.write_text(f'data = "{table}"\nmethod = "supervised"\nepochs = 4\nbaseline = false\n'
+                      "min_steps = 0\npatience = 1\nverbose = 0\n\n[params]\n"
+                      "hidden_units = [8]\nlearning_rate = 0.02\n")
+    run = tmp_path / "run"
+    assert cli.main(["fit", "--config", str(config), "--out", str(run), "--epochs", "2"]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["method"] == "supervised" and saved["params"]["epochs"] == 2
+    assert saved["params"]["hidden_units"] == [8] and saved["params"]["learning_rate"] == 0.02
+    assert saved["baseline"] is False
+
+
+def test_a_runs_config_json_reproduces_the_run(tmp_path, finished):
+    import json
+
+    again = tmp_path / "again"
+    assert cli.main(["fit", "--config", str(finished / "config.json"), "--out", str(again)]) == 0
+    first = json.loads((finished / "config.json").read_text())
+    second = json.loads((again / "config.json").read_text())
+    assert second["params"] == first["params"] and second["method"] == first["method"]
+    first_metrics = json.loads((finished / "metrics.json").read_text())["results"]
+    second_metrics = json.loads((again / "metrics.json").read_text())["results"]
+    assert [r["metrics"]["accuracy"] for r in second_metrics] == [
+        r["metrics"]["accuracy"] for r in first_metrics]
+
+
+def test_a_config_with_an_unknown_option_is_one_line_naming_it(tmp_path, table, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text(f'data = "{table}"\nthreshhold = 0.9\n')
+    assert cli.main(["fit", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
+    assert "the configuration sets ['threshhold'], which are not fit options" in (
+        capsys.readouterr().err)

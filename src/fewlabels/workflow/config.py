@@ -1,0 +1,73 @@
+"""Run configurations from a file: a TOML file written by hand, or a run's `config.json`.
+
+`fewlabels fit --config run.toml` reads every `fit` option from the file, and options given
+on the command line override it. A finished run's `config.json` can be given back to
+reproduce the run: its method, parameters, data and reading options are read from it.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from fewlabels.errors import InputError
+
+RUN_OPTIONS = ("data", "method", "test", "test_fraction", "labels_per_class", "baseline",
+               "stream_unlabeled", "label_column", "delimiter", "header", "encoding",
+               "image_size", "channels", "unlabeled", "unlabeled_dir", "on_bad_image",
+               "checkpoint_steps", "checkpoint_seconds", "verbose")
+"""`fit` options that are not estimator or algorithm parameters."""
+RECORD_ONLY = {"fewlabels_version", "estimator", "input_shape", "versions", "data_sha256",
+               "feature_names", "n_per_class", "test_data", "read", "params"}
+"""Keys of a run's `config.json` that record the run rather than set an option."""
+
+
+def read_run_config(path: str | Path) -> dict[str, Any]:
+    """The `fit` options a configuration file sets, as `{option: value}`.
+
+    Args:
+        path: a `.toml` file (flat `option = value` lines; `[params]` and `[read]` tables are
+            merged in) or a run's `config.json`.
+
+    Returns:
+        Option names as `fit_run` and the command line take them (`threshold`, `method`,
+        `data`, ...). Estimator and algorithm parameters are not checked here: the estimator
+        checks them, naming any it does not take.
+
+    Example:
+    ```python
+    options = read_run_config("runs/demo/config.json")
+    fit_run(options.pop("data"), "runs/again", **options)
+    ```
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the configuration ({err.strerror or err}).") \
+            from err
+    try:
+        raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise InputError(f"{path}: not a valid {path.suffix or 'configuration'} file "
+                         f"({err}).") from err
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: a configuration is a table of options.")
+    options = {k: v for k, v in raw.items() if k not in RECORD_ONLY}
+    for table in ("read", "params"):
+        value = raw.get(table, {})
+        if not isinstance(value, dict):
+            raise InputError(f"{path}: '{table}' must be a table of options.")
+        options.update(value)
+    if isinstance(raw.get("test_data"), str):
+        options["test"] = raw["test_data"]
+    if isinstance(options.get("test"), str) and options["test"].startswith("held out"):
+        options.pop("test")  # a run's record of its own split, not a file
+    algorithm = options.pop("algorithm_params", None) or {}
+    if not isinstance(algorithm, dict):
+        raise InputError(f"{path}: 'algorithm_params' must be a table of hyperparameters.")
+    options.update(algorithm)
+    options.pop("out", None)  # the run directory is always the command's own
+    return {k.replace("-", "_"): v for k, v in options.items()}
