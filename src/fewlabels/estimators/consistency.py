@@ -50,7 +50,8 @@ class ConsistencyTraining(Estimator):
         model: the network, as for `SelfTraining`: `"auto"` (MLP for rows, CNN for images,
             transfer with `backbone`), `"mlp"`, `"cnn"`, `"wrn"` or `"transfer"`.
         backbone: a `keras.applications` name (or `"cnn"`/`"wrn"`) for a transfer model.
-        weights: the backbone's weights: `"imagenet"`, a path, or `"none"`.
+        weights: the backbone's weights: `"imagenet"`, a path, or `"none"` (random: the
+            whole network trains).
         input_size: the side images are resized to inside a transfer model.
         head_units: transfer models: units of the head's hidden Dense layer.
         hidden_units: `"mlp"`: widths of the hidden layers.

@@ -40,7 +40,9 @@ class SelfTraining(Estimator):
         backbone: for transfer learning, a `keras.applications` name (`"MobileNetV2"`,
             `"ResNet50"`, `"EfficientNetV2B0"`, ...). Setting it selects `model="transfer"`.
         weights: the backbone's weights: `"imagenet"` (Keras's cache, `~/.keras/models`),
-            a path to a weights file for the backbone, or `"none"` (random initialization).
+            a path to a weights file for the backbone, or `"none"`: random initialization,
+            and then the whole network trains from the start (a frozen random backbone
+            would have nothing to transfer).
         input_size: the side images are resized to inside a transfer model (default: the
             image side, raised to the backbone's minimum).
         unfreeze: transfer phase 2: unfreeze this many of the backbone's top layers (those
@@ -55,7 +57,7 @@ class SelfTraining(Estimator):
             per image grows with the square of the widths.
         activation: `"mlp"`: Keras activation of the hidden layers.
         dropout: dropout rate (`"mlp"`: after each hidden layer; `"cnn"`: before the head).
-        learning_rate: Adam's learning rate.
+        learning_rate: the learning rate (self-training trains with Adam).
         batch_size: training batch size.
         epochs: the most epochs per training stage (early stopping usually ends sooner).
         patience: epochs without validation improvement before a stage stops.

@@ -19,7 +19,7 @@ from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.estimators.base import encode_hidden, encode_labels
 from fewlabels.estimators.selection import pseudo_targets, select_pseudo_labels
 from fewlabels.metrics import COLLAPSE_FACTOR
-from fewlabels.models.chooser import build_network
+from fewlabels.models.chooser import build_network, pretrained
 from fewlabels.validation import check_dense, check_features, check_training_data
 
 
@@ -143,7 +143,7 @@ class SelfTrainingRun:
     def initial_stage(self) -> None:
         """Train on the labeled rows (unless the run resumes after this stage)."""
         n = len(self.train_rows)
-        self._say(f"Training on {n} labeled rows ({len(self.y_val)} held out for "
+        self._say(f"Training on {n} labeled {self._unit} ({len(self.y_val)} held out for "
                   "validation).")
         if self.resume_at <= 0:
             stage = self._run_stage("initial", self.X[self.train_rows],
@@ -179,7 +179,8 @@ class SelfTrainingRun:
                                       prior=self.prior if est.class_balance else None)
         if len(chosen) == 0:
             journal.termination = "no_change"
-            self._say(f"Round {r}: no unlabeled row reached the acceptance criterion; stop.")
+            self._say(f"Round {r}: no unlabeled example reached the acceptance criterion; "
+                      "stop.")
             return False
         rows = pool[chosen]
         journal.labeled_iter[rows] = r
@@ -188,7 +189,8 @@ class SelfTrainingRun:
         journal.record = self._round_record(r, rows, proba[chosen])
         total = len(self.train_rows) + int(np.sum(journal.labeled_iter > 0))
         self._say(f"Round {r}: accepted {len(rows)} pseudo-labels (mean confidence "
-                  f"{journal.record['mean_confidence']:.3f}); retraining on {total} rows.")
+                  f"{journal.record['mean_confidence']:.3f}); retraining on {total} "
+                  f"{self._unit}.")
         return True
 
     def _train_round(self, r: int) -> None:
@@ -229,7 +231,7 @@ class SelfTrainingRun:
             journal.pre_finetune = self.pre_finetune_model.get_weights()
             journal.before = self._validation_scores()
         n = len(self.train_rows)
-        self._say(f"Fine-tuning on the {n} labeled rows.")
+        self._say(f"Fine-tuning on the {n} labeled {self._unit}.")
         journal.stage = "finetune"
         stage = training.train_stage(
             self.model, self.X[self.train_rows], self.onehot[self.y[self.train_rows]],
@@ -286,7 +288,7 @@ class SelfTrainingRun:
         est, journal = self.est, self.journal
         journal.stage, journal.phase = name, 0
         args = {**self.stage_args, **kwargs}
-        if self.network != "transfer" or est.unfreeze == 0:
+        if self.network != "transfer" or est.unfreeze == 0 or not pretrained(est.weights):
             return training.train_stage(self.model, x, targets_, **args)
         slow = est.unfreeze_learning_rate or args["learning_rate"] / 10
         if journal.unfrozen and journal.phase_record is None:
@@ -351,6 +353,10 @@ class SelfTrainingRun:
                 round(float(np.mean(journal.transduction[all_rows] == hidden[all_rows])), 6)
                 if len(all_rows) else None),
         }
+
+    @property
+    def _unit(self) -> str:
+        return "rows" if self.network == "mlp" else "images"
 
     def _say(self, message: str) -> None:
         if self.est.verbose:

@@ -64,12 +64,18 @@ def build_network(network: str, X: np.ndarray, n_classes: int, params: dict):
     if network == "transfer":
         from fewlabels.models.transfer import build_transfer_model
 
-        weights = params["weights"]
+        random = not pretrained(params["weights"])
         return build_transfer_model(
             params["backbone"], X.shape[1:], n_classes,
-            weights=None if weights.lower() in ("none", "random") else weights,
+            weights=None if random else params["weights"],
             input_size=params["input_size"], head_units=params["head_units"],
             dropout=params["dropout"],
+            frozen=not random,  # a random backbone has nothing to keep: it trains whole
         )
     return build_mlp(X.shape[1], n_classes, hidden_units=params["hidden_units"],
                      activation=params["activation"], dropout=params["dropout"], adapt_data=X)
+
+
+def pretrained(weights: str) -> bool:
+    """Whether a transfer backbone's `weights` setting loads pretrained weights."""
+    return str(weights).lower() not in ("none", "random")

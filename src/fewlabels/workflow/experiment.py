@@ -158,7 +158,7 @@ def run_experiment(
         estimator.seed)
     if labels_per_class is not None:
         y, y_hidden = _keep_labels(y, y_hidden, labels_per_class, estimator.seed)
-    _warn_if_few_test_rows(y_test)
+    _warn_if_few_test_rows(y_test, given=test_source == "given")
     estimator.set_params(verbose=verbose)
     method = reporting.method_name(estimator)
     streamed = _streamed(estimator, method, unlabeled_files)
@@ -221,15 +221,16 @@ def _keep_labels(y, y_hidden, labels_per_class, seed: int):
     return y, hidden if y_hidden is None else np.where(hidden >= 0, hidden, y_hidden)
 
 
-def _warn_if_few_test_rows(y_test) -> None:
+def _warn_if_few_test_rows(y_test, given: bool) -> None:
     if y_test is None or len(y_test) == 0:
         warnings.warn("no test rows: the run reports validation scores only.",
                       FewLabelsWarning, stacklevel=3)
     elif len(y_test) < FEW_TEST_ROWS:
+        more = ("a larger test set measures more precisely" if given else
+                "pass a labeled test file (--test FILE) to measure more precisely")
         warnings.warn(
             f"the test split has only {len(y_test)} rows, so one row is "
-            f"{100 / len(y_test):.0f} points of accuracy and the scores are noisy; a larger "
-            "labeled test set (--test FILE) measures more precisely.",
+            f"{100 / len(y_test):.0f} points of accuracy and the scores are noisy; {more}.",
             FewLabelsWarning, stacklevel=3,
         )
 

@@ -123,3 +123,15 @@ def test_resume_needs_an_unfinished_run_and_excludes_overwrite(tmp_path):
     (tmp_path / "model.keras").unlink()
     with pytest.raises(FewLabelsError, match="unfinished run: pass --resume"):
         workflow.check_run_dir(tmp_path, overwrite=False)
+
+
+def test_the_few_test_rows_warning_suggests_a_test_file_only_when_none_was_given(tmp_path):
+    x = np.random.default_rng(0).normal(size=(60, 2)).astype(np.float32)
+    y = np.array([0, 1] * 10 + [-1] * 40)
+    estimator = workflow.make_estimator("supervised", **TINY)
+    with pytest.warns(FewLabelsWarning, match=r"pass a labeled test file \(--test FILE\)"):
+        workflow.run_experiment(x, y, [0, 1], out=tmp_path / "a", estimator=estimator,
+                                baseline=False)
+    with pytest.warns(FewLabelsWarning, match="a larger test set measures more precisely"):
+        workflow.run_experiment(x, y, [0, 1], out=tmp_path / "b", estimator=estimator,
+                                x_test=x[:10], y_test=np.array([0, 1] * 5), baseline=False)
