@@ -68,6 +68,11 @@ def build_parser(fit_options: bool = True,
     _demo_parser(sub)
     _preview_parser(sub)
     _export_parser(sub)
+    report = sub.add_parser("report", help="write RUN_DIR/report.html (fit writes it too)",
+                            description="Write a self-contained HTML report of a run: results "
+                            "beside the baseline, learning curves, confusion matrices, "
+                            "per-class precision and recall, reliability.")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by fit")
     return parser
 
 
@@ -271,7 +276,7 @@ def _print_run(result) -> None:
         print(f"\nPer class ({result.results[-1]['name']})")
         print(report.per_class_table(result.results[-1]["metrics"]))
     print(f"\nWrote {result.run_dir}/ (model.keras, config.json, classes.json, metrics.json, "
-          "history.json)")
+          "history.json, report.html)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -320,6 +325,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Wrote {path}")
     elif args.command == "methods":
         _print_methods()
+    elif args.command == "report":
+        print(f"Wrote {workflow.write_report(args.run_dir)}")
     elif args.command == "export":
         path = workflow.export_run(args.run_dir, format=args.format, out=args.out,
                                    trust_model=args.trust_model)

@@ -21,8 +21,8 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Seque
 
     Returns:
         A dict with `n`, `loss` (mean cross-entropy), `accuracy`, `macro_f1`, `per_class`
-        (name -> precision, recall, f1, support) and `confusion_matrix` (rows: true class,
-        columns: predicted class, in `classes` order).
+        (name -> precision, recall, f1, support), `confusion_matrix` (rows: true class,
+        columns: predicted class, in `classes` order) and `calibration` (see `calibration`).
 
     Example:
     ```python
@@ -56,4 +56,37 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Seque
             for i, c in enumerate(classes)
         },
         "confusion_matrix": confusion_matrix(y_true, pred, labels=labels).tolist(),
+        "calibration": calibration(proba, y_true),
     }
+
+
+def calibration(proba: np.ndarray, y_true: np.ndarray, n_bins: int = 10) -> dict:
+    """Expected calibration error and the reliability diagram's bins.
+
+    Predictions are binned by their confidence (the top probability) into `n_bins` equal
+    intervals; each bin compares its mean confidence with its accuracy, and the ECE is their
+    gap averaged with the bins' sizes as weights.
+
+    Args:
+        proba: predicted probabilities, `(n, n_classes)`.
+        y_true: true class indices, `(n,)`.
+        n_bins: the number of confidence intervals.
+
+    Returns:
+        `{"ece": float, "bins": [{"low", "high", "confidence", "accuracy", "count"}, ...]}`,
+        empty bins left out.
+    """
+    confidence = proba.max(axis=1)
+    right = proba.argmax(axis=1) == np.asarray(y_true)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    bins, ece = [], 0.0
+    for b in range(n_bins):
+        inside = which == b
+        if not inside.any():
+            continue
+        conf, acc = float(confidence[inside].mean()), float(right[inside].mean())
+        ece += inside.mean() * abs(conf - acc)
+        bins.append({"low": float(edges[b]), "high": float(edges[b + 1]), "confidence": conf,
+                     "accuracy": acc, "count": int(inside.sum())})
+    return {"ece": float(ece), "bins": bins}

@@ -9,11 +9,13 @@ do too:
   `make_estimator` and `methods`;
 - `rundir`: the run directory's files, checked before training;
 - `reporting`: what a run reports about each kind of estimator;
-- `export`: `export_run`, a run's model as a SavedModel or a TFLite file.
+- `export`: `export_run`, a run's model as a SavedModel or a TFLite file;
+- `html_report`: `write_report`, the run's `report.html`.
 """
 
 from fewlabels.workflow.experiment import RunResult, make_estimator, methods, run_experiment
 from fewlabels.workflow.export import export_run
+from fewlabels.workflow.html_report import write_report
 from fewlabels.workflow.rundir import check_run_dir, versions
 from fewlabels.workflow.runs import demo, evaluate_run, fit_run, predict_run
 
@@ -29,4 +31,5 @@ __all__ = [
     "predict_run",
     "run_experiment",
     "versions",
+    "write_report",
 ]

@@ -15,6 +15,7 @@ from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.files import inside, write_json
 from fewlabels.workflow import reporting
+from fewlabels.workflow.html_report import write_report
 from fewlabels.workflow.rundir import (
     HISTORY_FILE,
     METRICS_FILE,
@@ -182,6 +183,7 @@ def run_experiment(
         _write_run(out, estimator, baseline_estimator, results, test_source,
                    0 if y_test is None else len(y_test),
                    {"method": method, **(config or {}), "test": test_source})
+        write_report(out)
     table = report.comparison_table(results) if results else "(no test rows)"
     return RunResult(run_dir=out, estimator=estimator, results=results, table=table)
 

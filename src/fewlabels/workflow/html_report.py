@@ -1,0 +1,240 @@
+"""A run's report as one self-contained HTML page: `RUN_DIR/report.html`.
+
+Every `fit` writes it, and `fewlabels report RUN_DIR` writes it again. The page needs no
+network: its figures are PNG images drawn with matplotlib and embedded in the page. It
+shows the test results of the method beside its supervised baseline, the learning curves
+(losses, accuracy, mask rate, per-class pseudo-label shares, pseudo-label accuracy where the
+hidden labels are known), self-training's rounds, each model's confusion matrix, per-class
+precision and recall, and a reliability diagram with the expected calibration error.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+from fewlabels.errors import InputError
+from fewlabels.files import inside, read_json, write_text
+from fewlabels.workflow.rundir import HISTORY_FILE, METRICS_FILE
+
+REPORT_FILE = "report.html"
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; }
+td, th { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+td:first-child, th:first-child { text-align: left; }
+figure { display: inline-block; margin: 0.5em; } img { max-width: 100%; }
+.note { color: #666; font-size: 0.9em; }
+"""
+_COUNT_FIGURES = """
+window.addEventListener("load", function () {
+  var images = Array.from(document.images);
+  var loaded = images.filter(function (i) { return i.complete && i.naturalWidth > 0; });
+  document.body.setAttribute("data-figures", String(images.length));
+  document.body.setAttribute("data-figures-loaded", String(loaded.length));
+});
+"""
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write `RUN_DIR/report.html` from the run's metrics, history and config.
+
+    Args:
+        run_dir: a directory written by `fit_run`.
+
+    Returns:
+        The report's path.
+
+    Example:
+    ```python
+    write_report("runs/demo")   # open runs/demo/report.html in a browser
+    ```
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / METRICS_FILE).is_file():
+        raise InputError(f"{run_dir}: no {METRICS_FILE}; is it a finished run directory?")
+    metrics = read_json(run_dir / METRICS_FILE)
+    history = read_json(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else {}
+    config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+    results = metrics.get("results", [])
+    sections = [_summary(config, metrics), _results_table(results)]
+    sections += _curves(history)
+    sections += _rounds(history)
+    sections += [_figure_section("Confusion matrices (rows: true class, columns: predicted)",
+                                 [_confusion(r) for r in results]),
+                 _figure_section("Per-class precision and recall",
+                                 [_per_class(r) for r in results]),
+                 _figure_section("Reliability (confidence against accuracy on the test data)",
+                                 [_reliability(results)] if results else [])]
+    title = f"fewlabels run: {html.escape(str(config.get('method', run_dir.name)))}"
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<style>{_STYLE}</style><script>{_COUNT_FIGURES}</script></head><body>"
+            f"<h1>{title}</h1>{''.join(sections)}</body></html>\n")
+    path = inside(run_dir, REPORT_FILE)
+    write_text(path, page)
+    return path
+
+
+def _summary(config: dict, metrics: dict) -> str:
+    rows = [("data", config.get("data")), ("method", config.get("method")),
+            ("test", f"{metrics.get('test', {}).get('source')} "
+                     f"({metrics.get('test', {}).get('n')} rows)"),
+            ("fewlabels", metrics.get("fewlabels_version"))]
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in rows if v is not None)
+    return f"<table>{body}</table>"
+
+
+def _results_table(results: list[dict]) -> str:
+    if not results:
+        return "<p class='note'>No test rows: the run reports validation scores only.</p>"
+    head = ("<tr><th>model</th><th>accuracy</th><th>macro-F1</th><th>loss</th>"
+            "<th>ECE</th><th>labeled</th><th>pseudo-labeled</th><th>time s</th></tr>")
+    rows = []
+    for r in results:
+        m = r["metrics"]
+        ece = m.get("calibration", {}).get("ece")
+        rows.append(
+            f"<tr><td>{html.escape(r['name'])}</td><td>{m['accuracy']:.4f}</td>"
+            f"<td>{m['macro_f1']:.4f}</td><td>{m['loss']:.4f}</td>"
+            f"<td>{'' if ece is None else f'{ece:.3f}'}</td><td>{r.get('labeled', '')}</td>"
+            f"<td>{r.get('pseudo_labeled', '')}</td><td>{r.get('wall_s', '')}</td></tr>")
+    return f"<h2>Test results</h2><table>{head}{''.join(rows)}</table>"
+
+
+def _figure_section(title: str, images: list[str | None]) -> str:
+    figures = "".join(f"<figure><img alt='{html.escape(title)}' src='{src}'></figure>"
+                      for src in images if src)
+    return f"<h2>{html.escape(title)}</h2>{figures}" if figures else ""
+
+
+def _png(fig) -> str:
+    """A matplotlib figure as an inline `data:` URL (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _series(history: dict) -> dict[str, list[float]]:
+    """Per-epoch series of a run: consistency training's `epochs`, or self-training's stages
+    one after another."""
+    if isinstance(history.get("epochs"), dict):
+        return {k: v for k, v in history["epochs"].items() if isinstance(v, list)}
+    series: dict[str, list[float]] = {}
+    for stage in history.get("stages", []):
+        for key, values in (stage.get("history") or {}).items():
+            series.setdefault(key, []).extend(values)
+    return series
+
+
+def _curves(history: dict) -> list[str]:
+    series = _series(history)
+    if not series:
+        return []
+    plt = _pyplot()
+    panels = [("loss", [k for k in series if k.endswith("loss")]),
+              ("accuracy", [k for k in series if "accuracy" in k]),
+              ("mask rate", [k for k in series if k == "mask_rate"]),
+              ("pseudo-label share per class", [k for k in series if k.startswith("share_")])]
+    images = []
+    for title, keys in panels:
+        if not keys:
+            continue
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for key in keys:
+            ax.plot(range(1, len(series[key]) + 1), series[key], label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        images.append(_png(fig))
+    return [_figure_section("Learning curves", images)]
+
+
+def _rounds(history: dict) -> list[str]:
+    rounds = history.get("rounds") or []
+    if not rounds:
+        return []
+    head = ("<tr><th>round</th><th>accepted</th><th>mean confidence</th>"
+            "<th>pseudo-label accuracy</th><th>validation accuracy</th></tr>")
+    rows = "".join(
+        f"<tr><td>{r['round']}</td><td>{r['accepted']}</td><td>{r['mean_confidence']:.3f}</td>"
+        f"<td>{_fmt(r.get('pseudo_label_accuracy'))}</td>"
+        f"<td>{_fmt((r.get('validation') or {}).get('accuracy'))}</td></tr>" for r in rounds)
+    return [f"<h2>Self-training rounds</h2><table>{head}{rows}</table>"
+            f"<p class='note'>Stopped: {html.escape(str(history.get('termination_condition')))}"
+            "</p>"]
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _confusion(result: dict) -> str:
+    plt = _pyplot()
+    matrix = result["metrics"]["confusion_matrix"]
+    names = list(result["metrics"]["per_class"])
+    size = max(3.0, 0.45 * len(names) + 1.5)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_title(result["name"], fontsize=9)
+    return _png(fig)
+
+
+def _per_class(result: dict) -> str:
+    plt = _pyplot()
+    per_class = result["metrics"]["per_class"]
+    names = list(per_class)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.4 * len(names) + 2), 3))
+    positions = range(len(names))
+    ax.bar([p - 0.2 for p in positions], [per_class[n]["precision"] for n in names], 0.4,
+           label="precision")
+    ax.bar([p + 0.2 for p in positions], [per_class[n]["recall"] for n in names], 0.4,
+           label="recall")
+    ax.set_xticks(list(positions), names, rotation=90, fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_title(result["name"], fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _reliability(results: list[dict]) -> str | None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1)
+    drawn = False
+    for result in results:
+        calibration = result["metrics"].get("calibration")
+        if not calibration or not calibration["bins"]:
+            continue
+        bins = calibration["bins"]
+        ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
+                label=f"{result['name']} (ECE {calibration['ece']:.3f})")
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7)
+    return _png(fig)

@@ -1,0 +1,66 @@
+"""Every fit writes a self-contained report.html, and a real browser shows its figures."""
+
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from fewlabels import cli
+
+FIXMATCH = ["--method", "fixmatch", "--steps", "40", "--steps-per-epoch", "10",
+            "--hidden-units", "8", "--threshold", "0.5", "--verbose", "0"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    y = np.where(x[:, 0] > 0, "pos", "neg").astype(object)
+    y[40:] = "?"  # unlabeled
+    path = root / "data.csv"
+    path.write_text("".join(",".join(f"{v:.4f}" for v in row) + f",{label}\n"
+                            for row, label in zip(x, y, strict=True)))
+    assert cli.main(["fit", str(path), "--out", str(root / "run"), *FIXMATCH]) == 0
+    return root / "run"
+
+
+def test_fit_writes_a_self_contained_report_with_every_figure(run):
+    page = (run / "report.html").read_text()
+    sources = re.findall(r"<img alt='([^']*)' src='([^']*)'", page)
+    assert all(src.startswith("data:image/png;base64,") for _, src in sources)
+    titles = [title for title, _ in sources]
+    assert titles.count("Learning curves") == 4  # loss, accuracy, mask rate, class shares
+    assert titles.count("Confusion matrices (rows: true class, columns: predicted)") == 2
+    assert titles.count("Per-class precision and recall") == 2
+    assert any(t.startswith("Reliability") for t in titles)
+    assert "supervised baseline" in page and "fixmatch" in page
+    assert "http://" not in page and "https://" not in page  # no network needed
+
+
+def test_the_report_command_writes_it_again(run):
+    (run / "report.html").unlink()
+    assert cli.main(["report", str(run)]) == 0
+    assert (run / "report.html").stat().st_size > 10_000
+
+
+def test_a_headless_chromium_loads_the_report_with_its_figures(run, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs Debian's chromium (.ci/run); it is missing")
+        pytest.skip("no chromium here; .ci/run installs it for CI")
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path}", "--virtual-time-budget=10000",
+         "--dump-dom", (run / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=120)
+    body = re.search(r"<body[^>]*>", done.stdout)
+    assert body, done.stderr[-500:]
+    total = int(re.search(r'data-figures="(\d+)"', body.group()).group(1))
+    loaded = int(re.search(r'data-figures-loaded="(\d+)"', body.group()).group(1))
+    assert total >= 8 and loaded == total
