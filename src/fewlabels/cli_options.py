@@ -207,7 +207,8 @@ def image_options(parser: argparse.ArgumentParser, *, training: bool) -> None:
 
 def verbose_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
-                        help="0 quiet, 1 Keras progress bars (default), 2 one line per epoch")
+                        help="0 quiet; 1 one short line per epoch, or per self-training stage "
+                        "(default); 2 Keras's own line per epoch, with every metric")
 
 
 def trust_option(parser: argparse.ArgumentParser) -> None:

@@ -402,3 +402,23 @@ def test_a_backend_that_cannot_run_is_one_line_not_a_traceback(backend, message)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"fewlabels: error: {message}" + (
         "; use tensorflow (the default) or jax." if backend == "mxnet" else ".")]
+
+
+def test_default_output_is_one_short_line_per_epoch_without_per_class_columns(tmp_path,
+                                                                            capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    labels = np.array(["a", "b", "c", "d"])[(x[:, 0] > 0) * 2 + (x[:, 1] > 0)].astype(object)
+    labels[40:] = "?"
+    table = tmp_path / "t.csv"
+    table.write_text("".join(",".join(f"{v:.3f}" for v in row) + f",{label}\n"
+                             for row, label in zip(x, labels, strict=True)))
+    assert cli.main(["fit", str(table), "--out", str(tmp_path / "r"), "--method", "fixmatch",
+                     "--steps", "30", "--steps-per-epoch", "10", "--hidden-units", "8"]) == 0
+    epochs = [line for line in capsys.readouterr().out.splitlines()
+              if line.startswith("epoch ")]
+    assert len(epochs) == 6  # 3 for fixmatch, 3 for its baseline
+    assert all(len(line) < 140 and "share_" not in line for line in epochs)
+    assert "pseudo_label_accuracy" not in "\n".join(epochs)  # no hidden labels here
+    baseline_losses = [float(line.split("loss ")[1].split()[0]) for line in epochs[3:]]
+    assert all(loss > 0 for loss in baseline_losses)  # the baseline's loss is logged

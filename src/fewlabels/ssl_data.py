@@ -8,8 +8,10 @@ unlabeled sets can never overlap, and yields `(inputs, labels)`:
   weak and one strong view (the same images in the same order);
 - `inputs["index"]`: each unlabeled image's position in the unlabeled pool;
 - `inputs["hidden"]`: its hidden true label (`y_hidden`), or -1;
-- `inputs["labels"]` and `labels`: the labeled images' class indices (in the inputs too, for
-  algorithms whose forward pass mixes labels: MixMatch).
+- `inputs["batch_labels"]` and `labels`: the labeled images' class indices (in the inputs
+  too, for algorithms whose forward pass mixes labels: MixMatch). Keras weighs each batch's
+  logged loss by the size of the first input in key order, which this key is: the labeled
+  batch, present in every batch (the supervised baseline's have no unlabeled image).
 
 Batch `step` is a pure function of `(seed, step)` (`fewlabels.stepwise`): each side visits
 its pool in a new seeded order every pass, forever (train with `steps_per_epoch`), and the
@@ -105,7 +107,7 @@ def ssl_stream(
         else:
             xw = xs = xu
         inputs = {"labeled": _view(weak, xl, seed, step), "weak": xw, "strong": xs, "index": index,
-                  "hidden": tf.gather(hid, index), "labels": labels}
+                  "hidden": tf.gather(hid, index), "batch_labels": labels}
         return inputs, labels
 
     load = (_file_reader(unlabeled_files, x_unl, n_mem, u_batch, seed)

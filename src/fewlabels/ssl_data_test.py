@@ -119,3 +119,15 @@ def test_a_negative_start_step_is_refused():
     y = np.where(np.arange(30) < 6, np.arange(30) % 2, -1)
     with pytest.raises(FewLabelsError, match="start_step must be an integer >= 0; got -1"):
         ssl_stream(x, y, start_step=-1)
+
+
+def test_the_first_input_in_key_order_is_the_labeled_batch_so_logged_losses_count():
+    """Keras weighs a batch's logged loss by its first input (in sorted key order): that
+    must be the labeled batch, which every batch has, or the supervised baseline's logged
+    loss is 0 (its batches carry no unlabeled image)."""
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
+    y = np.array([0, 1] * 5 + [-1] * 10)
+    for with_unlabeled in (True, False):
+        stream, _ = ssl_stream(x, y, batch_size=4, uratio=2, with_unlabeled=with_unlabeled)
+        inputs, _ = next(iter(stream))
+        assert sorted(inputs)[0] == "batch_labels" and inputs["batch_labels"].shape[0] == 4

@@ -104,7 +104,7 @@ class MixMatch(Algorithm):
             guess = ops.stop_gradient(probs[n_l:])
             return {"labeled": probs[:n_l], "weak": probs[n_l:], "guess": guess,
                     "mixed_targets": guess}
-        one_hot = ops.one_hot(ops.cast(inputs["labels"], "int32"), self.n_classes)
+        one_hot = ops.one_hot(ops.cast(inputs["batch_labels"], "int32"), self.n_classes)
         both = student(ops.concatenate([u1, u2], axis=0), training=training)
         guess = targets.soft_targets((both[:n_u] + both[n_u:]) / 2.0, self.temperature)
         images = ops.concatenate([labeled, u1, u2], axis=0)

@@ -91,7 +91,8 @@ class ConsistencyTraining(Estimator):
             (`deterministic=True`) rules XLA out, so Keras then runs without it.
         seed: seeds weights, views, shuffling and the validation split.
         deterministic: enable TensorFlow op determinism.
-        verbose: Keras progress output: 0 silent, 1 progress bars, 2 one line per epoch.
+        verbose: 0 silent; 1 one short line per epoch (per stage for self-training); 2
+            Keras's own line per epoch, with every metric.
 
     Example:
     ```python

@@ -82,7 +82,8 @@ class SelfTraining(Estimator):
         finetune_learning_rate: the fine-tuning learning rate (default: `learning_rate / 10`).
         seed: seeds weights, shuffling, dropout and the validation split.
         deterministic: enable TensorFlow op determinism, so a seed reproduces exactly.
-        verbose: Keras progress output: 0 silent, 1 progress bars, 2 one line per epoch.
+        verbose: 0 silent; 1 one short line per epoch (per stage for self-training); 2
+            Keras's own line per epoch, with every metric.
 
     Example:
     ```python

@@ -70,7 +70,7 @@ def batch(seed: int = 0, n_labeled: int = 4, n_unlabeled: int = 8) -> tuple[dict
         "strong": weak + rng.normal(0, 0.5, weak.shape).astype("float32"),
         "index": np.arange(n_unlabeled, dtype="int64"),
         "hidden": np.full(n_unlabeled, -1, "int64"),
-        "labels": labels,
+        "batch_labels": labels,
     }
     return inputs, labels
 

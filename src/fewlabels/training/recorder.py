@@ -241,6 +241,39 @@ def start_recorder(policy: CheckpointPolicy | None, model: keras.Model, fingerpr
     return recorder
 
 
+class EpochLine(keras.callbacks.Callback):
+    """One short line per epoch: the losses, the mask rate, validation, and the time.
+
+    Keras's own lines print every metric, one pseudo-label share per class among them
+    (hundreds of characters with a few classes); those stay in `history.json` and the
+    report. Pseudo-label accuracy is shown only where hidden labels made it known.
+
+    Args:
+        epochs: the epochs of the whole run (for `epoch k/n`).
+    """
+
+    SHOWN = ("loss", "sup_loss", "unsup_loss", "mask_rate", "pseudo_label_accuracy",
+             "accuracy", "val_loss", "val_accuracy")
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        logs = dict(logs or {})
+        hidden = getattr(self.model, "pseudo_accuracy", None)
+        if hidden is None or float(keras.ops.convert_to_numpy(hidden.count)) == 0:
+            logs.pop("pseudo_label_accuracy", None)  # no hidden label: nothing was measured
+        parts = [f"{key} {float(logs[key]):.4f}" for key in self.SHOWN
+                 if key in logs and math.isfinite(float(logs[key]))]
+        print(f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(parts)
+              + f"  ({time.perf_counter() - self.started:.1f} s)", flush=True)
+
+
 def fit_resumable(model: keras.Model, stream_from, *, recorder: TrainingRecorder, epochs: int,
                   steps_per_epoch: int, callbacks: list, verbose: int | str = 0) -> bool:
     """Run `model.fit` from the recorder's step to the end of `epochs`, SIGTERM handled.
@@ -255,7 +288,8 @@ def fit_resumable(model: keras.Model, stream_from, *, recorder: TrainingRecorder
         epochs: epochs in the whole run.
         steps_per_epoch: steps per epoch.
         callbacks: the callbacks, in order.
-        verbose: Keras verbosity.
+        verbose: 0 quiet; 1 one short line per epoch (`EpochLine`); 2 Keras's own line per
+            epoch, with every metric.
 
     Returns:
         Whether `fit` ran at all (not when the checkpoint was the end of training, or was
@@ -264,6 +298,9 @@ def fit_resumable(model: keras.Model, stream_from, *, recorder: TrainingRecorder
     epoch, into = divmod(recorder.step, steps_per_epoch)
     if recorder.stopped or epoch >= epochs:
         return False
+    if verbose == 1:  # fewlabels' own line per epoch; Keras's own lines are verbose=2
+        callbacks = [*callbacks[:-1], EpochLine(epochs), callbacks[-1]]
+    verbose = 2 if verbose == 2 else 0
     with stop_on_sigterm(recorder):
         if into:
             model.fit(stream_from(recorder.step), steps_per_epoch=steps_per_epoch - into,

@@ -147,7 +147,8 @@ def train_stage(
         min_steps: optimizer steps before early stopping may pick an epoch or stop.
         augment: a policy (`fewlabels.views.augment.build_policy`) applied to each batch in
             the stream: new transforms every epoch, the same ones for the same seed.
-        seed, verbose: seeds the order and the augmentation; Keras `fit` verbosity.
+        seed, verbose: seeds the order and the augmentation; 0 quiet, 1 one line for the
+            stage, 2 Keras's own line per epoch.
         checkpoint: a `fewlabels.training.stages.StageCheckpoints` that makes a recorder
             (checkpoints at epoch ends, resume), or None.
 
@@ -172,13 +173,20 @@ def train_stage(
     start = time.perf_counter()
     ran = fit_resumable(model, lambda step: indexed_stream(step, make_batch),
                         recorder=recorder, epochs=epochs, steps_per_epoch=steps,
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, verbose=2 if verbose == 2 else 0)
     if not ran:  # resumed at the checkpoint that ended the stage: what on_train_end does
         stopper.set_model(model)
         stopper.restore_best()
     if checkpoint is not None:
         checkpoint.stage_done(recorder)
-    return _stage_record(recorder, stopper, time.perf_counter() - start)
+    record = _stage_record(recorder, stopper, time.perf_counter() - start)
+    if verbose == 1:  # one line per stage (a stage has hundreds of short epochs)
+        shown = {k: v[record["best_epoch"] - 1] for k, v in record["history"].items()
+                 if k in ("loss", "val_loss", "val_accuracy") and len(v) >= record["best_epoch"]}
+        print(f"  {record['epochs']} epochs, best {record['best_epoch']}: "
+              + "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
+              + f"  ({record['wall_s']:.1f} s)", flush=True)
+    return record
 
 
 def _callbacks(model, validation, patience: int, start_epoch: int, checkpoint):

@@ -143,7 +143,8 @@ def run_experiment(
             accuracy; never used for training).
         labels_per_class: keep only this many labels per class, hiding the others.
         overwrite, config: allow a non-empty run directory; extra keys for `config.json`.
-        verbose: 0 quiet, 1 progress bars and stage messages, 2 one line per epoch.
+        verbose: 0 quiet; 1 stage messages and one short line per epoch or stage; 2 Keras's
+            own line per epoch.
         resume: continue the unfinished run in `out` (refused if anything changed).
         checkpoint_steps, checkpoint_seconds: also checkpoint every this many steps, and
             when this much time passed since the last checkpoint.

@@ -72,7 +72,7 @@ def fit_run(
         test_fraction, labels_per_class: see `run_experiment`.
         baseline: also train the supervised-only baseline with the same budget.
         overwrite: allow a non-empty run directory.
-        verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
+        verbose: 0 quiet; 1 one short line per epoch or stage; 2 Keras's own lines.
         resume, checkpoint_steps, checkpoint_seconds: checkpoints and resuming (see
             `run_experiment`; docs/reliability.md).
         **params: `SelfTraining` parameters (`threshold`, `rounds`, `seed`, `backbone`, ...).
@@ -373,7 +373,7 @@ def demo(
         seed: the seed of the splits and the training.
         fixmatch: also run FixMatch on the digits as images.
         overwrite: allow a non-empty run directory.
-        verbose: 0 quiet, 1 progress bars, 2 one line per epoch.
+        verbose: 0 quiet; 1 one short line per epoch or stage; 2 Keras's own lines.
         **params: `SelfTraining` parameters.
 
     Returns:
