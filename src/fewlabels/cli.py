@@ -128,6 +128,9 @@ def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
     fit.add_argument("--checkpoint-steps", type=int, default=None, metavar="N",
                      help="also checkpoint every N optimizer steps (default: every epoch end "
                      "and every --checkpoint-seconds)")
+    fit.add_argument("--tensorboard", metavar="DIR", default=None,
+                     help="also write every per-epoch metric as TensorBoard logs in DIR "
+                     "(view them with: tensorboard --logdir DIR)")
     fit.add_argument("--checkpoint-seconds", type=float, default=60.0, metavar="S",
                      help="checkpoint when S seconds passed since the last (default: 60)")
     verbose_option(fit)
@@ -297,7 +300,8 @@ def _run(args: argparse.Namespace) -> int:
             resume=args.resume, checkpoint_steps=args.checkpoint_steps,
             checkpoint_seconds=args.checkpoint_seconds, image_size=args.image_size,
             channels=args.channels, unlabeled=args.unlabeled,
-            unlabeled_dir=args.unlabeled_dir, stream_unlabeled=args.stream_unlabeled, **read,
+            unlabeled_dir=args.unlabeled_dir, stream_unlabeled=args.stream_unlabeled,
+            tensorboard=args.tensorboard, **read,
             **estimator_kwargs(args),
         )
         _print_run(result)

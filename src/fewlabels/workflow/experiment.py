@@ -127,6 +127,7 @@ def run_experiment(
     checkpoint_steps: int | None = None,
     checkpoint_seconds: float | None = 60.0,
     unlabeled_files=None,
+    tensorboard: str | Path | None = None,
 ) -> RunResult:
     """Fit a method, compare it with a supervised baseline on test data, and write a run dir.
 
@@ -150,11 +151,15 @@ def run_experiment(
             when this much time passed since the last checkpoint.
         unlabeled_files: more unlabeled images, streamed from disk during training
             (`fewlabels.data.folders.ImageFiles`; consistency methods only).
+        tensorboard: also write every per-epoch metric as TensorBoard logs here, one
+            folder per model (`tensorboard --logdir DIR` shows them).
 
     Returns:
         A `RunResult`.
     """
     out = check_run_dir(out, overwrite, resume)
+    if tensorboard is not None:
+        _check_tensorboard()
     x, y, y_hidden, x_test, y_test, test_source = _split_test(
         np.asarray(x), np.asarray(y, dtype=np.int64), y_hidden, x_test, y_test, test_fraction,
         estimator.seed)
@@ -185,8 +190,22 @@ def run_experiment(
                    0 if y_test is None else len(y_test),
                    {"method": method, **(config or {}), "test": test_source})
         write_report(out)
+    if tensorboard is not None:
+        reporting.write_tensorboard(reporting.history_record(estimator),
+                                    Path(tensorboard) / method)
+        if baseline_estimator is not None:
+            reporting.write_tensorboard(reporting.history_record(baseline_estimator),
+                                        Path(tensorboard) / "supervised baseline")
     table = report.comparison_table(results) if results else "(no test rows)"
     return RunResult(run_dir=out, estimator=estimator, results=results, table=table)
+
+
+def _check_tensorboard() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise InputError("--tensorboard writes TensorBoard logs, which needs TensorBoard: "
+                         "pip install 'fewlabels[tensorboard]'.")
 
 
 def _score(estimator, baseline_estimator, x_test, y_test) -> list[dict]:

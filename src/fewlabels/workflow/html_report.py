@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fewlabels.errors import InputError
 from fewlabels.files import inside, read_json, write_text
+from fewlabels.workflow.reporting import history_series
 from fewlabels.workflow.rundir import HISTORY_FILE, METRICS_FILE
 
 REPORT_FILE = "report.html"
@@ -131,20 +132,8 @@ def _pyplot():
     return plt
 
 
-def _series(history: dict) -> dict[str, list[float]]:
-    """Per-epoch series of a run: consistency training's `epochs`, or self-training's stages
-    one after another."""
-    if isinstance(history.get("epochs"), dict):
-        return {k: v for k, v in history["epochs"].items() if isinstance(v, list)}
-    series: dict[str, list[float]] = {}
-    for stage in history.get("stages", []):
-        for key, values in (stage.get("history") or {}).items():
-            series.setdefault(key, []).extend(values)
-    return series
-
-
 def _curves(history: dict) -> list[str]:
-    series = _series(history)
+    series = history_series(history)
     if not series:
         return []
     plt = _pyplot()

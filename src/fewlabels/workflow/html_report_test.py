@@ -64,3 +64,28 @@ def test_a_headless_chromium_loads_the_report_with_its_figures(run, tmp_path):
     total = int(re.search(r'data-figures="(\d+)"', body.group()).group(1))
     loaded = int(re.search(r'data-figures-loaded="(\d+)"', body.group()).group(1))
     assert total >= 8 and loaded == total
+
+
+def test_tensorboard_logs_hold_every_per_epoch_metric_of_both_models(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 3))
+    y = np.where(x[:, 0] > 0, "pos", "neg").astype(object)
+    y[30:] = "?"
+    path = tmp_path / "data.csv"
+    path.write_text("".join(",".join(f"{v:.4f}" for v in row) + f",{label}\n"
+                            for row, label in zip(x, y, strict=True)))
+    logs = tmp_path / "tb"
+    assert cli.main(["fit", str(path), "--out", str(tmp_path / "run"), *FIXMATCH,
+                     "--tensorboard", str(logs)]) == 0
+    for model, expected in (("fixmatch", {"loss", "sup_loss", "unsup_loss", "mask_rate",
+                                          "share_0", "share_1"}),
+                            ("supervised baseline", {"loss", "sup_loss"})):
+        events = EventAccumulator(str(logs / model))
+        events.Reload()
+        tags = set(events.Tags()["tensors"]) | set(events.Tags()["scalars"])
+        assert expected <= tags, (model, tags)
+        steps = [e.step for e in (events.Tensors("loss") if "loss" in events.Tags()["tensors"]
+                                  else events.Scalars("loss"))]
+        assert steps == [1, 2, 3, 4]  # 40 steps, 10 per epoch

@@ -55,6 +55,7 @@ def fit_run(
     resume: bool = False,
     checkpoint_steps: int | None = None,
     checkpoint_seconds: float | None = 60.0,
+    tensorboard: str | Path | None = None,
     **params: Any,
 ) -> RunResult:
     """Train on a table or on images and write a run directory (what `fewlabels fit` does).
@@ -75,6 +76,7 @@ def fit_run(
         verbose: 0 quiet; 1 one short line per epoch or stage; 2 Keras's own lines.
         resume, checkpoint_steps, checkpoint_seconds: checkpoints and resuming (see
             `run_experiment`; docs/reliability.md).
+        tensorboard: also write TensorBoard logs here (see `run_experiment`).
         **params: `SelfTraining` parameters (`threshold`, `rounds`, `seed`, `backbone`, ...).
 
     Returns:
@@ -109,6 +111,7 @@ def fit_run(
         labels_per_class=labels_per_class, baseline=baseline, overwrite=overwrite,
         config=config, verbose=verbose, resume=resume, checkpoint_steps=checkpoint_steps,
         checkpoint_seconds=checkpoint_seconds, unlabeled_files=loaded["unlabeled_files"],
+        tensorboard=tensorboard,
     )
 
 
