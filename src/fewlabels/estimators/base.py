@@ -63,9 +63,16 @@ class Estimator:
         return out
 
     def params_json(self) -> dict[str, Any]:
-        """The constructor parameters as JSON-friendly values (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in self.get_params(deep=False).items()}
+        """The constructor parameters as JSON-friendly values: tuples become lists, and a
+        user's own network (a `keras.Model` or a function) its name, `"custom:<name>"`."""
+        out = {}
+        for k, v in self.get_params(deep=False).items():
+            if isinstance(v, tuple):
+                v = list(v)
+            elif k == "model" and not isinstance(v, str):
+                v = f"custom:{getattr(v, 'name', None) or getattr(v, '__name__', type(v).__name__)}"
+            out[k] = v
+        return out
 
     def set_params(self, **params: Any) -> Estimator:
         """Set constructor parameters by name (`name__param` for a nested estimator's).

@@ -29,7 +29,7 @@ from fewlabels import params as p
 from fewlabels.data.splits import stratified_split
 from fewlabels.errors import InputError
 from fewlabels.estimators.base import Estimator, encode_hidden, encode_labels
-from fewlabels.models.chooser import MODELS, build_network, choose_network
+from fewlabels.models.chooser import build_network, check_model_param, choose_network
 from fewlabels.validation import check_dense, check_features, check_training_data
 from fewlabels.views import TABULAR_VIEWS
 from fewlabels.views.augment import POLICIES
@@ -107,7 +107,7 @@ class ConsistencyTraining(Estimator):
     _parameter_constraints: ClassVar[dict] = {
         "method": p.nonempty_string,
         "algorithm_params": p.optional(p.mapping),
-        "model": p.one_of(*MODELS),
+        "model": check_model_param,
         "backbone": p.optional(p.nonempty_string),
         "weights": p.nonempty_string,
         "input_size": p.optional(p.interval(int, 8, None)),
@@ -237,7 +237,7 @@ class ConsistencyTraining(Estimator):
         p.validate_params(self)
         network, X, y, classes, y_hidden = self._check_data(X, y, classes, y_hidden,
                                                             unlabeled_files)
-        images = network != "mlp"
+        images = X.ndim >= 3
         algorithm = algorithms.create(self.method, **(self.algorithm_params or {}))
         X_train, train_y, hidden, validation = self._split_validation(
             X, y, y_hidden, validation_data, images, len(classes))
@@ -245,7 +245,8 @@ class ConsistencyTraining(Estimator):
             algorithm = algorithms.create("supervised")
 
         training.seed_everything(self.seed, self.deterministic)
-        backbone = build_network(network, X, len(classes), self.params_json())
+        backbone = build_network(network, X, len(classes),
+                                 {**self.params_json(), "model": self.model})
         weak, strong = self._views(images, X_train, algorithm.strong_view)
 
         def stream_from(step: int):
@@ -286,7 +287,7 @@ class ConsistencyTraining(Estimator):
         check_dense(X)
         X_arr = np.asarray(X)
         network = choose_network(self.model, self.backbone, X_arr.ndim)
-        images = network != "mlp"
+        images = X_arr.ndim >= 3
         if unlabeled_files is not None and not images:
             raise InputError("unlabeled_files are images; X holds feature rows.")
         if unlabeled_files is not None and y_hidden is not None:

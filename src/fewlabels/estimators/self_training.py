@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, ClassVar
 from fewlabels import params as p
 from fewlabels.errors import InputError
 from fewlabels.estimators.base import Estimator
-from fewlabels.models.chooser import MODELS, choose_network
+from fewlabels.models.chooser import check_model_param, choose_network
 from fewlabels.views.augment import POLICIES
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class SelfTraining(Estimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "model": p.one_of(*MODELS),
+        "model": check_model_param,
         "backbone": p.optional(p.nonempty_string),
         "weights": p.nonempty_string,
         "input_size": p.optional(p.interval(int, 8, None)),

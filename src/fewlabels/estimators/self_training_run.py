@@ -41,7 +41,7 @@ class SelfTrainingRun:
         check_dense(X)
         X = np.asarray(X)
         self.network = est.network_for(X.ndim)
-        images = self.network != "mlp"
+        images = X.ndim >= 3
         if est.augment != "none" and not images:
             raise InputError(
                 f"augment={est.augment!r} needs images: pass (n, height, width, channels) "
@@ -127,7 +127,8 @@ class SelfTrainingRun:
         import keras
 
         keras.utils.set_random_seed(self.est.seed + 7919 * stage)
-        return build_network(self.network, self.X, len(self.classes), self.est.params_json())
+        return build_network(self.network, self.X, len(self.classes),
+                             {**self.est.params_json(), "model": self.est.model})
 
     def _fresh_model(self, stage: int):
         """The network of a resumed stage, unfrozen as phase 2 had left it."""
@@ -254,7 +255,7 @@ class SelfTrainingRun:
         est.network_ = self.network
         est.classes_ = list(self.classes)
         est.input_shape_ = tuple(int(d) for d in self.X.shape[1:])
-        if self.network == "mlp":
+        if self.X.ndim == 2:
             est.n_features_in_ = self.X.shape[1]
         est.transduction_ = journal.transduction
         est.labeled_iter_ = journal.labeled_iter
@@ -356,7 +357,7 @@ class SelfTrainingRun:
 
     @property
     def _unit(self) -> str:
-        return "rows" if self.network == "mlp" else "images"
+        return "rows" if self.X.ndim == 2 else "images"
 
     def _say(self, message: str) -> None:
         if self.est.verbose:

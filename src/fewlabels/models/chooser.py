@@ -10,12 +10,28 @@ MODELS = ("auto", "mlp", "cnn", "wrn", "transfer")
 IMAGE_MODELS = ("cnn", "wrn", "transfer")
 
 
-def choose_network(model: str, backbone: str | None, ndim: int) -> str:
+def check_model_param(name: str, value) -> None:
+    """A network name from `MODELS`, a `keras.Model`, or a function building one."""
+    if isinstance(value, str):
+        if value not in MODELS:
+            raise InputError(f"{name} must be one of {list(MODELS)}, a keras.Model or a "
+                             f"function (input_shape, n_classes) -> keras.Model; got {value!r}.")
+    elif not callable(value):
+        raise InputError(f"{name} must be a network name, a keras.Model or a function "
+                         f"(input_shape, n_classes) -> keras.Model; got {value!r}.")
+
+
+def choose_network(model, backbone: str | None, ndim: int) -> str:
     """The network for inputs of `ndim` dimensions (2: rows, 4: images).
 
     `"auto"` picks the MLP for rows, the CNN for images, and a transfer model when `backbone`
-    is set. Contradictions are named.
+    is set; a `keras.Model` or a function building one is `"custom"`. Contradictions are named.
     """
+    if not isinstance(model, str):
+        if backbone is not None:
+            raise InputError("backbone= builds a transfer model; pass it or your own model, "
+                             "not both.")
+        return "custom"
     if backbone is not None and model not in ("auto", "transfer"):
         raise InputError(
             f"backbone={backbone!r} builds a transfer model, but model={model!r}; leave "
@@ -49,13 +65,18 @@ def build_network(network: str, X: np.ndarray, n_classes: int, params: dict):
         network: `"mlp"`, `"cnn"`, `"wrn"` or `"transfer"` (see `choose_network`).
         X: the training inputs (the MLP adapts its standardization to them).
         n_classes: the number of classes.
-        params: the estimator's parameters (`hidden_units`, `dropout`, `backbone`, ...).
+        params: the estimator's parameters (`hidden_units`, `dropout`, `backbone`, ...;
+            `model` as given, for a custom network).
 
     Returns:
         An uncompiled Keras model from inputs to class probabilities.
     """
     from fewlabels.models import build_cnn, build_mlp, build_wrn
 
+    if network == "custom":
+        from fewlabels.models.custom import build_custom
+
+        return build_custom(params["model"], X.shape[1:], n_classes)
     if network == "cnn":
         return build_cnn(X.shape[1:], n_classes, dropout=params["dropout"],
                          widths=tuple(params.get("cnn_widths", (32, 64, 128))))
