@@ -86,7 +86,8 @@ def _option_kind(param: inspect.Parameter):
 
 
 def _union_options(parser: argparse.ArgumentParser, title: str, targets: dict[str, Any],
-                   skip: Sequence[str] = ()) -> None:
+                   skip: Sequence[str] = (),
+                   skip_for: dict[str, Sequence[str]] | None = None) -> None:
     """One option per keyword parameter of any of `targets` ({label: class}).
 
     Options default to "not given", so each estimator or algorithm keeps its own default;
@@ -96,8 +97,9 @@ def _union_options(parser: argparse.ArgumentParser, title: str, targets: dict[st
     seen: dict[str, dict] = {}
     for label, target in targets.items():
         docs = param_docs(target)
+        own_skip = (skip_for or {}).get(label, ())
         for name, param in inspect.signature(target).parameters.items():
-            if name in skip or name in ("self", "kwargs"):
+            if name in skip or name in own_skip or name in ("self", "kwargs"):
                 continue
             entry = seen.setdefault(name, {"param": param, "doc": docs.get(name, ""),
                                            "defaults": []})
@@ -122,12 +124,15 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     from fewlabels.algorithms import get, names
     from fewlabels.estimators.consistency import ConsistencyTraining
     from fewlabels.estimators.self_training import SelfTraining
+    from fewlabels.views.augment import build_policy
 
     targets = {"self-training": SelfTraining, "consistency": ConsistencyTraining,
-               **{name: get(name) for name in names() if name != "supervised"}}
-    _union_options(parser, "model, training and algorithm options (the defaults of each "
-                   "method; `fewlabels methods` lists the algorithms)", targets,
-                   skip=("verbose", "method", "algorithm_params"))
+               **{name: get(name) for name in names() if name != "supervised"},
+               "augmentation": build_policy}
+    _union_options(parser, "model, training, augmentation and algorithm options (the "
+                   "defaults of each method; `fewlabels methods` lists the algorithms)",
+                   targets, skip=("verbose", "method", "algorithm_params", "augment_params"),
+                   skip_for={"augmentation": ("name", "seed", "value_range", "background")})
 
 
 def _int_list(text: str) -> tuple[int, ...]:

@@ -422,3 +422,16 @@ def test_default_output_is_one_short_line_per_epoch_without_per_class_columns(tm
     assert "pseudo_label_accuracy" not in "\n".join(epochs)  # no hidden labels here
     baseline_losses = [float(line.split("loss ")[1].split()[0]) for line in epochs[3:]]
     assert all(loss > 0 for loss in baseline_losses)  # the baseline's loss is logged
+
+
+def test_fit_takes_the_augmentation_options_and_records_them(tmp_path):
+    from fewlabels.data.images import load_image_dataset
+
+    digits = load_image_dataset("digits")
+    np.savez(tmp_path / "d.npz", x=digits.x[:200], y=digits.y[:200])
+    out = tmp_path / "run"
+    assert cli.main(["fit", str(tmp_path / "d.npz"), "--out", str(out), "--augment", "classic",
+                     "--no-horizontal-flip", "--rotation", "5", "--labels-per-class", "3",
+                     "--no-baseline", *IMAGE_FAST]) == 0
+    params = json.loads((out / "config.json").read_text())["params"]
+    assert params["augment_params"] == {"horizontal_flip": False, "rotation": 5.0}

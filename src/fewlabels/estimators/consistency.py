@@ -62,6 +62,10 @@ class ConsistencyTraining(Estimator):
         weak: the weak view: an image policy (`"weak"`, `"classic"`, `"none"`, ...) or, for
             rows, `"noise"`; `"auto"` picks `"weak"` for images and `"noise"` for rows.
         strong: the strong view: `"strong"` for images, `"swap"` for rows (`"auto"`).
+        augment_params: options of the image views' policies
+            (`fewlabels.views.augment.build_policy`): `horizontal_flip=False` for digits and
+            text keeps the weak view from mirroring them; `rotation`, `zoom`, ... for
+            `classic`.
         noise: rows: Gaussian noise of the views, as a fraction of each feature's std.
         swap_rate: rows: the share of cells the strong view swaps between rows.
         batch_size: labeled images per step (B).
@@ -154,6 +158,7 @@ class ConsistencyTraining(Estimator):
         dropout: float = 0.1,
         weak: str = "auto",
         strong: str = "auto",
+        augment_params: dict | None = None,
         noise: float = 0.1,
         swap_rate: float = 0.3,
         batch_size: int = 32,
@@ -186,6 +191,7 @@ class ConsistencyTraining(Estimator):
         self.dropout = dropout
         self.weak = weak
         self.strong = strong
+        self.augment_params = augment_params
         self.noise = noise
         self.swap_rate = swap_rate
         self.batch_size = batch_size
@@ -403,7 +409,8 @@ class ConsistencyTraining(Estimator):
             if images:
                 if name not in POLICIES:
                     raise InputError(f"{name!r} is a view for rows; images take {POLICIES}.")
-                layers.append(build_policy(name, seed=self.seed + 100 * offset,
+                layers.append(build_policy(name, **(self.augment_params or {}),
+                                           seed=self.seed + 100 * offset,
                                            background=background))
             else:
                 if name not in TABULAR_VIEWS:

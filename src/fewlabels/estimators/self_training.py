@@ -52,6 +52,9 @@ class SelfTraining(Estimator):
         head_units: transfer models: units of the head's hidden Dense layer.
         augment: for images, the augmentation policy applied to every training batch:
             `"none"`, `"classic"`, `"weak"` or `"strong"` (see `fewlabels.views.augment`).
+        augment_params: options of the policy (`fewlabels.views.augment.build_policy`):
+            `rotation`, `width_shift`, `height_shift`, `shear`, `zoom`, `horizontal_flip`,
+            `vertical_flip`, `fill_mode`.
         hidden_units: `"mlp"`: widths of the hidden layers.
         cnn_widths: `"cnn"`: filters of its stages (two 3x3 convolutions each); the cost
             per image grows with the square of the widths.
@@ -106,6 +109,7 @@ class SelfTraining(Estimator):
         "unfreeze_learning_rate": p.optional(p.interval(float, 0.0, None, "neither")),
         "head_units": p.interval(int, 1, None),
         "augment": p.one_of(*POLICIES),
+        "augment_params": p.optional(p.mapping),
         "hidden_units": p.int_sequence(1),
         "cnn_widths": p.int_sequence(1),
         "activation": p.nonempty_string,
@@ -143,6 +147,7 @@ class SelfTraining(Estimator):
         unfreeze_learning_rate: float | None = None,
         head_units: int = 256,
         augment: str = "none",
+        augment_params: dict | None = None,
         hidden_units: Sequence[int] = (64, 64),
         cnn_widths: Sequence[int] = (32, 64, 128),
         activation: str = "relu",
@@ -176,6 +181,7 @@ class SelfTraining(Estimator):
         self.unfreeze_learning_rate = unfreeze_learning_rate
         self.head_units = head_units
         self.augment = augment
+        self.augment_params = augment_params
         self.hidden_units = hidden_units
         self.cnn_widths = cnn_widths
         self.activation = activation

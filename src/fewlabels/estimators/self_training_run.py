@@ -113,7 +113,7 @@ class SelfTrainingRun:
         if est.augment != "none":
             from fewlabels.views.augment import build_policy, plain_background
 
-            policy = build_policy(est.augment, seed=est.seed,
+            policy = build_policy(est.augment, **(est.augment_params or {}), seed=est.seed,
                                   background=plain_background(self.X))
         validation = (self.x_val, self.onehot[self.y_val]) if len(self.y_val) else None
         return dict(learning_rate=est.learning_rate, batch_size=est.batch_size,

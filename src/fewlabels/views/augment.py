@@ -32,7 +32,7 @@ unchanged on average (tested). Keras has no single random-affine layer yet.
 Example:
 ```python
 from fewlabels.views.augment import build_policy
-augment = build_policy("classic", vertical_flip=False, seed=0)
+augment = build_policy("classic", seed=0)
 dataset = dataset.map(lambda x, y: (augment(x, training=True), y))
 ```
 """
@@ -50,6 +50,11 @@ if TYPE_CHECKING:  # Keras is imported when a policy is built, so `fewlabels --h
 POLICIES = ("none", "classic", "weak", "strong")
 
 
+POLICY_OPTIONS = ("rotation", "width_shift", "height_shift", "shear", "zoom", "horizontal_flip",
+                  "vertical_flip", "fill_mode")
+"""The options of `build_policy` an estimator's `augment_params` may set."""
+
+
 def build_policy(
     name: str,
     *,
@@ -59,7 +64,7 @@ def build_policy(
     shear: float = 0.2,
     zoom: float = 0.2,
     horizontal_flip: bool = True,
-    vertical_flip: bool = True,
+    vertical_flip: bool = False,
     fill_mode: str = "nearest",
     value_range: tuple[float, float] = (0.0, 255.0),
     background: float | None = None,
@@ -76,9 +81,10 @@ def build_policy(
             `ImageDataGenerator(shear_range=...)` applied it. Keras's `RandomShear` takes a
             shear fraction, so the angle is passed as its tangent.
         zoom: `classic`: zoom in `[1 - zoom, 1 + zoom]`, independently per axis.
-        horizontal_flip: `classic`: flip left-right half of the time.
-        vertical_flip: `classic`: flip upside-down half of the time (turn it off for
-            digits, text, scenes: most datasets must not be flipped vertically).
+        horizontal_flip: `classic` and `weak`: flip left-right half of the time (turn it off
+            for digits and text, which a mirror changes).
+        vertical_flip: `classic`: flip upside-down half of the time. Off by default: digits,
+            text, scenes and most photographs must not be flipped vertically.
         fill_mode: `classic`: how to fill pixels that come from outside the image
             (`"nearest"`, `"reflect"`, `"wrap"` or `"constant"`).
         value_range: the range of pixel values (`strong` needs it for RandAugment).
@@ -107,10 +113,8 @@ def build_policy(
     elif name == "weak":
         fill = {"fill_mode": "reflect"} if background is None else {
             "fill_mode": "constant", "fill_value": float(background)}
-        stack = [
-            layers.RandomFlip("horizontal", seed=next(seeds)),
-            layers.RandomTranslation(0.125, 0.125, seed=next(seeds), **fill),
-        ]
+        stack = [layers.RandomFlip("horizontal", seed=next(seeds))] if horizontal_flip else []
+        stack.append(layers.RandomTranslation(0.125, 0.125, seed=next(seeds), **fill))
     else:  # strong
         from fewlabels.views.randaugment import RandAugment
 

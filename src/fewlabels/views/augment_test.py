@@ -44,7 +44,7 @@ def test_classic_matches_the_image_data_generator_recipe():
     assert layers["RandomTranslation"].width_factor == 0.1
     assert math.isclose(layers["RandomShear"].x_factor[1], math.tan(math.radians(0.2)))
     assert layers["RandomZoom"].height_factor == 0.2 and layers["RandomZoom"].width_factor == 0.2
-    assert layers["RandomFlip"].mode == "horizontal_and_vertical"
+    assert layers["RandomFlip"].mode == "horizontal"  # upside-down only when asked
     assert all(layer.fill_mode == "nearest" for layer in layers.values()
                if hasattr(layer, "fill_mode"))
 
@@ -53,8 +53,10 @@ def test_classic_flips_can_be_turned_off():
     names = [type(layer).__name__ for layer in build_policy(
         "classic", horizontal_flip=False, vertical_flip=False).layers]
     assert "RandomFlip" not in names
-    only_h = build_policy("classic", vertical_flip=False).layers[-1]
-    assert only_h.mode == "horizontal"
+    both = build_policy("classic", vertical_flip=True).layers[-1]
+    assert both.mode == "horizontal_and_vertical"
+    weak = [type(layer).__name__ for layer in build_policy("weak", horizontal_flip=False).layers]
+    assert weak == ["RandomTranslation"]  # the weak view flips only where the data allows
 
 
 @pytest.mark.parametrize(

@@ -74,9 +74,10 @@ def make_estimator(method: str = "self-training", **params: Any):
         method: `"self-training"`, `"supervised"` (the self-training model with `rounds=0`,
             no fine-tuning), or a consistency algorithm from the registry (`"fixmatch"`,
             `"flexmatch"`, ...: see `methods()`).
-        **params: estimator parameters. For consistency methods, names that are not
-            `ConsistencyTraining` parameters go to the algorithm (`threshold`, `lambda_u`,
-            ...), which names any it does not take.
+        **params: estimator parameters. The augmentation policy's options (`rotation`,
+            `horizontal_flip`, ...) go to `augment_params`; for consistency methods, names
+            that are not `ConsistencyTraining` parameters go to the algorithm (`threshold`,
+            `lambda_u`, ...), which names any it does not take.
 
     Returns:
         An unfitted `SelfTraining` or `ConsistencyTraining`.
@@ -88,7 +89,11 @@ def make_estimator(method: str = "self-training", **params: Any):
     """
     from fewlabels import params as p
     from fewlabels.estimators import ConsistencyTraining, SelfTraining
+    from fewlabels.views.augment import POLICY_OPTIONS
 
+    policy = {k: params.pop(k) for k in list(params) if k in POLICY_OPTIONS}
+    if policy:  # the views' options (rotation, flips, ...) travel as augment_params
+        params["augment_params"] = {**(params.get("augment_params") or {}), **policy}
     if method in SELF_TRAINING_METHODS:
         estimator = SelfTraining().set_params(**params)  # names an unknown parameter
         if method == "supervised":
