@@ -84,7 +84,8 @@ def test_importing_fewlabels_changes_no_global_state(tmp_path):
 
 
 LAYERS = [
-    ("errors", "files", "params", "metrics", "report", "targets", "validation", "model_files"),
+    ("errors", "files", "params", "metrics", "report", "targets", "validation", "model_files",
+     "calibration"),
     ("data",),
     ("views", "models"),
     ("algorithms", "stepwise"),

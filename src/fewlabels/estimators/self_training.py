@@ -76,6 +76,10 @@ class SelfTraining(Estimator):
             the criterion sets how many rows a round accepts, and each class takes its share
             from its own most confident predictions. This caps a class the model
             over-predicts and keeps a hard class from starving.
+        calibrate: before each round's selection, fit a temperature on the validation rows
+            (`fewlabels.calibration`) and apply it to the predictions the criterion reads,
+            so that a confidence threshold means what it says; each round records the
+            temperature and the validation ECE before and after.
         soft_labels: train on the predicted probabilities instead of one-hot pseudo-labels.
         pseudo_weight: sample weight of pseudo-labeled rows (labeled rows weigh 1).
         rounds: the most pseudo-labeling rounds (0: supervised only).
@@ -124,6 +128,7 @@ class SelfTraining(Estimator):
         "threshold": p.interval(float, 0.0, 1.0),
         "k_best": p.interval(int, 1, None),
         "class_balance": p.boolean,
+        "calibrate": p.boolean,
         "soft_labels": p.boolean,
         "pseudo_weight": p.interval(float, 0.0, None),
         "rounds": p.interval(int, 0, None),
@@ -162,6 +167,7 @@ class SelfTraining(Estimator):
         threshold: float = 0.9,
         k_best: int = 10,
         class_balance: bool = True,
+        calibrate: bool = False,
         soft_labels: bool = False,
         pseudo_weight: float = 1.0,
         rounds: int = 5,
@@ -196,6 +202,7 @@ class SelfTraining(Estimator):
         self.threshold = threshold
         self.k_best = k_best
         self.class_balance = class_balance
+        self.calibrate = calibrate
         self.soft_labels = soft_labels
         self.pseudo_weight = pseudo_weight
         self.rounds = rounds

@@ -175,6 +175,9 @@ class SelfTrainingRun:
             return False
         journal.round_start = time.perf_counter()
         proba = training.predict_proba(self.model, self.X[pool])
+        calibrated = self._calibration(proba) if est.calibrate and len(self.y_val) else None
+        if calibrated is not None:
+            proba = calibrated.pop("proba")
         chosen = select_pseudo_labels(proba, criterion=est.criterion, threshold=est.threshold,
                                       k_best=est.k_best,
                                       prior=self.prior if est.class_balance else None)
@@ -188,6 +191,8 @@ class SelfTrainingRun:
         journal.transduction[rows] = proba[chosen].argmax(axis=1)
         journal.pseudo_targets[rows] = pseudo_targets(proba[chosen], est.soft_labels)
         journal.record = self._round_record(r, rows, proba[chosen])
+        if calibrated is not None:
+            journal.record["calibration"] = calibrated
         total = len(self.train_rows) + int(np.sum(journal.labeled_iter > 0))
         self._say(f"Round {r}: accepted {len(rows)} pseudo-labels (mean confidence "
                   f"{journal.record['mean_confidence']:.3f}); retraining on {total} "
@@ -268,6 +273,21 @@ class SelfTrainingRun:
         est.n_validation_ = len(self.y_val)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _calibration(self, proba: np.ndarray) -> dict:
+        """The pool's probabilities under a temperature fitted on the validation rows, with
+        the temperature and the validation ECE before and after."""
+        from fewlabels import training
+        from fewlabels.calibration import apply_temperature, fit_temperature
+        from fewlabels.metrics import calibration
+
+        val = training.predict_proba(self.model, self.x_val)
+        temperature = fit_temperature(val, self.y_val)
+        return {"proba": apply_temperature(proba, temperature),
+                "temperature": round(temperature, 6),
+                "ece_before": round(calibration(val, self.y_val)["ece"], 6),
+                "ece_after": round(calibration(apply_temperature(val, temperature),
+                                               self.y_val)["ece"], 6)}
 
     def _validation_scores(self) -> dict:
         from fewlabels import training

@@ -394,3 +394,12 @@ def test_unlabeled_data_with_an_extra_class_does_not_sink_the_known_classes(meth
     acc_ssl = np.mean(ssl.predict(x[test_known]) == y[test_known])
     acc_base = np.mean(base.predict(x[test_known]) == y[test_known])
     assert acc_ssl >= acc_base - 0.05, (acc_ssl, acc_base)
+
+
+def test_calibrate_fits_a_temperature_before_each_selection_and_records_ece():
+    x, y, _ = blobs()
+    model = SelfTraining(**{**FAST, "rounds": 1, "calibrate": True}).fit(x, y)
+    record = model.rounds_[0]["calibration"]
+    assert record["temperature"] > 0 and record["ece_after"] <= record["ece_before"] + 1e-9
+    plain = SelfTraining(**{**FAST, "rounds": 1}).fit(x, y)
+    assert "calibration" not in plain.rounds_[0]

@@ -156,8 +156,7 @@ def run_experiment(
             when this much time passed since the last checkpoint.
         unlabeled_files: more unlabeled images, streamed from disk during training
             (`fewlabels.data.folders.ImageFiles`; consistency methods only).
-        tensorboard: also write every per-epoch metric as TensorBoard logs here, one
-            folder per model (`tensorboard --logdir DIR` shows them).
+        tensorboard: also write every per-epoch metric as TensorBoard logs here.
 
     Returns:
         A `RunResult`.
@@ -184,25 +183,25 @@ def run_experiment(
         say(verbose, f"== {method} ==")
         estimator.fit(x, y, classes=classes, y_hidden=y_hidden, checkpoint=policy("main"),
                       **streamed)
-        baseline_estimator = None
-        if baseline and method != "supervised":
-            baseline_estimator = reporting.supervised_baseline(estimator)
-            say(verbose, f"== supervised baseline ({reporting.budget(baseline_estimator)}) ==")
-            baseline_estimator.fit(x, y, classes=classes, checkpoint=policy("baseline"),
-                                   **streamed)
+        baseline_estimator = _baseline(estimator, method, baseline, x, y, classes, policy,
+                                       streamed, verbose)
         results = _score(estimator, baseline_estimator, x_test, y_test)
         _write_run(out, estimator, baseline_estimator, results, test_source,
                    0 if y_test is None else len(y_test),
-                   {"method": method, **(config or {}), "test": test_source})
-        write_report(out)
-    if tensorboard is not None:
-        reporting.write_tensorboard(reporting.history_record(estimator),
-                                    Path(tensorboard) / method)
-        if baseline_estimator is not None:
-            reporting.write_tensorboard(reporting.history_record(baseline_estimator),
-                                        Path(tensorboard) / "supervised baseline")
+                   {"method": method, **(config or {}), "test": test_source}, tensorboard)
     table = report.comparison_table(results) if results else "(no test rows)"
     return RunResult(run_dir=out, estimator=estimator, results=results, table=table)
+
+
+def _baseline(estimator, method: str, baseline: bool, x, y, classes, policy, streamed: dict,
+              verbose: int):
+    """The supervised baseline with the same budget, fitted (None when not asked for)."""
+    if not baseline or method == "supervised":
+        return None
+    fitted = reporting.supervised_baseline(estimator)
+    say(verbose, f"== supervised baseline ({reporting.budget(fitted)}) ==")
+    fitted.fit(x, y, classes=classes, checkpoint=policy("baseline"), **streamed)
+    return fitted
 
 
 def _check_tensorboard() -> None:
@@ -283,8 +282,9 @@ def result_row(name: str, estimator, x_test, y_test, stage: str = "final") -> di
 
 
 def _write_run(out: Path, estimator, baseline_estimator, results: list[dict], test_source: str,
-               n_test: int, config: dict) -> None:
-    """Write the run files: the model, classes and config, then metrics and history."""
+               n_test: int, config: dict, tensorboard=None) -> None:
+    """Write the run files: the model, classes and config, metrics, history and the report
+    (and TensorBoard logs, if asked)."""
     from fewlabels import __version__
 
     out.mkdir(parents=True, exist_ok=True)
@@ -299,3 +299,10 @@ def _write_run(out: Path, estimator, baseline_estimator, results: list[dict], te
         "baseline": None if baseline_estimator is None
         else reporting.history_record(baseline_estimator),
     })
+    write_report(out)
+    if tensorboard is not None:
+        for name, fitted in ((config["method"], estimator),
+                             ("supervised baseline", baseline_estimator)):
+            if fitted is not None:
+                reporting.write_tensorboard(reporting.history_record(fitted),
+                                            Path(tensorboard) / name)

@@ -74,9 +74,7 @@ def fit_run(
         baseline: also train the supervised-only baseline with the same budget.
         overwrite: allow a non-empty run directory.
         verbose: 0 quiet; 1 one short line per epoch or stage; 2 Keras's own lines.
-        resume, checkpoint_steps, checkpoint_seconds: checkpoints and resuming (see
-            `run_experiment`; docs/reliability.md).
-        tensorboard: also write TensorBoard logs here (see `run_experiment`).
+        resume, checkpoint_steps, checkpoint_seconds, tensorboard: see `run_experiment`.
         **params: `SelfTraining` parameters (`threshold`, `rounds`, `seed`, `backbone`, ...).
 
     Returns:
