@@ -65,9 +65,10 @@ def read_run_config(path: str | Path) -> dict[str, Any]:
         options["test"] = raw["test_data"]
     if isinstance(options.get("test"), str) and options["test"].startswith("held out"):
         options.pop("test")  # a run's record of its own split, not a file
-    algorithm = options.pop("algorithm_params", None) or {}
-    if not isinstance(algorithm, dict):
-        raise InputError(f"{path}: 'algorithm_params' must be a table of hyperparameters.")
-    options.update(algorithm)
+    for nested in ("algorithm_params", "augment_params"):  # flat options on the command line
+        values = options.pop(nested, None) or {}
+        if not isinstance(values, dict):
+            raise InputError(f"{path}: '{nested}' must be a table of options.")
+        options.update(values)
     options.pop("out", None)  # the run directory is always the command's own
     return {k.replace("-", "_"): v for k, v in options.items()}
