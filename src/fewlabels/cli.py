@@ -145,12 +145,10 @@ def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
     fit.set_defaults(**defaults)
 
 
-
 def _methods_parser(sub) -> None:
     sub.add_parser("methods", help="list the training methods, one line each",
                    description="List every method `fit --method` accepts, with a line on each "
                    "and the consistency algorithms' hyperparameters and defaults.")
-
 
 
 def _evaluate_parser(sub) -> None:
@@ -170,7 +168,6 @@ def _evaluate_parser(sub) -> None:
     image_options(evaluate, training=False)
 
 
-
 def _predict_parser(sub) -> None:
     predict = sub.add_parser(
         "predict", help="predict a table with a run's model and write a CSV",
@@ -186,7 +183,6 @@ def _predict_parser(sub) -> None:
     table_options(predict, label_optional=True)
     trust_option(predict)
     image_options(predict, training=False)
-
 
 
 def _demo_parser(sub) -> None:

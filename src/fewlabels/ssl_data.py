@@ -115,7 +115,6 @@ def ssl_stream(
     return indexed_stream(start_step, make_batch, load), n_unl
 
 
-
 def _view(layer, images, seed: int, step):
     """`layer`'s view of `images` at `step`, seeded by `(seed, step)` (None: the identity)."""
     from fewlabels.stepwise import reseed

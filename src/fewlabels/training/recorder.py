@@ -189,7 +189,6 @@ def stop_on_sigterm(recorder: TrainingRecorder):
         signal.signal(signal.SIGTERM, previous)
 
 
-
 def stateful_states(arrays: list[np.ndarray], meta: dict) -> dict[str, dict]:
     """Each stateful object's saved state, its arrays (stored after the variables, in the
     objects' order) put back under `"arrays"`."""
