@@ -35,7 +35,7 @@ from fewlabels.errors import (
 )
 
 DEMO_SKIP = ("verbose", "model", "augment", "backbone", "weights", "input_size", "unfreeze",
-             "unfreeze_learning_rate", "head_units")
+             "unfreeze_learning_rate", "head_units", "augment_params")
 """Estimator options `demo` does not offer: it trains the MLP on digits' feature rows."""
 
 
