@@ -15,7 +15,7 @@ from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.files import inside, write_json
 from fewlabels.workflow import reporting
-from fewlabels.workflow.html_report import write_report
+from fewlabels.workflow.html_report import save_examples, write_report
 from fewlabels.workflow.rundir import (
     HISTORY_FILE,
     METRICS_FILE,
@@ -186,6 +186,7 @@ def run_experiment(
         baseline_estimator = _baseline(estimator, method, baseline, x, y, classes, policy,
                                        streamed, verbose)
         results = _score(estimator, baseline_estimator, x_test, y_test)
+        save_examples(out, estimator, x_test, y_test)  # (image runs: shown in the report)
         _write_run(out, estimator, baseline_estimator, results, test_source,
                    0 if y_test is None else len(y_test),
                    {"method": method, **(config or {}), "test": test_source}, tensorboard)

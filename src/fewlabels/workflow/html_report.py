@@ -4,8 +4,9 @@ Every `fit` writes it, and `fewlabels report RUN_DIR` writes it again. The page 
 network: its figures are PNG images drawn with matplotlib and embedded in the page. It
 shows the test results of the method beside its supervised baseline, the learning curves
 (losses, accuracy, mask rate, per-class pseudo-label shares, pseudo-label accuracy where the
-hidden labels are known), self-training's rounds, each model's confusion matrix, per-class
-precision and recall, and a reliability diagram with the expected calibration error.
+hidden labels are known), self-training's rounds, for image runs the most confident, most
+uncertain and misclassified test images, each model's confusion matrix, per-class precision
+and recall, and a reliability diagram with the expected calibration error.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from fewlabels.workflow.reporting import history_series
 from fewlabels.workflow.rundir import HISTORY_FILE, METRICS_FILE
 
 REPORT_FILE = "report.html"
+EXAMPLES_FILE = "examples.npz"
+"""Test images an image run shows in its report: the most confident, the most uncertain and
+the misclassified (`save_examples`)."""
+PER_GROUP = 8
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -65,6 +70,7 @@ def write_report(run_dir: str | Path) -> Path:
     sections = [_summary(config, metrics), _results_table(results)]
     sections += _curves(history)
     sections += _rounds(history)
+    sections += _example_grids(run_dir)
     sections += [_figure_section("Confusion matrices (rows: true class, columns: predicted)",
                                  [_confusion(r) for r in results]),
                  _figure_section("Per-class precision and recall",
@@ -78,6 +84,69 @@ def write_report(run_dir: str | Path) -> Path:
     path = inside(run_dir, REPORT_FILE)
     write_text(path, page)
     return path
+
+
+def save_examples(run_dir: str | Path, estimator, x_test, y_test) -> Path | None:
+    """Keep the test images an image run's report shows, in `RUN_DIR/examples.npz`.
+
+    Args:
+        run_dir: the run directory.
+        estimator: the fitted estimator.
+        x_test, y_test: the test images and their class indices.
+
+    Returns:
+        The file written, or None for a table run or no test data.
+    """
+    import numpy as np
+
+    from fewlabels.files import write_atomic
+
+    if x_test is None or y_test is None or len(y_test) == 0 or np.ndim(x_test) != 4:
+        return None
+    proba = estimator.predict_proba(x_test)
+    pred, confidence = proba.argmax(axis=1), proba.max(axis=1)
+    wrong = np.flatnonzero(pred != y_test)
+    groups = {"most confident": np.argsort(-confidence)[:PER_GROUP],
+              "most uncertain": np.argsort(confidence)[:PER_GROUP],
+              "misclassified": wrong[np.argsort(-confidence[wrong])][:PER_GROUP]}
+    rows = np.concatenate(list(groups.values())).astype(np.int64)
+    arrays = {"images": np.asarray(x_test)[rows].astype(np.uint8),
+              "true": np.asarray(y_test)[rows].astype(np.int64), "pred": pred[rows],
+              "confidence": confidence[rows].astype(np.float32),
+              "group": np.repeat(np.arange(len(groups)), [len(g) for g in groups.values()])}
+    path = inside(Path(run_dir), EXAMPLES_FILE)
+    write_atomic(path, lambda f: np.savez(f, **arrays), binary=True)
+    return path
+
+
+def _example_grids(run_dir: Path) -> list[str]:
+    import numpy as np
+
+    path = run_dir / EXAMPLES_FILE
+    if not path.is_file():
+        return []
+    classes = read_json(run_dir / "classes.json") if (run_dir / "classes.json").is_file() \
+        else None
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    plt = _pyplot()
+    images = []
+    for g, title in enumerate(("most confident", "most uncertain", "misclassified")):
+        rows = np.flatnonzero(arrays["group"] == g)
+        if not len(rows):
+            continue
+        fig, axes = plt.subplots(1, len(rows), figsize=(1.3 * len(rows), 1.8), squeeze=False)
+        for ax, i in zip(axes[0], rows, strict=True):
+            image = arrays["images"][i]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray",
+                      vmin=0, vmax=255)
+            true, pred = (classes[arrays["true"][i]], classes[arrays["pred"][i]]) if classes \
+                else (arrays["true"][i], arrays["pred"][i])
+            ax.set_title(f"{true} / {pred}\n{arrays['confidence'][i]:.2f}", fontsize=7)
+            ax.axis("off")
+        fig.suptitle(title, fontsize=9)
+        images.append(_png(fig))
+    return [_figure_section("Test images (true / predicted, confidence)", images)]
 
 
 def _summary(config: dict, metrics: dict) -> str:

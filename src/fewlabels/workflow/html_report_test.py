@@ -89,3 +89,25 @@ def test_tensorboard_logs_hold_every_per_epoch_metric_of_both_models(tmp_path):
         steps = [e.step for e in (events.Tensors("loss") if "loss" in events.Tags()["tensors"]
                                   else events.Scalars("loss"))]
         assert steps == [1, 2, 3, 4]  # 40 steps, 10 per epoch
+
+
+def test_an_image_run_shows_confident_uncertain_and_misclassified_test_images(tmp_path):
+    from fewlabels.data.images import load_image_dataset
+
+    digits = load_image_dataset("digits")
+    np.savez(tmp_path / "d.npz", x=digits.x[:200], y=digits.y[:200],
+             classes=np.array(digits.classes))
+    np.savez(tmp_path / "t.npz", x=digits.x_test[:60], y=digits.y_test[:60],
+             classes=np.array(digits.classes))
+    run = tmp_path / "run"
+    assert cli.main(["fit", str(tmp_path / "d.npz"), "--test", str(tmp_path / "t.npz"),
+                     "--out", str(run), "--method", "supervised", "--epochs", "2",
+                     "--min-steps", "0", "--cnn-widths", "4", "--verbose", "0"]) == 0
+    with np.load(run / "examples.npz") as examples:
+        assert examples["images"].shape[1:] == (8, 8, 1)
+        assert set(examples["group"].tolist()) >= {0, 1}
+        wrong = examples["group"] == 2
+        assert np.all(examples["true"][wrong] != examples["pred"][wrong])
+    page = (run / "report.html").read_text()
+    titles = re.findall(r"<img alt='([^']*)'", page)
+    assert titles.count("Test images (true / predicted, confidence)") >= 2
