@@ -37,7 +37,7 @@ def test_demo_compares_methods_and_records_pseudo_label_accuracy(tmp_path, monke
     assert "self-training" in result.table
 
 
-def test_test_rows_come_only_from_labeled_rows_and_leave_training():
+def test_test_rows_come_only_from_labeled_rows_and_leave_training(tmp_path):
     x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
     y = np.array([0, 1] * 10 + [-1] * 20)
     seen = {}
@@ -50,7 +50,7 @@ def test_test_rows_come_only_from_labeled_rows_and_leave_training():
             raise RuntimeError("stop after fit")
 
     with pytest.raises(RuntimeError, match="stop after fit"):
-        workflow.run_experiment(x, y, [0, 1], out="unused", estimator=Spy(rounds=0),
+        workflow.run_experiment(x, y, [0, 1], out=tmp_path / "run", estimator=Spy(rounds=0),
                                 test_fraction=0.2)
     assert seen == {"n": 36, "unlabeled": 20}  # 2 of each 10-row class held out
 
