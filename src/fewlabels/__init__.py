@@ -3,7 +3,8 @@
 The whole public API is importable from here; heavy modules (Keras, TensorFlow) load only
 when first used, so `import fewlabels` and `fewlabels --help` stay fast.
 
-- Estimators: `SelfTraining`, `ConsistencyTraining` (scikit-learn style), `make_estimator`
+- Estimators: `TableEnsemble` (the default for tables), `SelfTraining`,
+  `ConsistencyTraining` (scikit-learn style), `make_estimator`
   (one by method name), `methods()` (every method name), `load_estimator` (a saved run).
 - Data: `load_table` (a text/CSV file), `load_images` (folders, `.npz`, built-in datasets).
 - Runs: `fit_run`, `evaluate_run`, `predict_run`, `demo` (what the command line does), and
@@ -15,7 +16,7 @@ Example:
 import fewlabels
 
 table = fewlabels.load_table("data.csv")        # unlabeled rows marked in the label column
-model = fewlabels.SelfTraining().fit(table.x, table.y, classes=table.classes)
+model = fewlabels.TableEnsemble().fit(table.x, table.y, classes=table.classes)
 ```
 """
 
@@ -39,6 +40,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "SelfTraining": "fewlabels.estimators.self_training",
     "ConsistencyTraining": "fewlabels.estimators.consistency",
+    "TableEnsemble": "fewlabels.estimators.ensemble",
     "load_estimator": "fewlabels.estimators",
     "make_estimator": "fewlabels.workflow",
     "methods": "fewlabels.workflow",
@@ -64,6 +66,7 @@ __all__ = [
     "ResumeMismatchError",
     "SelfTraining",
     "StorageError",
+    "TableEnsemble",
     "TrainingInterruptedError",
     "__version__",
     "augment_preview",

@@ -1,7 +1,8 @@
 """The `fewlabels` command line: parse, call `fewlabels.workflow`, print. No logic of its own.
 
-Every `SelfTraining` parameter is an option of `fit` and `demo`; its default comes from the
-constructor's signature and its help text from the class docstring, so the two never drift.
+Every estimator parameter is an option of `fit` (and every `TableEnsemble` parameter one of
+`demo`); its default comes from the constructor's signature and its help text from the class
+docstring, so the two never drift.
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ from fewlabels.errors import (
     TrainingInterruptedError,
 )
 
-DEMO_SKIP = ("verbose", "model", "augment", "backbone", "weights", "input_size", "unfreeze",
-             "unfreeze_learning_rate", "head_units", "augment_params")
-"""Estimator options `demo` does not offer: it trains the MLP on digits' feature rows."""
+DEMO_SKIP = ("verbose",)
+"""Estimator options `demo` does not offer (its verbosity is `--verbose`'s)."""
 
 
 def build_parser(fit_options: bool = True,
@@ -83,10 +83,11 @@ def _method_help(with_registry: bool) -> str:
         import_tensorflow_quietly()  # the registry's classes import Keras
         from fewlabels.workflow import methods
 
-        listed += ": " + ", ".join(m for m in methods() if m not in ("self-training",
-                                                                      "supervised"))
-    return (f"self-training (default), supervised, or {listed} (`fewlabels methods` lists "
-            "them with one line each)")
+        listed += ": " + ", ".join(m for m in methods() if m not in (
+            "table-ensemble", "self-training", "supervised"))
+    return (f"auto (default: table-ensemble for a table, self-training for images), "
+            f"table-ensemble, self-training, supervised, or {listed} (`fewlabels methods` "
+            "lists them with one line each)")
 
 
 def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
@@ -106,7 +107,7 @@ def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
                      help="read options from a TOML file or a run's config.json (to "
                      "reproduce that run); options given here override it")
     fit.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
-    fit.add_argument("--method", default="self-training", help=_method_help(fit_options))
+    fit.add_argument("--method", default="auto", help=_method_help(fit_options))
     fit.add_argument("--test", metavar="FILE", default=None,
                      help="a labeled test table; default: hold out --test-fraction of each "
                      "labeled class")
@@ -187,17 +188,21 @@ def _predict_parser(sub) -> None:
 
 def _demo_parser(sub) -> None:
     demo = sub.add_parser(
-        "demo", help="supervised vs self-training vs FixMatch on scikit-learn's digits, "
-        "5 labels per class",
+        "demo", help="the table ensemble vs self-training vs FixMatch on scikit-learn's "
+        "digits, 5 labels per class",
         description="Run the main job on embedded data: scikit-learn's digits, 5 labels per "
         "class (50 in all), the rest unlabeled, 20%% held out as the test split. Compares "
-        "the supervised MLP, self-training, and FixMatch on the digits as 8x8 images; prints "
-        "the comparison and writes a run directory.",
+        "the default for tables (the table ensemble) with its members on the labels alone, "
+        "self-training with the supervised MLP, and FixMatch on the digits as 8x8 images; "
+        "prints the comparison and writes a run directory.",
     )
     demo.add_argument("--out", default="runs/demo", metavar="RUN_DIR",
                       help="the run directory (default: runs/demo)")
     demo.add_argument("--n-per-class", type=int, default=5,
                       help="labels kept per class (default: 5)")
+    demo.add_argument("--self-training", action=argparse.BooleanOptionalAction, default=True,
+                      help="also self-train the MLP on the rows, beside the supervised MLP "
+                      "(about 40 s)")
     demo.add_argument("--fixmatch", action=argparse.BooleanOptionalAction, default=True,
                       help="also train FixMatch on the digits as 8x8 images (about 40 s)")
     demo.add_argument("--overwrite", action="store_true", help="allow a non-empty RUN_DIR")
@@ -247,7 +252,9 @@ def _print_methods() -> None:
     from fewlabels.algorithms import get
     from fewlabels.workflow import methods
 
-    lines = {"self-training": "pseudo-labeling rounds: train, label the confident unlabeled "
+    lines = {"table-ensemble": "tables' default: a self-trained ensemble of logistic "
+             "regression, kernel logistic regression and label spreading",
+             "self-training": "pseudo-labeling rounds: train, label the confident unlabeled "
              "rows, retrain, fine-tune on the labels",
              "supervised": "the labels alone (the baseline every method is compared with)"}
     width = max(map(len, methods()))
@@ -302,7 +309,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         _print_run(result)
     elif args.command == "demo":
-        result = workflow.demo(args.out, n_per_class=args.n_per_class, fixmatch=args.fixmatch,
+        result = workflow.demo(args.out, n_per_class=args.n_per_class,
+                               self_training=args.self_training, fixmatch=args.fixmatch,
                                overwrite=args.overwrite, verbose=args.verbose,
                                **estimator_kwargs(args))
         _print_run(result)

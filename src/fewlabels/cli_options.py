@@ -53,8 +53,10 @@ def add_options(parser: argparse.ArgumentParser, target, title: str,
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
                                default=default, help=text)
         elif isinstance(default, tuple):
-            group.add_argument(flag, dest=name, type=_int_list, default=default,
-                               metavar="N,N,...", help=f"{text} (default: "
+            kind = _option_kind(param)
+            group.add_argument(flag, dest=name, type=kind, default=default,
+                               metavar="N,N,..." if kind is _int_list else "NAME,NAME,...",
+                               help=f"{text} (default: "
                                f"{','.join(map(str, default))})")
         elif default is None:  # the type comes from the annotation, "int | None" and so on
             kind = {"int": int, "float": float}.get(str(param.annotation).split(" |")[0], str)
@@ -67,10 +69,10 @@ def add_options(parser: argparse.ArgumentParser, target, title: str,
 
 
 def estimator_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> list[str]:
-    """Add one option per `SelfTraining` parameter (for `demo`)."""
-    from fewlabels.estimators.self_training import SelfTraining
+    """Add one option per `TableEnsemble` parameter (for `demo`)."""
+    from fewlabels.estimators.ensemble import TableEnsemble
 
-    return add_options(parser, SelfTraining, "model and self-training options", skip)
+    return add_options(parser, TableEnsemble, "table-ensemble options", skip)
 
 
 def _option_kind(param: inspect.Parameter):
@@ -79,7 +81,7 @@ def _option_kind(param: inspect.Parameter):
     if isinstance(default, bool):
         return bool
     if isinstance(default, tuple):
-        return _int_list
+        return _str_list if default and isinstance(default[0], str) else _int_list
     if default is None:
         return {"int": int, "float": float}.get(str(param.annotation).split(" |")[0], str)
     return type(default)
@@ -115,7 +117,8 @@ def _union_options(parser: argparse.ArgumentParser, title: str, targets: dict[st
                                default=argparse.SUPPRESS, help=text)
         else:
             group.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
-                               metavar="N,N,..." if kind is _int_list else None, help=text)
+                               metavar={_int_list: "N,N,...", _str_list: "NAME,NAME,..."}.get(
+                                   kind), help=text)
 
 
 def add_fit_options(parser: argparse.ArgumentParser) -> None:
@@ -123,16 +126,22 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     import_tensorflow_quietly()
     from fewlabels.algorithms import get, names
     from fewlabels.estimators.consistency import ConsistencyTraining
+    from fewlabels.estimators.ensemble import TableEnsemble
     from fewlabels.estimators.self_training import SelfTraining
     from fewlabels.views.augment import build_policy
 
-    targets = {"self-training": SelfTraining, "consistency": ConsistencyTraining,
+    targets = {"table-ensemble": TableEnsemble, "self-training": SelfTraining,
+               "consistency": ConsistencyTraining,
                **{name: get(name) for name in names() if name != "supervised"},
                "augmentation": build_policy}
     _union_options(parser, "model, training, augmentation and algorithm options (the "
                    "defaults of each method; `fewlabels methods` lists the algorithms)",
                    targets, skip=("verbose", "method", "algorithm_params", "augment_params"),
                    skip_for={"augmentation": ("name", "seed", "value_range", "background")})
+
+
+def _str_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -233,10 +242,10 @@ def kwargs_for(args: argparse.Namespace, target, exclude: Sequence[str] = ()) ->
 
 def estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The model, training and algorithm options given (fit: only those the user set)."""
-    from fewlabels.estimators.self_training import SelfTraining
+    from fewlabels.estimators.ensemble import TableEnsemble
 
     if args.command != "fit":
-        return kwargs_for(args, SelfTraining, exclude=("verbose",))
+        return kwargs_for(args, TableEnsemble, exclude=("verbose",))
     from fewlabels.workflow.config import RUN_OPTIONS
 
     fixed = {"command", "config", "out", "overwrite", "resume", *RUN_OPTIONS}

@@ -8,6 +8,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -43,7 +44,8 @@ def seed_file(tmp_path_factory):
 def run_dir(seed_file, tmp_path_factory):
     train, _, _ = seed_file
     out = tmp_path_factory.mktemp("runs") / "run"
-    assert cli.main(["fit", str(train), "--out", str(out), "--seed", "3", *FAST]) == 0
+    assert cli.main(["fit", str(train), "--out", str(out), "--seed", "3",
+                     "--method", "self-training", *FAST]) == 0
     return out
 
 
@@ -67,6 +69,27 @@ def test_fit_writes_every_run_file(run_dir):
     assert history["baseline"]["stages"][0]["stage"] == "initial"
 
 
+def test_a_table_with_no_method_trains_the_table_ensemble_and_says_which_member_did_what(
+        seed_file, tmp_path, capsys):
+    train, _, _ = seed_file
+    out = tmp_path / "run"
+    start = time.perf_counter()
+    assert cli.main(["fit", str(train), "--out", str(out), "--verbose", "0"]) == 0
+    assert time.perf_counter() - start < 20  # seconds on a 178-row table, baseline included
+    config = json.loads((out / "config.json").read_text())
+    assert config["method"] == "table-ensemble" and config["estimator"] == "TableEnsemble"
+    metrics = json.loads((out / "metrics.json").read_text())
+    names = [r["name"] for r in metrics["results"]]
+    assert names == ["supervised baseline", "  linear member", "  kernel member",
+                     "  graph member", "table-ensemble"]
+    printed = capsys.readouterr().out
+    assert "graph member" in printed and "Self-training rounds" in printed
+    history = json.loads((out / "history.json").read_text())
+    assert history["members"] == ["linear", "kernel", "graph"]
+    assert history["baseline"]["members"] == ["linear", "kernel"]
+    assert (out / "report.html").is_file()
+
+
 def test_fit_prints_the_comparison_table(seed_file, tmp_path, capsys):
     train, test, _ = seed_file
     out = tmp_path / "run"
@@ -83,7 +106,8 @@ def test_fit_prints_the_comparison_table(seed_file, tmp_path, capsys):
 def test_fit_refuses_a_non_empty_run_dir_without_overwrite(seed_file, run_dir, capsys):
     train, _, _ = seed_file
     before = (run_dir / "model.keras").stat().st_mtime_ns
-    assert cli.main(["fit", str(train), "--out", str(run_dir), *FAST]) == 2
+    assert cli.main(["fit", str(train), "--out", str(run_dir), "--method", "self-training",
+                     *FAST]) == 2
     err = capsys.readouterr().err
     assert "not empty" in err and "--overwrite" in err
     assert (run_dir / "model.keras").stat().st_mtime_ns == before
@@ -120,7 +144,8 @@ def test_bad_data_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("1,2,0\n3,oops,1\n4,5,-1\n")
     out = tmp_path / "run"
-    assert cli.main(["fit", str(bad), "--out", str(out), *FAST]) == 2
+    assert cli.main(["fit", str(bad), "--out", str(out), "--method", "self-training",
+                     *FAST]) == 2
     err = capsys.readouterr().err
     assert "fewlabels: error:" in err and "row 2, column 2" in err and "'oops'" in err
     assert "Traceback" not in err
@@ -151,7 +176,8 @@ def test_every_command_explains_every_option_in_help(capsys):
 def test_the_same_seed_gives_the_same_metrics(seed_file, run_dir, tmp_path):
     train, _, _ = seed_file
     again = tmp_path / "again"
-    assert cli.main(["fit", str(train), "--out", str(again), "--seed", "3", *FAST]) == 0
+    assert cli.main(["fit", str(train), "--out", str(again), "--seed", "3",
+                     "--method", "self-training", *FAST]) == 0
     first = json.loads((run_dir / "metrics.json").read_text())["results"]
     second = json.loads((again / "metrics.json").read_text())["results"]
     strip = [{k: v for k, v in r.items() if k != "wall_s"} for r in first]

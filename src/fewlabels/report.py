@@ -23,7 +23,8 @@ def comparison_table(results: Sequence[dict]) -> str:
     Returns:
         The table as text.
     """
-    header = ["method", "accuracy", "macro-F1", "loss", "labeled", "pseudo", "epochs", "time s"]
+    header = ["method", "accuracy", "macro-F1", "loss", "labeled", "pseudo", "epochs/rounds",
+              "time s"]
     rows = [
         [
             r["name"],
@@ -32,7 +33,7 @@ def comparison_table(results: Sequence[dict]) -> str:
             f"{r['metrics']['loss']:.4f}",
             r.get("labeled", ""),
             r.get("pseudo_labeled", ""),
-            r.get("epochs", ""),
+            r.get("epochs", r.get("rounds", "")),
             f"{r['wall_s']:.1f}" if "wall_s" in r else "",
         ]
         for r in results

@@ -1,6 +1,7 @@
-"""The estimators: `SelfTraining`, `ConsistencyTraining`, and loading a saved one.
+"""The estimators: `TableEnsemble`, `SelfTraining`, `ConsistencyTraining`, and loading a
+saved one.
 
-Both subclass `Estimator` (`estimators.base`), which knows nothing of its subclasses:
+All subclass `Estimator` (`estimators.base`), which knows nothing of its subclasses:
 `load_estimator` here reads a run directory's `config.json` and picks the class that wrote it.
 The classes load on first use, so that reading their parameters stays fast.
 """
@@ -17,6 +18,7 @@ from fewlabels.files import read_json
 ESTIMATORS = {
     "SelfTraining": "fewlabels.estimators.self_training",
     "ConsistencyTraining": "fewlabels.estimators.consistency",
+    "TableEnsemble": "fewlabels.estimators.ensemble",
 }
 """Each estimator class, by the name `config.json` records, and its module."""
 
@@ -51,4 +53,4 @@ def load_estimator(directory: str | Path, *, trust_model: bool = False) -> Estim
     return __getattr__(name).load(directory, trust_model=trust_model)
 
 
-__all__ = ["ConsistencyTraining", "Estimator", "SelfTraining", "load_estimator"]
+__all__ = ["ConsistencyTraining", "Estimator", "SelfTraining", "TableEnsemble", "load_estimator"]

@@ -1,4 +1,4 @@
-"""Both estimators are scikit-learn classifiers: its estimator checks, clone, Pipeline,
+"""The estimators are scikit-learn classifiers: its estimator checks, clone, Pipeline,
 GridSearchCV and cross_val_score."""
 
 import warnings
@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fewlabels import ConsistencyTraining, SelfTraining
+from fewlabels import ConsistencyTraining, SelfTraining, TableEnsemble
 
 TINY_SELF_TRAINING = dict(hidden_units=(16,), epochs=20, patience=3, min_steps=0, rounds=1,
                           finetune=False, learning_rate=0.03)
@@ -29,7 +29,7 @@ def _expected_failures(estimator):
 
 
 @parametrize_with_checks([SelfTraining(**TINY_SELF_TRAINING),
-                          ConsistencyTraining(**TINY_CONSISTENCY)],
+                          ConsistencyTraining(**TINY_CONSISTENCY), TableEnsemble()],
                          expected_failed_checks=_expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():

@@ -315,6 +315,7 @@ def load_model(path: Path, *, trust: bool = False) -> keras.Model:
             Keras's safe mode. Never the default.
     """
     from fewlabels.model_files import check_model_file
+    from fewlabels.models import kernels  # noqa: F401  (registers the ensemble's layers)
 
     if not path.is_file():
         raise InputError(f"{path}: no model file here.")

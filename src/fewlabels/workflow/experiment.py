@@ -30,6 +30,10 @@ from fewlabels.workflow.rundir import (
 )
 
 SELF_TRAINING_METHODS = ("self-training", "supervised")
+TABLE_METHOD = "table-ensemble"
+AUTO = "auto"
+"""The method name that picks the default for the data: `TABLE_METHOD` for feature rows,
+self-training for images."""
 FEW_TEST_ROWS = 50
 """Fewer test rows than this make a run warn that its scores are noisy."""
 
@@ -52,27 +56,42 @@ class RunResult:
 
 
 def methods() -> list[str]:
-    """Every method `fit` accepts: self-training, supervised, and the consistency algorithms.
+    """Every method `fit` accepts: the table ensemble, self-training, supervised, and the
+    consistency algorithms (`"auto"`, the default, picks one of them for the data).
 
     Returns:
         The method names, as `--method` takes them.
 
     Example:
     ```python
-    fewlabels.methods()   # ['self-training', 'supervised', 'pseudo-label', 'fixmatch', ...]
+    fewlabels.methods()   # ['table-ensemble', 'self-training', 'supervised', 'fixmatch', ...]
     ```
     """
     from fewlabels.algorithms import names
 
-    return [*SELF_TRAINING_METHODS, *(n for n in names() if n != "supervised")]
+    return [TABLE_METHOD, *SELF_TRAINING_METHODS, *(n for n in names() if n != "supervised")]
+
+
+def default_method(images: bool) -> str:
+    """The method `"auto"` stands for: the table ensemble for feature rows (it beats
+    self-training and FixMatch on rows, docs/benchmark-tabular.md), self-training for images.
+
+    Args:
+        images: whether the data are images.
+
+    Returns:
+        A name from `methods()`.
+    """
+    return "self-training" if images else TABLE_METHOD
 
 
 def make_estimator(method: str = "self-training", **params: Any):
     """The estimator for a method name.
 
     Args:
-        method: `"self-training"`, `"supervised"` (the self-training model with `rounds=0`,
-            no fine-tuning), or a consistency algorithm from the registry (`"fixmatch"`,
+        method: `"table-ensemble"` (`TableEnsemble`), `"self-training"`, `"supervised"`
+            (the self-training model with `rounds=0`, no fine-tuning), or a consistency
+            algorithm from the registry (`"fixmatch"`,
             `"flexmatch"`, ...: see `methods()`).
         **params: estimator parameters. The augmentation policy's options (`rotation`,
             `horizontal_flip`, ...) go to `augment_params`; for consistency methods, names
@@ -80,7 +99,7 @@ def make_estimator(method: str = "self-training", **params: Any):
             `lambda_u`, ...), which names any it does not take.
 
     Returns:
-        An unfitted `SelfTraining` or `ConsistencyTraining`.
+        An unfitted `TableEnsemble`, `SelfTraining` or `ConsistencyTraining`.
 
     Example:
     ```python
@@ -88,8 +107,13 @@ def make_estimator(method: str = "self-training", **params: Any):
     ```
     """
     from fewlabels import params as p
-    from fewlabels.estimators import ConsistencyTraining, SelfTraining
+    from fewlabels.estimators import ConsistencyTraining, SelfTraining, TableEnsemble
     from fewlabels.views.augment import POLICY_OPTIONS
+
+    if method == TABLE_METHOD:
+        estimator = TableEnsemble().set_params(**params)  # names an unknown parameter
+        p.validate_params(estimator)
+        return estimator
 
     policy = {k: params.pop(k) for k in list(params) if k in POLICY_OPTIONS}
     if policy:  # the views' options (rotation, flips, ...) travel as augment_params

@@ -71,10 +71,12 @@ def write_report(run_dir: str | Path) -> Path:
     sections += _curves(history)
     sections += _rounds(history)
     sections += _example_grids(run_dir)
+    # One figure per trained model: an ensemble's member rows are parts of the final model.
+    models = [r for r in results if r.get("stage", "final") in ("final", "before_finetune")]
     sections += [_figure_section("Confusion matrices (rows: true class, columns: predicted)",
-                                 [_confusion(r) for r in results]),
+                                 [_confusion(r) for r in models]),
                  _figure_section("Per-class precision and recall",
-                                 [_per_class(r) for r in results]),
+                                 [_per_class(r) for r in models]),
                  _figure_section("Reliability (confidence against accuracy on the test data)",
                                  [_reliability(results)] if results else [])]
     title = f"fewlabels run: {html.escape(str(config.get('method', run_dir.name)))}"

@@ -14,6 +14,7 @@ import numpy as np
 
 from fewlabels.estimators.base import Estimator
 from fewlabels.estimators.consistency import ConsistencyTraining
+from fewlabels.estimators.ensemble import TableEnsemble
 from fewlabels.estimators.self_training import SelfTraining
 
 
@@ -37,6 +38,11 @@ def _(estimator: ConsistencyTraining) -> str:
     return estimator.method
 
 
+@method_name.register
+def _(estimator: TableEnsemble) -> str:
+    return "table-ensemble"
+
+
 @singledispatch
 def supervised_baseline(estimator: Estimator) -> Estimator:
     """The supervised-only estimator with the same model and budget (unfitted)."""
@@ -56,6 +62,14 @@ def _(estimator: ConsistencyTraining) -> ConsistencyTraining:
                               "algorithm_params": None})
 
 
+@supervised_baseline.register
+def _(estimator: TableEnsemble) -> TableEnsemble:
+    # The members that can learn from labels alone (label spreading needs the unlabeled rows).
+    inductive = [m for m in estimator.members if m != "graph"] or ["linear"]
+    return type(estimator)(**{**estimator.get_params(deep=False), "members": inductive,
+                              "rounds": 0})
+
+
 @singledispatch
 def budget(estimator: Estimator) -> str:
     """The training budget, in words."""
@@ -70,6 +84,11 @@ def _(estimator: SelfTraining) -> str:
 @budget.register
 def _(estimator: ConsistencyTraining) -> str:
     return f"budget: {estimator.steps} steps"
+
+
+@budget.register
+def _(estimator: TableEnsemble) -> str:
+    return f"members: {', '.join(estimator.members)}"
 
 
 @singledispatch
@@ -91,6 +110,12 @@ def _(estimator: SelfTraining) -> list[tuple[str, str]]:
 @result_stages.register
 def _(estimator: ConsistencyTraining) -> list[tuple[str, str]]:
     return [(estimator.method, "final")]
+
+
+@result_stages.register
+def _(estimator: TableEnsemble) -> list[tuple[str, str]]:
+    members = [(f"  {name} member", name) for name in estimator.members]
+    return [*(members if len(members) > 1 else []), ("table-ensemble", "final")]
 
 
 @singledispatch
@@ -116,6 +141,13 @@ def _(estimator: ConsistencyTraining) -> dict:
             "epochs": len(estimator.history_.get("loss", [])), "wall_s": estimator.wall_s_}
 
 
+@run_summary.register
+def _(estimator: TableEnsemble) -> dict:
+    return {"labeled": estimator.n_train_labeled_,
+            "pseudo_labeled": int(np.sum(estimator.labeled_iter_ > 0)),
+            "rounds": estimator.n_iter_, "wall_s": estimator.wall_s_}
+
+
 @singledispatch
 def history_record(estimator: Estimator) -> dict:
     """What `history.json` keeps of the fit."""
@@ -135,6 +167,14 @@ def _(estimator: ConsistencyTraining) -> dict:
             "algorithm": estimator.algorithm_, "steps": estimator.n_steps_,
             "ema_momentum": estimator.ema_used(), "ema_warmup": estimator.ema_warmup,
             "epochs": estimator.history_, "warnings": estimator.warnings_}
+
+
+@history_record.register
+def _(estimator: TableEnsemble) -> dict:
+    return {"estimator": "TableEnsemble", "members": list(estimator.members),
+            "gamma": estimator.gamma_, "n_iter": estimator.n_iter_,
+            "termination_condition": estimator.termination_condition_,
+            "rounds": estimator.rounds_}
 
 
 def history_series(history: dict) -> dict[str, list[float]]:

@@ -27,7 +27,13 @@ from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.files import file_sha256, inside, write_json, write_text
 from fewlabels.validation import check_label_counts
-from fewlabels.workflow.experiment import RunResult, make_estimator, run_experiment
+from fewlabels.workflow.experiment import (
+    AUTO,
+    RunResult,
+    default_method,
+    make_estimator,
+    run_experiment,
+)
 from fewlabels.workflow.rundir import EVALUATION_FILE, check_output_file, say, write_manifest
 
 
@@ -35,7 +41,7 @@ def fit_run(
     data: str | Path,
     out: str | Path,
     *,
-    method: str = "self-training",
+    method: str = "auto",
     test: str | Path | None = None,
     test_fraction: float = 0.2,
     labels_per_class: int | None = None,
@@ -66,7 +72,8 @@ def fit_run(
             with `x` and `y` (-1 = unlabeled), or a built-in image dataset (`digits`,
             `fashion_mnist`, `mnist`). See `fewlabels.data.sources`.
         out: the run directory.
-        method: a name from `methods()`: `"self-training"`, `"supervised"`, `"fixmatch"`...
+        method: a name from `methods()`, or `"auto"`: the table ensemble for a table,
+            self-training for images (`default_method`).
         test, label_column, delimiter, header, encoding, image_size, channels, unlabeled,
             unlabeled_dir, on_bad_image, stream_unlabeled: how to read the data (see
             `load_training_data`).
@@ -75,7 +82,7 @@ def fit_run(
         overwrite: allow a non-empty run directory.
         verbose: 0 quiet; 1 one short line per epoch or stage; 2 Keras's own lines.
         resume, checkpoint_steps, checkpoint_seconds, tensorboard: see `run_experiment`.
-        **params: `SelfTraining` parameters (`threshold`, `rounds`, `seed`, `backbone`, ...).
+        **params: the method's estimator parameters (`threshold`, `rounds`, `seed`, ...).
 
     Returns:
         A `RunResult`.
@@ -86,21 +93,18 @@ def fit_run(
     print(result.table)
     ```
     """
-    estimator = make_estimator(method, **params)
+    estimator = make_estimator(
+        default_method(is_image_source(data)) if method == AUTO else method, **params)
     data_options = dict(test=test, label_column=label_column, delimiter=delimiter,
                         header=header, encoding=encoding, image_size=image_size,
                         channels=channels, unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,
                         on_bad_image=on_bad_image, stream_unlabeled=stream_unlabeled)
     loaded = load_training_data(data, **data_options)
     config = {
-        "data": str(data),
-        "data_sha256": loaded["fingerprint"],
-        "test_data": None if test is None else str(test),
-        "test_fraction": test_fraction,
-        "labels_per_class": labels_per_class,
-        "read": loaded["read"],
-        "feature_names": loaded["feature_names"],
-        "baseline": baseline,
+        "data": str(data), "data_sha256": loaded["fingerprint"],
+        "test_data": None if test is None else str(test), "test_fraction": test_fraction,
+        "labels_per_class": labels_per_class, "read": loaded["read"],
+        "feature_names": loaded["feature_names"], "baseline": baseline,
         "stream_unlabeled": stream_unlabeled,
     }
     return run_experiment(
@@ -355,6 +359,7 @@ def demo(
     *,
     n_per_class: int = 5,
     seed: int = 0,
+    self_training: bool = True,
     fixmatch: bool = True,
     overwrite: bool = False,
     verbose: int = 1,
@@ -364,38 +369,58 @@ def demo(
 
     20% of the digits (stratified, seeded) are the test split. From the rest, `n_per_class`
     rows per class keep their labels; every other row is unlabeled, its true label used only
-    to report pseudo-label accuracy. Self-training is compared with the supervised-only MLP
-    on the rows, and FixMatch trains the compact CNN on the same digits as 8x8 images, with
-    the same labels (its model goes to `RUN_DIR/fixmatch/`).
+    to report pseudo-label accuracy. The default for tables, the table ensemble, is compared
+    with its members on the labels alone; self-training the MLP on the rows is compared with
+    the supervised MLP (its run goes to `RUN_DIR/self-training/`); and FixMatch trains the
+    compact CNN on the same digits as 8x8 images, with the same labels (`RUN_DIR/fixmatch/`).
 
     Args:
         out: the run directory.
         n_per_class: labels kept per class.
         seed: the seed of the splits and the training.
+        self_training: also run self-training (and its supervised MLP) on the rows.
         fixmatch: also run FixMatch on the digits as images.
         overwrite: allow a non-empty run directory.
         verbose: 0 quiet; 1 one short line per epoch or stage; 2 Keras's own lines.
-        **params: `SelfTraining` parameters.
+        **params: `TableEnsemble` parameters.
 
     Returns:
-        A `RunResult`.
+        A `RunResult`: the ensemble's run, with every row in `results` and `table`.
     """
-    from fewlabels.data.images import digits_as_images
-    from fewlabels.estimators import ConsistencyTraining
-
     table = load_builtin("digits")
     x, y, classes = table.x, table.y, table.classes
     rest, test = stratified_split(y, 0.2, seed)
     y_partial, y_hidden = hide_labels(y[rest], n_per_class, seed)
-    estimator = make_estimator("self-training", seed=seed, **params)
+    estimator = make_estimator(default_method(images=False), seed=seed, **params)
     config = {"data": "builtin:digits", "n_per_class": n_per_class,
               "test": "20% of digits, stratified"}
     result = run_experiment(
         x[rest], y_partial, classes, out=out, estimator=estimator, x_test=x[test],
         y_test=y[test], y_hidden=y_hidden, overwrite=overwrite, config=config, verbose=verbose,
     )
-    if not fixmatch:
-        return result
+    result.results[0]["name"] = "supervised (linear + kernel members)"
+    if self_training:
+        rows_run = run_experiment(
+            x[rest], y_partial, classes, out=Path(out) / "self-training",
+            estimator=make_estimator("self-training", seed=seed), x_test=x[test],
+            y_test=y[test], y_hidden=y_hidden, overwrite=overwrite,
+            config={**config, "method": "self-training"}, verbose=verbose)
+        rows = rows_run.results
+        rows[0]["name"] = "supervised MLP"
+        result.results.extend(rows)
+    if fixmatch:
+        result.results.extend(_demo_fixmatch(x, y, y_partial, y_hidden, rest, test, classes,
+                                             out, seed, config, overwrite, verbose))
+    result.table = report.comparison_table(result.results)
+    return result
+
+
+def _demo_fixmatch(x, y, y_partial, y_hidden, rest, test, classes, out, seed, config,
+                   overwrite, verbose) -> list[dict]:
+    """The demo's FixMatch run on the digits as 8x8 images: its result rows."""
+    from fewlabels.data.images import digits_as_images
+    from fewlabels.estimators import ConsistencyTraining
+
     say(verbose, "== fixmatch (the digits as 8x8 images, compact CNN) ==")
     images = digits_as_images(x)
     ssl = ConsistencyTraining(method="fixmatch", seed=seed, **DEMO_FIXMATCH)
@@ -405,7 +430,4 @@ def demo(
         overwrite=overwrite, config={**config, "data": "builtin:digits (8x8 images)"},
         verbose=verbose,
     )
-    rows = [{**row, "name": "fixmatch (8x8 images, CNN)"} for row in images_run.results]
-    result.results.extend(rows)
-    result.table = report.comparison_table(result.results)
-    return result
+    return [{**row, "name": "fixmatch (8x8 images, CNN)"} for row in images_run.results]

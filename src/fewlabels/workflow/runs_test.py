@@ -18,12 +18,15 @@ def test_demo_compares_methods_and_records_pseudo_label_accuracy(tmp_path, monke
 
     monkeypatch.setattr(runs, "DEMO_FIXMATCH", {"steps": 20, "steps_per_epoch": 10,
                                                     "batch_size": 8, "uratio": 2})
-    result = workflow.demo(tmp_path / "demo", n_per_class=3, verbose=0, **TINY)
+    monkeypatch.setattr(runs, "make_estimator", _tiny_self_training(runs.make_estimator))
+    result = workflow.demo(tmp_path / "demo", n_per_class=3, verbose=0)
     names = [r["name"] for r in result.results]
-    assert names[0] == "supervised baseline" and names[-2] == "self-training"
+    assert names[0] == "supervised (linear + kernel members)" and names[4] == "table-ensemble"
+    assert names[5] == "supervised MLP" and names[-2] == "self-training"
     assert names[-1] == "fixmatch (8x8 images, CNN)" and result.results[-1]["labeled"] == 30
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
-    assert [r["name"] for r in metrics["results"]] == names[:-1]  # fixmatch: its own run
+    # The others are their own runs; the demo renames the baseline in its printed table.
+    assert [r["name"] for r in metrics["results"]] == ["supervised baseline", *names[1:5]]
     images_run = json.loads((tmp_path / "demo" / "fixmatch" / "metrics.json").read_text())
     assert [r["name"] for r in images_run["results"]] == ["fixmatch"]
     fixmatch = json.loads((tmp_path / "demo" / "fixmatch" / "history.json").read_text())
@@ -35,6 +38,12 @@ def test_demo_compares_methods_and_records_pseudo_label_accuracy(tmp_path, monke
     history = json.loads((tmp_path / "demo" / "history.json").read_text())
     assert history["rounds"][0]["pseudo_label_accuracy"] is not None
     assert "self-training" in result.table
+
+
+def _tiny_self_training(make):
+    def tiny(method="self-training", **params):
+        return make(method, **({**TINY, **params} if method == "self-training" else params))
+    return tiny
 
 
 def test_test_rows_come_only_from_labeled_rows_and_leave_training(tmp_path):
@@ -65,7 +74,8 @@ def test_a_tiny_test_split_warns_that_its_scores_are_noisy(tmp_path):
 
 
 def test_make_estimator_refuses_unknown_methods():
-    with pytest.raises(FewLabelsError, match=r"method must be one of \['self-training'"):
+    with pytest.raises(FewLabelsError,
+                       match=r"method must be one of \['table-ensemble', 'self-training'"):
         workflow.make_estimator("fixmatch-ish")
     assert workflow.make_estimator("supervised").rounds == 0
     fixmatch = workflow.make_estimator("fixmatch", threshold=0.8, steps=50)
@@ -89,7 +99,7 @@ def test_test_file_with_unlabeled_rows_is_refused(tmp_path):
     test = tmp_path / "test.csv"
     test.write_text("1,0\n2,?\n")
     with pytest.raises(FewLabelsError, match=r"every test row needs a label \(first at row 2\)"):
-        workflow.fit_run(train, tmp_path / "run", test=test, **TINY)
+        workflow.fit_run(train, tmp_path / "run", test=test, method="self-training", **TINY)
     assert not (tmp_path / "run").exists()
 
 

@@ -1,0 +1,148 @@
+"""TableEnsemble: the members, their Keras form, the rounds, and the default's choices."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from fewlabels import TableEnsemble, load_estimator
+from fewlabels.errors import FewLabelsWarning, InputError
+from fewlabels.estimators import members as m
+
+
+def _moons(n=200, seed=0, labeled_per_class=4):
+    """Two interleaved half-circles: curved classes a line cannot split, with a few labels."""
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, np.pi, n)
+    y = np.arange(n) % 2
+    x = np.stack([np.where(y == 0, np.cos(t), 1 - np.cos(t)),
+                  np.where(y == 0, np.sin(t), 0.5 - np.sin(t))], axis=1)
+    x += rng.normal(0, 0.08, x.shape)
+    y_partial = np.full(n, -1)
+    for c in (0, 1):
+        y_partial[np.flatnonzero(y == c)[:labeled_per_class]] = c
+    return x.astype(np.float32), y, y_partial
+
+
+def test_keras_layers_compute_what_the_numpy_members_compute():
+    from fewlabels.models.kernels import NeighbourVote, RBFFeatures
+
+    rng = np.random.default_rng(0)
+    anchors, queries = rng.normal(size=(30, 4)), rng.normal(size=(9, 4))
+    rbf = RBFFeatures(30, 0.3)
+    rbf.build((None, 4))
+    rbf.set_weights([anchors.astype(np.float32)])
+    np.testing.assert_allclose(np.asarray(rbf(queries.astype(np.float32))),
+                               m.rbf(queries, anchors, 0.3), atol=1e-5)
+    distributions = rng.dirichlet(np.ones(3), size=30)
+    vote = NeighbourVote(30, 3, 5)
+    vote.build((None, 4))
+    vote.set_weights([anchors.astype(np.float32), distributions.astype(np.float32)])
+    expected = m.graph_proba({"anchors": anchors, "distributions": distributions, "k": 5},
+                             queries)
+    np.testing.assert_allclose(np.asarray(vote(queries.astype(np.float32))), expected,
+                               atol=1e-5)
+
+
+def test_binary_linear_member_is_scikit_learns_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    x, y, _ = _moons()
+    fitted = m.fit_linear(x.astype(np.float64), y, 2, C=1.0)
+    reference = LogisticRegression(max_iter=1000).fit(x, y).predict_proba(x)
+    np.testing.assert_allclose(m.linear_proba(fitted, x.astype(np.float64)), reference,
+                               atol=1e-4)
+
+
+def test_saved_model_predicts_what_the_rounds_computed():
+    x, _, y_partial = _moons()
+    model = TableEnsemble().fit(x, y_partial)
+    unlabeled = y_partial < 0
+    # transduction_ comes from the NumPy members; predict from the Keras model.
+    agree = np.mean(model.predict(x[unlabeled]) == model.transduction_[unlabeled])
+    assert agree > 0.99
+
+
+def test_self_training_the_ensemble_beats_its_members_on_the_labels_alone():
+    x, y, y_partial = _moons()
+    supervised = TableEnsemble(members=("linear", "kernel"), rounds=0).fit(x, y_partial)
+    ensemble = TableEnsemble().fit(x, y_partial)
+    assert ensemble.score(x, y) >= supervised.score(x, y) + 0.05
+    assert ensemble.n_iter_ >= 1 and ensemble.rounds_[0]["accepted"] > 0
+
+
+def test_a_row_the_graph_never_reaches_votes_uniformly_not_for_nothing():
+    # Two far-apart groups; only the first has labels, so label spreading never reaches
+    # the second, whose rows must still get a distribution that sums to 1.
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(0, 1, (20, 2)), rng.normal(100, 1, (20, 2))])
+    y = np.full(40, -1)
+    y[:2], y[2:4] = 0, 1
+    graph = m.fit_graph(z, y, 2, k=5, alpha=0.2)
+    np.testing.assert_allclose(graph["distributions"].sum(axis=1), 1.0)
+    np.testing.assert_allclose(m.graph_proba(graph, z[30:]), 0.5)
+
+
+def test_the_rounds_report_pseudo_label_accuracy_from_hidden_labels_only():
+    x, y, y_partial = _moons()
+    hidden = np.where(y_partial < 0, y, -1)
+    model = TableEnsemble().fit(x, y_partial, y_hidden=hidden)
+    assert 0.9 < model.rounds_[0]["pseudo_label_accuracy"] <= 1.0
+    assert "pseudo_label_accuracy" not in TableEnsemble().fit(x, y_partial).rounds_[0]
+
+
+def test_a_threshold_nothing_reaches_stops_after_no_round():
+    x, _, y_partial = _moons()
+    model = TableEnsemble(threshold=1.0).fit(x, y_partial)
+    assert model.n_iter_ == 0 and model.termination_condition_ == "no_change"
+    assert np.all(model.labeled_iter_[y_partial < 0] == -1)
+
+
+def test_each_member_is_a_stage_to_evaluate():
+    x, y, y_partial = _moons()
+    model = TableEnsemble().fit(x, y_partial)
+    scores = {stage: model.evaluate(x, y, stage=stage)["accuracy"]
+              for stage in ("linear", "kernel", "graph", "final")}
+    assert scores["graph"] > scores["linear"]  # curved classes, traced by the unlabeled rows
+    assert scores["final"] == model.evaluate(x, y)["accuracy"]
+    with pytest.raises(InputError, match="stage must be 'final' or a member"):
+        TableEnsemble(members=("linear",)).fit(x, y_partial).evaluate(x, y, stage="graph")
+
+
+def test_save_and_load_in_safe_mode_predict_the_same(tmp_path):
+    from fewlabels.model_files import check_model_file
+
+    x, _, y_partial = _moons()
+    labels = np.array(["left", "right"], dtype=object)[np.maximum(y_partial, 0)]
+    labels[y_partial < 0] = -1
+    model = TableEnsemble().fit(x, labels)
+    model.save(tmp_path)
+    check_model_file(tmp_path / "model.keras")  # the inspector accepts the new layers
+    loaded = load_estimator(tmp_path)
+    assert isinstance(loaded, TableEnsemble) and loaded.classes_ == ["left", "right"]
+    np.testing.assert_allclose(loaded.predict_proba(x), model.predict_proba(x), atol=1e-6)
+
+
+def test_a_class_without_labels_is_never_predicted():
+    x, _, y_partial = _moons()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewLabelsWarning)
+        model = TableEnsemble().fit(x, y_partial, classes=["a", "b", "never"])
+    assert model.predict_proba(x)[:, 2].max() < 1e-6
+
+
+def test_images_and_bad_members_are_refused_at_the_door():
+    with pytest.raises(InputError, match="takes feature rows"):
+        TableEnsemble().fit(np.zeros((4, 8, 8, 1)), [0, 1, -1, -1])
+    with pytest.raises(InputError, match="members must be a non-empty list"):
+        TableEnsemble(members=("linear", "forest")).fit(np.zeros((4, 2)), [0, 1, -1, -1])
+
+
+def test_the_kernel_anchors_are_capped_keeping_every_labeled_row():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(50, 3))
+    y = np.full(50, -1)
+    y[[3, 40]] = [0, 1]
+    anchors = m.kernel_anchors(z, y, 10, seed=0)
+    assert len(anchors) == 10
+    assert any(np.array_equal(a, z[40]) for a in anchors)
