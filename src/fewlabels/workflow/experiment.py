@@ -73,8 +73,8 @@ def methods() -> list[str]:
 
 
 def default_method(images: bool) -> str:
-    """The method `"auto"` stands for: the table ensemble for feature rows (it beats
-    self-training and FixMatch on rows, docs/benchmark-tabular.md), self-training for images.
+    """The method `"auto"` stands for: the table ensemble for feature rows (the best mean
+    accuracy of the tabular benchmark, docs/benchmark-tabular.md), self-training for images.
 
     Args:
         images: whether the data are images.
@@ -91,8 +91,7 @@ def make_estimator(method: str = "self-training", **params: Any):
     Args:
         method: `"table-ensemble"` (`TableEnsemble`), `"self-training"`, `"supervised"`
             (the self-training model with `rounds=0`, no fine-tuning), or a consistency
-            algorithm from the registry (`"fixmatch"`,
-            `"flexmatch"`, ...: see `methods()`).
+            algorithm from the registry (`"fixmatch"`, `"flexmatch"`, ...: see `methods()`).
         **params: estimator parameters. The augmentation policy's options (`rotation`,
             `horizontal_flip`, ...) go to `augment_params`; for consistency methods, names
             that are not `ConsistencyTraining` parameters go to the algorithm (`threshold`,
