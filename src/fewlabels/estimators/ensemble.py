@@ -147,7 +147,7 @@ class TableEnsemble(Estimator):
         graph = (m.fit_graph(Z, y, n_classes, self.n_neighbors, self.alpha)
                  if "graph" in self.members else None)
         fitted, records, labeled_iter, termination = self._rounds(
-            Z, y, n_classes, anchors, graph, hidden)
+            Z, y, classes_, anchors, graph, hidden)
         from fewlabels.models.kernels import ensemble_network
 
         self.model_ = ensemble_network(mean, scale, fitted)
@@ -177,16 +177,18 @@ class TableEnsemble(Estimator):
                 fitted[name] = graph
         return fitted
 
-    def _rounds(self, Z, y, n_classes, anchors, graph, hidden):
+    def _rounds(self, Z, y, classes, anchors, graph, hidden):
         """The pseudo-labeling rounds: `(members, records, labeled_iter, termination)`."""
+        n_classes = len(classes)
         pool = np.flatnonzero(y < 0)
+        fixed = {} if graph is None else {"graph": m.graph_proba(graph, Z[pool])}
         labels = y.copy()
         labeled_iter = np.where(y >= 0, 0, -1)
         records: list[dict] = []
         fitted = self._fit_members(Z, labels, y, n_classes, anchors, graph)
         termination = "max_iter" if len(pool) else "all_labeled"
         for r in range(1, self.rounds + 1 if len(pool) else 1):
-            proba = m.ensemble_proba(fitted, Z[pool])
+            proba = m.ensemble_proba(fitted, Z[pool], fixed)
             chosen = proba.max(axis=1) >= self.threshold
             new = np.full(len(y), -1)
             new[pool[chosen]] = proba[chosen].argmax(axis=1)
@@ -196,17 +198,18 @@ class TableEnsemble(Estimator):
             labels[pool] = new[pool]
             labeled_iter[pool[~chosen]] = -1  # a row can lose its pseudo-label
             labeled_iter[pool[chosen & (labeled_iter[pool] == -1)]] = r
-            records.append(self._record(r, pool[chosen], proba[chosen], hidden))
+            records.append(self._record(r, pool[chosen], proba[chosen], hidden, classes))
             self._say(f"Round {r}: {int(chosen.sum())} pseudo-labels (mean confidence "
                       f"{records[-1]['mean_confidence']:.3f}).")
             fitted = self._fit_members(Z, labels, y, n_classes, anchors, graph, fitted)
         return fitted, records, labeled_iter, termination
 
-    def _record(self, r: int, rows, proba, hidden) -> dict:
+    def _record(self, r: int, rows, proba, hidden, classes) -> dict:
         record = {"round": r, "accepted": len(rows), "pseudo_labeled_total": len(rows),
                   "mean_confidence": float(proba.max(axis=1).mean()) if len(rows) else 0.0,
-                  "class_counts": np.bincount(proba.argmax(axis=1),
-                                              minlength=proba.shape[1]).tolist()}
+                  "accepted_per_class": {  # as self-training's rounds record it
+                      str(c): int(n) for c, n in zip(classes, np.bincount(
+                          proba.argmax(axis=1), minlength=len(classes)), strict=True)}}
         if hidden is not None:
             known = hidden[rows] >= 0
             if known.any():

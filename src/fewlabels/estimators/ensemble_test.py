@@ -69,6 +69,9 @@ def test_self_training_the_ensemble_beats_its_members_on_the_labels_alone():
     ensemble = TableEnsemble().fit(x, y_partial)
     assert ensemble.score(x, y) >= supervised.score(x, y) + 0.05
     assert ensemble.n_iter_ >= 1 and ensemble.rounds_[0]["accepted"] > 0
+    first = ensemble.rounds_[0]  # recorded in self-training's shape, class names as keys
+    assert set(first["accepted_per_class"]) == {"0", "1"}
+    assert sum(first["accepted_per_class"].values()) == first["accepted"]
 
 
 def test_a_row_the_graph_never_reaches_votes_uniformly_not_for_nothing():

@@ -200,6 +200,15 @@ def graph_proba(fitted: dict, Z: np.ndarray, chunk: int = 1024) -> np.ndarray:
 PROBA = {"linear": linear_proba, "kernel": kernel_proba, "graph": graph_proba}
 
 
-def ensemble_proba(fitted: dict, Z: np.ndarray) -> np.ndarray:
-    """The mean of the members' class probabilities."""
-    return np.mean([PROBA[name](member, Z) for name, member in fitted.items()], axis=0)
+def ensemble_proba(fitted: dict, Z: np.ndarray, known: dict | None = None) -> np.ndarray:
+    """The mean of the members' class probabilities.
+
+    Args:
+        fitted: the fitted members, by name.
+        Z: the rows.
+        known: members' probabilities on `Z` already computed, by name (the graph member
+            does not change between rounds, so its pool probabilities are computed once).
+    """
+    known = known or {}
+    return np.mean([known[name] if name in known else PROBA[name](member, Z)
+                    for name, member in fitted.items()], axis=0)
