@@ -136,7 +136,8 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
                "augmentation": build_policy}
     _union_options(parser, "model, training, augmentation and algorithm options (the "
                    "defaults of each method; `fewlabels methods` lists the algorithms)",
-                   targets, skip=("verbose", "method", "algorithm_params", "augment_params"),
+                   targets, skip=("verbose", "method", "algorithm_params", "augment_params",
+                         "estimator"),
                    skip_for={"augmentation": ("name", "seed", "value_range", "background")})
 
 

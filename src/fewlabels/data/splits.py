@@ -125,3 +125,35 @@ def hide_labels(y: np.ndarray, n_per_class: int, seed: int = 0) -> tuple[np.ndar
     y_partial[keep] = y[keep]
     y_hidden = np.where((y >= 0) & (y_partial < 0), y, -1)
     return y_partial, y_hidden
+
+
+def stratified_folds(y: np.ndarray, max_folds: int, seed: int) -> np.ndarray:
+    """A fold number for each labeled row, class by class: each class is shuffled with the
+    seed and dealt round-robin into `k = min(max_folds, the smallest class's size)` folds
+    (at least 2), so every fold holds out about the same share of each class.
+
+    Args:
+        y: class labels of the rows to split (all labeled).
+        max_folds: the most folds (>= 2).
+        seed: seeds the shuffles.
+
+    Returns:
+        `(len(y),)` fold numbers in `0..k-1`.
+
+    Example:
+    ```python
+    stratified_folds(np.array([0, 0, 0, 1, 1, 1]), 5, seed=0)  # 3 folds, one row of each
+    ```
+    """
+    y = np.asarray(y)
+    if max_folds < 2:
+        raise InputError(f"max_folds must be at least 2; got {max_folds!r}.")
+    classes, counts = np.unique(y, return_counts=True)
+    k = max(2, min(max_folds, int(counts.min()))) if len(y) else 2
+    rng = np.random.default_rng(seed)
+    folds = np.zeros(len(y), dtype=np.int64)
+    for c in classes:
+        rows = np.flatnonzero(y == c)
+        rng.shuffle(rows)
+        folds[rows] = np.arange(len(rows)) % k
+    return folds

@@ -55,3 +55,19 @@ def test_hide_labels_keeps_n_per_class_and_returns_the_hidden_truth():
     np.testing.assert_array_equal(hide_labels(y, 5, seed=1)[0], y_partial)  # seeded
     with pytest.raises(FewLabelsError, match="every row is unlabeled"):
         hide_labels(np.array([-1, -1]), 1)
+
+
+def test_stratified_folds_deal_each_class_evenly_and_are_seeded():
+    from fewlabels.data.splits import stratified_folds
+
+    y = np.array([0] * 7 + [1] * 3 + [2] * 10)
+    folds = stratified_folds(y, 5, seed=4)
+    assert folds.max() == 2  # the smallest class has 3 rows: 3 folds
+    for c in range(3):
+        counts = np.bincount(folds[y == c], minlength=3)
+        assert counts.max() - counts.min() <= 1
+    np.testing.assert_array_equal(folds, stratified_folds(y, 5, seed=4))
+    assert not np.array_equal(folds, stratified_folds(y, 5, seed=5))
+    assert stratified_folds(np.array([0, 0, 0, 1]), 5, seed=0).max() == 1  # at least 2
+    with pytest.raises(FewLabelsError, match="max_folds"):
+        stratified_folds(y, 1, seed=0)

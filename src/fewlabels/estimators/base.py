@@ -64,13 +64,16 @@ class Estimator:
 
     def params_json(self) -> dict[str, Any]:
         """The constructor parameters as JSON-friendly values: tuples become lists, and a
-        user's own network (a `keras.Model` or a function) its name, `"custom:<name>"`."""
+        user's own network (a `keras.Model` or a function) its name, `"custom:<name>"`, and a
+        scikit-learn `estimator` its repr."""
         out = {}
         for k, v in self.get_params(deep=False).items():
             if isinstance(v, tuple):
                 v = list(v)
             elif k == "model" and not isinstance(v, str):
                 v = f"custom:{getattr(v, 'name', None) or getattr(v, '__name__', type(v).__name__)}"
+            elif k == "estimator" and v is not None:
+                v = repr(v)
             out[k] = v
         return out
 
@@ -128,11 +131,14 @@ class Estimator:
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, `(n_samples, n_classes)`, columns in `classes_` order."""
+        self._check_fitted()
+        return self._proba_of(self.model_, self._check_input(X))
+
+    def _proba_of(self, model, X: np.ndarray) -> np.ndarray:
+        """`model`'s class probabilities for checked rows `X` (the model a stage names)."""
         from fewlabels import training
 
-        self._check_fitted()
-        X = self._check_input(X)
-        return training.predict_proba(self.model_, X)
+        return training.predict_proba(model, X)
 
     def predict(self, X) -> np.ndarray:
         """Predicted classes: values of `classes_` (scikit-learn's convention).
@@ -169,7 +175,6 @@ class Estimator:
         Returns:
             A metrics dict (see `fewlabels.metrics.classification_metrics`).
         """
-        from fewlabels import training
         from fewlabels.metrics import classification_metrics
 
         self._check_fitted()
@@ -181,7 +186,7 @@ class Estimator:
             raise InputError(f"X has {len(X)} rows but y has {len(y)} labels.")
         if np.any((y < 0) | (y >= len(self.classes_))):
             raise InputError("evaluate needs every row labeled with a known class index.")
-        return classification_metrics(y, training.predict_proba(model, X), self.classes_)
+        return classification_metrics(y, self._proba_of(model, X), self.classes_)
 
     def _model_for(self, stage: str):
         """The model `evaluate` scores for `stage` (subclasses add stages)."""

@@ -35,6 +35,9 @@ from fewlabels.estimators import members as m
 from fewlabels.estimators.base import Estimator, encode_hidden, encode_labels
 from fewlabels.validation import check_dense, check_training_data
 
+CALIBRATION_FOLDS = 5
+"""The most out-of-fold splits of the labeled rows `calibrate=True` fits its temperature on."""
+
 
 def _members(name: str, value) -> None:
     if isinstance(value, str) or not isinstance(value, Sequence) or not value or any(
@@ -59,6 +62,12 @@ class TableEnsemble(Estimator):
         n_neighbors: the neighbours of each row in the label-spreading graph.
         alpha: label spreading's clamping factor: how much of a row's class distribution
             comes from its neighbours rather than its own label.
+        calibrate: before the rounds, fit a temperature (`fewlabels.calibration`) on the
+            ensemble's out-of-fold probabilities of the labeled rows (up to 5 stratified
+            folds; every member refitted without the held-out labels), and apply it to the
+            probabilities the threshold reads. `calibration_` and each round's record hold
+            the temperature and the out-of-fold ECE before and after. Off by default: the
+            tabular benchmark measured it (docs/table-ensemble.md).
         seed: seeds the samples (kernel width, anchors, rows beyond the kernel's cap).
         verbose: 0 silent; 1 or 2 one line per round.
 
@@ -82,6 +91,7 @@ class TableEnsemble(Estimator):
         "max_anchors": p.interval(int, 1, None),
         "n_neighbors": p.interval(int, 1, None),
         "alpha": p.interval(float, 0.0, 1.0, "neither"),
+        "calibrate": p.boolean,
         "seed": p.interval(int, 0, 2**32 - 1),
         "verbose": p.one_of(0, 1, 2),
     }
@@ -97,6 +107,7 @@ class TableEnsemble(Estimator):
         max_anchors: int = 500,
         n_neighbors: int = 7,
         alpha: float = 0.2,
+        calibrate: bool = False,
         seed: int = 0,
         verbose: int = 0,
     ) -> None:
@@ -108,6 +119,7 @@ class TableEnsemble(Estimator):
         self.max_anchors = max_anchors
         self.n_neighbors = n_neighbors
         self.alpha = alpha
+        self.calibrate = calibrate
         self.seed = seed
         self.verbose = verbose
 
@@ -144,8 +156,9 @@ class TableEnsemble(Estimator):
         n_classes = len(classes_)
         self.gamma_ = self.gamma or m.median_gamma(Z, self.seed)
         anchors = m.kernel_anchors(Z, y, self.max_anchors, self.seed)
-        graph = (m.fit_graph(Z, y, n_classes, self.n_neighbors, self.alpha)
-                 if "graph" in self.members else None)
+        graph = self._graph(Z, y, n_classes)
+        self.calibration_ = (self._temperature(Z, y, n_classes, anchors)
+                             if self.calibrate and np.any(y < 0) else None)
         fitted, records, labeled_iter, termination = self._rounds(
             Z, y, classes_, anchors, graph, hidden)
         from fewlabels.models.kernels import ensemble_network
@@ -164,6 +177,33 @@ class TableEnsemble(Estimator):
         self.wall_s_ = round(time.perf_counter() - start, 3)
         return self
 
+    def _graph(self, Z, y, n_classes):
+        return (m.fit_graph(Z, y, n_classes, self.n_neighbors, self.alpha)
+                if "graph" in self.members else None)
+
+    def _temperature(self, Z, y, n_classes, anchors) -> dict:
+        """The temperature that calibrates the ensemble, fitted on out-of-fold probabilities
+        of the labeled rows, with their ECE before and after."""
+        from fewlabels.calibration import apply_temperature, fit_temperature
+        from fewlabels.data.splits import stratified_folds
+        from fewlabels.metrics import calibration
+
+        labeled = np.flatnonzero(y >= 0)
+        folds = stratified_folds(y[labeled], CALIBRATION_FOLDS, self.seed)
+        oof = np.zeros((len(labeled), n_classes))
+        for fold in range(int(folds.max()) + 1):
+            held = labeled[folds == fold]
+            hidden = y.copy()
+            hidden[held] = -1
+            fitted = self._fit_members(Z, hidden, hidden, n_classes, anchors,
+                                       self._graph(Z, hidden, n_classes))
+            oof[folds == fold] = m.ensemble_proba(fitted, Z[held])
+        temperature = fit_temperature(oof, y[labeled])
+        return {"temperature": round(temperature, 6),
+                "ece_before": round(calibration(oof, y[labeled])["ece"], 6),
+                "ece_after": round(calibration(apply_temperature(oof, temperature),
+                                               y[labeled])["ece"], 6)}
+
     def _fit_members(self, Z, labels, y, n_classes, anchors, graph, previous=None) -> dict:
         previous = previous or {}
         fitted = {}
@@ -179,6 +219,8 @@ class TableEnsemble(Estimator):
 
     def _rounds(self, Z, y, classes, anchors, graph, hidden):
         """The pseudo-labeling rounds: `(members, records, labeled_iter, termination)`."""
+        from fewlabels.calibration import apply_temperature
+
         n_classes = len(classes)
         pool = np.flatnonzero(y < 0)
         fixed = {} if graph is None else {"graph": m.graph_proba(graph, Z[pool])}
@@ -189,6 +231,8 @@ class TableEnsemble(Estimator):
         termination = "max_iter" if len(pool) else "all_labeled"
         for r in range(1, self.rounds + 1 if len(pool) else 1):
             proba = m.ensemble_proba(fitted, Z[pool], fixed)
+            if self.calibration_ is not None:
+                proba = apply_temperature(proba, self.calibration_["temperature"])
             chosen = proba.max(axis=1) >= self.threshold
             new = np.full(len(y), -1)
             new[pool[chosen]] = proba[chosen].argmax(axis=1)
@@ -199,6 +243,8 @@ class TableEnsemble(Estimator):
             labeled_iter[pool[~chosen]] = -1  # a row can lose its pseudo-label
             labeled_iter[pool[chosen & (labeled_iter[pool] == -1)]] = r
             records.append(self._record(r, pool[chosen], proba[chosen], hidden, classes))
+            if self.calibration_ is not None:
+                records[-1]["calibration"] = dict(self.calibration_)
             self._say(f"Round {r}: {int(chosen.sum())} pseudo-labels (mean confidence "
                       f"{records[-1]['mean_confidence']:.3f}).")
             fitted = self._fit_members(Z, labels, y, n_classes, anchors, graph, fitted)

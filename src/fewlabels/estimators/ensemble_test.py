@@ -149,3 +149,22 @@ def test_the_kernel_anchors_are_capped_keeping_every_labeled_row():
     anchors = m.kernel_anchors(z, y, 10, seed=0)
     assert len(anchors) == 10
     assert any(np.array_equal(a, z[40]) for a in anchors)
+
+
+def test_calibrate_fits_a_temperature_out_of_fold_and_applies_it_before_the_threshold():
+    from fewlabels.calibration import apply_temperature
+
+    x, y, y_partial = _moons(labeled_per_class=10)
+    plain = TableEnsemble(rounds=1, seed=0).fit(x, y_partial)
+    calibrated = TableEnsemble(rounds=1, calibrate=True, seed=0).fit(x, y_partial)
+    record = calibrated.calibration_
+    assert record["temperature"] != 1.0 and {"ece_before", "ece_after"} <= set(record)
+    assert calibrated.rounds_[0]["calibration"] == record
+    assert plain.calibration_ is None and "calibration" not in plain.rounds_[0]
+    # The threshold reads the calibrated probabilities: the first round accepts exactly the
+    # pool rows whose tempered ensemble probability reaches it.
+    start = TableEnsemble(rounds=0, seed=0).fit(x, y_partial)  # the members before round 1
+    pool = np.flatnonzero(y_partial < 0)
+    proba = apply_temperature(start.predict_proba(x[pool]), record["temperature"])
+    assert calibrated.rounds_[0]["accepted"] == int(np.sum(proba.max(axis=1) >= 0.8))
+    assert calibrated.rounds_[0]["accepted"] != plain.rounds_[0]["accepted"]

@@ -15,11 +15,19 @@ The fitted state follows scikit-learn's `SelfTrainingClassifier`: `transduction_
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from fewlabels import params as p
 from fewlabels.errors import InputError
 from fewlabels.estimators.base import Estimator
+from fewlabels.estimators.base_learner import (
+    NETWORK,
+    BaseLearnerRun,
+    check_classifier,
+    classifier_proba,
+)
 from fewlabels.models.chooser import check_model_param, choose_network
 from fewlabels.views.augment import POLICIES
 
@@ -37,6 +45,12 @@ class SelfTraining(Estimator):
             `"transfer"` when `backbone` is set. For images `(n, height, width, channels)` in
             0..255: `"cnn"` (compact CNN), `"wrn"` (WRN-28-2) or `"transfer"` (a pretrained
             `keras.applications` backbone with a new head, see `backbone`).
+        estimator: a scikit-learn classifier to self-train instead of a network
+            (`SVC(probability=True)`, `LogisticRegression()`, a `Pipeline`, ...): the same
+            rounds, selection, class balance, calibration and records, with a fresh clone
+            of it fitted each stage (see `fewlabels.estimators.base_learner`). Feature rows
+            only; such a fit cannot be saved or checkpointed (only Keras models load
+            safely), and there is no fine-tuning.
         backbone: for transfer learning, a `keras.applications` name (`"MobileNetV2"`,
             `"ResNet50"`, `"EfficientNetV2B0"`, ...). Setting it selects `model="transfer"`.
         weights: the backbone's weights: `"imagenet"` (Keras's cache, `~/.keras/models`),
@@ -106,6 +120,7 @@ class SelfTraining(Estimator):
 
     _parameter_constraints: ClassVar[dict] = {
         "model": check_model_param,
+        "estimator": check_classifier,
         "backbone": p.optional(p.nonempty_string),
         "weights": p.nonempty_string,
         "input_size": p.optional(p.interval(int, 8, None)),
@@ -145,6 +160,7 @@ class SelfTraining(Estimator):
         self,
         *,
         model: str = "auto",
+        estimator: Any = None,
         backbone: str | None = None,
         weights: str = "imagenet",
         input_size: int | None = None,
@@ -180,6 +196,7 @@ class SelfTraining(Estimator):
         verbose: int = 0,
     ) -> None:
         self.model = model
+        self.estimator = estimator
         self.backbone = backbone
         self.weights = weights
         self.input_size = input_size
@@ -249,7 +266,8 @@ class SelfTraining(Estimator):
         from fewlabels.estimators.self_training_run import SelfTrainingRun
 
         p.validate_params(self)
-        run = SelfTrainingRun(self, X, y, classes, validation_data, y_hidden, checkpoint)
+        kind = SelfTrainingRun if self.estimator is None else BaseLearnerRun
+        run = kind(self, X, y, classes, validation_data, y_hidden, checkpoint)
         run.initial_stage()
         run.pseudo_label_rounds()
         run.finetune()
@@ -257,8 +275,43 @@ class SelfTraining(Estimator):
         return self
 
     def network_for(self, ndim: int) -> str:
-        """The network `fit` builds for inputs of `ndim` dimensions (2: rows, 4: images)."""
-        return choose_network(self.model, self.backbone, ndim)
+        """The network `fit` builds for inputs of `ndim` dimensions (2: rows, 4: images);
+        `"estimator"` when a scikit-learn `estimator` is the learner."""
+        if self.estimator is None:
+            return choose_network(self.model, self.backbone, ndim)
+        if self.model != "auto" or self.backbone is not None:
+            raise InputError("estimator= is the learner; leave model='auto' and backbone=None "
+                             "(or drop estimator= to train a network).")
+        if ndim != 2:
+            raise InputError("estimator= takes feature rows (n_samples, n_features); for "
+                             "images, train a network (model='cnn', 'wrn' or 'transfer').")
+        return NETWORK
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted classes: values of `classes_`. Around a scikit-learn `estimator`, its own
+        `predict` (as `SelfTrainingClassifier`'s), which for `SVC(probability=True)` can
+        differ from the top class of `predict_proba`."""
+        if getattr(self, "network_", None) != NETWORK:
+            return super().predict(X)
+        self._check_fitted()
+        return np.asarray(self.classes_)[self.model_.predict(self._check_input(X)).astype(int)]
+
+    def _proba_of(self, model, X):
+        if getattr(self, "network_", None) == NETWORK:
+            return classifier_proba(model, X, len(self.classes_))
+        return super()._proba_of(model, X)
+
+    def save(self, directory, *, extra_config: dict | None = None) -> None:
+        """Save the model (`model.keras`), class list and parameters into `directory`.
+
+        A fit around a scikit-learn `estimator` cannot be saved (only Keras models load
+        without running code); that is an `InputError`.
+        """
+        if getattr(self, "network_", None) == NETWORK:
+            raise InputError("a SelfTraining fitted around a scikit-learn estimator cannot be "
+                             "saved: fewlabels writes only Keras models, which load without "
+                             "running code. Keep it in memory, or fit it again.")
+        super().save(directory, extra_config=extra_config)
 
     # -- stages and loading -----------------------------------------------------------------
 

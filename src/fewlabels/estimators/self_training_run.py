@@ -166,15 +166,13 @@ class SelfTrainingRun:
 
     def _select(self, r: int) -> bool:
         """Round `r`'s pseudo-labels, into the journal; False when the rounds must stop."""
-        from fewlabels import training
-
         est, journal = self.est, self.journal
         pool = np.flatnonzero(journal.labeled_iter == -1)
         if len(pool) == 0:
             journal.termination = "all_labeled"
             return False
         journal.round_start = time.perf_counter()
-        proba = training.predict_proba(self.model, self.X[pool])
+        proba = self._proba(self.X[pool])
         calibrated = self._calibration(proba) if est.calibrate and len(self.y_val) else None
         if calibrated is not None:
             proba = calibrated.pop("proba")
@@ -201,8 +199,6 @@ class SelfTrainingRun:
 
     def _train_round(self, r: int) -> None:
         """Retrain on the labeled and pseudo-labeled rows, and record the round."""
-        from fewlabels import training
-
         est, journal = self.est, self.journal
         pseudo_rows = np.flatnonzero(journal.labeled_iter > 0)
         x_fit = np.concatenate([self.X[self.train_rows], self.X[pseudo_rows]])
@@ -216,8 +212,7 @@ class SelfTrainingRun:
         stage = self._run_stage(f"round_{r}", x_fit, t_fit, sample_weight=w_fit)
         journal.stages.append({"stage": f"round_{r}", "rows": len(x_fit), **stage})
         record = journal.record
-        record["validation"] = _scores(training.predict_proba(self.model, self.x_val),
-                                       self.y_val)
+        record["validation"] = _scores(self._proba(self.x_val), self.y_val)
         record["wall_s"] = round(time.perf_counter() - journal.round_start, 3)
         journal.rounds.append(record)
         journal.n_iter = r
@@ -277,11 +272,10 @@ class SelfTrainingRun:
     def _calibration(self, proba: np.ndarray) -> dict:
         """The pool's probabilities under a temperature fitted on the validation rows, with
         the temperature and the validation ECE before and after."""
-        from fewlabels import training
         from fewlabels.calibration import apply_temperature, fit_temperature
         from fewlabels.metrics import calibration
 
-        val = training.predict_proba(self.model, self.x_val)
+        val = self._proba(self.x_val)
         temperature = fit_temperature(val, self.y_val)
         return {"proba": apply_temperature(proba, temperature),
                 "temperature": round(temperature, 6),
@@ -290,9 +284,13 @@ class SelfTrainingRun:
                                                self.y_val)["ece"], 6)}
 
     def _validation_scores(self) -> dict:
+        return _scores(self._proba(self.x_val), self.y_val)
+
+    def _proba(self, x: np.ndarray) -> np.ndarray:
+        """The current model's class probabilities for `x`."""
         from fewlabels import training
 
-        return _scores(training.predict_proba(self.model, self.x_val), self.y_val)
+        return training.predict_proba(self.model, x)
 
     def _run_stage(self, name: str, x, targets_, **kwargs) -> dict:
         """One training stage; for a transfer model, phase 1 (frozen) then phase 2.

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -29,7 +30,8 @@ def _expected_failures(estimator):
 
 
 @parametrize_with_checks([SelfTraining(**TINY_SELF_TRAINING),
-                          ConsistencyTraining(**TINY_CONSISTENCY), TableEnsemble()],
+                          ConsistencyTraining(**TINY_CONSISTENCY), TableEnsemble(),
+                          SelfTraining(estimator=LogisticRegression())],
                          expected_failed_checks=_expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():

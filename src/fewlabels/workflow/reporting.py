@@ -126,10 +126,13 @@ def run_summary(estimator: Estimator) -> dict:
 
 @run_summary.register
 def _(estimator: SelfTraining) -> dict:
+    calibrated = [r["calibration"] for r in estimator.rounds_ if "calibration" in r]
     return {"labeled": estimator.n_train_labeled_,
             "pseudo_labeled": int(np.sum(estimator.labeled_iter_ > 0)),
             "epochs": estimator.epochs_run_,
-            "wall_s": round(sum(s["wall_s"] for s in estimator.stages_), 3)}
+            "wall_s": round(sum(s["wall_s"] for s in estimator.stages_), 3),
+            # the last round's temperature, and its validation ECE before and after
+            **({"calibration": calibrated[-1]} if calibrated else {})}
 
 
 @run_summary.register
@@ -143,9 +146,11 @@ def _(estimator: ConsistencyTraining) -> dict:
 
 @run_summary.register
 def _(estimator: TableEnsemble) -> dict:
+    calibrated = getattr(estimator, "calibration_", None)  # (None on a loaded model)
     return {"labeled": estimator.n_train_labeled_,
             "pseudo_labeled": int(np.sum(estimator.labeled_iter_ > 0)),
-            "rounds": estimator.n_iter_, "wall_s": estimator.wall_s_}
+            "rounds": estimator.n_iter_, "wall_s": estimator.wall_s_,
+            **({"calibration": calibrated} if calibrated else {})}
 
 
 @singledispatch
