@@ -12,16 +12,21 @@ class do; every other row is unlabeled. Every method sees the same split, and fe
 standardized on the training rows (fewlabels standardizes inside its models as well).
 
 Methods:
-- `table-ensemble`: fewlabels' default for tables, `TableEnsemble()` with its defaults.
+- `table-ensemble`: fewlabels' default for tables, `TableEnsemble()` with its defaults;
+  `(no network)`: without its network member, `members=("linear", "kernel", "graph")`;
+  `(calibrated)`: with `calibrate=True`.
 - scikit-learn's semi-supervised methods, with their defaults except where a default is
   degenerate on standardized features (the rbf kernel's `gamma=20`):
   `SelfTrainingClassifier` around `LogisticRegression`, `SVC(probability=True)` and
   `HistGradientBoostingClassifier`; `LabelSpreading(kernel="knn")`;
   `LabelPropagation(kernel="knn")`.
 - `supervised MLP`: fewlabels' MLP on the labeled rows only (`SelfTraining(rounds=0)`).
-- `self-training (MLP)`: `SelfTraining()` with its defaults (the original recipe).
 - `FixMatch (rows)`: `ConsistencyTraining(method="fixmatch")` on the rows, Adam at 0.003 for
-  1,000 steps, the (64, 64) MLP.
+  1,000 steps, the (64, 64) MLP: the ensemble's network member alone.
+- `fewlabels ST(LR), calibrated` and `fewlabels ST(SVC), calibrated`: fewlabels'
+  self-training around scikit-learn's learners (`SelfTraining(estimator=...)`), set up as
+  `SelfTrainingClassifier` is (threshold 0.75, up to 10 rounds, no class balance), with
+  temperature scaling before the threshold.
 - `ceiling`: the ensemble's linear and kernel members with every training row labeled.
 
 Run: `python benchmarks/tabular.py --seeds 5`. It writes `benchmarks/results/tabular.json`
@@ -94,18 +99,31 @@ def _fewlabels(make):
     return run
 
 
-def _table_ensemble(seed):
-    from fewlabels import TableEnsemble
-
-    return TableEnsemble(seed=seed)
-
-
-def _self_training(rounds):
+def _table_ensemble(**params):
     def make(seed):
+        from fewlabels import TableEnsemble
+
+        return TableEnsemble(seed=seed, **params)
+    return make
+
+
+def _base_learner(name, **params):
+    def make(seed):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.svm import SVC
+
         from fewlabels import SelfTraining
 
-        return SelfTraining(seed=seed, rounds=rounds, finetune=rounds > 0)
+        learner = {"LR": lambda: LogisticRegression(max_iter=1000),
+                   "SVC": lambda: SVC(probability=True, random_state=seed)}[name]()
+        return SelfTraining(estimator=learner, seed=seed, **params)
     return make
+
+
+def _supervised_mlp(seed):
+    from fewlabels import SelfTraining
+
+    return SelfTraining(seed=seed, rounds=0, finetune=False)
 
 
 def _fixmatch(seed):
@@ -152,12 +170,21 @@ def _ceiling(x, y_true, seed):
     return model.predict, {}
 
 
+# fewlabels' self-training around scikit-learn's learners, as scikit-learn's
+# SelfTrainingClassifier sets it up (threshold 0.75, up to 10 rounds, no class balance),
+# plus fewlabels' calibration before the threshold.
+AS_SKLEARN = {"threshold": 0.75, "rounds": 10, "class_balance": False, "calibrate": True}
+
 METHODS = {
-    DEFAULT: _fewlabels(_table_ensemble),
+    DEFAULT: _fewlabels(_table_ensemble()),
+    "table-ensemble (no network)": _fewlabels(_table_ensemble(
+        members=("linear", "kernel", "graph"))),
+    "table-ensemble (calibrated)": _fewlabels(_table_ensemble(calibrate=True)),
     **{name: _sklearn(_peer(name)) for name in PEERS},
-    "supervised MLP": _fewlabels(_self_training(0)),
-    "self-training (MLP)": _fewlabels(_self_training(5)),
+    "supervised MLP": _fewlabels(_supervised_mlp),
     "FixMatch (rows)": _fewlabels(_fixmatch),
+    "fewlabels ST(LR), calibrated": _fewlabels(_base_learner("LR", **AS_SKLEARN)),
+    "fewlabels ST(SVC), calibrated": _fewlabels(_base_learner("SVC", **AS_SKLEARN)),
     "ceiling (all labels)": None,  # fitted on the true labels, below
 }
 

@@ -65,14 +65,16 @@ class Estimator:
     def params_json(self) -> dict[str, Any]:
         """The constructor parameters as JSON-friendly values: tuples become lists, and a
         user's own network (a `keras.Model` or a function) its name, `"custom:<name>"`, and a
-        scikit-learn `estimator` its repr."""
+        scikit-learn `estimator` its repr (left out when None: not a command-line option)."""
         out = {}
         for k, v in self.get_params(deep=False).items():
             if isinstance(v, tuple):
                 v = list(v)
             elif k == "model" and not isinstance(v, str):
                 v = f"custom:{getattr(v, 'name', None) or getattr(v, '__name__', type(v).__name__)}"
-            elif k == "estimator" and v is not None:
+            elif k == "estimator":  # Python only: a scikit-learn learner, never saved
+                if v is None:
+                    continue
                 v = repr(v)
             out[k] = v
         return out

@@ -1,11 +1,15 @@
-"""The default for tables: a self-trained ensemble of a linear, a kernel and a graph model.
+"""The default for tables: a self-trained ensemble of a linear, a kernel, a graph model and
+a network.
 
 With a few labels per class, no single learner wins on every table: logistic regression
 wins where classes are nearly linear, a kernel machine where they are curved, label
-spreading where the unlabeled rows trace the classes' shapes (docs/benchmark-tabular.md).
-The ensemble averages the three, and labels the unlabeled rows with their mean:
+spreading where the unlabeled rows trace the classes' shapes, and a network trained by
+consistency (FixMatch on the rows) where there are many features to learn from
+(docs/benchmark-tabular.md). The ensemble averages them, and labels the unlabeled rows with
+their mean:
 
-1. Standardize; label spreading over the k-nearest-neighbour graph of every row.
+1. Standardize; label spreading over the k-nearest-neighbour graph of every row; FixMatch
+   on the rows (`ConsistencyTraining`, `network_steps` steps).
 2. Fit the linear and the kernel member on the labeled rows.
 3. Each round, the ensemble (the mean of the members' probabilities) labels the unlabeled
    rows; those at `threshold` or above become pseudo-labels, and the linear and kernel
@@ -16,9 +20,9 @@ The ensemble averages the three, and labels the unlabeled rows with their mean:
    predicting, evaluating, saving, loading (`safe_mode`) and export work as for every
    method.
 
-A fit takes about a second on a few hundred rows and a few seconds on a couple of thousand
-(docs/table-ensemble.md). The fitted state follows scikit-learn's `SelfTrainingClassifier`:
-`transduction_`, `labeled_iter_`, `n_iter_`, `termination_condition_`.
+A fit takes a few seconds, most of them the network's (docs/table-ensemble.md). The fitted
+state follows scikit-learn's `SelfTrainingClassifier`: `transduction_`, `labeled_iter_`,
+`n_iter_`, `termination_condition_`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ from fewlabels.estimators import members as m
 from fewlabels.estimators.base import Estimator, encode_hidden, encode_labels
 from fewlabels.validation import check_dense, check_training_data
 
+NETWORK_RECIPE = {"method": "fixmatch", "optimizer": "adam", "learning_rate": 0.003,
+                  "steps_per_epoch": 100}
+"""The network member's recipe (`ConsistencyTraining` parameters; `steps` is the
+ensemble's `network_steps`): the tabular benchmark's FixMatch on the rows."""
 CALIBRATION_FOLDS = 5
 """The most out-of-fold splits of the labeled rows `calibrate=True` fits its temperature on."""
 
@@ -47,11 +55,13 @@ def _members(name: str, value) -> None:
 
 
 class TableEnsemble(Estimator):
-    """A self-trained ensemble of logistic regression, kernel logistic regression and label
-    spreading: fewlabels' default for tables.
+    """A self-trained ensemble of logistic regression, kernel logistic regression, label
+    spreading and FixMatch on the rows: fewlabels' default for tables.
 
     Args:
-        members: which of `"linear"`, `"kernel"` and `"graph"` the ensemble averages.
+        members: which of `"linear"`, `"kernel"`, `"graph"` and `"network"` the ensemble
+            averages (`members=("linear", "kernel", "graph")` skips the network: a fit in
+            a fraction of a second instead of a few seconds).
         rounds: the most pseudo-labeling rounds (0: the members on the labels alone).
         threshold: the ensemble's confidence at which an unlabeled row is pseudo-labeled.
         C: the inverse L2 regularization strength of the linear and kernel members
@@ -62,6 +72,8 @@ class TableEnsemble(Estimator):
         n_neighbors: the neighbours of each row in the label-spreading graph.
         alpha: label spreading's clamping factor: how much of a row's class distribution
             comes from its neighbours rather than its own label.
+        network_steps: the optimizer steps of the network member (FixMatch on the rows,
+            Adam at 0.003, the (64, 64) MLP, batches of 32 labeled and 224 unlabeled rows).
         calibrate: before the rounds, fit a temperature (`fewlabels.calibration`) on the
             ensemble's out-of-fold probabilities of the labeled rows (up to 5 stratified
             folds; every member refitted without the held-out labels), and apply it to the
@@ -91,6 +103,7 @@ class TableEnsemble(Estimator):
         "max_anchors": p.interval(int, 1, None),
         "n_neighbors": p.interval(int, 1, None),
         "alpha": p.interval(float, 0.0, 1.0, "neither"),
+        "network_steps": p.interval(int, 1, None),
         "calibrate": p.boolean,
         "seed": p.interval(int, 0, 2**32 - 1),
         "verbose": p.one_of(0, 1, 2),
@@ -107,6 +120,7 @@ class TableEnsemble(Estimator):
         max_anchors: int = 500,
         n_neighbors: int = 7,
         alpha: float = 0.2,
+        network_steps: int = 1000,
         calibrate: bool = False,
         seed: int = 0,
         verbose: int = 0,
@@ -119,6 +133,7 @@ class TableEnsemble(Estimator):
         self.max_anchors = max_anchors
         self.n_neighbors = n_neighbors
         self.alpha = alpha
+        self.network_steps = network_steps
         self.calibrate = calibrate
         self.seed = seed
         self.verbose = verbose
@@ -157,10 +172,15 @@ class TableEnsemble(Estimator):
         self.gamma_ = self.gamma or m.median_gamma(Z, self.seed)
         anchors = m.kernel_anchors(Z, y, self.max_anchors, self.seed)
         graph = self._graph(Z, y, n_classes)
-        self.calibration_ = (self._temperature(Z, y, n_classes, anchors)
+        network = self._network(X, y, classes_)
+        # The members the rounds do not refit: their probabilities on every row, once.
+        fixed = {**({} if graph is None else {"graph": m.graph_proba(graph, Z)}),
+                 **({} if network is None else {"network": network.predict_proba(X)})}
+        self.network_ = network
+        self.calibration_ = (self._temperature(Z, y, n_classes, anchors, fixed)
                              if self.calibrate and np.any(y < 0) else None)
         fitted, records, labeled_iter, termination = self._rounds(
-            Z, y, classes_, anchors, graph, hidden)
+            Z, y, classes_, anchors, {"graph": graph, "network": network}, fixed, hidden)
         from fewlabels.models.kernels import ensemble_network
 
         self.model_ = ensemble_network(mean, scale, fitted)
@@ -171,7 +191,8 @@ class TableEnsemble(Estimator):
         self.n_unlabeled_ = int(np.sum(y < 0))
         self.rounds_ = records
         self.labeled_iter_ = labeled_iter
-        self.transduction_ = np.where(y >= 0, y, m.ensemble_proba(fitted, Z).argmax(axis=1))
+        self.transduction_ = np.where(y >= 0, y,
+                                      m.ensemble_proba(fitted, Z, fixed).argmax(axis=1))
         self.n_iter_ = len(records)
         self.termination_condition_ = termination
         self.wall_s_ = round(time.perf_counter() - start, 3)
@@ -181,9 +202,20 @@ class TableEnsemble(Estimator):
         return (m.fit_graph(Z, y, n_classes, self.n_neighbors, self.alpha)
                 if "graph" in self.members else None)
 
-    def _temperature(self, Z, y, n_classes, anchors) -> dict:
+    def _network(self, X, y, classes):
+        """The network member: FixMatch on the rows, fitted once (None when not a member)."""
+        if "network" not in self.members:
+            return None
+        from fewlabels.estimators.consistency import ConsistencyTraining
+
+        self._say(f"Network member: FixMatch on the rows, {self.network_steps} steps.")
+        return ConsistencyTraining(**{**NETWORK_RECIPE, "steps": self.network_steps,
+                                      "seed": self.seed}).fit(X, y, classes=classes)
+
+    def _temperature(self, Z, y, n_classes, anchors, fixed) -> dict:
         """The temperature that calibrates the ensemble, fitted on out-of-fold probabilities
-        of the labeled rows, with their ECE before and after."""
+        of the labeled rows, with their ECE before and after. The network member is not
+        refitted per fold (it is the slow one): its probabilities are the fitted network's."""
         from fewlabels.calibration import apply_temperature, fit_temperature
         from fewlabels.data.splits import stratified_folds
         from fewlabels.metrics import calibration
@@ -196,15 +228,19 @@ class TableEnsemble(Estimator):
             hidden = y.copy()
             hidden[held] = -1
             fitted = self._fit_members(Z, hidden, hidden, n_classes, anchors,
-                                       self._graph(Z, hidden, n_classes))
-            oof[folds == fold] = m.ensemble_proba(fitted, Z[held])
+                                       {"graph": self._graph(Z, hidden, n_classes),
+                                        "network": None})
+            known = {k: v[held] for k, v in fixed.items() if k == "network"}
+            oof[folds == fold] = m.ensemble_proba(fitted, Z[held], known)
         temperature = fit_temperature(oof, y[labeled])
         return {"temperature": round(temperature, 6),
                 "ece_before": round(calibration(oof, y[labeled])["ece"], 6),
                 "ece_after": round(calibration(apply_temperature(oof, temperature),
                                                y[labeled])["ece"], 6)}
 
-    def _fit_members(self, Z, labels, y, n_classes, anchors, graph, previous=None) -> dict:
+    def _fit_members(self, Z, labels, y, n_classes, anchors, once, previous=None) -> dict:
+        """The members fitted on `labels`: the linear and kernel members refitted (from
+        `previous`), the graph and network members as fitted `once`."""
         previous = previous or {}
         fitted = {}
         for name in self.members:
@@ -214,20 +250,21 @@ class TableEnsemble(Estimator):
                 fitted[name] = m.fit_kernel(Z, labels, y, n_classes, self.C, anchors,
                                             self.gamma_, self.seed, previous.get(name))
             else:
-                fitted[name] = graph
+                fitted[name] = once[name] if name == "graph" else {
+                    "model": None if once[name] is None else once[name].model_}
         return fitted
 
-    def _rounds(self, Z, y, classes, anchors, graph, hidden):
+    def _rounds(self, Z, y, classes, anchors, once, fixed, hidden):
         """The pseudo-labeling rounds: `(members, records, labeled_iter, termination)`."""
         from fewlabels.calibration import apply_temperature
 
         n_classes = len(classes)
         pool = np.flatnonzero(y < 0)
-        fixed = {} if graph is None else {"graph": m.graph_proba(graph, Z[pool])}
+        fixed = {name: proba[pool] for name, proba in fixed.items()}
         labels = y.copy()
         labeled_iter = np.where(y >= 0, 0, -1)
         records: list[dict] = []
-        fitted = self._fit_members(Z, labels, y, n_classes, anchors, graph)
+        fitted = self._fit_members(Z, labels, y, n_classes, anchors, once)
         termination = "max_iter" if len(pool) else "all_labeled"
         for r in range(1, self.rounds + 1 if len(pool) else 1):
             proba = m.ensemble_proba(fitted, Z[pool], fixed)
@@ -247,7 +284,7 @@ class TableEnsemble(Estimator):
                 records[-1]["calibration"] = dict(self.calibration_)
             self._say(f"Round {r}: {int(chosen.sum())} pseudo-labels (mean confidence "
                       f"{records[-1]['mean_confidence']:.3f}).")
-            fitted = self._fit_members(Z, labels, y, n_classes, anchors, graph, fitted)
+            fitted = self._fit_members(Z, labels, y, n_classes, anchors, once, fitted)
         return fitted, records, labeled_iter, termination
 
     def _record(self, r: int, rows, proba, hidden, classes) -> dict:
@@ -275,7 +312,10 @@ class TableEnsemble(Estimator):
         if stage not in m.MEMBERS or stage not in names:
             raise InputError(f"stage must be 'final' or a member of this ensemble "
                              f"({[n for n in m.MEMBERS if n in names]}); got {stage!r}.")
-        return keras.Model(self.model_.input, self.model_.get_layer(stage).output)
+        layer = self.model_.get_layer(stage)
+        if isinstance(layer, keras.Model):  # the network member: a model of the raw rows
+            return layer
+        return keras.Model(self.model_.input, layer.output)
 
     def _say(self, message: str) -> None:
         if self.verbose:

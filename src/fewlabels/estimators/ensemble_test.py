@@ -9,6 +9,9 @@ from fewlabels import TableEnsemble, load_estimator
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.estimators import members as m
 
+CLASSIC = ("linear", "kernel", "graph")
+"""The members without the network (FixMatch), where a test is about the others."""
+
 
 def _moons(n=200, seed=0, labeled_per_class=4):
     """Two interleaved half-circles: curved classes a line cannot split, with a few labels."""
@@ -56,7 +59,7 @@ def test_binary_linear_member_is_scikit_learns_logistic_regression():
 
 def test_saved_model_predicts_what_the_rounds_computed():
     x, _, y_partial = _moons()
-    model = TableEnsemble().fit(x, y_partial)
+    model = TableEnsemble(network_steps=30).fit(x, y_partial)
     unlabeled = y_partial < 0
     # transduction_ comes from the NumPy members; predict from the Keras model.
     agree = np.mean(model.predict(x[unlabeled]) == model.transduction_[unlabeled])
@@ -66,7 +69,7 @@ def test_saved_model_predicts_what_the_rounds_computed():
 def test_self_training_the_ensemble_beats_its_members_on_the_labels_alone():
     x, y, y_partial = _moons()
     supervised = TableEnsemble(members=("linear", "kernel"), rounds=0).fit(x, y_partial)
-    ensemble = TableEnsemble().fit(x, y_partial)
+    ensemble = TableEnsemble(members=CLASSIC).fit(x, y_partial)
     assert ensemble.score(x, y) >= supervised.score(x, y) + 0.05
     assert ensemble.n_iter_ >= 1 and ensemble.rounds_[0]["accepted"] > 0
     first = ensemble.rounds_[0]  # recorded in self-training's shape, class names as keys
@@ -89,23 +92,24 @@ def test_a_row_the_graph_never_reaches_votes_uniformly_not_for_nothing():
 def test_the_rounds_report_pseudo_label_accuracy_from_hidden_labels_only():
     x, y, y_partial = _moons()
     hidden = np.where(y_partial < 0, y, -1)
-    model = TableEnsemble().fit(x, y_partial, y_hidden=hidden)
+    model = TableEnsemble(members=CLASSIC).fit(x, y_partial, y_hidden=hidden)
     assert 0.9 < model.rounds_[0]["pseudo_label_accuracy"] <= 1.0
-    assert "pseudo_label_accuracy" not in TableEnsemble().fit(x, y_partial).rounds_[0]
+    assert "pseudo_label_accuracy" not in TableEnsemble(members=CLASSIC).fit(
+        x, y_partial).rounds_[0]
 
 
 def test_a_threshold_nothing_reaches_stops_after_no_round():
     x, _, y_partial = _moons()
-    model = TableEnsemble(threshold=1.0).fit(x, y_partial)
+    model = TableEnsemble(members=CLASSIC, threshold=1.0).fit(x, y_partial)
     assert model.n_iter_ == 0 and model.termination_condition_ == "no_change"
     assert np.all(model.labeled_iter_[y_partial < 0] == -1)
 
 
 def test_each_member_is_a_stage_to_evaluate():
     x, y, y_partial = _moons()
-    model = TableEnsemble().fit(x, y_partial)
+    model = TableEnsemble(network_steps=30).fit(x, y_partial)
     scores = {stage: model.evaluate(x, y, stage=stage)["accuracy"]
-              for stage in ("linear", "kernel", "graph", "final")}
+              for stage in ("linear", "kernel", "graph", "network", "final")}
     assert scores["graph"] > scores["linear"]  # curved classes, traced by the unlabeled rows
     assert scores["final"] == model.evaluate(x, y)["accuracy"]
     with pytest.raises(InputError, match="stage must be 'final' or a member"):
@@ -118,7 +122,7 @@ def test_save_and_load_in_safe_mode_predict_the_same(tmp_path):
     x, _, y_partial = _moons()
     labels = np.array(["left", "right"], dtype=object)[np.maximum(y_partial, 0)]
     labels[y_partial < 0] = -1
-    model = TableEnsemble().fit(x, labels)
+    model = TableEnsemble(network_steps=30).fit(x, labels)
     model.save(tmp_path)
     check_model_file(tmp_path / "model.keras")  # the inspector accepts the new layers
     loaded = load_estimator(tmp_path)
@@ -130,8 +134,12 @@ def test_a_class_without_labels_is_never_predicted():
     x, _, y_partial = _moons()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewLabelsWarning)
-        model = TableEnsemble().fit(x, y_partial, classes=["a", "b", "never"])
-    assert model.predict_proba(x)[:, 2].max() < 1e-6
+        model = TableEnsemble(network_steps=30).fit(x, y_partial, classes=["a", "b", "never"])
+    assert "never" not in set(model.predict(x))
+    # The classic members give it 0; the network's softmax a little, a quarter of which
+    # reaches the mean.
+    assert model.evaluate(x, np.zeros(len(x), int), stage="linear")["confusion_matrix"][0][2] == 0
+    assert model.predict_proba(x)[:, 2].max() < 0.05
 
 
 def test_images_and_bad_members_are_refused_at_the_door():
@@ -154,17 +162,34 @@ def test_the_kernel_anchors_are_capped_keeping_every_labeled_row():
 def test_calibrate_fits_a_temperature_out_of_fold_and_applies_it_before_the_threshold():
     from fewlabels.calibration import apply_temperature
 
-    x, y, y_partial = _moons(labeled_per_class=10)
-    plain = TableEnsemble(rounds=1, seed=0).fit(x, y_partial)
-    calibrated = TableEnsemble(rounds=1, calibrate=True, seed=0).fit(x, y_partial)
+    x, _, y_partial = _moons(labeled_per_class=10)
+    plain = TableEnsemble(members=CLASSIC, rounds=1, seed=0).fit(x, y_partial)
+    calibrated = TableEnsemble(members=CLASSIC, rounds=1, calibrate=True, seed=0).fit(
+        x, y_partial)
     record = calibrated.calibration_
     assert record["temperature"] != 1.0 and {"ece_before", "ece_after"} <= set(record)
     assert calibrated.rounds_[0]["calibration"] == record
     assert plain.calibration_ is None and "calibration" not in plain.rounds_[0]
     # The threshold reads the calibrated probabilities: the first round accepts exactly the
     # pool rows whose tempered ensemble probability reaches it.
-    start = TableEnsemble(rounds=0, seed=0).fit(x, y_partial)  # the members before round 1
+    start = TableEnsemble(members=CLASSIC, rounds=0, seed=0).fit(x, y_partial)  # round 1's
     pool = np.flatnonzero(y_partial < 0)
     proba = apply_temperature(start.predict_proba(x[pool]), record["temperature"])
     assert calibrated.rounds_[0]["accepted"] == int(np.sum(proba.max(axis=1) >= 0.8))
     assert calibrated.rounds_[0]["accepted"] != plain.rounds_[0]["accepted"]
+
+
+def test_the_default_averages_four_members_the_network_being_fixmatch_on_the_rows():
+    from fewlabels import ConsistencyTraining
+    from fewlabels.estimators.ensemble import NETWORK_RECIPE
+
+    assert TableEnsemble().members == ("linear", "kernel", "graph", "network")
+    assert TableEnsemble().network_steps == 1000
+    x, y, y_partial = _moons()
+    model = TableEnsemble(network_steps=40, seed=3).fit(x, y_partial)
+    alone = ConsistencyTraining(**NETWORK_RECIPE, steps=40, seed=3).fit(x, y_partial)
+    assert NETWORK_RECIPE["method"] == "fixmatch"
+    network = np.asarray(model._model_for("network")(x[:20]))  # the member inside the model
+    np.testing.assert_allclose(network, alone.predict_proba(x[:20]), atol=1e-5)
+    members = [model.evaluate(x, y, stage=s)["accuracy"] for s in m.MEMBERS]
+    assert model.score(x, y) >= min(members)

@@ -11,6 +11,9 @@ predicts what the rounds saw.
 - **graph**: label spreading over the k-nearest-neighbour graph of every row, labeled and
   unlabeled (scikit-learn's `LabelSpreading(kernel="knn")`); new rows take the mean class
   distribution of their k nearest rows.
+- **network**: FixMatch on the rows (`ConsistencyTraining`), trained once by the ensemble
+  itself (`TableEnsemble._network`); it is a Keras model already, so it has no function
+  here beyond `network_proba`'s pointer.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import warnings
 
 import numpy as np
 
-MEMBERS = ("linear", "kernel", "graph")
+MEMBERS = ("linear", "kernel", "graph", "network")
 MAX_KERNEL_ROWS = 10_000
 """The most rows the kernel member is fitted on (every labeled row, then a seeded sample of
 the pseudo-labeled ones): its feature matrix is rows x anchors."""
@@ -197,7 +200,15 @@ def graph_proba(fitted: dict, Z: np.ndarray, chunk: int = 1024) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, fitted["distributions"].shape[1]))
 
 
-PROBA = {"linear": linear_proba, "kernel": kernel_proba, "graph": graph_proba}
+def network_proba(fitted: dict, Z: np.ndarray) -> np.ndarray:
+    """The network member reads raw rows, not standardized ones: its probabilities are
+    computed once by its Keras model and passed to `ensemble_proba` as `known`."""
+    raise ValueError("the network member's probabilities come from its Keras model on the "
+                     "raw rows; pass them to ensemble_proba as known['network'].")
+
+
+PROBA = {"linear": linear_proba, "kernel": kernel_proba, "graph": graph_proba,
+         "network": network_proba}
 
 
 def ensemble_proba(fitted: dict, Z: np.ndarray, known: dict | None = None) -> np.ndarray:
@@ -206,8 +217,9 @@ def ensemble_proba(fitted: dict, Z: np.ndarray, known: dict | None = None) -> np
     Args:
         fitted: the fitted members, by name.
         Z: the rows.
-        known: members' probabilities on `Z` already computed, by name (the graph member
-            does not change between rounds, so its pool probabilities are computed once).
+        known: members' probabilities on `Z` already computed, by name (the graph and
+            network members do not change between rounds, so their probabilities are
+            computed once).
     """
     known = known or {}
     return np.mean([known[name] if name in known else PROBA[name](member, Z)

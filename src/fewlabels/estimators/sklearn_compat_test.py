@@ -30,7 +30,7 @@ def _expected_failures(estimator):
 
 
 @parametrize_with_checks([SelfTraining(**TINY_SELF_TRAINING),
-                          ConsistencyTraining(**TINY_CONSISTENCY), TableEnsemble(),
+                          ConsistencyTraining(**TINY_CONSISTENCY), TableEnsemble(network_steps=10),
                           SelfTraining(estimator=LogisticRegression())],
                          expected_failed_checks=_expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):

@@ -111,7 +111,8 @@ def ensemble_network(mean: np.ndarray, scale: np.ndarray, members: dict,
         members: by name, what each member learned:
             `"linear"`: `{"kernel": (n_features, n_classes), "bias": (n_classes,)}`, softmax
             logits; `"kernel"`: the same on RBF features, plus `"anchors"` and `"gamma"`;
-            `"graph"`: `{"anchors": ..., "distributions": (n, n_classes), "k": int}`.
+            `"graph"`: `{"anchors": ..., "distributions": (n, n_classes), "k": int}`;
+            `"network"`: `{"model": keras.Model}`, a fitted model of the raw rows.
         name: the model's name.
 
     Returns:
@@ -123,6 +124,11 @@ def ensemble_network(mean: np.ndarray, scale: np.ndarray, members: dict,
                                    name="standardize")(inputs)
     outputs, weights = [], []
     for member, fitted in members.items():
+        if member == "network":  # a fitted Keras model of the raw rows, nested as one layer
+            network = keras.Model(fitted["model"].input, fitted["model"].output,
+                                  name="network")
+            outputs.append(network(inputs))
+            continue
         if member == "graph":
             layer = NeighbourVote(len(fitted["anchors"]), fitted["distributions"].shape[1],
                                   fitted["k"], name="graph")

@@ -64,8 +64,9 @@ def _(estimator: ConsistencyTraining) -> ConsistencyTraining:
 
 @supervised_baseline.register
 def _(estimator: TableEnsemble) -> TableEnsemble:
-    # The members that can learn from labels alone (label spreading needs the unlabeled rows).
-    inductive = [m for m in estimator.members if m != "graph"] or ["linear"]
+    # The members that learn from labels alone (label spreading and FixMatch need the
+    # unlabeled rows).
+    inductive = [m for m in estimator.members if m in ("linear", "kernel")] or ["linear"]
     return type(estimator)(**{**estimator.get_params(deep=False), "members": inductive,
                               "rounds": 0})
 
@@ -176,10 +177,14 @@ def _(estimator: ConsistencyTraining) -> dict:
 
 @history_record.register
 def _(estimator: TableEnsemble) -> dict:
+    network = getattr(estimator, "network_", None)
     return {"estimator": "TableEnsemble", "members": list(estimator.members),
             "gamma": estimator.gamma_, "n_iter": estimator.n_iter_,
             "termination_condition": estimator.termination_condition_,
-            "rounds": estimator.rounds_}
+            "rounds": estimator.rounds_,
+            **({} if network is None else {"network": {
+                "steps": network.n_steps_, "wall_s": network.wall_s_,
+                "mask_rate": (network.history_.get("mask_rate") or [None])[-1]}})}
 
 
 def history_series(history: dict) -> dict[str, list[float]]:

@@ -21,12 +21,12 @@ def test_demo_compares_methods_and_records_pseudo_label_accuracy(tmp_path, monke
     monkeypatch.setattr(runs, "make_estimator", _tiny_self_training(runs.make_estimator))
     result = workflow.demo(tmp_path / "demo", n_per_class=3, verbose=0)
     names = [r["name"] for r in result.results]
-    assert names[0] == "supervised (linear + kernel members)" and names[4] == "table-ensemble"
-    assert names[5] == "supervised MLP" and names[-2] == "self-training"
+    assert names[0] == "supervised (linear + kernel members)" and names[5] == "table-ensemble"
+    assert names[6] == "supervised MLP" and names[-2] == "self-training"
     assert names[-1] == "fixmatch (8x8 images, CNN)" and result.results[-1]["labeled"] == 30
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     # The others are their own runs; the demo renames the baseline in its printed table.
-    assert [r["name"] for r in metrics["results"]] == ["supervised baseline", *names[1:5]]
+    assert [r["name"] for r in metrics["results"]] == ["supervised baseline", *names[1:6]]
     images_run = json.loads((tmp_path / "demo" / "fixmatch" / "metrics.json").read_text())
     assert [r["name"] for r in images_run["results"]] == ["fixmatch"]
     fixmatch = json.loads((tmp_path / "demo" / "fixmatch" / "history.json").read_text())
