@@ -23,7 +23,7 @@ Methods:
 - `supervised MLP`: fewlabels' MLP on the labeled rows only (`SelfTraining(rounds=0)`).
 - `FixMatch (rows)`: `ConsistencyTraining(method="fixmatch")` on the rows, Adam at 0.003 for
   1,000 steps, the (64, 64) MLP: the ensemble's network member alone.
-- `fewlabels ST(LR), calibrated` and `fewlabels ST(SVC), calibrated`: fewlabels'
+- `fewlabels ST(LR) calibrated` and `fewlabels ST(SVC) calibrated`: fewlabels'
   self-training around scikit-learn's learners (`SelfTraining(estimator=...)`), set up as
   `SelfTrainingClassifier` is (threshold 0.75, up to 10 rounds, no class balance), with
   temperature scaling before the threshold.
@@ -183,8 +183,8 @@ METHODS = {
     **{name: _sklearn(_peer(name)) for name in PEERS},
     "supervised MLP": _fewlabels(_supervised_mlp),
     "FixMatch (rows)": _fewlabels(_fixmatch),
-    "fewlabels ST(LR), calibrated": _fewlabels(_base_learner("LR", **AS_SKLEARN)),
-    "fewlabels ST(SVC), calibrated": _fewlabels(_base_learner("SVC", **AS_SKLEARN)),
+    "fewlabels ST(LR) calibrated": _fewlabels(_base_learner("LR", **AS_SKLEARN)),
+    "fewlabels ST(SVC) calibrated": _fewlabels(_base_learner("SVC", **AS_SKLEARN)),
     "ceiling (all labels)": None,  # fitted on the true labels, below
 }
 

@@ -30,3 +30,8 @@ def test_a_cell_gives_every_method_the_same_split_and_the_table_names_the_best_p
     best = max(("sklearn LabelSpreading", "sklearn ST(LR)"), key=accuracy.get)
     assert best.removeprefix("sklearn ") in row
     assert f"{100 * (accuracy[tabular.DEFAULT] - accuracy[best]):+.1f}" in row
+
+
+def test_every_method_name_survives_the_comma_separated_methods_option():
+    assert all("," not in name for name in tabular.METHODS)
+    assert set(tabular.PEERS) <= set(tabular.METHODS) and tabular.DEFAULT in tabular.METHODS
