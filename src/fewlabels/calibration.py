@@ -66,3 +66,28 @@ def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
     found = minimize_scalar(nll, bounds=tuple(np.log(T_RANGE)), method="bounded",
                             options={"xatol": 1e-4})
     return float(np.exp(found.x))
+
+
+def temperature_record(proba: np.ndarray, y: np.ndarray) -> dict:
+    """Fit a temperature on labeled rows and say what it did: `{"temperature",
+    "ece_before", "ece_after"}` (the rows' expected calibration error before and after).
+
+    Args:
+        proba: predicted probabilities of labeled rows, `(n, n_classes)`.
+        y: their true class indices.
+
+    Returns:
+        The record both self-training and the table ensemble keep of their calibration.
+
+    Example:
+    ```python
+    record = temperature_record(model.predict_proba(x_val), y_val)
+    pool = apply_temperature(model.predict_proba(x_pool), record["temperature"])
+    ```
+    """
+    from fewlabels.metrics import calibration
+
+    temperature = fit_temperature(proba, y)
+    return {"temperature": round(temperature, 6),
+            "ece_before": round(calibration(proba, y)["ece"], 6),
+            "ece_after": round(calibration(apply_temperature(proba, temperature), y)["ece"], 6)}

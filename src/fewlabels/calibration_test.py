@@ -30,3 +30,13 @@ def test_temperature_one_changes_nothing_and_no_rows_fit_one():
     proba, y = _overconfident(50)
     np.testing.assert_allclose(apply_temperature(proba, 1.0), proba, atol=1e-12)
     assert fit_temperature(proba[:0], y[:0]) == 1.0
+
+
+def test_temperature_record_is_the_fitted_temperature_and_both_eces():
+    from fewlabels.calibration import temperature_record
+
+    proba, y = _overconfident()
+    record = temperature_record(proba, y)
+    assert record["temperature"] == round(fit_temperature(proba, y), 6) > 1.0
+    assert record["ece_before"] == round(calibration(proba, y)["ece"], 6)
+    assert record["ece_after"] < record["ece_before"] - 0.1

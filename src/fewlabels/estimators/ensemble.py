@@ -179,8 +179,9 @@ class TableEnsemble(Estimator):
         self.network_ = network
         self.calibration_ = (self._temperature(Z, y, n_classes, anchors, fixed)
                              if self.calibrate and np.any(y < 0) else None)
+        once = {"graph": graph, "network": None if network is None else {"model": network.model_}}
         fitted, records, labeled_iter, termination = self._rounds(
-            Z, y, classes_, anchors, {"graph": graph, "network": network}, fixed, hidden)
+            Z, y, classes_, anchors, once, fixed, hidden)
         from fewlabels.models.kernels import ensemble_network
 
         self.model_ = ensemble_network(mean, scale, fitted)
@@ -216,9 +217,8 @@ class TableEnsemble(Estimator):
         """The temperature that calibrates the ensemble, fitted on out-of-fold probabilities
         of the labeled rows, with their ECE before and after. The network member is not
         refitted per fold (it is the slow one): its probabilities are the fitted network's."""
-        from fewlabels.calibration import apply_temperature, fit_temperature
+        from fewlabels.calibration import temperature_record
         from fewlabels.data.splits import stratified_folds
-        from fewlabels.metrics import calibration
 
         labeled = np.flatnonzero(y >= 0)
         folds = stratified_folds(y[labeled], CALIBRATION_FOLDS, self.seed)
@@ -229,18 +229,14 @@ class TableEnsemble(Estimator):
             hidden[held] = -1
             fitted = self._fit_members(Z, hidden, hidden, n_classes, anchors,
                                        {"graph": self._graph(Z, hidden, n_classes),
-                                        "network": None})
+                                        "network": {"model": None}})
             known = {k: v[held] for k, v in fixed.items() if k == "network"}
             oof[folds == fold] = m.ensemble_proba(fitted, Z[held], known)
-        temperature = fit_temperature(oof, y[labeled])
-        return {"temperature": round(temperature, 6),
-                "ece_before": round(calibration(oof, y[labeled])["ece"], 6),
-                "ece_after": round(calibration(apply_temperature(oof, temperature),
-                                               y[labeled])["ece"], 6)}
+        return temperature_record(oof, y[labeled])
 
     def _fit_members(self, Z, labels, y, n_classes, anchors, once, previous=None) -> dict:
         """The members fitted on `labels`: the linear and kernel members refitted (from
-        `previous`), the graph and network members as fitted `once`."""
+        `previous`), the graph and network members as they were fitted `once` (by name)."""
         previous = previous or {}
         fitted = {}
         for name in self.members:
@@ -250,8 +246,7 @@ class TableEnsemble(Estimator):
                 fitted[name] = m.fit_kernel(Z, labels, y, n_classes, self.C, anchors,
                                             self.gamma_, self.seed, previous.get(name))
             else:
-                fitted[name] = once[name] if name == "graph" else {
-                    "model": None if once[name] is None else once[name].model_}
+                fitted[name] = once[name]
         return fitted
 
     def _rounds(self, Z, y, classes, anchors, once, fixed, hidden):

@@ -272,16 +272,10 @@ class SelfTrainingRun:
     def _calibration(self, proba: np.ndarray) -> dict:
         """The pool's probabilities under a temperature fitted on the validation rows, with
         the temperature and the validation ECE before and after."""
-        from fewlabels.calibration import apply_temperature, fit_temperature
-        from fewlabels.metrics import calibration
+        from fewlabels.calibration import apply_temperature, temperature_record
 
-        val = self._proba(self.x_val)
-        temperature = fit_temperature(val, self.y_val)
-        return {"proba": apply_temperature(proba, temperature),
-                "temperature": round(temperature, 6),
-                "ece_before": round(calibration(val, self.y_val)["ece"], 6),
-                "ece_after": round(calibration(apply_temperature(val, temperature),
-                                               self.y_val)["ece"], 6)}
+        record = temperature_record(self._proba(self.x_val), self.y_val)
+        return {"proba": apply_temperature(proba, record["temperature"]), **record}
 
     def _validation_scores(self) -> dict:
         return _scores(self._proba(self.x_val), self.y_val)
