@@ -127,10 +127,12 @@ def _supervised_mlp(seed):
 
 
 def _fixmatch(seed):
-    from fewlabels import ConsistencyTraining
+    """The table ensemble's network member alone: its recipe and its default steps."""
+    from fewlabels import ConsistencyTraining, TableEnsemble
+    from fewlabels.estimators.ensemble import NETWORK_RECIPE
 
-    return ConsistencyTraining(method="fixmatch", optimizer="adam", learning_rate=0.003,
-                               steps=1000, steps_per_epoch=100, seed=seed)
+    return ConsistencyTraining(**NETWORK_RECIPE, steps=TableEnsemble().network_steps,
+                               seed=seed)
 
 
 def _sklearn(make):

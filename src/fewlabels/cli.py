@@ -181,6 +181,9 @@ def _predict_parser(sub) -> None:
                          "folder of images (any layout, streamed from disk), an .npz or a "
                          "built-in dataset (its test split)")
     predict.add_argument("--out", required=True, metavar="FILE", help="the CSV to write")
+    predict.add_argument("--verbose", type=int, choices=[0, 1], default=1,
+                         help="1 progress bars while a large image folder is checked and "
+                         "predicted (default); 0 none")
     table_options(predict, label_optional=True)
     trust_option(predict)
     image_options(predict, training=False)
@@ -212,16 +215,17 @@ def _demo_parser(sub) -> None:
 
 def _export_parser(sub) -> None:
     export = sub.add_parser(
-        "export", help="export a run's model as a TensorFlow SavedModel or a TFLite file",
+        "export", help="export a run's model as a TensorFlow SavedModel, TFLite or ONNX file",
         description="Write RUN_DIR's model, preprocessing included, as a SavedModel folder "
-        "(signature 'serve') or a .tflite file, with its class list beside it.",
+        "(signature 'serve'), a .tflite file or an .onnx file (pip install "
+        "'fewlabels[onnx]'), with its class list beside it.",
     )
     export.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by fit")
-    export.add_argument("--format", choices=["savedmodel", "tflite"], default="savedmodel",
-                        help="savedmodel (default) or tflite")
+    export.add_argument("--format", choices=["savedmodel", "tflite", "onnx"],
+                        default="savedmodel", help="savedmodel (default), tflite or onnx")
     export.add_argument("--out", default=None, metavar="PATH",
-                        help="where to write (default: RUN_DIR/saved_model/ or "
-                        "RUN_DIR/model.tflite)")
+                        help="where to write (default: RUN_DIR/saved_model/, "
+                        "RUN_DIR/model.tflite or RUN_DIR/model.onnx)")
     trust_option(export)
 
 
@@ -341,7 +345,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Wrote {path}")
     elif args.command == "predict":
         n = workflow.predict_run(args.run_dir, args.data, args.out,
-                                 trust_model=args.trust_model, **read)
+                                 trust_model=args.trust_model, verbose=args.verbose, **read)
         print(f"Wrote {n} predictions to {args.out}")
     return 0
 

@@ -85,7 +85,10 @@ def ssl_stream(
               else np.asarray(y_hidden, np.int64)[unlabeled])
     x = np.asarray(x)
     x_lab, y_lab = tf.constant(x[labeled]), tf.constant(y[labeled])
-    x_unl = tf.constant(x[unlabeled])
+    # The pool is read through its row numbers, not copied out of `x`, and held in a
+    # variable: a tensor the map captured would be copied into the dataset's graph.
+    x_all = tf.Variable(x, trainable=False)
+    unlabeled_rows = tf.constant(unlabeled, tf.int64)
     hid = tf.constant(np.concatenate([hidden, np.full(n_files, -1, np.int64)]))
     n_lab, n_mem, u_batch = len(labeled), len(unlabeled), batch_size * uratio
     n_unl = n_mem + n_files
@@ -97,7 +100,7 @@ def ssl_stream(
             xu = tf.zeros((0, *x.shape[1:]), tf.float32)
         elif loaded is None:
             index = batch_indices(step, u_batch, n_unl, seed + 1)
-            xu = tf.cast(tf.gather(x_unl, index), tf.float32)
+            xu = tf.cast(tf.gather(x_all, tf.gather(unlabeled_rows, index)), tf.float32)
         else:
             index, xu = loaded
         xl = tf.cast(tf.gather(x_lab, rows), tf.float32)
@@ -110,7 +113,7 @@ def ssl_stream(
                   "hidden": tf.gather(hid, index), "batch_labels": labels}
         return inputs, labels
 
-    load = (_file_reader(unlabeled_files, x_unl, n_mem, u_batch, seed)
+    load = (_file_reader(unlabeled_files, x_all, unlabeled_rows, u_batch, seed)
             if n_files and with_unlabeled else None)
     return indexed_stream(start_step, make_batch, load), n_unl
 
@@ -147,12 +150,13 @@ def _check_stream(x, y, batch_size, uratio, start_step, unlabeled_files, with_un
     return labeled, unlabeled, n_files
 
 
-def _file_reader(unlabeled_files, x_unl, n_mem: int, u_batch: int, seed: int):
+def _file_reader(unlabeled_files, x_all, unlabeled_rows, u_batch: int, seed: int):
     """`read(step)`: the unlabeled images of a step, rows of `x` first, then files."""
     import tensorflow as tf
 
     from fewlabels.stepwise import batch_indices
 
+    n_mem = int(unlabeled_rows.shape[0])
     n_unl = n_mem + len(unlabeled_files)
 
     def read(step):
@@ -166,8 +170,8 @@ def _file_reader(unlabeled_files, x_unl, n_mem: int, u_batch: int, seed: int):
             if n_mem == 0:
                 return decode_file(paths[i], unlabeled_files.image_size,
                                    unlabeled_files.channels)
-            return tf.cond(i < n_mem, lambda: tf.cast(x_unl[tf.minimum(i, n_mem - 1)],
-                                                      tf.float32),
+            row = unlabeled_rows[tf.minimum(i, n_mem - 1)]
+            return tf.cond(i < n_mem, lambda: tf.cast(x_all[row], tf.float32),
                            lambda: decode_file(paths[tf.maximum(i - n_mem, 0)],
                                                unlabeled_files.image_size,
                                                unlabeled_files.channels))

@@ -17,6 +17,9 @@ def check_features(X, *, n_features: int | None = None, name: str = "X",
                    estimator: str = "the model") -> np.ndarray:
     """Return `X` as a finite float32 array, or raise naming what is wrong.
 
+    Images given as `uint8` stay `uint8` (a quarter of the memory; each batch is cast to
+    float32 when it is used), and a float32 array is not copied.
+
     Args:
         X: array-like of shape `(n_samples, n_features)`, or with `images=True`
             `(n_samples, height, width, channels)` (a missing channel axis is added).
@@ -27,14 +30,15 @@ def check_features(X, *, n_features: int | None = None, name: str = "X",
         estimator: what expects `n_features`, for the message.
 
     Returns:
-        The float32 array.
+        The float32 (or uint8 images) array.
     """
     check_dense(X, name)
     try:
         arr = np.asarray(X)
         if arr.dtype.kind == "c":
             raise InputError(f"{name} has complex numbers: Complex data not supported.")
-        arr = arr.astype(np.float32)
+        if not (images and arr.dtype == np.uint8):
+            arr = arr.astype(np.float32, copy=False)
     except TypeError as err:
         raise InputTypeError(f"{name} must be an array of numbers: {err}") from err
     except ValueError as err:
@@ -68,7 +72,7 @@ def check_features(X, *, n_features: int | None = None, name: str = "X",
             f"{name} has {arr.shape[1]} features, but {estimator} is expecting {n_features} "
             "features as input."
         )
-    bad = ~np.isfinite(arr)
+    bad = ~np.isfinite(arr) if arr.dtype.kind == "f" else np.zeros(1, bool)
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise InputError(

@@ -95,14 +95,12 @@ def scan_image_folder(
                         if d.is_dir() and d.name != unlabeled and not d.name.startswith("."))
     if not class_dirs:
         raise InputError(f"{root}: no class subfolders (one folder per class is expected).")
-    paths: list[Path] = []
-    labels: list[int] = []
-    bad: list[str] = []
+    found: list[tuple[Path, Path, int]] = []
     for index, class_dir in enumerate(class_dirs):
         files = _files(class_dir)
         if not files:
             raise InputError(f"{class_dir}: the class folder {class_dir.name!r} is empty.")
-        _check_files(files, real_root, max_pixels, paths, bad, labels, index)
+        found += [(f, real_root, index) for f in files]
     sources = [(root / unlabeled, real_root)]
     if unlabeled_dir is not None:
         if not Path(unlabeled_dir).is_dir():
@@ -110,7 +108,8 @@ def scan_image_folder(
         sources.append((Path(unlabeled_dir), Path(unlabeled_dir).resolve()))
     for folder, data_root in sources:
         if folder.is_dir():
-            _check_files(_files(folder), data_root, max_pixels, paths, bad, labels, -1)
+            found += [(f, data_root, -1) for f in _files(folder)]
+    paths, labels, bad = _check_files(found, max_pixels)
     if bad:
         _report_bad(bad, on_bad_image)
         missing = [d.name for i, d in enumerate(class_dirs) if i not in set(labels)]
@@ -144,10 +143,8 @@ def scan_image_files(
     ```
     """
     root = _checked_root(root, on_bad_image)
-    paths: list[Path] = []
-    labels: list[int] = []
-    bad: list[str] = []
-    _check_files(_files(root), root.resolve(), max_pixels, paths, bad, labels, -1)
+    real_root = root.resolve()
+    paths, labels, bad = _check_files([(f, real_root, -1) for f in _files(root)], max_pixels)
     if bad:
         _report_bad(bad, on_bad_image)
     if not paths:
@@ -186,14 +183,23 @@ def _files(folder: Path) -> list[Path]:
                   and (p.is_file() or p.is_symlink()))
 
 
-def _check_files(files, real_root, max_pixels, paths, bad, labels, label) -> None:
-    for path in files:
+def _check_files(found: list[tuple[Path, Path, int]], max_pixels: int
+                 ) -> tuple[list[Path], list[int], list[str]]:
+    """Check each `(file, data root, label)`: the good files' paths and labels, and a line
+    for each bad file (a progress bar counts them, `fewlabels.progress`)."""
+    from fewlabels.progress import counted
+
+    paths: list[Path] = []
+    labels: list[int] = []
+    bad: list[str] = []
+    for path, real_root, label in counted(found, len(found), f"Checking {len(found)} files"):
         problem = check_image_file(path, real_root, max_pixels)
         if problem:
             bad.append(f"{path}: {problem}")
         else:
             paths.append(path.resolve())
             labels.append(label)
+    return paths, labels, bad
 
 
 def check_image_file(path: Path, real_root: Path, max_pixels: int = MAX_PIXELS) -> str | None:

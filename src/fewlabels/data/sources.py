@@ -180,12 +180,17 @@ def _load_folder(path, image_size, channels, unlabeled, unlabeled_dir, on_bad_im
                                    on_bad_image=on_bad_image)
     else:
         folder = scan_image_files(path, on_bad_image=on_bad_image)
+    from fewlabels.progress import counted
+
     parts, labels = [], []
     for is_labeled in (True, False) if not stream_unlabeled else (True,):
-        if not np.any((folder.y >= 0) == is_labeled):
+        n = int(np.sum((folder.y >= 0) == is_labeled))
+        if not n:
             continue
-        for images, y in image_dataset(folder, image_size=(image_size, image_size),
-                                       channels=channels, batch_size=256, labeled=is_labeled):
+        batches = image_dataset(folder, image_size=(image_size, image_size),
+                                channels=channels, batch_size=256, labeled=is_labeled)
+        what = f"Decoding {n} {'labeled' if is_labeled else 'unlabeled'} images"
+        for images, y in counted(batches, n, what, size=lambda batch: len(batch[1])):
             parts.append(np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8))
             labels.append(y.numpy().astype(np.int64))
     fingerprint = files_fingerprint(folder.paths, folder.root)

@@ -142,6 +142,11 @@ class Estimator:
 
         return training.predict_proba(model, X)
 
+    def training_views(self, X: np.ndarray) -> list[tuple[str, object]]:
+        """The augmentations training applies to images like `X`, as `(name, Keras layer)`
+        pairs (none for rows or without augmentation); the report pictures them."""
+        return []
+
     def predict(self, X) -> np.ndarray:
         """Predicted classes: values of `classes_` (scikit-learn's convention).
 

@@ -59,6 +59,17 @@ def test_rows_get_tabular_views_and_learn_from_few_labels():
         ConsistencyTraining(strong="strong", **FAST).fit(x, y_partial)
 
 
+def test_the_history_keeps_only_what_was_measured():
+    table = load_builtin("wine")
+    y_partial, _ = hide_labels(table.y, 3, seed=0)
+    rows = dict(optimizer="adam", steps=40, steps_per_epoch=20, batch_size=8, uratio=2)
+    fixmatch = ConsistencyTraining(method="fixmatch", **rows).fit(table.x, y_partial)
+    assert "mask_rate" in fixmatch.history_ and "share_0" in fixmatch.history_
+    assert "pseudo_label_accuracy" not in fixmatch.history_  # no hidden labels were given
+    supervised = ConsistencyTraining(method="supervised", **rows).fit(table.x, y_partial)
+    assert set(supervised.history_) == {"loss", "sup_loss"}  # no unsupervised term: no zeros
+
+
 def test_constant_features_get_no_noise_and_rows_with_them_still_learn():
     from fewlabels.data import labeled_subset
     from fewlabels.views.tabular import build_tabular_view
@@ -154,3 +165,19 @@ def test_a_mixed_precision_policy_computes_in_16_bits_with_float32_probabilities
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
     assert np.all(np.isfinite(model.history_["loss"]))
     assert model.predict_proba(data.x_test).sum(axis=1) == pytest.approx(1, abs=1e-3)
+
+
+def test_uint8_images_train_without_a_float_copy_and_predict_as_float32_does():
+    from fewlabels.data.images import load_image_dataset
+
+    digits = load_image_dataset("digits")
+    x = digits.x[:120]
+    assert x.dtype == np.uint8
+    y = np.where(np.arange(120) < 30, digits.y[:120], -1)
+    model = ConsistencyTraining(method="fixmatch", steps=4, steps_per_epoch=2, batch_size=8,
+                                uratio=2, cnn_widths=(4,), verbose=0)
+    split = model._split_validation(x, y, None, None, True, 10)
+    assert split[0] is x  # nothing held out: the pool is not copied
+    model.fit(x, y)
+    np.testing.assert_allclose(model.predict_proba(x[:20]),
+                               model.predict_proba(x[:20].astype(np.float32)), atol=1e-6)

@@ -120,7 +120,7 @@ class TableEnsemble(Estimator):
         max_anchors: int = 500,
         n_neighbors: int = 7,
         alpha: float = 0.2,
-        network_steps: int = 1000,
+        network_steps: int = 600,
         calibrate: bool = False,
         seed: int = 0,
         verbose: int = 0,

@@ -184,7 +184,7 @@ def test_the_default_averages_four_members_the_network_being_fixmatch_on_the_row
     from fewlabels.estimators.ensemble import NETWORK_RECIPE
 
     assert TableEnsemble().members == ("linear", "kernel", "graph", "network")
-    assert TableEnsemble().network_steps == 1000
+    assert TableEnsemble().network_steps == 600
     x, y, y_partial = _moons()
     model = TableEnsemble(network_steps=40, seed=3).fit(x, y_partial)
     alone = ConsistencyTraining(**NETWORK_RECIPE, steps=40, seed=3).fit(x, y_partial)

@@ -287,6 +287,16 @@ class SelfTraining(Estimator):
                              "images, train a network (model='cnn', 'wrn' or 'transfer').")
         return NETWORK
 
+    def training_views(self, X: np.ndarray) -> list[tuple[str, object]]:
+        """`[("augment=<policy>", policy layer)]` for images when `augment` is not `"none"`."""
+        if self.augment == "none" or np.ndim(X) != 4:
+            return []
+        from fewlabels.views.augment import build_policy, plain_background
+
+        return [(f"augment={self.augment}",
+                 build_policy(self.augment, **(self.augment_params or {}), seed=self.seed,
+                              background=plain_background(X)))]
+
     def predict(self, X) -> np.ndarray:
         """Predicted classes: values of `classes_`. Around a scikit-learn `estimator`, its own
         `predict` (as `SelfTrainingClassifier`'s), which for `SVC(probability=True)` can

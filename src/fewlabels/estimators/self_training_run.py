@@ -109,12 +109,8 @@ class SelfTrainingRun:
 
     def _stage_args(self) -> dict:
         est = self.est
-        policy = None
-        if est.augment != "none":
-            from fewlabels.views.augment import build_policy, plain_background
-
-            policy = build_policy(est.augment, **(est.augment_params or {}), seed=est.seed,
-                                  background=plain_background(self.X))
+        views = est.training_views(self.X)
+        policy = views[0][1] if views else None
         validation = (self.x_val, self.onehot[self.y_val]) if len(self.y_val) else None
         return dict(learning_rate=est.learning_rate, batch_size=est.batch_size,
                     epochs=est.epochs, patience=est.patience, min_steps=est.min_steps,

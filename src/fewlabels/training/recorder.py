@@ -157,7 +157,7 @@ class TrainingRecorder(keras.callbacks.Callback):
             self.save(mid_epoch=True)
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        self.history.append({k: float(v) for k, v in (logs or {}).items()})
+        self.history.append({k: float(v) for k, v in measured(self.model, logs).items()})
         self.epoch_wall.append(round(time.perf_counter() - self.started, 3))
         self.save(mid_epoch=False)
         if self.stop_reason is not None:
@@ -240,6 +240,14 @@ def start_recorder(policy: CheckpointPolicy | None, model: keras.Model, fingerpr
     return recorder
 
 
+def measured(model: keras.Model, logs: dict | None) -> dict:
+    """An epoch's logs without the metrics that measured nothing (the model's
+    `unmeasured_metrics()`, when it has one: the unsupervised terms of a supervised run, the
+    pseudo-label accuracy with no hidden label), which Keras logs as 0."""
+    unmeasured = getattr(model, "unmeasured_metrics", set)()
+    return {k: v for k, v in (logs or {}).items() if k not in unmeasured}
+
+
 class EpochLine(keras.callbacks.Callback):
     """One short line per epoch: the losses, the mask rate, validation, and the time.
 
@@ -263,10 +271,7 @@ class EpochLine(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        logs = dict(logs or {})
-        hidden = getattr(self.model, "pseudo_accuracy", None)
-        if hidden is None or float(keras.ops.convert_to_numpy(hidden.count)) == 0:
-            logs.pop("pseudo_label_accuracy", None)  # no hidden label: nothing was measured
+        logs = measured(self.model, logs)
         parts = [f"{key} {float(logs[key]):.4f}" for key in self.SHOWN
                  if key in logs and math.isfinite(float(logs[key]))]
         print(f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(parts)

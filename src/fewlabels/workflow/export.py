@@ -1,4 +1,4 @@
-"""Export a run's model for serving: a TensorFlow SavedModel or a TFLite file.
+"""Export a run's model for serving: a TensorFlow SavedModel, a TFLite file or ONNX.
 
 The model of a run holds its preprocessing (the standardization of table rows, the scaling
 of images), so the exported model takes the same raw inputs as `predict`: feature rows as
@@ -16,24 +16,30 @@ from fewlabels.errors import InputError
 from fewlabels.files import write_json
 from fewlabels.workflow.rundir import check_output_file
 
-FORMATS = ("savedmodel", "tflite")
+FORMATS = ("savedmodel", "tflite", "onnx")
 TFLITE_TOLERANCE = 1e-4
 """How far TFLite's probabilities may differ from the Keras model's (float32 kernels)."""
+ONNX_TOLERANCE = 1e-5
+"""How far ONNX Runtime's probabilities may differ from the Keras model's."""
+ONNX_OPSET = 17
+"""The ONNX opset the converter targets (ONNX Runtime 1.14 and later run it)."""
 
 
 def export_run(run_dir: str | Path, *, format: str = "savedmodel",
                out: str | Path | None = None, trust_model: bool = False) -> Path:
-    """Export a run's model as a SavedModel folder or a `.tflite` file.
+    """Export a run's model as a SavedModel folder, a `.tflite` file or an `.onnx` file.
 
     Args:
         run_dir: a directory written by `fit_run`.
-        format: `"savedmodel"` (a folder with a `serve` signature) or `"tflite"`.
-        out: where to write; default `RUN_DIR/saved_model/` or `RUN_DIR/model.tflite`.
+        format: `"savedmodel"` (a folder with a `serve` signature), `"tflite"` or `"onnx"`
+            (converted from the SavedModel by `tf2onnx`: `pip install fewlabels[onnx]`).
+        out: where to write; default `RUN_DIR/saved_model/`, `RUN_DIR/model.tflite` or
+            `RUN_DIR/model.onnx`.
         trust_model: see `evaluate_run`.
 
     Returns:
         The path written. The class list is written as `assets/classes.json` inside a
-        SavedModel folder, and as `<name>.classes.json` beside a `.tflite` file.
+        SavedModel folder, and as `<name>.classes.json` beside a `.tflite` or `.onnx` file.
 
     Example:
     ```python
@@ -44,8 +50,10 @@ def export_run(run_dir: str | Path, *, format: str = "savedmodel",
 
     if format not in FORMATS:
         raise InputError(f"format must be one of {FORMATS}; got {format!r}.")
+    if format == "onnx":
+        _check_tf2onnx()
     run_dir = Path(run_dir)
-    default = run_dir / ("saved_model" if format == "savedmodel" else "model.tflite")
+    default = run_dir / ("saved_model" if format == "savedmodel" else f"model.{format}")
     out = Path(out) if out is not None else default
     if out != default:
         check_output_file(out, run_dir, run_dir / "model.keras", kind="export")
@@ -60,10 +68,37 @@ def export_run(run_dir: str | Path, *, format: str = "savedmodel",
                 shutil.rmtree(out) if out.is_dir() and not out.is_symlink() else out.unlink()
             saved.rename(out)
             return out
-        import tensorflow as tf
+        converted = Path(work) / f"model.{format}"
+        if format == "onnx":
+            _to_onnx(saved, converted)
+        else:
+            import tensorflow as tf
 
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        (Path(work) / "model.tflite").write_bytes(converter.convert())
-        (Path(work) / "model.tflite").replace(out)
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+            converted.write_bytes(converter.convert())
+        converted.replace(out)
     write_json(out.with_name(out.stem + ".classes.json"), classes)
     return out
+
+
+def _check_tf2onnx() -> None:
+    """Refuse ONNX before any work when its converter is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("tf2onnx") is None:
+        raise InputError("ONNX export needs tf2onnx: pip install 'fewlabels[onnx]'.")
+
+
+def _to_onnx(saved: Path, out: Path) -> None:
+    """Convert the SavedModel's `serve` signature to ONNX with tf2onnx's own command (Keras's
+    `export(format="onnx")` turns a model's preprocessing constants into extra inputs)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved),
+         "--signature_def", "serve", "--opset", str(ONNX_OPSET), "--output", str(out)],
+        capture_output=True, text=True)
+    if done.returncode != 0 or not out.is_file():
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise InputError(f"tf2onnx could not convert the model: {last}")

@@ -8,7 +8,7 @@ import pytest
 
 from fewlabels import cli
 from fewlabels.estimators import load_estimator
-from fewlabels.workflow.export import TFLITE_TOLERANCE
+from fewlabels.workflow.export import ONNX_TOLERANCE, TFLITE_TOLERANCE
 
 FAST = ["--method", "supervised", "--epochs", "3", "--patience", "1", "--min-steps", "0",
         "--hidden-units", "8", "--no-baseline", "--verbose", "0"]
@@ -63,9 +63,32 @@ def test_a_tflite_file_predicts_as_the_keras_model_within_its_tolerance(run, tmp
     assert json.loads((tmp_path / "m.classes.json").read_text()) == ["big", "small"]
 
 
+def test_an_onnx_file_predicts_as_the_keras_model_within_1e_5(run):
+    import onnxruntime
+
+    assert cli.main(["export", str(run), "--format", "onnx"]) == 0
+    session = onnxruntime.InferenceSession(str(run / "model.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["features"]  # preprocessing inside
+    x = _inputs()
+    got = session.run(None, {"features": x})[0]
+    np.testing.assert_allclose(got, load_estimator(run).predict_proba(x), atol=ONNX_TOLERANCE)
+    assert json.loads((run / "model.classes.json").read_text()) == ["big", "small"]
+
+
+def test_onnx_without_its_converter_is_refused_before_any_work(run, monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tf2onnx" else find_spec(name, *a))
+    out = run / "other.onnx"
+    assert cli.main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 2
+    assert "pip install 'fewlabels[onnx]'" in capsys.readouterr().err and not out.exists()
+
+
 def test_export_refuses_an_unknown_format_and_an_output_over_the_model(run, capsys):
     with pytest.raises(SystemExit):
-        cli.main(["export", str(run), "--format", "onnx"])
+        cli.main(["export", str(run), "--format", "pmml"])
     assert cli.main(["export", str(run), "--out", str(run / "model.keras")]) == 2
     assert "is the input data; writing the export there would destroy it" in (
         capsys.readouterr().err)

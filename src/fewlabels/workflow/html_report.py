@@ -5,8 +5,9 @@ network: its figures are PNG images drawn with matplotlib and embedded in the pa
 shows the test results of the method beside its supervised baseline, the learning curves
 (losses, accuracy, mask rate, per-class pseudo-label shares, pseudo-label accuracy where the
 hidden labels are known), self-training's rounds, for image runs the most confident, most
-uncertain and misclassified test images, each model's confusion matrix, per-class precision
-and recall, and a reliability diagram with the expected calibration error.
+uncertain and misclassified test images and the augmentations training applied to them,
+each model's confusion matrix, per-class precision and recall, and a reliability diagram with
+the expected calibration error.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from fewlabels.workflow.rundir import HISTORY_FILE, METRICS_FILE
 REPORT_FILE = "report.html"
 EXAMPLES_FILE = "examples.npz"
 """Test images an image run shows in its report: the most confident, the most uncertain and
-the misclassified (`save_examples`)."""
+the misclassified, and a few under each augmentation training applied (`save_examples`)."""
 PER_GROUP = 8
 
 _STYLE = """
@@ -115,10 +116,49 @@ def save_examples(run_dir: str | Path, estimator, x_test, y_test) -> Path | None
     arrays = {"images": np.asarray(x_test)[rows].astype(np.uint8),
               "true": np.asarray(y_test)[rows].astype(np.int64), "pred": pred[rows],
               "confidence": confidence[rows].astype(np.float32),
-              "group": np.repeat(np.arange(len(groups)), [len(g) for g in groups.values()])}
+              "group": np.repeat(np.arange(len(groups)), [len(g) for g in groups.values()]),
+              **_view_examples(estimator, np.asarray(x_test))}
     path = inside(Path(run_dir), EXAMPLES_FILE)
     write_atomic(path, lambda f: np.savez(f, **arrays), binary=True)
     return path
+
+
+def _view_examples(estimator, x_test) -> dict:
+    """`view_images` `(1 + 2 * n_views, k, h, w, c)`: k test images, then two draws of each
+    augmentation training applied (`estimator.training_views`), and `view_names`."""
+    import keras
+    import numpy as np
+
+    views = estimator.training_views(x_test)
+    if not views:
+        return {}
+    originals = x_test[np.linspace(0, len(x_test) - 1, min(PER_GROUP, len(x_test))).astype(int)]
+    batch = originals.astype(np.float32)
+    grid, names = [batch], ["original"]
+    for name, layer in views:
+        for draw in (1, 2):
+            grid.append(keras.ops.convert_to_numpy(layer(batch, training=True)))
+            names.append(f"{name} {draw}")
+    return {"view_images": np.clip(np.rint(np.stack(grid)), 0, 255).astype(np.uint8),
+            "view_names": np.array(names)}
+
+
+def _view_grid(arrays: dict, plt) -> list[str]:
+    """The augmentation preview: one row of test images, then the views training saw."""
+    if "view_images" not in arrays:
+        return []
+    grid, names = arrays["view_images"], arrays["view_names"]
+    fig, axes = plt.subplots(len(grid), grid.shape[1], squeeze=False,
+                             figsize=(1.1 * grid.shape[1], 1.15 * len(grid)))
+    for r, row in enumerate(grid):
+        for c, image in enumerate(row):
+            axes[r][c].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray",
+                              vmin=0, vmax=255, interpolation="nearest")
+            axes[r][c].set_xticks([])
+            axes[r][c].set_yticks([])
+        axes[r][0].set_ylabel(str(names[r]), fontsize=7)
+    return [_figure_section("Augmentation: what training saw (first row: test images)",
+                            [_png(fig)])]
 
 
 def _example_grids(run_dir: Path) -> list[str]:
@@ -148,7 +188,8 @@ def _example_grids(run_dir: Path) -> list[str]:
             ax.axis("off")
         fig.suptitle(title, fontsize=9)
         images.append(_png(fig))
-    return [_figure_section("Test images (true / predicted, confidence)", images)]
+    return [_figure_section("Test images (true / predicted, confidence)", images),
+            *_view_grid(arrays, plt)]
 
 
 def _summary(config: dict, metrics: dict) -> str:

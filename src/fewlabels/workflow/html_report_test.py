@@ -33,7 +33,8 @@ def test_fit_writes_a_self_contained_report_with_every_figure(run):
     sources = re.findall(r"<img alt='([^']*)' src='([^']*)'", page)
     assert all(src.startswith("data:image/png;base64,") for _, src in sources)
     titles = [title for title, _ in sources]
-    assert titles.count("Learning curves") == 4  # loss, accuracy, mask rate, class shares
+    # loss, mask rate, class shares; no accuracy: no validation split, no hidden labels
+    assert titles.count("Learning curves") == 3
     assert titles.count("Confusion matrices (rows: true class, columns: predicted)") == 2
     assert titles.count("Per-class precision and recall") == 2
     assert any(t.startswith("Reliability") for t in titles)
@@ -63,7 +64,7 @@ def test_a_headless_chromium_loads_the_report_with_its_figures(run, tmp_path):
     assert body, done.stderr[-500:]
     total = int(re.search(r'data-figures="(\d+)"', body.group()).group(1))
     loaded = int(re.search(r'data-figures-loaded="(\d+)"', body.group()).group(1))
-    assert total >= 8 and loaded == total
+    assert total >= 7 and loaded == total
 
 
 def test_tensorboard_logs_hold_every_per_epoch_metric_of_both_models(tmp_path):
@@ -102,12 +103,27 @@ def test_an_image_run_shows_confident_uncertain_and_misclassified_test_images(tm
     run = tmp_path / "run"
     assert cli.main(["fit", str(tmp_path / "d.npz"), "--test", str(tmp_path / "t.npz"),
                      "--out", str(run), "--method", "supervised", "--epochs", "2",
-                     "--min-steps", "0", "--cnn-widths", "4", "--verbose", "0"]) == 0
+                     "--min-steps", "0", "--cnn-widths", "4", "--augment", "classic",
+                     "--no-horizontal-flip", "--verbose", "0"]) == 0
     with np.load(run / "examples.npz") as examples:
         assert examples["images"].shape[1:] == (8, 8, 1)
         assert set(examples["group"].tolist()) >= {0, 1}
         wrong = examples["group"] == 2
         assert np.all(examples["true"][wrong] != examples["pred"][wrong])
+        views = examples["view_images"]
+        assert examples["view_names"].tolist() == ["original", "augment=classic 1",
+                                                   "augment=classic 2"]
+        assert views.shape == (3, 8, 8, 8, 1) and not np.array_equal(views[0], views[1])
     page = (run / "report.html").read_text()
     titles = re.findall(r"<img alt='([^']*)'", page)
     assert titles.count("Test images (true / predicted, confidence)") >= 2
+    assert titles.count("Augmentation: what training saw (first row: test images)") == 1
+
+
+def test_consistency_training_pictures_its_weak_and_strong_views():
+    from fewlabels.estimators.consistency import ConsistencyTraining
+
+    images = np.zeros((4, 8, 8, 1), np.uint8)
+    views = ConsistencyTraining(method="fixmatch").training_views(images)
+    assert [name for name, _ in views] == ["weak view", "strong view"]
+    assert ConsistencyTraining().training_views(np.zeros((4, 3))) == []  # rows: none

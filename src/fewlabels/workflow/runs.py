@@ -26,6 +26,7 @@ from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.files import file_sha256, inside, write_json, write_text
+from fewlabels.progress import counted, shown
 from fewlabels.validation import check_label_counts
 from fewlabels.workflow.experiment import (
     AUTO,
@@ -99,22 +100,23 @@ def fit_run(
                         header=header, encoding=encoding, image_size=image_size,
                         channels=channels, unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,
                         on_bad_image=on_bad_image, stream_unlabeled=stream_unlabeled)
-    loaded = load_training_data(data, **data_options)
-    config = {
-        "data": str(data), "data_sha256": loaded["fingerprint"],
-        "test_data": None if test is None else str(test), "test_fraction": test_fraction,
-        "labels_per_class": labels_per_class, "read": loaded["read"],
-        "feature_names": loaded["feature_names"], "baseline": baseline,
-        "stream_unlabeled": stream_unlabeled,
-    }
-    return run_experiment(
-        loaded["x"], loaded["y"], loaded["classes"], out=out, estimator=estimator,
-        x_test=loaded["x_test"], y_test=loaded["y_test"], test_fraction=test_fraction,
-        labels_per_class=labels_per_class, baseline=baseline, overwrite=overwrite,
-        config=config, verbose=verbose, resume=resume, checkpoint_steps=checkpoint_steps,
-        checkpoint_seconds=checkpoint_seconds, unlabeled_files=loaded["unlabeled_files"],
-        tensorboard=tensorboard,
-    )
+    with shown(verbose):  # progress bars for the pre-scan, decoding and labelling
+        loaded = load_training_data(data, **data_options)
+        config = {
+            "data": str(data), "data_sha256": loaded["fingerprint"],
+            "test_data": None if test is None else str(test), "test_fraction": test_fraction,
+            "labels_per_class": labels_per_class, "read": loaded["read"],
+            "feature_names": loaded["feature_names"], "baseline": baseline,
+            "stream_unlabeled": stream_unlabeled,
+        }
+        return run_experiment(
+            loaded["x"], loaded["y"], loaded["classes"], out=out, estimator=estimator,
+            x_test=loaded["x_test"], y_test=loaded["y_test"], test_fraction=test_fraction,
+            labels_per_class=labels_per_class, baseline=baseline, overwrite=overwrite,
+            config=config, verbose=verbose, resume=resume, checkpoint_steps=checkpoint_steps,
+            checkpoint_seconds=checkpoint_seconds, unlabeled_files=loaded["unlabeled_files"],
+            tensorboard=tensorboard,
+        )
 
 
 def load_training_data(data, *, test, label_column, delimiter, header, encoding, image_size,
@@ -263,6 +265,7 @@ def predict_run(
     encoding: str = "utf-8",
     on_bad_image: str = "error",
     trust_model: bool = False,
+    verbose: int = 0,
 ) -> int:
     """Predict every row (or image) of `data` with a saved run's model; write a CSV.
 
@@ -282,6 +285,8 @@ def predict_run(
         label_column, delimiter, header, encoding: how to read a table.
         on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
         trust_model: see `evaluate_run`.
+        verbose: 1 shows progress bars for the pre-scan and prediction of a large image
+            folder (`fewlabels.progress`); 0 none.
 
     Returns:
         The number of rows predicted.
@@ -290,11 +295,18 @@ def predict_run(
 
     out = check_output_file(out, run_dir, data, kind="predictions")
     estimator = load_estimator(run_dir, trust_model=trust_model)
+    with shown(verbose):
+        return _predict_to(out, estimator, data, on_bad_image,
+                           dict(label_column=label_column, delimiter=delimiter,
+                                header=header, encoding=encoding))
+
+
+def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict) -> int:
+    """`predict_run`'s work once the model is loaded: the CSV of predictions, written."""
     if len(estimator.input_shape_) == 3:
         key, batches = _image_batches(estimator, data, on_bad_image)
     else:
-        table = load_table(data, label_column=label_column, delimiter=delimiter,
-                           header=header, encoding=encoding, classes=estimator.classes_,
+        table = load_table(data, **table_read, classes=estimator.classes_,
                            n_features=estimator.input_shape_[0])
         key, batches = "row", [([int(r) for r in table.rows], table.x)]
     buf = io.StringIO()
@@ -339,7 +351,8 @@ def _image_batches(estimator, data, on_bad_image: str):
 
     def batches():
         start = 0
-        for images, _ in stream:
+        for images, _ in counted(stream, len(names), f"Predicting {len(names)} images",
+                                 size=lambda batch: len(batch[0])):
             # Rounded to uint8 as at training time, so a file predicts the same either way.
             x = np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8)
             yield names[start:start + len(x)], x
