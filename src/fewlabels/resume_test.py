@@ -116,13 +116,17 @@ def test_sigkill_at_a_random_step_then_resume_equals_the_uninterrupted_run(
 
 
 def test_sigterm_writes_a_checkpoint_exits_143_and_the_resumed_run_is_exact(
-        tmp_path, table, uninterrupted):
+        tmp_path, table, uninterrupted, capsys):
     stopped = tmp_path / "stopped"
     proc = run_until([str(table), "--out", str(stopped), *FIXMATCH], stopped, 20,
                      signal.SIGTERM)
     assert proc.returncode == 143, proc.stderr
     assert "stopped by SIGTERM at step" in proc.stderr and "--resume" in proc.stderr
-    assert cli.main(["fit", str(table), "--out", str(stopped), *FIXMATCH, "--resume"]) == 0
+    done = max(checkpoint_steps(stopped)) // 20  # epochs finished before the stop
+    assert cli.main(["fit", str(table), "--out", str(stopped), *FIXMATCH, "--resume",
+                     "--verbose", "1"]) == 0  # (the verbosity is not part of the run)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert lines[0].startswith(f"epoch {done + 1}/12 ") and lines[-1].startswith("epoch 12/12")
     assert_same(uninterrupted(FIXMATCH), outcome(stopped))
 
 

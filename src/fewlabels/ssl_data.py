@@ -85,10 +85,7 @@ def ssl_stream(
               else np.asarray(y_hidden, np.int64)[unlabeled])
     x = np.asarray(x)
     x_lab, y_lab = tf.constant(x[labeled]), tf.constant(y[labeled])
-    # The pool is read through its row numbers, not copied out of `x`, and held in a
-    # variable: a tensor the map captured would be copied into the dataset's graph.
-    x_all = tf.Variable(x, trainable=False)
-    unlabeled_rows = tf.constant(unlabeled, tf.int64)
+    x_all, unlabeled_rows = _pool(x, unlabeled)
     hid = tf.constant(np.concatenate([hidden, np.full(n_files, -1, np.int64)]))
     n_lab, n_mem, u_batch = len(labeled), len(unlabeled), batch_size * uratio
     n_unl = n_mem + n_files
@@ -116,6 +113,19 @@ def ssl_stream(
     load = (_file_reader(unlabeled_files, x_all, unlabeled_rows, u_batch, seed)
             if n_files and with_unlabeled else None)
     return indexed_stream(start_step, make_batch, load), n_unl
+
+
+def _pool(x: np.ndarray, unlabeled: np.ndarray):
+    """`x` as a tensor, and the row numbers of its unlabeled part.
+
+    The pool is read through its row numbers, not copied out of `x`, and held in a variable:
+    a tensor the dataset's map captured would be copied into its graph. (Under a
+    tf.distribute strategy's scope a variable would be a distributed one: a constant then.)
+    """
+    import tensorflow as tf
+
+    x_all = tf.constant(x) if tf.distribute.has_strategy() else tf.Variable(x, trainable=False)
+    return x_all, tf.constant(unlabeled, tf.int64)
 
 
 def _view(layer, images, seed: int, step):

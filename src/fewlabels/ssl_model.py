@@ -205,16 +205,17 @@ class SemiSupervisedModel(keras.Model):
             results[f"share_{c}"] = tracker.result() / ops.maximum(total, 1.0)
         return results
 
+    has_hidden_labels = True
+    """Whether the unlabeled rows carry hidden labels (`ConsistencyTraining` sets it)."""
+
     def unmeasured_metrics(self) -> set[str]:
-        """The logged metrics that measured nothing this epoch, to leave out of the history and
-        the epoch line: the unsupervised ones for a supervised run, and the pseudo-label
-        accuracy when no accepted pseudo-label had a known hidden label."""
+        """The logged metrics that measure nothing in this run, to leave out of the history
+        and the epoch line: the unsupervised ones for a supervised run, and the pseudo-label
+        accuracy when no unlabeled row has a hidden label."""
         if not self.algorithm.has_unsupervised_term:
             return {"unsup_loss", "mask_rate", "pseudo_label_accuracy",
                     *(f"share_{c}" for c in range(self.n_classes))}
-        if float(ops.convert_to_numpy(self.pseudo_accuracy.count)) == 0:
-            return {"pseudo_label_accuracy"}
-        return set()
+        return set() if self.has_hidden_labels else {"pseudo_label_accuracy"}
 
     # -- the weight average ----------------------------------------------------------------
 

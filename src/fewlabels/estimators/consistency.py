@@ -264,6 +264,7 @@ class ConsistencyTraining(Estimator):
         n_unlabeled = int(np.sum(train_y < 0)) + len(unlabeled_files or ())
         ssl = self._compiled_model(backbone, algorithm, n_unlabeled,
                                    1 if images else self.steps_per_epoch)
+        ssl.has_hidden_labels = hidden is not None and bool(np.any(hidden[train_y < 0] >= 0))
         callbacks, monitor, recorder = self._callbacks(
             ssl, algorithm, classes, train_y, validation, checkpoint, X_train, unlabeled_files)
         epochs = math.ceil(self.steps / self.steps_per_epoch)
