@@ -1,26 +1,29 @@
-"""Fashion-MNIST with 400 labels: consistency methods on a CPU wall-clock budget.
+"""Fashion-MNIST with 400 labels: the few-label methods on a CPU wall-clock budget.
 
 Setting: 40 labels per class (`hide_labels(y_train, 40, seed)`: stratified,
 seeded), the other 59,600 training images unlabeled, scored on the 10,000 test images. Every
-method trains the same backbone through `fewlabels.ConsistencyTraining` with the same batch
-(B labeled + uratio * B unlabeled), optimizer and budget:
+method trains the same backbone with the same batch (B labeled + uratio * B unlabeled),
+optimizer and budget, through `fewlabels.ConsistencyTraining` or `fewlabels.TeacherStudent`:
 
-- the budget is wall-clock minutes (`--budget-min`). The cosine learning-rate schedule needs
-  the step count in advance, so each method is first timed for `CALIBRATION_STEPS` steps
-  (after its compile), and so is one scoring of the curve subset; then `steps = budget /
-  (seconds-per-step + scoring-seconds / steps-per-epoch)`, rounded down to whole epochs.
-  The calibration's own time is not counted;
+- the budget is wall-clock minutes (`--budget-min`), which the library fills
+  (`budget_s`): the cosine schedule needs the step count in advance, so two epochs of each
+  run (or of each teacher-student stage) are timed first, their curve scoring included, and
+  the steps are the whole epochs that fit. The timing's own minute is not counted;
 - every epoch, the EMA model is scored on a fixed 2,000-image subset of the test set, which
   gives the accuracy-against-wall-time curve; the final figure is the full test set;
 - pseudo-label accuracy is logged from the hidden labels (never used to train).
 
-Run: `python benchmarks/fmnist_400.py --seeds 3 --budget-min 30` (7 methods x 3 seeds x 30
-min = 10.5 hours on 2 cores). `--methods` runs a subset; `--plot` writes the curve as PNG.
-`--resume` keeps the runs already in `--out` (refusing a file made with other settings) and
-makes only the missing ones, so the full table can be built in parts: every run records its
-date and commit, and the table's footer names every invocation. `--labels-per-class 6000
---methods supervised` keeps every label: what the backbone reaches in the budget with all
-60,000, the ceiling the few-label methods are measured against.
+Rows: `supervised` (the 400 labels), `supervised-all` (all 60,000 labels: the ceiling the
+few-label methods are measured against), the consistency algorithms, and `teacher-student`
+(`--teacher`, `--teacher-share`, `--rounds`, `--student-view`, `--targets`, `--ensemble` set
+the recipe). With both supervised rows present, the table gives each method's label-gap
+recovery, `(method - supervised) / (supervised-all - supervised)`.
+
+Run: `python benchmarks/fmnist_400.py --seeds 3 --budget-min 30 --methods
+supervised,supervised-all,softmatch,teacher-student`. `--methods` runs a subset; `--plot`
+writes the curve as PNG. `--resume` keeps the runs already in `--out` (refusing a file made
+with other settings) and makes only the missing ones, so a table can be built in parts: every
+run records its date and commit, and the table's footer names every invocation.
 
 Two diagnostics (`ORACLES`) ask what limits the FixMatch family; they read the hidden labels,
 so they are measurements, never methods: `oracle-masked` is FixMatch with its own confidence
@@ -62,13 +65,13 @@ from fewlabels.algorithms.fixmatch import FixMatch
 from fewlabels.data import hide_labels
 from fewlabels.data.images import load_image_dataset
 from fewlabels.estimators.consistency import ConsistencyTraining
+from fewlabels.estimators.teacher_student import TeacherStudent
 
-METHODS = ("supervised", "pseudo-label", "meanteacher", "fixmatch", "flexmatch", "freematch",
-           "softmatch")
+METHODS = ("supervised", "supervised-all", "pseudo-label", "meanteacher", "fixmatch",
+           "flexmatch", "freematch", "softmatch", "teacher-student")
 ORACLES = ("oracle-masked", "oracle-all")
 LABELS_PER_CLASS = 40
 TRAIN_SIZE = 60_000
-CALIBRATION_STEPS = 10
 CURVE_SUBSET = 2000
 
 
@@ -123,34 +126,14 @@ def register_oracles() -> None:
             registry.register(cls)
 
 
-_SPEED: dict[str, tuple[float, float]] = {}
-
-
-def calibrate(method: str, args, x, y_partial, seed: int, x_curve) -> tuple[float, float]:
-    """Seconds per step of `method` with these settings, after compilation, and seconds per
-    scoring of the curve subset (measured once a method)."""
-    if method in _SPEED:
-        return _SPEED[method]
-    common = {**settings(args), "steps_per_epoch": CALIBRATION_STEPS}
-    first = ConsistencyTraining(method=method, steps=CALIBRATION_STEPS, seed=seed, **common)
-    first.fit(x, y_partial)
-    twice = ConsistencyTraining(method=method, steps=2 * CALIBRATION_STEPS, seed=seed, **common)
-    twice.fit(x, y_partial)
-    # The second epoch of `twice` costs only steps: its first paid the compile, like `first`.
-    per_step = (twice.epoch_wall_s_[1] - twice.epoch_wall_s_[0]) / CALIBRATION_STEPS
-    twice.model_(x_curve, training=False)  # the validation callback's one direct pass
-    start = time.perf_counter()
-    twice.model_(x_curve, training=False)
-    scoring = time.perf_counter() - start
-    _SPEED[method] = (max(per_step, 1e-3), scoring)
-    return _SPEED[method]
-
-
 def unlabeled_views(method: str) -> int:
-    """How many views of each unlabeled image the method's student passes (0: none)."""
+    """How many views of each unlabeled image the method's student passes per step (0:
+    none); teacher-student: its students' one view."""
     if method in ORACLES:
         register_oracles()
-    algorithm = registry.get(method)
+    if method == "teacher-student":
+        return 1
+    algorithm = registry.get("supervised" if method == "supervised-all" else method)
     return int(algorithm.uses_weak) + int(algorithm.uses_strong)
 
 
@@ -159,17 +142,32 @@ def images_per_step(method: str, args) -> int:
     return args.batch_size * (1 + unlabeled_views(method) * args.uratio)
 
 
+def make_model(method: str, args, seed: int):
+    """The estimator of one run: its steps, or the wall-clock budget, which the library
+    fills (`budget_s`: two epochs timed first, their curve scoring included)."""
+    budget = {"steps": args.steps} if args.steps else {"budget_s": args.budget_min * 60.0}
+    common = {**settings(args), **budget, "seed": seed}
+    if method == "teacher-student":
+        return TeacherStudent(method=args.teacher, teacher_share=args.teacher_share,
+                              rounds=args.rounds, student_view=args.student_view,
+                              targets=args.targets, ensemble=args.ensemble,
+                              student_consistency=args.student_consistency, **common)
+    algorithm = "supervised" if method == "supervised-all" else method
+    return ConsistencyTraining(method=algorithm, **common)
+
+
+def step_seconds(model, spe: int) -> float:
+    """Seconds per step of a fitted run: its median epoch (the curve's scoring included)."""
+    walls = np.diff([0.0, *model.epoch_wall_s_])[1:]  # the first epoch holds the compile
+    return float(np.median(walls)) / spe if len(walls) else float("nan")
+
+
 def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
     rng = np.random.default_rng(1000 + seed)
     subset = rng.choice(len(data.y_test), CURVE_SUBSET, replace=False)
-    per_step, scoring = calibrate(method, args, data.x, y_partial, seed,
-                                  data.x_test[subset])
-    if args.steps:
-        steps = args.steps
-    else:
-        per_epoch = per_step * args.steps_per_epoch + scoring
-        steps = max(1, int(args.budget_min * 60 / per_epoch)) * args.steps_per_epoch
-    model = ConsistencyTraining(method=method, steps=steps, seed=seed, **settings(args))
+    if method == "supervised-all":
+        y_partial, y_hidden = data.y, None
+    model = make_model(method, args, seed)
     start = time.perf_counter()
     model.fit(data.x, y_partial, y_hidden=y_hidden,
               validation_data=(data.x_test[subset], data.y_test[subset]))
@@ -178,20 +176,30 @@ def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
     history = model.history_
     curve = [[t, round(a, 4)] for t, a in zip(model.epoch_wall_s_,
                                               history.get("val_accuracy", []), strict=False)]
+    stages = [model] if not isinstance(model, TeacherStudent) else [model.teacher_,
+                                                                     *model.students_]
+    per_step = [round(step_seconds(m, args.steps_per_epoch), 4) for m in stages]
+    views = [images_per_step(m.method if m.method != "distill" else "teacher-student", args)
+             for m in stages]
     record = {
         "dataset": "fashion_mnist", "n_labeled": int(np.sum(y_partial >= 0)),
         "method": method, "seed": seed, "test_accuracy": round(metrics["accuracy"], 4),
         "macro_f1": round(metrics["macro_f1"], 4), "wall_s": round(wall, 1),
-        "budget_min": None if args.steps else args.budget_min, "steps": steps,
-        "seconds_per_step": round(per_step, 4),
-        "images_per_s": round(images_per_step(method, args) / per_step, 1),
+        "budget_min": None if args.steps else args.budget_min, "steps": model.n_steps_,
+        "seconds_per_step": per_step[0],
+        "images_per_s": round(views[0] / per_step[0], 1),
         "mask_rate": round(history.get("mask_rate", [0.0])[-1], 4),
         "pseudo_label_accuracy": round(history.get("pseudo_label_accuracy", [0.0])[-1], 4),
         "curve": curve, "warnings": model.warnings_,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": args.commit,
     }
+    if isinstance(model, TeacherStudent):
+        record["stages"] = [{**s, "seconds_per_step": t, "images_per_s": round(v / t, 1)}
+                            for s, t, v in zip(model.stages_, per_step, views, strict=True)]
+        record["teacher_accuracy"] = round(model.evaluate(
+            data.x_test, data.y_test, stage="teacher")["accuracy"], 4)
     print(f"{method} seed {seed}: {record['test_accuracy']:.4f} in {wall:.0f} s "
-          f"({steps} steps, {per_step:.3f} s/step)", flush=True)
+          f"({model.n_steps_} steps, {per_step[0]:.3f} s/step)", flush=True)
     return record
 
 
@@ -209,6 +217,18 @@ def minutes_to_reach(curve: list, level: float) -> float | None:
     return None if seconds is None else seconds / 60
 
 
+def recovery(runs: list[dict], method: str) -> str:
+    """`(method - supervised) / (supervised-all - supervised)` from the means over seeds, as
+    text ("-" without both supervised rows)."""
+    means = {m: np.mean([r["test_accuracy"] for r in runs if r["method"] == m])
+             for m in (method, "supervised", "supervised-all")
+             if any(r["method"] == m for r in runs)}
+    if len(means) < 3 or means["supervised-all"] <= means["supervised"]:
+        return "-"
+    gap = means["supervised-all"] - means["supervised"]
+    return f"{(means[method] - means['supervised']) / gap:.2f}"
+
+
 def table(runs: list[dict], info: dict) -> str:
     """The markdown table: one row per method, every seed's accuracy beside the mean."""
     methods = [m for m in METHODS + ORACLES if any(r["method"] == m for r in runs)]
@@ -218,14 +238,16 @@ def table(runs: list[dict], info: dict) -> str:
     lines = [
         f"Fashion-MNIST, {labeled_text(runs, info)}; test accuracy on the 10,000 test "
         f"images (mean ± std over seeds when there are several, and each seed's); {budget}."
-        " Steps per second and images per second are "
-        "each run's calibration (training steps alone); the wall time also holds the "
-        "curve's scoring every epoch. Pseudo-label figures are the last epoch's; '0.80 "
-        "at' is the minute each seed's curve (2,000 test images) first reaches 0.80.",
+        " Seconds per step and images per second are each run's median epoch, the curve's "
+        "scoring included (teacher-student: its teacher's; its students' are in the JSON). "
+        "Pseudo-label figures are the last epoch's; '0.80 "
+        "at' is the minute each seed's curve (2,000 test images) first reaches 0.80. "
+        "Recovery: the share of the label gap closed, (method - supervised) / "
+        "(supervised-all - supervised), from the means.",
         "",
-        "| method | seeds | test accuracy | per seed | steps | s/step | images/s "
+        "| method | seeds | test accuracy | per seed | recovery | steps | s/step | images/s "
         "| final mask rate | pseudo-label accuracy | 0.80 at (min) | wall min |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in methods:
         rs = sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
@@ -240,7 +262,7 @@ def table(runs: list[dict], info: dict) -> str:
         reach = [minutes_to_reach(r.get("curve", []), 0.80) for r in rs]
         reach_text = ", ".join("never" if t is None else f"{t:.1f}" for t in reach)
         lines.append(
-            f"| {m} | {len(rs)} | {mean} | {per_seed} | "
+            f"| {m} | {len(rs)} | {mean} | {per_seed} | {recovery(runs, m)} | "
             f"{int(np.mean([r['steps'] for r in rs]))} | "
             f"{np.mean([r['seconds_per_step'] for r in rs]):.3f} | "
             f"{np.mean([r['images_per_s'] for r in rs]):.0f} | {mask} | {pseudo} | {reach_text} | "
@@ -298,6 +320,20 @@ def main() -> None:
     parser.add_argument("--separate-weak-pass", action="store_true",
                         help="the FixMatch family's weak view in a pass of its own, without "
                         "gradient (faster steps, BatchNorm statistics of its own)")
+    parser.add_argument("--teacher", default="fixmatch",
+                        help="teacher-student: the teacher's algorithm (default: fixmatch)")
+    parser.add_argument("--teacher-share", type=float, default=0.5,
+                        help="teacher-student: the teacher's share of the budget")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="teacher-student: students, one after the other (default: 1)")
+    parser.add_argument("--student-view", default="auto",
+                        help="teacher-student: the students' view (default: auto, strong)")
+    parser.add_argument("--targets", default="soft", choices=("soft", "hard"),
+                        help="teacher-student: the teacher's probabilities or top class")
+    parser.add_argument("--student-consistency", type=float, default=0.0,
+                        help="teacher-student: weight of the students' own FixMatch term")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="teacher-student: average the last student and its teacher")
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
                         help="XLA on, op determinism off (the default: faster, not "
                         "bit-reproducible); --no-jit: op determinism, no XLA")
@@ -320,7 +356,11 @@ def main() -> None:
         parser.error(f"--steps must be a positive multiple of --steps-per-epoch "
                      f"({args.steps_per_epoch}); got {args.steps}")
     shared = {**settings(args), "budget_min": None if args.steps else args.budget_min,
-              "labels_per_class": args.labels_per_class, "curve_subset": CURVE_SUBSET}
+              "labels_per_class": args.labels_per_class, "curve_subset": CURVE_SUBSET,
+              "teacher_student": {"teacher": args.teacher, "teacher_share": args.teacher_share,
+                                  "rounds": args.rounds, "student_view": args.student_view,
+                                  "targets": args.targets, "ensemble": args.ensemble,
+                                  "student_consistency": args.student_consistency}}
     if args.steps:  # only then, so that files made before --steps existed still --resume
         shared["steps"] = args.steps
     runs, earlier = previous_runs(args, shared)

@@ -4,7 +4,7 @@ The whole public API is importable from here; heavy modules (Keras, TensorFlow) 
 when first used, so `import fewlabels` and `fewlabels --help` stay fast.
 
 - Estimators: `TableEnsemble` (the default for tables), `SelfTraining`,
-  `ConsistencyTraining` (scikit-learn style), `make_estimator`
+  `ConsistencyTraining`, `TeacherStudent` (scikit-learn style), `make_estimator`
   (one by method name), `methods()` (every method name), `load_estimator` (a saved run).
 - Data: `load_table` (a text/CSV file), `load_images` (folders, `.npz`, built-in datasets).
 - Runs: `fit_run`, `evaluate_run`, `predict_run`, `demo` (what the command line does), and
@@ -41,6 +41,7 @@ _LAZY = {
     "SelfTraining": "fewlabels.estimators.self_training",
     "ConsistencyTraining": "fewlabels.estimators.consistency",
     "TableEnsemble": "fewlabels.estimators.ensemble",
+    "TeacherStudent": "fewlabels.estimators.teacher_student",
     "load_estimator": "fewlabels.estimators",
     "make_estimator": "fewlabels.workflow",
     "methods": "fewlabels.workflow",
@@ -67,6 +68,7 @@ __all__ = [
     "SelfTraining",
     "StorageError",
     "TableEnsemble",
+    "TeacherStudent",
     "TrainingInterruptedError",
     "__version__",
     "augment_preview",

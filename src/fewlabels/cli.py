@@ -24,6 +24,7 @@ from fewlabels.cli_options import (
     kwargs_for,
     table_options,
     trust_option,
+    tta_option,
     verbose_option,
 )
 from fewlabels.errors import (
@@ -84,10 +85,10 @@ def _method_help(with_registry: bool) -> str:
         from fewlabels.workflow import methods
 
         listed += ": " + ", ".join(m for m in methods() if m not in (
-            "table-ensemble", "self-training", "supervised"))
+            "table-ensemble", "self-training", "supervised", "teacher-student"))
     return (f"auto (default: table-ensemble for a table, self-training for images), "
-            f"table-ensemble, self-training, supervised, or {listed} (`fewlabels methods` "
-            "lists them with one line each)")
+            f"table-ensemble, self-training, supervised, teacher-student, or {listed} "
+            "(`fewlabels methods` lists them with one line each)")
 
 
 def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
@@ -108,6 +109,9 @@ def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
                      "reproduce that run); options given here override it")
     fit.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
     fit.add_argument("--method", default="auto", help=_method_help(fit_options))
+    fit.add_argument("--teacher", default=argparse.SUPPRESS, metavar="ALGORITHM",
+                     help="teacher-student: the teacher's consistency algorithm (default: "
+                     "fixmatch)")
     fit.add_argument("--test", metavar="FILE", default=None,
                      help="a labeled test table; default: hold out --test-fraction of each "
                      "labeled class")
@@ -166,6 +170,7 @@ def _evaluate_parser(sub) -> None:
                           help="the metrics JSON (default: RUN_DIR/evaluation.json)")
     table_options(evaluate)
     trust_option(evaluate)
+    tta_option(evaluate)
     image_options(evaluate, training=False)
 
 
@@ -186,6 +191,7 @@ def _predict_parser(sub) -> None:
                          "predicted (default); 0 none")
     table_options(predict, label_optional=True)
     trust_option(predict)
+    tta_option(predict)
     image_options(predict, training=False)
 
 
@@ -260,7 +266,9 @@ def _print_methods() -> None:
              "regression, kernel logistic regression and label spreading",
              "self-training": "pseudo-labeling rounds: train, label the confident unlabeled "
              "rows, retrain, fine-tune on the labels",
-             "supervised": "the labels alone (the baseline every method is compared with)"}
+             "supervised": "the labels alone (the baseline every method is compared with)",
+             "teacher-student": "a consistency algorithm teaches (--teacher, default "
+             "fixmatch), labels the pool once, and a fresh network learns its labels"}
     width = max(map(len, methods()))
     for name in methods():
         if name in lines:
@@ -322,7 +330,7 @@ def _run(args: argparse.Namespace) -> int:
         from fewlabels import report
 
         metrics = workflow.evaluate_run(args.run_dir, args.data, out=args.out,
-                                        trust_model=args.trust_model, **read)
+                                        trust_model=args.trust_model, tta=args.tta, **read)
         print(f"{args.data}: {metrics['n']} rows, accuracy {metrics['accuracy']:.4f}, "
               f"macro-F1 {metrics['macro_f1']:.4f}, loss {metrics['loss']:.4f}")
         print(report.per_class_table(metrics))
@@ -345,7 +353,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Wrote {path}")
     elif args.command == "predict":
         n = workflow.predict_run(args.run_dir, args.data, args.out,
-                                 trust_model=args.trust_model, verbose=args.verbose, **read)
+                                 trust_model=args.trust_model, verbose=args.verbose,
+                                 tta=args.tta, **read)
         print(f"Wrote {n} predictions to {args.out}")
     return 0
 

@@ -101,7 +101,7 @@ def _union_options(parser: argparse.ArgumentParser, title: str, targets: dict[st
         docs = param_docs(target)
         own_skip = (skip_for or {}).get(label, ())
         for name, param in inspect.signature(target).parameters.items():
-            if name in skip or name in own_skip or name in ("self", "kwargs"):
+            if name in skip or name in own_skip or name in ("self", "kwargs", "params"):
                 continue
             entry = seen.setdefault(name, {"param": param, "doc": docs.get(name, ""),
                                            "defaults": []})
@@ -128,11 +128,13 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     from fewlabels.estimators.consistency import ConsistencyTraining
     from fewlabels.estimators.ensemble import TableEnsemble
     from fewlabels.estimators.self_training import SelfTraining
+    from fewlabels.estimators.teacher_student import TeacherStudent
     from fewlabels.views.augment import build_policy
 
     targets = {"table-ensemble": TableEnsemble, "self-training": SelfTraining,
-               "consistency": ConsistencyTraining,
-               **{name: get(name) for name in names() if name != "supervised"},
+               "consistency": ConsistencyTraining, "teacher-student": TeacherStudent,
+               **{name: get(name) for name in names()
+                  if name != "supervised" and not get(name).needs_targets},
                "augmentation": build_policy}
     _union_options(parser, "model, training, augmentation and algorithm options (the "
                    "defaults of each method; `fewlabels methods` lists the algorithms)",
@@ -231,6 +233,13 @@ def trust_option(parser: argparse.ArgumentParser) -> None:
                         help="load a model file that fails fewlabels' safety inspection (a "
                         "Lambda layer, a function from another package, an HDF5 external "
                         "link): model files are code, so only for files you trust")
+
+
+def tta_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation (images): average each image's "
+                        "probabilities with its mirror image's; refused for a model trained "
+                        "without horizontal flips")
 
 
 def kwargs_for(args: argparse.Namespace, target, exclude: Sequence[str] = ()) -> dict[str, Any]:

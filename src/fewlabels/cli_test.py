@@ -359,14 +359,70 @@ def test_fit_with_a_consistency_method_and_its_hyperparameters(tmp_path, capsys)
     assert "fixmatch has no hyperparameter(s) ['rounds']" in capsys.readouterr().err
 
 
+def test_fit_teacher_student_then_predict_and_evaluate_with_tta(tmp_path, capsys):
+    out = tmp_path / "run"
+    fast = ["--labels-per-class", "3", "--steps", "40", "--steps-per-epoch", "10",
+            "--batch-size", "8", "--uratio", "2", "--cnn-widths", "4,8", "--verbose", "0"]
+    assert cli.main(["fit", "digits", "--method", "teacher-student", "--teacher", "freematch",
+                     "--teacher-share", "0.5", "--targets", "hard", "--lambda-f", "0.02",
+                     "--no-horizontal-flip", "--no-baseline", *fast, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "teacher (freematch)" in printed and "teacher-student" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["estimator"] == "TeacherStudent" and config["method"] == "teacher-student"
+    assert config["params"]["method"] == "freematch" and config["params"]["targets"] == "hard"
+    assert config["params"]["algorithm_params"] == {"lambda_f": 0.02}  # the teacher's
+    history = json.loads((out / "history.json").read_text())
+    assert history["steps_plan"] == [20, 20]
+    assert [s["stage"] for s in history["stages"]] == ["teacher", "student 1"]
+    assert 0.0 <= history["stages"][0]["labels"]["accuracy"] <= 1.0  # hidden labels known
+    # digits are not mirrored in training (--no-horizontal-flip), so test-time flips are refused
+    assert cli.main(["evaluate", str(out), "digits", "--tta"]) == 2
+    assert "trained with horizontal_flip off" in capsys.readouterr().err
+    # the run's config.json gives the same method and teacher back
+    assert cli.main(["fit", "--config", str(out / "config.json"), "--out",
+                     str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert again["params"] == config["params"] and again["method"] == "teacher-student"
+    assert cli.main(["fit", "digits", "--method", "teacher-student", "--teacher", "supervised",
+                     *fast, "--out", str(tmp_path / "bad")]) == 2
+    assert "teacher must be a consistency algorithm" in capsys.readouterr().err
+
+
+def test_tta_averages_mirror_images_in_predict_and_evaluate(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (80, 8, 8, 1)).astype(np.uint8)
+    y = np.where(np.arange(80) < 20, np.arange(80) % 2, -1)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    np.savez(tmp_path / "t.npz", x=x[:20], y=y[:20])
+    out = tmp_path / "run"
+    assert cli.main(["fit", str(tmp_path / "d.npz"), "--method", "fixmatch", "--steps", "10",
+                     "--steps-per-epoch", "10", "--batch-size", "8", "--uratio", "2",
+                     "--no-baseline", "--test", str(tmp_path / "t.npz"), "--verbose", "0",
+                     "--out", str(out)]) == 0
+    for tta in ([], ["--tta"]):
+        assert cli.main(["predict", str(out), str(tmp_path / "t.npz"), "--out",
+                         str(tmp_path / f"p{len(tta)}.csv"), *tta]) == 0
+        assert cli.main(["evaluate", str(out), str(tmp_path / "t.npz"), "--out",
+                         str(tmp_path / f"e{len(tta)}.json"), *tta]) == 0
+    from fewlabels.estimators import load_estimator
+
+    model = load_estimator(out)
+    expected = (model.predict_proba(x[:20]) + model.predict_proba(x[:20, :, ::-1])) / 2
+    with_tta = np.loadtxt(tmp_path / "p1.csv", delimiter=",", skiprows=1, usecols=(2, 3))
+    np.testing.assert_allclose(with_tta, expected, atol=1e-6)
+    assert json.loads((tmp_path / "e1.json").read_text())["tta"] is True
+
+
 def test_methods_lists_every_method_with_a_line_each(capsys):
-    from fewlabels.algorithms import names
+    from fewlabels.algorithms import get, names
 
     assert cli.main(["methods"]) == 0
     printed = capsys.readouterr().out
-    for name in ["self-training", *names()]:
+    methods = [n for n in names() if not get(n).needs_targets]  # distill: a stage, not one
+    for name in ["self-training", "teacher-student", *methods]:
         assert name in printed
-    assert "threshold=0.95" in printed
+    assert "threshold=0.95" in printed and "distill" not in printed
 
 
 @pytest.mark.parametrize("error, code", [

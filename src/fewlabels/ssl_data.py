@@ -47,6 +47,7 @@ def ssl_stream(
     start_step: int = 0,
     unlabeled_files=None,
     with_unlabeled: bool = True,
+    weak_unlabeled: bool = True,
 ):
     """A `tf.data.Dataset` of `(inputs, labels)` for `SemiSupervisedModel.fit`, one per step.
 
@@ -61,9 +62,10 @@ def ssl_stream(
         start_step: the first step to yield (a resumed run starts where it stopped).
         unlabeled_files: more unlabeled images, as files read from disk per batch (a
             `fewlabels.data.folders.ImageFiles` decoded to the shape of `x`'s images).
-        with_unlabeled: False for a supervised baseline in the same loop: its batches carry
-            no unlabeled images (empty `weak`, `strong`, `index`), so it pays for none, and
-            the pool may have none.
+        with_unlabeled: False for a supervised baseline: its batches carry no unlabeled
+            images (empty `weak`, `strong`, `index`), and the pool may have none.
+        weak_unlabeled: False when nothing reads the unlabeled weak view (Distill): then
+            `inputs["weak"]` holds the images unchanged.
 
     Returns:
         The dataset, and the number of unlabeled images (the pool size for algorithm state).
@@ -102,10 +104,8 @@ def ssl_stream(
             index, xu = loaded
         xl = tf.cast(tf.gather(x_lab, rows), tf.float32)
         labels = tf.gather(y_lab, rows)
-        if with_unlabeled:
-            xw, xs = _view(weak, xu, seed + 1000, step), _view(strong, xu, seed + 2000, step)
-        else:
-            xw = xs = xu
+        xw = _view(weak, xu, seed + 1000, step) if with_unlabeled and weak_unlabeled else xu
+        xs = _view(strong, xu, seed + 2000, step) if with_unlabeled else xu
         inputs = {"labeled": _view(weak, xl, seed, step), "weak": xw, "strong": xs, "index": index,
                   "hidden": tf.gather(hid, index), "batch_labels": labels}
         return inputs, labels

@@ -64,6 +64,10 @@ class SemiSupervisedModel(keras.Model):
             (docs/benchmark-speed.md), but BatchNorm then normalizes the weak view by its own
             batch statistics, not those of the whole step (USB's `use_cat=False`). Off by
             default, since that can cost accuracy (docs/consistency.md).
+        ema_targets: for algorithms with `weak_is_target`, the weak view's outputs (the
+            pseudo-labels) come from the weight average in inference mode, in a pass of its
+            own with no gradient, instead of from the network being trained (the EMA
+            teacher of Mean Teacher, for FixMatch's targets). Needs `ema_momentum > 0`.
 
     Example:
     ```python
@@ -79,7 +83,7 @@ class SemiSupervisedModel(keras.Model):
 
     def __init__(self, backbone: keras.Model, algorithm: Algorithm, n_unlabeled: int = 0,
                  ema_momentum: float = 0.0, separate_weak_pass: bool = False,
-                 ema_warmup: float = 9.0, **kwargs) -> None:
+                 ema_warmup: float = 9.0, ema_targets: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(algorithm, Algorithm):
             raise InputError(f"algorithm must be a fewlabels Algorithm; got {algorithm!r}.")
@@ -87,6 +91,7 @@ class SemiSupervisedModel(keras.Model):
         self.algorithm = algorithm
         self.n_unlabeled = int(n_unlabeled)
         self.separate_weak_pass = bool(separate_weak_pass)
+        self.ema_targets = bool(ema_targets)
         self.n_classes = int(backbone.output_shape[-1])
         # Sub-models and algorithm state are built here, before fit (JAX maps no variable
         # created inside the compiled step).
@@ -99,6 +104,9 @@ class SemiSupervisedModel(keras.Model):
         if not ema_warmup >= 0:
             raise InputError(f"ema_warmup must be >= 0; got {ema_warmup!r}.")
         self.ema_warmup = float(ema_warmup)
+        if self.ema_targets and self.ema_momentum == 0:
+            raise InputError("ema_targets takes the pseudo-labels from the weight average: "
+                             "it needs ema_momentum > 0.")
         self.ema_weights = []
         if self.ema_momentum > 0:
             for i, v in enumerate(backbone.trainable_variables):
@@ -127,7 +135,8 @@ class SemiSupervisedModel(keras.Model):
         if self.algorithm.owns_forward:
             return self.algorithm.forward(self.backbone, inputs, training)
         algorithm = self.algorithm
-        separate = algorithm.uses_weak and algorithm.weak_is_target and self.separate_weak_pass
+        separate = algorithm.uses_weak and algorithm.weak_is_target and (
+            self.separate_weak_pass or self.ema_targets)
         joint_weak = algorithm.uses_weak and not separate
         parts = [inputs["labeled"]]
         if joint_weak:
@@ -140,9 +149,16 @@ class SemiSupervisedModel(keras.Model):
         out = {"labeled": probs[:n_labeled], "weak": probs[n_labeled:n_labeled + n_weak]}
         if algorithm.uses_strong:
             out["strong"] = probs[n_labeled + n_weak:]
-        if separate:  # targets only: no backward pass
+        if separate and self.ema_targets:  # the average, in inference mode, as the teacher
+            with keras.StatelessScope(state_mapping=self._ema_pairs_reversed()):
+                out["weak"] = ops.stop_gradient(self.backbone(inputs["weak"], training=False))
+        elif separate:  # targets only: no backward pass
             out["weak"] = ops.stop_gradient(self.backbone(inputs["weak"], training=training))
         return out
+
+    def _ema_pairs_reversed(self) -> list:
+        """`(weight, average)` pairs: the backbone's weights read as their averages."""
+        return [(v, shadow.value) for shadow, v in self._ema_pairs()]
 
     # -- loss ------------------------------------------------------------------------------
 
@@ -247,6 +263,7 @@ class SemiSupervisedModel(keras.Model):
             "ema_momentum": self.ema_momentum,
             "ema_warmup": self.ema_warmup,
             "separate_weak_pass": self.separate_weak_pass,
+            "ema_targets": self.ema_targets,
             "name": self.name,
         }
 

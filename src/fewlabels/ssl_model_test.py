@@ -152,3 +152,28 @@ def test_bad_warm_ups_and_teacher_momentum_are_refused_by_name():
         create("meanteacher", teacher_warmup=-0.5)
     with pytest.raises(FewLabelsError, match=r"teacher_momentum must be in \[0, 1\); got 1.5"):
         create("meanteacher", teacher_momentum=1.5)
+
+
+def test_ema_targets_come_from_the_weight_average_in_inference_mode_with_no_gradient():
+    import tensorflow as tf
+
+    from fewlabels.algorithms import create
+    from fewlabels.ssl_model import SemiSupervisedModel
+
+    student = c.student(confident=False)
+    model = SemiSupervisedModel(student, create("fixmatch"), 8, ema_momentum=0.9,
+                                ema_targets=True)
+    assert model.get_config()["ema_targets"] is True
+    # the average: confident on class 0; the network itself: uniform
+    model.ema_weights[1].assign(c.CONFIDENT)
+    x, _ = c.batch(n_labeled=3, n_unlabeled=5)
+    with tf.GradientTape() as tape:
+        out = model(x, training=True)
+        weak = tf.reduce_sum(out["weak"] * tf.range(c.N_CLASSES, dtype="float32"))
+    np.testing.assert_allclose(out["weak"].numpy(), np.tile(np.exp(c.CONFIDENT), (5, 1)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(out["strong"].numpy(), 0.25, rtol=1e-5)  # the network's own
+    assert all(g is None for g in tape.gradient(weak, student.trainable_variables))
+    np.testing.assert_array_equal(student.layers[-1].bias.numpy(), np.zeros(c.N_CLASSES))
+    with pytest.raises(Exception, match="needs ema_momentum > 0"):
+        SemiSupervisedModel(c.student(), create("fixmatch"), 8, ema_targets=True)

@@ -90,6 +90,12 @@ class Algorithm(keras.layers.Layer):
     owns_forward: ClassVar[bool] = False
     """True for an algorithm that makes its own student passes (MixMatch's MixUp): the model
     then calls `forward` instead of its one shared pass."""
+    needs_weak_view: ClassVar[bool] = True
+    """Whether anything reads the unlabeled images' weak view (the student or a teacher):
+    False lets the stream skip making it (Distill)."""
+    needs_targets: ClassVar[bool] = False
+    """True for an algorithm that learns from a teacher's stored predictions (Distill): it
+    has `set_targets`, and `ConsistencyTraining.fit` needs `unlabeled_targets`."""
     strong_view: ClassVar[str] = "strong"
     """The policy `ConsistencyTraining` uses for the second view with `strong="auto"`."""
 

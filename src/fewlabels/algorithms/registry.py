@@ -92,5 +92,7 @@ def methods_table() -> str:
     for name in names():
         cls = get(name)
         defaults = ", ".join(f"{k}={v}" for k, v in cls().hyperparameters().items())
-        rows.append(f"| `{name}` | {cls.summary} | {defaults} |")
+        # an algorithm learning from a teacher's targets is a stage, not a method of its own
+        shown = f"`teacher-student`'s students: `{name}`" if cls.needs_targets else f"`{name}`"
+        rows.append(f"| {shown} | {cls.summary} | {defaults} |")
     return "\n".join(rows)

@@ -1,5 +1,5 @@
-"""The estimators: `TableEnsemble`, `SelfTraining`, `ConsistencyTraining`, and loading a
-saved one.
+"""The estimators: `TableEnsemble`, `SelfTraining`, `ConsistencyTraining`, `TeacherStudent`,
+and loading a saved one.
 
 All subclass `Estimator` (`estimators.base`), which knows nothing of its subclasses:
 `load_estimator` here reads a run directory's `config.json` and picks the class that wrote it.
@@ -19,6 +19,7 @@ ESTIMATORS = {
     "SelfTraining": "fewlabels.estimators.self_training",
     "ConsistencyTraining": "fewlabels.estimators.consistency",
     "TableEnsemble": "fewlabels.estimators.ensemble",
+    "TeacherStudent": "fewlabels.estimators.teacher_student",
 }
 """Each estimator class, by the name `config.json` records, and its module."""
 
@@ -53,4 +54,5 @@ def load_estimator(directory: str | Path, *, trust_model: bool = False) -> Estim
     return __getattr__(name).load(directory, trust_model=trust_model)
 
 
-__all__ = ["ConsistencyTraining", "Estimator", "SelfTraining", "TableEnsemble", "load_estimator"]
+__all__ = ["ConsistencyTraining", "Estimator", "SelfTraining", "TableEnsemble", "TeacherStudent",
+           "load_estimator"]

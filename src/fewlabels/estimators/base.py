@@ -111,8 +111,11 @@ class Estimator:
     def __repr__(self) -> str:
         import inspect
 
-        defaults = {name: p.default for name, p in
-                    inspect.signature(type(self).__init__).parameters.items()}
+        defaults = {}  # a subclass taking its parent's parameters as **params has both
+        for klass in reversed(type(self).__mro__):
+            if "__init__" in vars(klass):
+                defaults.update({name: p.default for name, p in
+                                 inspect.signature(klass.__init__).parameters.items()})
         changed = [f"{k}={v!r}" for k, v in self.get_params(deep=False).items()
                    if not (k in defaults and _same(defaults[k], v))]
         return f"{type(self).__name__}({', '.join(changed)})"
@@ -131,29 +134,55 @@ class Estimator:
                               images=images, input_shape=self.input_shape_ if images else None,
                               estimator=type(self).__name__)
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, `(n_samples, n_classes)`, columns in `classes_` order."""
+    def predict_proba(self, X, *, tta: bool = False) -> np.ndarray:
+        """Class probabilities, `(n_samples, n_classes)`, columns in `classes_` order.
+
+        Args:
+            X: features or images.
+            tta: test-time augmentation (images): average each image's probabilities with
+                its mirror image's. Refused for a model trained without horizontal flips
+                (`augment_params={"horizontal_flip": False}`: digits, text).
+        """
         self._check_fitted()
-        return self._proba_of(self.model_, self._check_input(X))
+        return self._proba_of(self.model_, self._check_input(X), tta)
 
-    def _proba_of(self, model, X: np.ndarray) -> np.ndarray:
-        """`model`'s class probabilities for checked rows `X` (the model a stage names)."""
-        from fewlabels import training
+    def _proba_of(self, model, X: np.ndarray, tta: bool = False) -> np.ndarray:
+        """`model`'s class probabilities for checked rows `X` (the model a stage names),
+        with test-time augmentation when `tta`."""
+        from fewlabels.training.labelling import predict_views
 
-        return training.predict_proba(model, X)
+        if tta:
+            self._check_tta(X)
+        return predict_views(model, X, flip=tta)
+
+    def _check_tta(self, X: np.ndarray) -> None:
+        """Test-time augmentation mirrors images: refused for rows, and for a model trained
+        without mirrored images."""
+        if X.ndim != 4:
+            raise InputError("tta (test-time augmentation) mirrors images; this model takes "
+                             "feature rows.")
+        augment = getattr(self, "augment_params", None) or {}
+        if not augment.get("horizontal_flip", True):
+            raise InputError("tta mirrors images, but this model was trained with "
+                             "horizontal_flip off (digits, text): a mirror image is not its "
+                             "data.")
 
     def training_views(self, X: np.ndarray) -> list[tuple[str, object]]:
         """The augmentations training applies to images like `X`, as `(name, Keras layer)`
         pairs (none for rows or without augmentation); the report pictures them."""
         return []
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, *, tta: bool = False) -> np.ndarray:
         """Predicted classes: values of `classes_` (scikit-learn's convention).
+
+        Args:
+            X: features or images.
+            tta: test-time augmentation (see `predict_proba`).
 
         Returns:
             An array of class labels, one per row of `X`.
         """
-        proba = self.predict_proba(X)
+        proba = self.predict_proba(X, tta=tta)
         return np.asarray(self.classes_)[proba.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -170,7 +199,7 @@ class Estimator:
         right = self.predict(X) == np.asarray(y)
         return float(np.average(right, weights=sample_weight))
 
-    def evaluate(self, X, y, *, stage: str = "final") -> dict:
+    def evaluate(self, X, y, *, stage: str = "final", tta: bool = False) -> dict:
         """Loss, accuracy, macro-F1, per-class precision/recall and the confusion matrix.
 
         Args:
@@ -178,6 +207,7 @@ class Estimator:
             y: true class indices into `classes_` (all labeled), or one-hot rows.
             stage: `"final"`; `SelfTraining` also has `"before_finetune"`, the model as it
                 was before fine-tuning (after a `fit` in which fine-tuning ran).
+            tta: test-time augmentation (see `predict_proba`).
 
         Returns:
             A metrics dict (see `fewlabels.metrics.classification_metrics`).
@@ -193,7 +223,7 @@ class Estimator:
             raise InputError(f"X has {len(X)} rows but y has {len(y)} labels.")
         if np.any((y < 0) | (y >= len(self.classes_))):
             raise InputError("evaluate needs every row labeled with a known class index.")
-        return classification_metrics(y, self._proba_of(model, X), self.classes_)
+        return classification_metrics(y, self._proba_of(model, X, tta), self.classes_)
 
     def _model_for(self, stage: str):
         """The model `evaluate` scores for `stage` (subclasses add stages)."""

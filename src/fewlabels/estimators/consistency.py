@@ -1,19 +1,12 @@
 """Consistency training (FixMatch and its family) as a scikit-learn-style estimator.
 
-`ConsistencyTraining(method="fixmatch").fit(X, y)` builds the network (as `SelfTraining` does:
-an MLP for rows, the CNN or WRN-28-2 for images, or a transfer backbone), wraps it in a
-`SemiSupervisedModel` with the chosen algorithm, and trains it with plain `keras.Model.fit`
-on the `ssl_stream` of weak-augmented labeled batches and weak/strong unlabeled views.
-Evaluation and saving use an exponential moving average of the weights, kept by
-`SemiSupervisedModel` (not the optimizer's `use_ema`, which breaks a resumed run).
-
-Rows get tabular views (`fewlabels.views.tabular`): Gaussian noise for the weak view, swap
-noise for the strong one. Images get the `weak` and `strong` augmentation policies.
-
-Monitoring, in `history_` every epoch (see `SemiSupervisedModel`): `sup_loss`, `unsup_loss`,
-`mask_rate`, `share_<c>` and `pseudo_label_accuracy` (when `y_hidden` is given). A warning
-names the class when accepted pseudo-labels pile onto it (a share above twice its labeled
-prior for `collapse_epochs` epochs in a row), and says so when the mask rate stays at 0.
+`ConsistencyTraining(method="fixmatch").fit(X, y)` builds the network (an MLP for rows, the
+CNN or WRN-28-2 for images, or a transfer backbone), wraps it in a `SemiSupervisedModel` with
+the algorithm, and trains it with `keras.Model.fit` on the `ssl_stream` of labeled batches
+and weak/strong unlabeled views (tabular noise for rows). Evaluation and saving use the
+weights' moving average. `history_` holds every epoch's `sup_loss`, `unsup_loss`,
+`mask_rate`, `share_<c>` and `pseudo_label_accuracy` (with `y_hidden`); warnings name a
+class the pseudo-labels pile onto, and a mask rate stuck at 0.
 """
 
 from __future__ import annotations
@@ -26,11 +19,9 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from fewlabels import params as p
-from fewlabels.data.splits import stratified_split
-from fewlabels.errors import InputError
-from fewlabels.estimators.base import Estimator, encode_hidden, encode_labels
-from fewlabels.models.chooser import build_network, check_model_param, choose_network
-from fewlabels.validation import check_dense, check_features, check_training_data
+from fewlabels.estimators.base import Estimator
+from fewlabels.estimators.pool import check_pool, split_validation
+from fewlabels.models.chooser import build_network, check_model_param
 from fewlabels.views import TABULAR_VIEWS
 from fewlabels.views.augment import POLICIES
 
@@ -71,10 +62,18 @@ class ConsistencyTraining(Estimator):
         batch_size: labeled images per step (B).
         uratio: unlabeled images per labeled one (the step has `uratio * B` unlabeled).
         steps: optimizer steps in all.
+        budget_s: a wall-clock budget for training, in seconds, instead of `steps`: the
+            step count is sized to fill it from two epochs timed first (a throwaway fit of
+            the same settings; their validation and logging included), and kept in
+            `n_steps_` and the checkpoints, so a resumed run keeps it.
         steps_per_epoch: steps between two epochs' logs, validation and warnings.
         optimizer: `"sgd"` (Nesterov momentum 0.9, as FixMatch) or `"adam"`.
         learning_rate: the initial learning rate, decayed by a cosine over `steps`.
         weight_decay: decoupled weight decay.
+        decay_all: the weight decay acts on every weight (True), or spares BatchNorm's scales
+            and shifts and the biases (False), as large-batch practice does.
+        warmup_fraction: the share of the steps over which the learning rate rises linearly
+            from 0 before its cosine decay (0: none).
         ema_momentum: momentum of the weight EMA used to evaluate and save (0: none).
             Default (None): `min(0.999, 1 - 10 / steps)`, so that the average spans at most a
             tenth of training (FixMatch's 0.999 assumes about a million steps).
@@ -88,6 +87,12 @@ class ConsistencyTraining(Estimator):
             strong views. Faster steps, but BatchNorm normalizes the weak view by its own
             statistics; off by default, since that can cost accuracy
             (docs/consistency.md).
+        ema_targets: FixMatch, FlexMatch, FreeMatch, SoftMatch: the pseudo-labels come from
+            the weight average in inference mode (a pass with no gradient), not from the
+            network being trained (`SemiSupervisedModel`).
+        reestimate_bn: after training, recompute the BatchNorm statistics for the averaged
+            weights on the clean training images (`fewlabels.training.labelling`): the
+            average's weights never had statistics of their own.
         validation_fraction: share of each labeled class held out to report validation
             accuracy every epoch (0: none, every label trains).
         collapse_epochs: epochs in a row that trigger the collapse warnings.
@@ -127,13 +132,18 @@ class ConsistencyTraining(Estimator):
         "batch_size": p.interval(int, 1, None),
         "uratio": p.interval(int, 1, None),
         "steps": p.interval(int, 1, None),
+        "budget_s": p.optional(p.interval(float, 0.0, None, "neither")),
         "steps_per_epoch": p.interval(int, 1, None),
         "optimizer": p.one_of("sgd", "adam"),
         "learning_rate": p.interval(float, 0.0, None, "neither"),
         "weight_decay": p.interval(float, 0.0, None),
+        "decay_all": p.boolean,
+        "warmup_fraction": p.interval(float, 0.0, 1.0, "left"),
         "ema_momentum": p.optional(p.interval(float, 0.0, 1.0, "left")),
         "ema_warmup": p.interval(float, 0.0, None),
         "separate_weak_pass": p.boolean,
+        "reestimate_bn": p.boolean,
+        "ema_targets": p.boolean,
         "validation_fraction": p.interval(float, 0.0, 1.0, "left"),
         "collapse_epochs": p.interval(int, 1, None),
         "jit_compile": p.boolean,
@@ -164,13 +174,18 @@ class ConsistencyTraining(Estimator):
         batch_size: int = 32,
         uratio: int = 7,
         steps: int = 1000,
+        budget_s: float | None = None,
         steps_per_epoch: int = 100,
         optimizer: str = "sgd",
         learning_rate: float = 0.03,
         weight_decay: float = 5e-4,
+        decay_all: bool = True,
+        warmup_fraction: float = 0.0,
         ema_momentum: float | None = None,
         ema_warmup: float = 9.0,
         separate_weak_pass: bool = False,
+        reestimate_bn: bool = True,
+        ema_targets: bool = False,
         validation_fraction: float = 0.0,
         collapse_epochs: int = 3,
         jit_compile: bool = True,
@@ -197,13 +212,18 @@ class ConsistencyTraining(Estimator):
         self.batch_size = batch_size
         self.uratio = uratio
         self.steps = steps
+        self.budget_s = budget_s
         self.steps_per_epoch = steps_per_epoch
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.decay_all = decay_all
+        self.warmup_fraction = warmup_fraction
         self.ema_momentum = ema_momentum
         self.ema_warmup = ema_warmup
         self.separate_weak_pass = separate_weak_pass
+        self.reestimate_bn = reestimate_bn
+        self.ema_targets = ema_targets
         self.validation_fraction = validation_fraction
         self.collapse_epochs = collapse_epochs
         self.jit_compile = jit_compile
@@ -213,7 +233,8 @@ class ConsistencyTraining(Estimator):
 
     def fit(self, X, y, *, classes: Sequence | None = None, validation_data: tuple | None = None,
             y_hidden=None, checkpoint: CheckpointPolicy | None = None,
-            unlabeled_files: ImageFiles | None = None) -> ConsistencyTraining:
+            unlabeled_files: ImageFiles | None = None,
+            unlabeled_targets=None) -> ConsistencyTraining:
         """Fit on labeled and unlabeled rows or images.
 
         Args:
@@ -232,12 +253,18 @@ class ConsistencyTraining(Estimator):
                 instead of held in memory (`fewlabels.data.folders.ImageFiles`, from
                 `load_images(folder, stream_unlabeled=True)`): for pools larger than memory.
                 They join the rows of `X` marked -1, if any.
+            unlabeled_targets: a teacher's class probabilities for the unlabeled rows of
+                `X`, in their order, `(n_unlabeled, n_classes)`; a row of zeros leaves its
+                image out. Only for algorithms that learn from a teacher (`distill`, which
+                `fewlabels.TeacherStudent` runs), and needed by them.
 
         Returns:
             `self`, fitted.
         """
         from fewlabels import algorithms, training
+        from fewlabels.algorithms.distill import check_teacher_targets
         from fewlabels.ssl_data import ssl_stream
+        from fewlabels.training.labelling import reestimate_batchnorm
         from fewlabels.training.recorder import fit_resumable
 
         p.validate_params(self)
@@ -249,7 +276,10 @@ class ConsistencyTraining(Estimator):
             X, y, y_hidden, validation_data, images, len(classes))
         if not np.any(train_y < 0) and not unlabeled_files:  # warned: train supervised
             algorithm = algorithms.create("supervised")
-
+        check_teacher_targets(algorithm, unlabeled_targets, int(np.sum(train_y < 0)),
+                              len(classes), streamed=bool(unlabeled_files))
+        self.steps_ = self._planned_steps(checkpoint, X_train, train_y, classes, validation,
+                                          hidden, unlabeled_files, unlabeled_targets)
         training.seed_everything(self.seed, self.deterministic)
         backbone = build_network(network, X, len(classes),
                                  {**self.params_json(), "model": self.model})
@@ -259,25 +289,35 @@ class ConsistencyTraining(Estimator):
             return ssl_stream(X_train, train_y, batch_size=self.batch_size, uratio=self.uratio,
                               weak=weak, strong=strong, y_hidden=hidden, seed=self.seed,
                               start_step=step, unlabeled_files=unlabeled_files,
-                              with_unlabeled=algorithm.has_unsupervised_term)[0]
+                              with_unlabeled=algorithm.has_unsupervised_term,
+                              weak_unlabeled=algorithm.needs_weak_view)[0]
 
         n_unlabeled = int(np.sum(train_y < 0)) + len(unlabeled_files or ())
         ssl = self._compiled_model(backbone, algorithm, n_unlabeled,
-                                   1 if images else self.steps_per_epoch)
+                                   1 if images else self.steps_per_epoch, unlabeled_targets)
         ssl.has_hidden_labels = hidden is not None and bool(np.any(hidden[train_y < 0] >= 0))
         callbacks, monitor, recorder = self._callbacks(
             ssl, algorithm, classes, train_y, validation, checkpoint, X_train, unlabeled_files)
-        epochs = math.ceil(self.steps / self.steps_per_epoch)
+        epochs = math.ceil(self.steps_ / self.steps_per_epoch)
         start = time.perf_counter()
         fit_resumable(ssl, stream_from, recorder=recorder, epochs=epochs,
                       steps_per_epoch=self.steps_per_epoch, callbacks=callbacks,
                       verbose=self.verbose)
         ssl.finalize_ema()
+        if self.reestimate_bn and images:  # statistics for the averaged weights
+            reestimate_batchnorm(backbone, X_train, seed=self.seed)
         self.wall_s_ = round(time.perf_counter() - start, 3)
         self.model_ = backbone  # finalize_ema copied the weight average into it
+        self._fitted(X, classes, network, algorithm, recorder, monitor, train_y, n_unlabeled)
+        self.n_steps_ = epochs * self.steps_per_epoch
+        return self
+
+    def _fitted(self, X, classes, network, algorithm, recorder, monitor, train_y,
+                n_unlabeled: int) -> None:
+        """Set the fitted attributes that describe the data and the run."""
         self.classes_ = list(classes)
         self.input_shape_ = tuple(int(d) for d in X.shape[1:])
-        if not images:
+        if X.ndim == 2:
             self.n_features_in_ = X.shape[1]
         self.network_ = network
         self.algorithm_ = algorithm.hyperparameters()
@@ -285,82 +325,44 @@ class ConsistencyTraining(Estimator):
                          for k in recorder.history[-1]} if recorder.history else {}
         self.warnings_ = monitor.messages
         self.epoch_wall_s_ = list(recorder.epoch_wall)
-        self.n_steps_ = epochs * self.steps_per_epoch
         self.n_train_labeled_ = int(np.sum(train_y >= 0))
         self.n_unlabeled_ = n_unlabeled
-        return self
 
     def _check_data(self, X, y, classes, y_hidden, unlabeled_files):
         """The network for `X`, and the checked `X`, `y`, `classes` and `y_hidden`."""
-        check_dense(X)
-        X_arr = np.asarray(X)
-        network = choose_network(self.model, self.backbone, X_arr.ndim)
-        images = X_arr.ndim >= 3
-        if unlabeled_files is not None and not images:
-            raise InputError("unlabeled_files are images; X holds feature rows.")
-        if unlabeled_files is not None and y_hidden is not None:
-            raise InputError("y_hidden cannot describe unlabeled_files; pass it without "
-                             "streamed files.")
-        y, labels = encode_labels(y, classes)
-        X, y, labels = check_training_data(X_arr, y, labels, images=images,
-                                           more_unlabeled=bool(unlabeled_files))
-        y_hidden = encode_hidden(y_hidden, classes, labels)
-        classes = labels
-        y_hidden = None if y_hidden is None else np.asarray(y_hidden, dtype=np.int64)
-        if y_hidden is not None and y_hidden.shape != y.shape:
-            raise InputError(f"y_hidden has shape {y_hidden.shape}; expected {y.shape}.")
-        return network, X, y, classes, y_hidden
+        return check_pool(X, y, classes, y_hidden, unlabeled_files, model=self.model,
+                          backbone=self.backbone)
 
     def _split_validation(self, X, y, y_hidden, validation_data, images: bool,
                           n_classes: int):
-        """The training rows, their labels and hidden labels, and the validation data:
-        given, or `validation_fraction` of each labeled class held out of training."""
-        labeled = np.flatnonzero(y >= 0)
-        validation = None
-        if validation_data is not None:
-            x_val = check_features(validation_data[0], name="X_val", images=images,
-                                   input_shape=X.shape[1:] if images else None,
-                                   n_features=None if images else X.shape[1])
-            y_val = np.asarray(validation_data[1], dtype=np.int64)
-            if len(y_val) != len(x_val) or np.any((y_val < 0) | (y_val >= n_classes)):
-                raise InputError(
-                    "validation_data labels must be class indices, one per row of X_val."
-                )
-            validation = (x_val, y_val)
-        elif self.validation_fraction > 0:
-            _, held = stratified_split(y[labeled], self.validation_fraction, self.seed)
-            rows = labeled[held]
-            validation = (X[rows], y[rows])
-            y = y.copy()
-            y[rows] = -2  # held out: neither labeled nor unlabeled for training
-        keep = y != -2
-        if keep.all():  # nothing held out: no copy of a large pool
-            return X, y, y_hidden, validation
-        hidden = None if y_hidden is None else y_hidden[keep]
-        return X[keep], np.where(y == -2, -1, y)[keep], hidden, validation
+        """The training rows, their labels and hidden labels, and the validation data."""
+        return split_validation(X, y, y_hidden, validation_data, images=images,
+                                n_classes=n_classes, fraction=self.validation_fraction,
+                                seed=self.seed)
 
-    def _compiled_model(self, backbone, algorithm, n_unlabeled: int, steps_per_execution: int):
-        """The `SemiSupervisedModel`, compiled with its optimizer and cosine schedule.
+    def _compiled_model(self, backbone, algorithm, n_unlabeled: int, steps_per_execution: int,
+                        targets=None):
+        """The `SemiSupervisedModel`, compiled with its optimizer and cosine schedule (and a
+        teacher's `targets` stored in an algorithm that learns from them).
 
         Rows run an epoch per compiled call (`steps_per_execution`): a step of a small MLP
         costs less than Python's round trip (1000 steps: 12 s -> 6 s, the same weights);
         images keep a call per step, so the progress bar moves with each one."""
-        import keras
-
         from fewlabels.ssl_model import SemiSupervisedModel
+        from fewlabels.training.optimizers import build_optimizer
 
         ssl = SemiSupervisedModel(backbone, algorithm, n_unlabeled,
                                   ema_momentum=self.ema_used(), ema_warmup=self.ema_warmup,
-                                  separate_weak_pass=self.separate_weak_pass)
-        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
-        if self.optimizer == "sgd":
-            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
-                                             weight_decay=self.weight_decay or None)
-        else:
-            optimizer = keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
+                                  separate_weak_pass=self.separate_weak_pass,
+                                  ema_targets=self.ema_targets)
+        optimizer = build_optimizer(self.optimizer, self.learning_rate, steps=self.steps_,
+                                    weight_decay=self.weight_decay, decay_all=self.decay_all,
+                                    warmup_fraction=self.warmup_fraction)
         ssl.compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
                     jit_compile=self.jit_compile and not self.deterministic)
         ssl.optimizer.build(ssl.trainable_variables)
+        if algorithm.needs_targets:
+            algorithm.set_targets(targets)
         return ssl
 
     def _callbacks(self, ssl, algorithm, classes, train_y, validation, checkpoint, X_train,
@@ -386,16 +388,48 @@ class ConsistencyTraining(Estimator):
             "estimator": type(self).__name__, "classes": [str(c) for c in classes],
             "algorithm": {"method": algorithm.registry_name, **algorithm.hyperparameters()},
             "params": settings, "data": array_fingerprint(X_train, train_y),
+            "planned_steps": self.steps_,
             "unlabeled_files": unlabeled_files.fingerprint if unlabeled_files else None,
         }, stateful={"collapse_monitor": monitor})
         callbacks.append(recorder)  # last: it checkpoints each epoch's complete logs
         return callbacks, monitor, recorder
 
+    def _planned_steps(self, checkpoint, X, y, classes, validation, hidden, unlabeled_files,
+                       targets) -> int:
+        """`steps`, or with `budget_s` the steps that fill it: the count a resumed run's
+        checkpoint recorded, else two epochs of a throwaway fit timed (`calibration_`)."""
+        self.calibration_ = None
+        if self.budget_s is None:
+            return self.steps
+        if checkpoint is not None and checkpoint.resume:
+            from fewlabels.training.checkpoint import CheckpointStore
+
+            planned = CheckpointStore(checkpoint.directory).latest()[1].get(
+                "fingerprint", {}).get("planned_steps")
+            if planned:
+                return int(planned)
+        from fewlabels.training.budget import steps_for_budget
+
+        own = {k: v for k, v in self.get_params(deep=False).items()
+               if k in ConsistencyTraining._get_param_names()}
+
+        def probe_fit(steps: int) -> ConsistencyTraining:
+            probe = ConsistencyTraining(**{**own, "budget_s": None, "verbose": 0,
+                                           "validation_fraction": 0.0, "steps": steps})
+            return probe.fit(X, y, classes=classes, validation_data=validation,
+                             y_hidden=hidden, unlabeled_files=unlabeled_files,
+                             unlabeled_targets=targets)
+
+        steps, self.calibration_ = steps_for_budget(probe_fit, budget_s=self.budget_s,
+                                                    steps_per_epoch=self.steps_per_epoch)
+        return steps
+
     def ema_used(self) -> float:
         """The EMA momentum training uses (`ema_momentum`, or the budget's default)."""
         if self.ema_momentum is not None:
             return self.ema_momentum
-        return max(0.0, min(0.999, 1.0 - 10.0 / self.steps))
+        steps = getattr(self, "steps_", None) or self.steps
+        return max(0.0, min(0.999, 1.0 - 10.0 / steps))
 
     def training_views(self, X: np.ndarray) -> list[tuple[str, object]]:
         """The weak and strong views of images (`[]` for rows)."""
@@ -408,34 +442,9 @@ class ConsistencyTraining(Estimator):
         return [("weak view", weak), ("strong view", strong)]
 
     def _views(self, images: bool, X: np.ndarray, strong_view: str = "strong"):
-        """The weak and strong view layers for images or rows.
+        """The weak and strong view layers for images or rows (`fewlabels.views.pair`)."""
+        from fewlabels.views.pair import weak_and_strong
 
-        `strong="auto"` takes the algorithm's `strong_view`: `"strong"` (RandAugment and
-        Cutout; swap noise for rows), or `"weak"` for MixMatch, whose two views are both weak.
-        Images on a plain background (`fewlabels.views.augment.plain_background`) are filled with
-        it where the views move them.
-        """
-        from fewlabels.views.augment import build_policy, plain_background
-        from fewlabels.views.tabular import build_tabular_view
-
-        weak = self.weak if self.weak != "auto" else ("weak" if images else "noise")
-        auto = {"strong": "strong" if images else "swap", "weak": weak}[strong_view]
-        strong = self.strong if self.strong != "auto" else auto
-        layers = []
-        background = plain_background(X) if images else None
-        for offset, name in enumerate((weak, strong)):
-            if images:
-                if name not in POLICIES:
-                    raise InputError(f"{name!r} is a view for rows; images take {POLICIES}.")
-                layers.append(build_policy(name, **(self.augment_params or {}),
-                                           seed=self.seed + 100 * offset,
-                                           background=background))
-            else:
-                if name not in TABULAR_VIEWS:
-                    raise InputError(
-                        f"{name!r} is an image policy; rows take {TABULAR_VIEWS}."
-                    )
-                layers.append(build_tabular_view(name, X, noise=self.noise,
-                                                 swap_rate=self.swap_rate,
-                                                 seed=self.seed + 100 * offset))
-        return layers
+        return weak_and_strong(X, images=images, weak=self.weak, strong=self.strong,
+                               strong_view=strong_view, augment_params=self.augment_params,
+                               noise=self.noise, swap_rate=self.swap_rate, seed=self.seed)

@@ -181,3 +181,22 @@ def test_uint8_images_train_without_a_float_copy_and_predict_as_float32_does():
     model.fit(x, y)
     np.testing.assert_allclose(model.predict_proba(x[:20]),
                                model.predict_proba(x[:20].astype(np.float32)), atol=1e-6)
+
+
+def test_a_wall_clock_budget_sizes_the_steps_and_a_resumed_run_keeps_them(digits, tmp_path):
+    from fewlabels.training.checkpoint import CheckpointPolicy
+
+    data, y, _ = digits
+    x = data.x
+    params = dict(FAST, steps_per_epoch=5, budget_s=4.0)
+    model = ConsistencyTraining(**params).fit(x, y, checkpoint=CheckpointPolicy(tmp_path / "a"))
+    calibration = model.calibration_
+    epochs = calibration["epochs"]
+    assert epochs == max(1, int(4.0 / calibration["epoch_s"]))
+    assert model.n_steps_ == model.steps_ == 5 * epochs
+    assert model.ema_used() == max(0.0, min(0.999, 1 - 10 / model.steps_))
+    # resumed (here: at its end), the count comes from the checkpoint, not a new timing
+    resumed = ConsistencyTraining(**params).fit(
+        x, y, checkpoint=CheckpointPolicy(tmp_path / "a", resume=True))
+    assert resumed.calibration_ is None and resumed.n_steps_ == model.n_steps_
+    assert ConsistencyTraining(**FAST).fit(x, y).calibration_ is None  # steps as given

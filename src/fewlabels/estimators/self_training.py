@@ -297,19 +297,21 @@ class SelfTraining(Estimator):
                  build_policy(self.augment, **(self.augment_params or {}), seed=self.seed,
                               background=plain_background(X)))]
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, *, tta: bool = False) -> np.ndarray:
         """Predicted classes: values of `classes_`. Around a scikit-learn `estimator`, its own
         `predict` (as `SelfTrainingClassifier`'s), which for `SVC(probability=True)` can
         differ from the top class of `predict_proba`."""
         if getattr(self, "network_", None) != NETWORK:
-            return super().predict(X)
+            return super().predict(X, tta=tta)
         self._check_fitted()
         return np.asarray(self.classes_)[self.model_.predict(self._check_input(X)).astype(int)]
 
-    def _proba_of(self, model, X):
+    def _proba_of(self, model, X, tta: bool = False):
         if getattr(self, "network_", None) == NETWORK:
+            if tta:
+                self._check_tta(X)  # a scikit-learn learner takes rows: refused
             return classifier_proba(model, X, len(self.classes_))
-        return super()._proba_of(model, X)
+        return super()._proba_of(model, X, tta)
 
     def save(self, directory, *, extra_config: dict | None = None) -> None:
         """Save the model (`model.keras`), class list and parameters into `directory`.

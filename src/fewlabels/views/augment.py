@@ -9,11 +9,14 @@ convert its inputs to the backend's tensors there). Images are float tensors in 
 - `classic`: the `ImageDataGenerator` recipe that tutorials copy: rotation 10 degrees,
   width/height shift 0.1, shear 0.2 degrees, zoom 0.2, horizontal and vertical flips, fill mode
   `nearest`. Every parameter is adjustable, and either flip can be turned off.
-- `weak`: FixMatch's weak view: a horizontal flip and a translation of up to 12.5%, with
-  reflected borders (Sohn et al. 2020, section 2.3), or filled with the background when the
-  images have a plain one (`background=`, see `plain_background`).
+- `weak`: FixMatch's weak view: a horizontal flip (where the data allows it) and a
+  translation of up to 12.5% in whole pixels (nearest sampling: FixMatch's pad-and-crop,
+  with no bilinear blur), with reflected borders (Sohn et al. 2020, section 2.3), or filled
+  with the background when the images have a plain one (`background=`, see
+  `plain_background`).
 - `strong`: FixMatch's strong view: RandAugment with 2 operations and random magnitudes drawn
-  per image, then Cutout (Sohn et al. 2020, section 2.3 and appendix D), as
+  per image, then Cutout (Sohn et al. 2020, section 2.3 and appendix D; on a plain
+  background, Cutout fills with it and Solarize leaves it as it is), as
   `fewlabels.views.randaugment.RandAugment` (Keras's `RandAugment` draws its operations once per
   batch and, at its default strength, rotates up to 180 degrees).
 
@@ -114,7 +117,9 @@ def build_policy(
         fill = {"fill_mode": "reflect"} if background is None else {
             "fill_mode": "constant", "fill_value": float(background)}
         stack = [layers.RandomFlip("horizontal", seed=next(seeds))] if horizontal_flip else []
-        stack.append(layers.RandomTranslation(0.125, 0.125, seed=next(seeds), **fill))
+        # nearest: each shift moves whole pixels (pad and crop), no bilinear blur
+        stack.append(layers.RandomTranslation(0.125, 0.125, interpolation="nearest",
+                                              seed=next(seeds), **fill))
     else:  # strong
         from fewlabels.views.randaugment import RandAugment
 

@@ -111,3 +111,13 @@ def test_with_a_background_weak_and_strong_fill_with_it_instead_of_reflecting_or
     assert abs((moved > 127).sum() - (objects > 127).sum()) <= 0.15 * (objects > 127).sum()
     assert build_policy("strong", background=0.0).layers[0].fill_value == 0.0
     assert build_policy("strong").layers[0].fill_value is None  # gray, as FixMatch
+
+
+def test_the_weak_view_moves_whole_pixels_with_no_blur():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (32, 16, 16, 1)).astype(np.float32)
+    moved = run(build_policy("weak", seed=0, background=0.0, horizontal_flip=False), images)
+    for before, after in zip(images, moved, strict=True):
+        # every pixel is one of the image's own pixels or the fill: nothing interpolated
+        assert set(np.unique(after)) <= set(np.unique(before)) | {0.0}
+    assert not np.array_equal(moved, images)

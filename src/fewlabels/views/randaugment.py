@@ -9,7 +9,8 @@ FixMatch's strong view that is slow, little varied and far stronger than the pap
 `RandAugment` here follows FixMatch's RandAugment (Sohn et al. 2020, appendix D, table 12;
 the same pool as USB's `fixmatch_augment_pool`): for every image, `num_ops` operations drawn
 from 14 with replacement, each with a magnitude drawn uniformly from its range (no global
-magnitude), then Cutout of a square of side up to half the image, filled gray:
+magnitude), then Cutout of a square of side up to half the image, filled gray (or with
+the images' plain background, `fill_value`, which Solarize also leaves as it is):
 
 | operation | range |
 |---|---|
@@ -111,16 +112,24 @@ class RandAugment(DataView):
         for slot in range(self.num_ops):
             chosen = {name: ops.equal(draws[slot], i) for i, name in enumerate(OPERATIONS)}
             m, s = magnitudes[slot], signs[slot]
-            x = _pixel_ops(ops, x, chosen, m, channels)
+            x = _pixel_ops(ops, x, chosen, m, channels, self._background())
             for name, limit in (("rotate", math.radians(MAX_ROTATION)), ("shear_x", MAX_SHEAR),
                                 ("shear_y", MAX_SHEAR), ("translate_x", MAX_TRANSLATE),
                                 ("translate_y", MAX_TRANSLATE)):
                 geometry[name] = geometry[name] + ops.where(chosen[name], s * m * limit, 0.0)
-        fill = 0.5 if self.fill_value is None else (self.fill_value - low) / (high - low)
+        background = self._background()
+        fill = 0.5 if background is None else background
         x = _affine(ops, x, geometry, height, width, fill)
         if self.cutout > 0:
-            x = _cutout(ops, x, self.cutout, height, width, seed)
+            x = _cutout(ops, x, self.cutout, height, width, seed, fill)
         return x * (high - low) + low
+
+    def _background(self) -> float | None:
+        """The plain background in 0..1, or None."""
+        if self.fill_value is None:
+            return None
+        low, high = self.value_range
+        return (self.fill_value - low) / (high - low)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -141,8 +150,10 @@ def _blend(ops, degenerate, x, factor):
     return ops.clip(degenerate + factor[:, None, None, None] * (x - degenerate), 0.0, 1.0)
 
 
-def _pixel_ops(ops: BackendOps, x, chosen, m, channels):
-    """Apply, to each image, the pixel operation it drew in this slot (if any)."""
+def _pixel_ops(ops: BackendOps, x, chosen, m, channels, background=None):
+    """Apply, to each image, the pixel operation it drew in this slot (if any). On a plain
+    `background` (0..1), Solarize leaves the background's pixels (within 2%) as they are:
+    inverting it would swap figure and ground."""
     factor = 0.05 + 0.9 * m  # Brightness, Color, Contrast, Sharpness: [0.05, 0.95]
     gray = ops.mean(x, axis=-1, keepdims=True)
     low = ops.min(x, axis=(1, 2), keepdims=True)
@@ -151,7 +162,10 @@ def _pixel_ops(ops: BackendOps, x, chosen, m, channels):
     bits = ops.floor(4.0 + 5.0 * m - 1e-6)  # 4..8
     levels = ops.power(2.0, bits)[:, None, None, None]
     posterized = ops.floor(x * 255.0 * levels / 256.0) * 256.0 / levels / 255.0
-    solarized = ops.where(x * 255.0 >= 256.0 * m[:, None, None, None], 1.0 - x, x)
+    solarize = x * 255.0 >= 256.0 * m[:, None, None, None]
+    if background is not None:
+        solarize = solarize & (ops.abs(x - background) > 0.02)
+    solarized = ops.where(solarize, 1.0 - x, x)
     mean = ops.mean(gray, axis=(1, 2, 3), keepdims=True)
     candidates = {
         "autocontrast": auto,
@@ -224,8 +238,9 @@ def _affine(ops, x, geometry, height, width, fill=0.5):
     return ops.where(_per_image(still), x, moved)
 
 
-def _cutout(ops, x, largest, height, width, seed):
-    """Fill a square of side up to `largest` of the image side, at a random center, gray."""
+def _cutout(ops, x, largest, height, width, seed, fill=0.5):
+    """Fill a square of side up to `largest` of the image side, at a random center, with
+    `fill` (gray, or the plain background)."""
     batch = ops.shape(x)[0]
     draws = ops.random.uniform((3, batch), seed=seed)
     side = draws[0] * largest * min(height, width)
@@ -234,4 +249,4 @@ def _cutout(ops, x, largest, height, width, seed):
     cols = ops.arange(width, dtype="float32")[None, None, :]
     inside = ((ops.abs(rows + 0.5 - cy[:, None, None]) <= side[:, None, None] / 2)
               & (ops.abs(cols + 0.5 - cx[:, None, None]) <= side[:, None, None] / 2))
-    return ops.where(inside[:, :, :, None], 0.5, x)
+    return ops.where(inside[:, :, :, None], fill, x)

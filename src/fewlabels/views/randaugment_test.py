@@ -120,3 +120,19 @@ def test_the_same_seed_gives_the_same_views_and_config_round_trips():
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(FewLabelsError, match=message):
         ra.RandAugment(**kwargs)
+
+
+def test_on_a_plain_background_cutout_fills_with_it_and_solarize_leaves_it():
+    x = ops.zeros((50, 16, 16, 1))
+    out = ops.convert_to_numpy(ra._cutout(B, x + 1.0, 0.5, 16, 16,
+                                          keras.random.SeedGenerator(0), fill=1.0))
+    np.testing.assert_array_equal(out, 1.0)  # filled with the background: nothing shows
+    image = np.zeros((2, 12, 10, 1), np.float32)
+    image[:, 3:9, 3:7] = 0.8  # a light object on black
+    chosen = {op: ops.convert_to_tensor(np.full(2, op == "solarize")) for op in ra.OPERATIONS}
+    threshold = ops.convert_to_tensor(np.zeros(2, np.float32))  # invert every pixel >= 0
+    plain = ops.convert_to_numpy(ra._pixel_ops(B, unit(image * 255), chosen, threshold, 1))
+    kept = ops.convert_to_numpy(ra._pixel_ops(B, unit(image * 255), chosen, threshold, 1,
+                                              background=0.0))
+    assert plain[0, 0, 0, 0] == 1.0  # FixMatch's Solarize turns the black background white
+    assert kept[0, 0, 0, 0] == 0.0 and abs(kept[0, 4, 4, 0] - 0.2) < 0.01  # not here

@@ -61,10 +61,13 @@ def read_run_config(path: str | Path) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise InputError(f"{path}: '{table}' must be a table of options.")
         options.update(value)
-    if isinstance(raw.get("test_data"), str):
-        options["test"] = raw["test_data"]
-    if isinstance(options.get("test"), str) and options["test"].startswith("held out"):
-        options.pop("test")  # a run's record of its own split, not a file
+    if raw.get("estimator") == "TeacherStudent" and "method" in raw.get("params", {}):
+        # its parameter `method` is the teacher's algorithm; the run's method is its own
+        options["teacher"], options["method"] = raw["params"]["method"], raw.get("method")
+    if "estimator" in raw:  # a run's config.json: "test" records where its test data came
+        options.pop("test", None)  # from ("given", "held out ..."); "test_data" is the file
+        if isinstance(raw.get("test_data"), str):
+            options["test"] = raw["test_data"]
     for nested in ("algorithm_params", "augment_params"):  # flat options on the command line
         values = options.pop(nested, None) or {}
         if not isinstance(values, dict):

@@ -31,6 +31,9 @@ from fewlabels.workflow.rundir import (
 
 SELF_TRAINING_METHODS = ("self-training", "supervised")
 TABLE_METHOD = "table-ensemble"
+TEACHER_STUDENT = "teacher-student"
+"""`TeacherStudent`: a consistency algorithm teaches (`teacher=`, default FixMatch), fresh
+students learn its labels."""
 AUTO = "auto"
 """The method name that picks the default for the data: `TABLE_METHOD` for feature rows,
 self-training for images."""
@@ -56,8 +59,10 @@ class RunResult:
 
 
 def methods() -> list[str]:
-    """Every method `fit` accepts: the table ensemble, self-training, supervised, and the
-    consistency algorithms (`"auto"`, the default, picks one of them for the data).
+    """Every method `fit` accepts: the table ensemble, self-training, supervised,
+    teacher-student and the consistency algorithms (`"auto"`, the default, picks one of them
+    for the data). Algorithms that only learn from a teacher (`distill`) are stages of
+    teacher-student, not methods of their own.
 
     Returns:
         The method names, as `--method` takes them.
@@ -67,9 +72,10 @@ def methods() -> list[str]:
     fewlabels.methods()   # ['table-ensemble', 'self-training', 'supervised', 'fixmatch', ...]
     ```
     """
-    from fewlabels.algorithms import names
+    from fewlabels.algorithms import get, names
 
-    return [TABLE_METHOD, *SELF_TRAINING_METHODS, *(n for n in names() if n != "supervised")]
+    return [TABLE_METHOD, *SELF_TRAINING_METHODS, TEACHER_STUDENT,
+            *(n for n in names() if n != "supervised" and not get(n).needs_targets)]
 
 
 def default_method(images: bool) -> str:
@@ -90,15 +96,18 @@ def make_estimator(method: str = "self-training", **params: Any):
 
     Args:
         method: `"table-ensemble"` (`TableEnsemble`), `"self-training"`, `"supervised"`
-            (the self-training model with `rounds=0`, no fine-tuning), or a consistency
-            algorithm from the registry (`"fixmatch"`, `"flexmatch"`, ...: see `methods()`).
+            (the self-training model with `rounds=0`, no fine-tuning), `"teacher-student"`
+            (`TeacherStudent`; `teacher=` names its consistency algorithm, default
+            `"fixmatch"`), or a consistency algorithm from the registry (`"fixmatch"`,
+            `"flexmatch"`, ...: see `methods()`).
         **params: estimator parameters. The augmentation policy's options (`rotation`,
             `horizontal_flip`, ...) go to `augment_params`; for consistency methods, names
             that are not `ConsistencyTraining` parameters go to the algorithm (`threshold`,
             `lambda_u`, ...), which names any it does not take.
 
     Returns:
-        An unfitted `TableEnsemble`, `SelfTraining` or `ConsistencyTraining`.
+        An unfitted `TableEnsemble`, `SelfTraining`, `ConsistencyTraining` or
+        `TeacherStudent`.
 
     Example:
     ```python
@@ -106,7 +115,12 @@ def make_estimator(method: str = "self-training", **params: Any):
     ```
     """
     from fewlabels import params as p
-    from fewlabels.estimators import ConsistencyTraining, SelfTraining, TableEnsemble
+    from fewlabels.estimators import (
+        ConsistencyTraining,
+        SelfTraining,
+        TableEnsemble,
+        TeacherStudent,
+    )
     from fewlabels.views.augment import POLICY_OPTIONS
 
     if method == TABLE_METHOD:
@@ -124,13 +138,19 @@ def make_estimator(method: str = "self-training", **params: Any):
     elif method not in methods():
         raise InputError(f"method must be one of {methods()}; got {method!r}.")
     else:
-        own = {k: v for k, v in params.items()
-               if k in ConsistencyTraining._parameter_constraints}
+        cls = TeacherStudent if method == TEACHER_STUDENT else ConsistencyTraining
+        algorithm = params.pop("teacher", "fixmatch") if cls is TeacherStudent else method
+        teachers = [m for m in methods() if m not in (TABLE_METHOD, TEACHER_STUDENT,
+                                                      *SELF_TRAINING_METHODS)]
+        if algorithm not in teachers:
+            raise InputError(f"teacher must be a consistency algorithm, one of {teachers}; "
+                             f"got {algorithm!r}.")
+        own = {k: v for k, v in params.items() if k in cls._get_param_names()}
         algorithm_params = {k: v for k, v in params.items() if k not in own}
         if algorithm_params:
             own["algorithm_params"] = {**(own.get("algorithm_params") or {}),
                                        **algorithm_params}
-        estimator = ConsistencyTraining(method=method).set_params(**own)
+        estimator = cls(method=algorithm).set_params(**own)
     p.validate_params(estimator)  # at the door: before any data is read
     return estimator
 

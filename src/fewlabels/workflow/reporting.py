@@ -16,6 +16,7 @@ from fewlabels.estimators.base import Estimator
 from fewlabels.estimators.consistency import ConsistencyTraining
 from fewlabels.estimators.ensemble import TableEnsemble
 from fewlabels.estimators.self_training import SelfTraining
+from fewlabels.estimators.teacher_student import TeacherStudent
 
 
 def _unknown(estimator: Estimator):
@@ -43,6 +44,11 @@ def _(estimator: TableEnsemble) -> str:
     return "table-ensemble"
 
 
+@method_name.register
+def _(estimator: TeacherStudent) -> str:
+    return "teacher-student"
+
+
 @singledispatch
 def supervised_baseline(estimator: Estimator) -> Estimator:
     """The supervised-only estimator with the same model and budget (unfitted)."""
@@ -60,6 +66,14 @@ def _(estimator: SelfTraining) -> SelfTraining:
 def _(estimator: ConsistencyTraining) -> ConsistencyTraining:
     return type(estimator)(**{**estimator.get_params(deep=False), "method": "supervised",
                               "algorithm_params": None})
+
+
+@supervised_baseline.register
+def _(estimator: TeacherStudent) -> ConsistencyTraining:
+    own = ConsistencyTraining._get_param_names()
+    return ConsistencyTraining(**{k: v for k, v in estimator.get_params(deep=False).items()
+                                  if k in own}, **{"method": "supervised",
+                                                   "algorithm_params": None})
 
 
 @supervised_baseline.register
@@ -88,6 +102,14 @@ def _(estimator: ConsistencyTraining) -> str:
 
 
 @budget.register
+def _(estimator: TeacherStudent) -> str:
+    plan = getattr(estimator, "steps_plan_", None)
+    students = ", ".join(map(str, plan[1:])) if plan else ""
+    split = "" if plan is None else f" (teacher {plan[0]}, students {students})"
+    return f"budget: {estimator.steps} steps{split}"
+
+
+@budget.register
 def _(estimator: TableEnsemble) -> str:
     return f"members: {', '.join(estimator.members)}"
 
@@ -111,6 +133,13 @@ def _(estimator: SelfTraining) -> list[tuple[str, str]]:
 @result_stages.register
 def _(estimator: ConsistencyTraining) -> list[tuple[str, str]]:
     return [(estimator.method, "final")]
+
+
+@result_stages.register
+def _(estimator: TeacherStudent) -> list[tuple[str, str]]:
+    teacher = [(f"  teacher ({estimator.method})", "teacher")] if hasattr(
+        estimator, "teacher_") else []
+    return [*teacher, ("teacher-student", "final")]
 
 
 @result_stages.register
@@ -146,6 +175,15 @@ def _(estimator: ConsistencyTraining) -> dict:
 
 
 @run_summary.register
+def _(estimator: TeacherStudent) -> dict:
+    labelled = [s["labels"]["kept"] for s in getattr(estimator, "stages_", []) if "labels" in s]
+    return {"labeled": estimator.n_train_labeled_,
+            "pseudo_labeled": labelled[-1] if labelled else 0,
+            "epochs": len(estimator.history_.get("loss", [])), "wall_s": estimator.wall_s_,
+            "steps": estimator.steps_plan_}
+
+
+@run_summary.register
 def _(estimator: TableEnsemble) -> dict:
     calibrated = getattr(estimator, "calibration_", None)  # (None on a loaded model)
     return {"labeled": estimator.n_train_labeled_,
@@ -172,6 +210,14 @@ def _(estimator: ConsistencyTraining) -> dict:
     return {"estimator": "ConsistencyTraining", "method": estimator.method,
             "algorithm": estimator.algorithm_, "steps": estimator.n_steps_,
             "ema_momentum": estimator.ema_used(), "ema_warmup": estimator.ema_warmup,
+            "epochs": estimator.history_, "warnings": estimator.warnings_}
+
+
+@history_record.register
+def _(estimator: TeacherStudent) -> dict:
+    return {"estimator": "TeacherStudent", "teacher": estimator.method,
+            "algorithm": estimator.algorithm_, "steps": estimator.n_steps_,
+            "steps_plan": estimator.steps_plan_, "stages": estimator.stages_,
             "epochs": estimator.history_, "warnings": estimator.warnings_}
 
 

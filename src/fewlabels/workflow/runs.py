@@ -203,6 +203,7 @@ def evaluate_run(
     encoding: str = "utf-8",
     on_bad_image: str = "error",
     trust_model: bool = False,
+    tta: bool = False,
 ) -> dict:
     """Evaluate a saved run's model on labeled data; write the metrics as JSON.
 
@@ -218,9 +219,10 @@ def evaluate_run(
         on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
         trust_model: load a model file that fails the safety inspection (a Lambda layer,
             a function from another package): only for files you trust.
+        tta: average each image's probabilities with its mirror image's (`predict_proba`).
 
     Returns:
-        The metrics dict, plus `data` and `n_skipped_unlabeled`.
+        The metrics dict, plus `data`, `n_skipped_unlabeled` and `tta`.
     """
     from fewlabels.estimators import load_estimator
 
@@ -244,8 +246,9 @@ def evaluate_run(
     if not labeled.all():
         warnings.warn(f"{data}: skipping {int(np.sum(~labeled))} unlabeled rows.",
                       FewLabelsWarning, stacklevel=2)
-    metrics = estimator.evaluate(x[labeled], y[labeled])
-    metrics = {"data": str(data), "n_skipped_unlabeled": int(np.sum(~labeled)), **metrics}
+    metrics = estimator.evaluate(x[labeled], y[labeled], tta=tta)
+    metrics = {"data": str(data), "n_skipped_unlabeled": int(np.sum(~labeled)), "tta": tta,
+               **metrics}
     if out is None:
         write_manifest(Path(run_dir), [EVALUATION_FILE])
         write_json(inside(Path(run_dir), EVALUATION_FILE), metrics)
@@ -266,6 +269,7 @@ def predict_run(
     on_bad_image: str = "error",
     trust_model: bool = False,
     verbose: int = 0,
+    tta: bool = False,
 ) -> int:
     """Predict every row (or image) of `data` with a saved run's model; write a CSV.
 
@@ -284,9 +288,8 @@ def predict_run(
         out: the CSV to write.
         label_column, delimiter, header, encoding: how to read a table.
         on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
-        trust_model: see `evaluate_run`.
-        verbose: 1 shows progress bars for the pre-scan and prediction of a large image
-            folder (`fewlabels.progress`); 0 none.
+        trust_model, tta: see `evaluate_run`.
+        verbose: 1: progress bars for a large image folder (`fewlabels.progress`); 0 none.
 
     Returns:
         The number of rows predicted.
@@ -298,10 +301,11 @@ def predict_run(
     with shown(verbose):
         return _predict_to(out, estimator, data, on_bad_image,
                            dict(label_column=label_column, delimiter=delimiter,
-                                header=header, encoding=encoding))
+                                header=header, encoding=encoding), tta)
 
 
-def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict) -> int:
+def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict,
+                tta: bool = False) -> int:
     """`predict_run`'s work once the model is loaded: the CSV of predictions, written."""
     if len(estimator.input_shape_) == 3:
         key, batches = _image_batches(estimator, data, on_bad_image)
@@ -314,7 +318,7 @@ def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict) -> in
     writer.writerow([key, "class", *(f"p_{c}" for c in estimator.classes_)])
     n = 0
     for names, x in batches:
-        for name, p in zip(names, estimator.predict_proba(x), strict=True):
+        for name, p in zip(names, estimator.predict_proba(x, tta=tta), strict=True):
             writer.writerow([name, estimator.classes_[int(p.argmax())],
                              *(f"{v:.6f}" for v in p)])
             n += 1

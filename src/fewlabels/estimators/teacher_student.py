@@ -1,0 +1,349 @@
+"""Teacher, then student: consistency training labels the pool once; a fresh network learns it.
+
+`TeacherStudent(method="fixmatch", steps=6000)` splits its steps between stages, each one a
+`ConsistencyTraining` fit with the same network, views, batch and optimizer settings:
+
+1. **Teacher.** The consistency algorithm (`method`) trains for `teacher_share` of the steps.
+   Its weight average is the teacher, with BatchNorm statistics re-estimated for those
+   weights on clean images (`reestimate_bn`).
+2. **Labelling.** The teacher labels every unlabeled image once, in inference mode, averaged
+   with the mirror image where the weak view flips (`flip`): class probabilities, of which
+   `targets="hard"` keeps the top class and `target_threshold` the confident rows.
+3. **Student.** A freshly initialized network trains with the `distill` algorithm: each step,
+   a labeled batch and one augmented view (`student_view`) of `uratio * B` unlabeled images,
+   trained towards the teacher's stored probabilities. No weak-view pass: a step passes
+   `B + uratio * B` images, where FixMatch's passes `B + 2 * uratio * B`.
+4. **Rounds.** With `rounds > 1`, each student labels the pool for the next one; the steps
+   after the teacher's are shared equally between the students.
+
+The final model is the last student, or with `ensemble=True` the average of its
+probabilities and its teacher's. The validation split is made once, so every stage reports
+on the same held-out labels. With a checkpoint policy, each stage writes its checkpoints to
+its own folder (`stage_0` for the teacher, `stage_<r>` for student r): a run killed in any
+stage resumes inside it, and the stages already finished are restored from their last
+checkpoint rather than trained again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from fewlabels import params as p
+from fewlabels.errors import InputError
+from fewlabels.estimators.consistency import ConsistencyTraining
+from fewlabels.views.augment import POLICIES
+
+if TYPE_CHECKING:
+    from fewlabels.training.checkpoint import CheckpointPolicy
+
+TARGETS = ("soft", "hard")
+
+
+def plan_steps(steps: int, teacher_share: float, rounds: int, steps_per_epoch: int) -> list[int]:
+    """The steps of each stage: the teacher's, then each student's, in whole epochs.
+
+    The teacher gets `teacher_share` of `steps` and the students share the rest equally;
+    every stage gets at least one epoch, and the last student whatever rounding left, so the
+    stages add up to `steps` rounded up to whole epochs.
+
+    Args:
+        steps: the steps of the whole recipe.
+        teacher_share: the teacher's share, in (0, 1).
+        rounds: the number of students.
+        steps_per_epoch: the epoch length every stage counts in.
+
+    Returns:
+        `[teacher steps, student 1 steps, ...]`.
+
+    Example:
+    ```python
+    plan_steps(6000, 0.5, 1, 50)   # [3000, 3000]
+    ```
+    """
+    epochs = max(rounds + 1, math.ceil(steps / steps_per_epoch))
+    teacher = min(max(1, round(epochs * teacher_share)), epochs - rounds)
+    each = (epochs - teacher) // rounds
+    students = [each] * rounds
+    students[-1] += epochs - teacher - each * rounds
+    return [e * steps_per_epoch for e in (teacher, *students)]
+
+
+class TeacherStudent(ConsistencyTraining):
+    """Consistency training as the teacher, then fresh students trained on its labels.
+
+    Every `ConsistencyTraining` parameter applies to every stage (`method` and
+    `algorithm_params` are the teacher's algorithm; `steps`, or `budget_s` in wall-clock
+    seconds, is the whole recipe's budget, split by `teacher_share`); these are the recipe's
+    own:
+
+    Args:
+        teacher_share: the teacher's share of `steps` (`plan_steps`).
+        rounds: students trained one after the other, each labelling the pool for the next.
+        targets: `"soft"`: the teacher's class probabilities; `"hard"`: its top class.
+        target_threshold: unlabeled images whose top teacher probability is lower are left
+            out.
+        target_temperature: sharpens soft targets (`p ** (1 / T)`); 1 leaves them as they
+            are.
+        student_consistency: the weight of a FixMatch term on the student's own confident
+            weak-view predictions, beside the teacher's targets (0: none; the step then also
+            passes the weak view).
+        student_view: the student's view of unlabeled images: an image policy (`"strong"`,
+            `"weak"`, ...), or `"auto"` (the strong view; swap noise for rows).
+        flip: label the pool with each image and its mirror image averaged: `"auto"` where
+            the weak view flips images (`augment_params` `horizontal_flip`, on by default).
+        ensemble: the final model averages the last student's and its teacher's
+            probabilities.
+        **params: the `ConsistencyTraining` parameters.
+
+    Example:
+    ```python
+    from fewlabels import TeacherStudent
+
+    model = TeacherStudent(method="fixmatch", steps=6000).fit(x_images, y_partial)
+    model.stages_                     # per stage: steps, wall time, pseudo-label accuracy
+    model.evaluate(x_test, y_test, stage="teacher")["accuracy"]
+    ```
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **ConsistencyTraining._parameter_constraints,
+        "teacher_share": p.interval(float, 0.0, 1.0, "neither"),
+        "rounds": p.interval(int, 1, None),
+        "targets": p.one_of(*TARGETS),
+        "target_threshold": p.interval(float, 0.0, 1.0),
+        "target_temperature": p.interval(float, 0.0, None, "neither"),
+        "student_consistency": p.interval(float, 0.0, None),
+        "student_view": p.one_of("auto", *POLICIES),
+        "flip": p.one_of("auto", True, False),
+        "ensemble": p.boolean,
+    }
+
+    def __init__(self, *, teacher_share: float = 0.5, rounds: int = 1, targets: str = "soft",
+                 target_threshold: float = 0.0, target_temperature: float = 1.0,
+                 student_consistency: float = 0.0, student_view: str = "auto",
+                 flip: str | bool = "auto", ensemble: bool = False, **params) -> None:
+        super().__init__(**params)
+        self.teacher_share = teacher_share
+        self.rounds = rounds
+        self.targets = targets
+        self.target_threshold = target_threshold
+        self.target_temperature = target_temperature
+        self.student_consistency = student_consistency
+        self.student_view = student_view
+        self.flip = flip
+        self.ensemble = ensemble
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """Its own parameters and every `ConsistencyTraining` one."""
+        import inspect
+
+        own = [n for n in inspect.signature(cls.__init__).parameters
+               if n not in ("self", "params")]
+        return sorted({*own, *ConsistencyTraining._get_param_names()})
+
+    def fit(self, X, y, *, classes: Sequence | None = None, validation_data: tuple | None = None,
+            y_hidden=None, checkpoint: CheckpointPolicy | None = None,
+            unlabeled_files=None, unlabeled_targets=None) -> TeacherStudent:
+        """Train the teacher, label the pool, train the students.
+
+        Args:
+            X, y, classes, validation_data, y_hidden, checkpoint: as
+                `ConsistencyTraining.fit` takes them.
+            unlabeled_files, unlabeled_targets: not supported (the students need every
+                unlabeled image in memory, with the teacher's target).
+
+        Returns:
+            `self`, fitted: `teacher_` (the fitted teacher stage), `students_`, and
+            `stages_`, one record per stage (its role, algorithm, steps, wall time,
+            validation accuracy and, with hidden labels, the accuracy of the labels it
+            gave the pool).
+        """
+        p.validate_params(self)
+        if unlabeled_files is not None or unlabeled_targets is not None:
+            raise InputError("TeacherStudent keeps the unlabeled images in memory and makes "
+                             "its own targets: pass neither unlabeled_files nor "
+                             "unlabeled_targets.")
+        if self.method == "distill" or self.method == "supervised":
+            raise InputError(f"method is the teacher's consistency algorithm; got "
+                             f"{self.method!r}.")
+        _, X, y, classes, y_hidden = self._check_data(X, y, classes, y_hidden, None)
+        images = X.ndim >= 3
+        X, y, y_hidden, validation = self._split_validation(
+            X, y, y_hidden, validation_data, images, len(classes))
+        if not np.any(y < 0):
+            raise InputError("TeacherStudent needs unlabeled rows (-1) for the teacher to "
+                             "label.")
+        plan = plan_steps(self.steps, self.teacher_share, self.rounds, self.steps_per_epoch)
+        budgets = (None if self.budget_s is None else
+                   [self.budget_s * self.teacher_share]
+                   + [self.budget_s * (1 - self.teacher_share) / self.rounds] * self.rounds)
+        pool = np.flatnonzero(y < 0)
+        hidden = None if y_hidden is None else y_hidden[pool]
+        flip = self._flips(images)
+        common = {"X": X, "y": y, "classes": classes, "validation_data": validation,
+                  "y_hidden": y_hidden}
+        teacher = self._stage(0, plan[0], budgets).fit(
+            **common, checkpoint=_stage_policy(checkpoint, 0))
+        self.stages_ = [_stage_record("teacher", teacher, validation)]
+        current, students = teacher, []
+        for r in range(1, self.rounds + 1):
+            from fewlabels.training.labelling import predict_views
+
+            proba = predict_views(current.model_, X[pool], flip=flip)
+            self.stages_[-1]["labels"] = _labels_record(proba, hidden, self.target_threshold)
+            student = self._stage(r, plan[r], budgets).fit(
+                **common, checkpoint=_stage_policy(checkpoint, r), unlabeled_targets=proba)
+            self.stages_.append(_stage_record(f"student {r}", student, validation))
+            students.append(student)
+            previous, current = current, student
+        self._fitted(teacher, students, previous, classes, X, budgets)
+        return self
+
+    def _stage(self, r: int, steps: int, budgets: list | None) -> ConsistencyTraining:
+        """The unfitted `ConsistencyTraining` of stage `r` (0: the teacher): its steps, or
+        its share of the wall-clock budget."""
+        settings = {k: v for k, v in self.get_params(deep=False).items()
+                    if k in ConsistencyTraining._get_param_names()}
+        settings.update(steps=steps, validation_fraction=0.0,
+                        budget_s=None if budgets is None else budgets[r])
+        if r == 0:
+            return ConsistencyTraining(**settings)
+        algorithm = {"soft": self.targets == "soft", "threshold": self.target_threshold,
+                     "temperature": self.target_temperature,
+                     "consistency": self.student_consistency}
+        return ConsistencyTraining(**{**settings, "method": "distill",
+                                      "algorithm_params": algorithm,
+                                      "strong": self.student_view, "seed": self.seed + r})
+
+    def _flips(self, images: bool) -> bool:
+        if not images or self.flip is False:
+            return False
+        allowed = (self.augment_params or {}).get("horizontal_flip", True)
+        if self.flip is True and not allowed:
+            raise InputError("flip=True mirrors images, but augment_params turns "
+                             "horizontal_flip off (digits and text): use flip='auto'.")
+        return bool(allowed)
+
+    def _fitted(self, teacher, students, previous, classes, X, budgets) -> None:
+        last = students[-1]
+        self.teacher_ = teacher
+        self.students_ = students
+        self.model_ = (average_model([previous.model_, last.model_]) if self.ensemble
+                       else last.model_)
+        self.classes_ = list(classes)
+        self.input_shape_ = tuple(int(d) for d in X.shape[1:])
+        if X.ndim == 2:
+            self.n_features_in_ = X.shape[1]
+        self.network_ = teacher.network_
+        self.algorithm_ = {"teacher": teacher.algorithm_, "student": last.algorithm_}
+        stages = [teacher, *students]
+        self.history_ = _joined_history([s.history_ for s in stages])
+        self.warnings_ = [w for s in stages for w in s.warnings_]
+        offsets = np.cumsum([0.0, *(s.wall_s_ for s in stages)])
+        self.epoch_wall_s_ = [round(float(t + offsets[i]), 3) for i, s in enumerate(stages)
+                              for t in s.epoch_wall_s_]
+        self.wall_s_ = round(float(offsets[-1]), 3)
+        self.n_steps_ = int(sum(s.n_steps_ for s in stages))
+        self.steps_plan_ = [s.n_steps_ for s in stages]
+        self.budget_plan_s_ = None if budgets is None else [round(b, 3) for b in budgets]
+        self.n_train_labeled_ = teacher.n_train_labeled_
+        self.n_unlabeled_ = teacher.n_unlabeled_
+
+    def _model_for(self, stage: str):
+        """`"final"`, or `"teacher"`: the teacher stage's model."""
+        if stage == "teacher":
+            if not hasattr(self, "teacher_"):
+                raise InputError("stage='teacher' needs this fit's teacher (a loaded model "
+                                 "keeps only the final one).")
+            return self.teacher_.model_
+        if stage != "final":
+            raise InputError(f"stage must be 'final' or 'teacher'; got {stage!r}.")
+        return self.model_
+
+    def training_views(self, X: np.ndarray) -> list[tuple[str, object]]:
+        """The teacher's weak and strong views, and the student's view (images)."""
+        views = super().training_views(X)
+        if not views:
+            return views
+        if self.student_view not in ("auto", "strong"):
+            student = self._stage(1, self.steps, None)._views(True, X)[1]
+            views.append(("student view", student))
+        return views
+
+
+def average_model(models: list):
+    """A Keras model whose output is the mean of `models`' outputs (the same input).
+
+    Args:
+        models: networks with one input of the same shape and the same classes.
+
+    Returns:
+        A functional `keras.Model`, saved and loaded with `safe_mode` like any other.
+    """
+    import keras
+
+    inputs = keras.Input(models[0].input_shape[1:])
+    for i, model in enumerate(models):
+        model.name = f"member_{i}"
+    outputs = keras.layers.Average(name="average")([m(inputs) for m in models])
+    return keras.Model(inputs, outputs, name="average_of_members")
+
+
+def _stage_policy(policy, r: int):
+    """Stage `r`'s checkpoint policy: its own folder; resumed when the run resumes and the
+    folder holds a checkpoint (always for the teacher, so a missing one is an error)."""
+    if policy is None:
+        return None
+    from fewlabels.training.checkpoint import CheckpointStore
+
+    directory = Path(policy.directory) / f"stage_{r}"
+    started = directory.is_dir() and bool(CheckpointStore(directory, policy.keep).paths())
+    return dataclasses.replace(policy, directory=directory,
+                               resume=policy.resume and (r == 0 or started))
+
+
+def _stage_record(role: str, stage: ConsistencyTraining, validation) -> dict:
+    """What a stage did: role, algorithm, steps, wall time, final validation accuracy."""
+    record = {"stage": role, "method": stage.method, "steps": stage.n_steps_,
+              "wall_s": stage.wall_s_}
+    if stage.calibration_ is not None:  # the steps were sized to a wall-clock budget
+        record["calibration"] = stage.calibration_
+    if validation is not None:
+        record["val_accuracy"] = round(float(np.mean(
+            stage.predict_proba(validation[0]).argmax(1) == validation[1])), 6)
+    return record
+
+
+def _labels_record(proba: np.ndarray, hidden, threshold: float) -> dict:
+    """The labels a stage gave the pool: how many pass `threshold`, and how many of those
+    are right where hidden labels are known."""
+    kept = proba.max(axis=1) >= threshold
+    record = {"labelled": len(proba), "kept": int(kept.sum()),
+              "mean_confidence": round(float(proba.max(axis=1).mean()), 6)}
+    if hidden is not None and np.any(hidden >= 0):
+        known = hidden >= 0
+        right = proba.argmax(axis=1) == hidden
+        record["accuracy"] = round(float(np.mean(right[known])), 6)
+        both = known & kept
+        record["kept_accuracy"] = round(float(np.mean(right[both])), 6) if both.any() else None
+    return record
+
+
+def _joined_history(histories: list[dict]) -> dict:
+    """The stages' per-epoch histories one after the other, with a `stage` column (0: the
+    teacher); a metric a stage did not log is NaN there."""
+    keys = sorted({k for h in histories for k in h})
+    joined: dict[str, list] = {k: [] for k in [*keys, "stage"]}
+    for i, h in enumerate(histories):
+        n = len(next(iter(h.values()), []))
+        for k in keys:
+            joined[k].extend(h.get(k, [float("nan")] * n))
+        joined["stage"].extend([float(i)] * n)
+    return joined

@@ -1,0 +1,175 @@
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fewlabels import TeacherStudent
+from fewlabels.data.builtin import load_builtin
+from fewlabels.data.images import digits_as_images
+from fewlabels.errors import InputError, TrainingInterruptedError
+from fewlabels.estimators import load_estimator
+from fewlabels.estimators.consistency import ConsistencyTraining
+from fewlabels.estimators.teacher_student import plan_steps
+from fewlabels.training.checkpoint import CheckpointPolicy
+from fewlabels.training.labelling import predict_views, reestimate_batchnorm
+from fewlabels.training.recorder import TrainingRecorder
+
+PARAMS = dict(steps=20, steps_per_epoch=5, batch_size=8, uratio=2, cnn_widths=(4, 8), seed=3)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    table = load_builtin("digits")
+    x, y = digits_as_images(table.x)[:200], table.y[:200].copy()
+    hidden = y.copy()
+    y[40:] = -1
+    return x, y, hidden
+
+
+@given(steps=st.integers(1, 5000), share=st.floats(0.01, 0.99), rounds=st.integers(1, 4),
+       per_epoch=st.integers(1, 200))
+@settings(max_examples=200, deadline=None)
+def test_the_budget_split_adds_up_in_whole_epochs_with_every_stage_training(
+        steps, share, rounds, per_epoch):
+    plan = plan_steps(steps, share, rounds, per_epoch)
+    assert len(plan) == rounds + 1
+    assert all(s >= per_epoch and s % per_epoch == 0 for s in plan)
+    epochs = max(rounds + 1, -(-steps // per_epoch))
+    assert sum(plan) == epochs * per_epoch  # the budget, in whole epochs
+    assert plan_steps(6000, 0.5, 1, 50) == [3000, 3000]
+    assert plan_steps(6000, 0.25, 2, 50) == [1500, 2250, 2250]
+
+
+def test_the_teacher_labels_the_pool_in_inference_mode_with_batchnorm_refitted(digits,
+                                                                              monkeypatch):
+    x, y, hidden = digits
+    given_targets = []
+    original = ConsistencyTraining.fit
+
+    def spy(self, *args, unlabeled_targets=None, **kwargs):
+        given_targets.append(unlabeled_targets)
+        return original(self, *args, unlabeled_targets=unlabeled_targets, **kwargs)
+
+    monkeypatch.setattr(ConsistencyTraining, "fit", spy)
+    model = TeacherStudent(**PARAMS).fit(x, y, y_hidden=hidden)
+    teacher = model.teacher_.model_
+    assert given_targets[0] is None  # the teacher makes its own targets
+    # its BatchNorm statistics were re-estimated for its averaged weights: doing it again on
+    # the same clean images changes nothing
+    bn = [v.numpy().copy() for v in teacher.non_trainable_weights]
+    reestimate_batchnorm(teacher, x, seed=PARAMS["seed"])
+    for a, b in zip(bn, teacher.non_trainable_weights, strict=True):
+        np.testing.assert_allclose(a, b.numpy(), rtol=1e-4, atol=1e-5)
+    # the student learnt the teacher's inference-mode probabilities, mirror images averaged
+    # (digits flip by default: augment_params left as is)
+    expected = predict_views(teacher, x[y < 0], flip=True)
+    np.testing.assert_allclose(given_targets[1], expected, rtol=1e-5, atol=1e-6)
+    record = model.stages_[0]["labels"]
+    assert record["labelled"] == 160
+    assert record["accuracy"] == pytest.approx(np.mean(expected.argmax(1) == hidden[40:]))
+
+
+def test_the_student_is_a_fresh_network_trained_by_distill_on_its_own_seed(digits):
+    x, y, _ = digits
+    model = TeacherStudent(**PARAMS, augment_params={"horizontal_flip": False}).fit(x, y)
+    student, teacher = model.students_[0], model.teacher_
+    assert student.method == "distill" and teacher.method == "fixmatch"
+    assert student.seed == teacher.seed + 1
+    shared = {id(v) for v in teacher.model_.weights} & {id(v) for v in student.model_.weights}
+    assert not shared
+    # a fresh start: the student's first epoch has the supervised loss of an untrained net,
+    # which the teacher's last epoch is far below
+    assert student.history_["sup_loss"][0] > teacher.history_["sup_loss"][-1]
+    assert model.model_ is student.model_
+    assert model.steps_plan_ == [10, 10] and model.n_steps_ == 20
+    assert [s["stage"] for s in model.stages_] == ["teacher", "student 1"]
+    assert model.history_["stage"] == [0.0] * 2 + [1.0] * 2
+    assert len(model.epoch_wall_s_) == 4 and model.epoch_wall_s_ == sorted(model.epoch_wall_s_)
+
+
+def test_an_ensemble_averages_teacher_and_student_and_saves_and_loads_safely(digits, tmp_path):
+    x, y, _ = digits
+    model = TeacherStudent(**PARAMS, ensemble=True).fit(x, y)
+    expected = (predict_views(model.teacher_.model_, x[:20])
+                + predict_views(model.students_[0].model_, x[:20])) / 2
+    np.testing.assert_allclose(model.predict_proba(x[:20]), expected, rtol=1e-5)
+    model.save(tmp_path / "run")
+    loaded = load_estimator(tmp_path / "run")
+    assert isinstance(loaded, TeacherStudent) and loaded.ensemble
+    np.testing.assert_allclose(loaded.predict_proba(x[:20]), expected, rtol=1e-5)
+    with pytest.raises(InputError, match="a loaded model keeps only the final one"):
+        loaded.evaluate(x[:20], y[:20] % 10, stage="teacher")
+
+
+def stop_in_stage(monkeypatch, stage: str, step: int):
+    """A SIGTERM-like stop request at `step` of the stage whose checkpoints go to `stage`."""
+    original = TrainingRecorder.on_train_batch_end
+
+    def patched(self, batch, logs=None):
+        if self.store.directory.name == stage and self.epoch_start + batch + 1 == step:
+            self.request_stop("SIGTERM")
+        return original(self, batch, logs)
+
+    monkeypatch.setattr(TrainingRecorder, "on_train_batch_end", patched)
+
+
+@pytest.mark.parametrize("stage", ["stage_0", "stage_2"])
+def test_a_run_stopped_inside_a_stage_resumes_to_the_uninterrupted_result(digits, tmp_path,
+                                                                           monkeypatch, stage):
+    x, y, _ = digits
+    params = {**PARAMS, "steps": 40, "rounds": 2}
+    whole = TeacherStudent(**params).fit(x, y, checkpoint=CheckpointPolicy(tmp_path / "whole"))
+    with monkeypatch.context() as m:
+        stop_in_stage(m, stage, 7)
+        with pytest.raises(TrainingInterruptedError, match="stopped by SIGTERM"):
+            TeacherStudent(**params).fit(x, y, checkpoint=CheckpointPolicy(tmp_path / "cut"))
+    resumed = TeacherStudent(**params).fit(
+        x, y, checkpoint=CheckpointPolicy(tmp_path / "cut", resume=True))
+    for a, b in zip(whole.model_.get_weights(), resumed.model_.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_equal(resumed.history_, whole.history_)  # NaN where a stage logs none
+    assert [s["steps"] for s in resumed.stages_] == [20, 10, 10]
+    assert resumed.stages_[1]["labels"] == whole.stages_[1]["labels"]
+
+
+def test_bad_settings_are_refused_at_the_door_naming_them(digits):
+    x, y, _ = digits
+    with pytest.raises(InputError, match="teacher_share"):
+        TeacherStudent(teacher_share=1.0).fit(x, y)
+    with pytest.raises(InputError, match="the teacher's consistency algorithm"):
+        TeacherStudent(method="distill").fit(x, y)
+    with pytest.raises(InputError, match="needs unlabeled rows"):
+        TeacherStudent(**PARAMS).fit(x[:40], y[:40])
+    with pytest.raises(InputError, match="horizontal_flip off"):
+        TeacherStudent(**PARAMS, flip=True, augment_params={"horizontal_flip": False}).fit(x, y)
+    with pytest.raises(InputError, match="learns from a teacher"):
+        ConsistencyTraining(method="distill", steps=5).fit(x, y)
+    with pytest.raises(InputError, match="makes its own targets"):
+        ConsistencyTraining(method="fixmatch", steps=5).fit(
+            x, y, unlabeled_targets=np.zeros((160, 10)))
+    with pytest.raises(InputError, match=r"expected \(160, 10\)"):
+        ConsistencyTraining(method="distill", steps=5).fit(
+            x, y, unlabeled_targets=np.zeros((10, 10)))
+
+
+def test_rows_work_too_with_swap_noise_as_the_students_view():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4)).astype("float32")
+    truth = (x[:, 0] > 0).astype(int)
+    y = np.where(np.arange(120) < 20, truth, -1)
+    model = TeacherStudent(steps=40, steps_per_epoch=10, batch_size=8, uratio=2,
+                           hidden_units=(8,)).fit(x, y)
+    assert model.n_features_in_ == 4
+    assert model.score(x, truth) > 0.7
+    assert keras.ops.convert_to_numpy(model.students_[0].model_(x[:2])).shape == (2, 2)
+
+
+def test_a_wall_clock_budget_is_split_by_share_and_each_stage_sizes_its_steps(digits):
+    x, y, _ = digits
+    model = TeacherStudent(**{**PARAMS, "budget_s": 6.0, "teacher_share": 0.25}).fit(x, y)
+    assert model.budget_plan_s_ == [1.5, 4.5]
+    for record, stage in zip(model.stages_, [model.teacher_, *model.students_], strict=True):
+        timing = record["calibration"]
+        assert record["steps"] == stage.n_steps_ == 5 * timing["epochs"]
+    assert model.steps_plan_ == [s["steps"] for s in model.stages_]

@@ -1,0 +1,38 @@
+"""Steps that fill a wall-clock budget: a learning-rate schedule needs its length in advance.
+
+Example:
+```python
+steps, record = steps_for_budget(probe_fit, budget_s=1800, steps_per_epoch=50)
+```
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def steps_for_budget(probe_fit: Callable[[int], object], *, budget_s: float,
+                     steps_per_epoch: int) -> tuple[int, dict]:
+    """The whole epochs that fit in `budget_s`, timed on a throwaway run of two epochs.
+
+    The second epoch is timed (the first holds the compile), with whatever runs at its end
+    (validation, logging), so the estimate is what an epoch of the real run costs.
+
+    Args:
+        probe_fit: fits a throwaway model for the given number of steps and returns it,
+            fitted (it must have `epoch_wall_s_`, the wall time at each epoch's end).
+        budget_s: the budget, in seconds.
+        steps_per_epoch: the epoch length.
+
+    Returns:
+        `(steps, record)`: the steps, a multiple of `steps_per_epoch` (at least one epoch),
+        and `{"epoch_s", "epochs", "wall_s"}` (the timing's own wall time).
+    """
+    start = time.perf_counter()
+    probe = probe_fit(2 * steps_per_epoch)
+    epoch_s = probe.epoch_wall_s_[1] - probe.epoch_wall_s_[0]
+    epochs = max(1, int(budget_s / max(epoch_s, 1e-6)))
+    record = {"epoch_s": round(epoch_s, 4), "epochs": epochs,
+              "wall_s": round(time.perf_counter() - start, 3)}
+    return epochs * steps_per_epoch, record
