@@ -41,8 +41,9 @@ def test_the_budget_split_adds_up_in_whole_epochs_with_every_stage_training(
     assert plan_steps(6000, 0.25, 2, 50) == [1500, 2250, 2250]
 
 
-def test_the_teacher_labels_the_pool_in_inference_mode_with_batchnorm_refitted(digits,
-                                                                              monkeypatch):
+@pytest.fixture(scope="module")
+def fitted(digits):
+    """One fit for the tests below (an ensemble), with the targets each stage was given."""
     x, y, hidden = digits
     given_targets = []
     original = ConsistencyTraining.fit
@@ -51,8 +52,15 @@ def test_the_teacher_labels_the_pool_in_inference_mode_with_batchnorm_refitted(d
         given_targets.append(unlabeled_targets)
         return original(self, *args, unlabeled_targets=unlabeled_targets, **kwargs)
 
-    monkeypatch.setattr(ConsistencyTraining, "fit", spy)
-    model = TeacherStudent(**PARAMS).fit(x, y, y_hidden=hidden)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(ConsistencyTraining, "fit", spy)
+        model = TeacherStudent(**PARAMS, ensemble=True).fit(x, y, y_hidden=hidden)
+    return model, given_targets
+
+
+def test_the_teacher_labels_the_pool_in_inference_mode_with_batchnorm_refitted(digits, fitted):
+    x, y, hidden = digits
+    model, given_targets = fitted
     teacher = model.teacher_.model_
     assert given_targets[0] is None  # the teacher makes its own targets
     # its BatchNorm statistics were re-estimated for its averaged weights: doing it again on
@@ -70,9 +78,8 @@ def test_the_teacher_labels_the_pool_in_inference_mode_with_batchnorm_refitted(d
     assert record["accuracy"] == pytest.approx(np.mean(expected.argmax(1) == hidden[40:]))
 
 
-def test_the_student_is_a_fresh_network_trained_by_distill_on_its_own_seed(digits):
-    x, y, _ = digits
-    model = TeacherStudent(**PARAMS, augment_params={"horizontal_flip": False}).fit(x, y)
+def test_the_student_is_a_fresh_network_trained_by_distill_on_its_own_seed(fitted):
+    model, _ = fitted
     student, teacher = model.students_[0], model.teacher_
     assert student.method == "distill" and teacher.method == "fixmatch"
     assert student.seed == teacher.seed + 1
@@ -81,16 +88,16 @@ def test_the_student_is_a_fresh_network_trained_by_distill_on_its_own_seed(digit
     # a fresh start: the student's first epoch has the supervised loss of an untrained net,
     # which the teacher's last epoch is far below
     assert student.history_["sup_loss"][0] > teacher.history_["sup_loss"][-1]
-    assert model.model_ is student.model_
     assert model.steps_plan_ == [10, 10] and model.n_steps_ == 20
     assert [s["stage"] for s in model.stages_] == ["teacher", "student 1"]
     assert model.history_["stage"] == [0.0] * 2 + [1.0] * 2
     assert len(model.epoch_wall_s_) == 4 and model.epoch_wall_s_ == sorted(model.epoch_wall_s_)
 
 
-def test_an_ensemble_averages_teacher_and_student_and_saves_and_loads_safely(digits, tmp_path):
+def test_an_ensemble_averages_teacher_and_student_and_saves_and_loads_safely(digits, fitted,
+                                                                             tmp_path):
     x, y, _ = digits
-    model = TeacherStudent(**PARAMS, ensemble=True).fit(x, y)
+    model, _ = fitted
     expected = (predict_views(model.teacher_.model_, x[:20])
                 + predict_views(model.students_[0].model_, x[:20])) / 2
     np.testing.assert_allclose(model.predict_proba(x[:20]), expected, rtol=1e-5)
@@ -114,12 +121,23 @@ def stop_in_stage(monkeypatch, stage: str, step: int):
     monkeypatch.setattr(TrainingRecorder, "on_train_batch_end", patched)
 
 
+RESUMED = {**PARAMS, "steps": 40, "rounds": 2}
+
+
+@pytest.fixture(scope="module")
+def whole(digits, tmp_path_factory):
+    """The uninterrupted run the resumed ones must end as."""
+    x, y, _ = digits
+    folder = tmp_path_factory.mktemp("whole")
+    return TeacherStudent(**RESUMED).fit(x, y, checkpoint=CheckpointPolicy(folder))
+
+
 @pytest.mark.parametrize("stage", ["stage_0", "stage_2"])
-def test_a_run_stopped_inside_a_stage_resumes_to_the_uninterrupted_result(digits, tmp_path,
+def test_a_run_stopped_inside_a_stage_resumes_to_the_uninterrupted_result(digits, whole,
+                                                                           tmp_path,
                                                                            monkeypatch, stage):
     x, y, _ = digits
-    params = {**PARAMS, "steps": 40, "rounds": 2}
-    whole = TeacherStudent(**params).fit(x, y, checkpoint=CheckpointPolicy(tmp_path / "whole"))
+    params = RESUMED
     with monkeypatch.context() as m:
         stop_in_stage(m, stage, 7)
         with pytest.raises(TrainingInterruptedError, match="stopped by SIGTERM"):
@@ -161,6 +179,7 @@ def test_rows_work_too_with_swap_noise_as_the_students_view():
     model = TeacherStudent(steps=40, steps_per_epoch=10, batch_size=8, uratio=2,
                            hidden_units=(8,)).fit(x, y)
     assert model.n_features_in_ == 4
+    assert model.model_ is model.students_[0].model_  # no ensemble: the student itself
     assert model.score(x, truth) > 0.7
     assert keras.ops.convert_to_numpy(model.students_[0].model_(x[:2])).shape == (2, 2)
 
