@@ -4,6 +4,7 @@ import pytest
 
 from fewlabels.algorithms import create
 from fewlabels.algorithms.base import masked_cross_entropy
+from fewlabels.algorithms.distill import check_teacher_targets
 from fewlabels.errors import InputError
 
 
@@ -59,3 +60,5 @@ def test_targets_of_the_wrong_shape_or_not_probabilities_are_refused():
         algorithm.set_targets(np.full((4, 3), np.nan))
     with pytest.raises(InputError, match="consistency must be >= 0"):
         create("distill", consistency=-1.0)
+    with pytest.raises(InputError, match="cannot read them from streamed files"):
+        check_teacher_targets(algorithm, np.zeros((4, 3)), 4, 3, streamed=True)

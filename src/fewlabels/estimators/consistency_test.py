@@ -55,6 +55,8 @@ def test_rows_get_tabular_views_and_learn_from_few_labels():
     model.fit(x, y_partial)
     assert model.network_ == "mlp" and model.n_features_in_ == 13
     assert model.evaluate(x, y)["accuracy"] > 0.8
+    with pytest.raises(FewLabelsError, match="mirrors images; this model takes feature rows"):
+        model.predict_proba(x, tta=True)
     with pytest.raises(FewLabelsError, match="'strong' is an image policy; rows take"):
         ConsistencyTraining(strong="strong", **FAST).fit(x, y_partial)
 

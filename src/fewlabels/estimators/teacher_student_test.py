@@ -161,6 +161,8 @@ def test_bad_settings_are_refused_at_the_door_naming_them(digits):
         TeacherStudent(**PARAMS).fit(x[:40], y[:40])
     with pytest.raises(InputError, match="horizontal_flip off"):
         TeacherStudent(**PARAMS, flip=True, augment_params={"horizontal_flip": False}).fit(x, y)
+    with pytest.raises(InputError, match="makes its own targets: pass neither"):
+        TeacherStudent(**PARAMS).fit(x, y, unlabeled_targets=np.zeros((160, 10)))
     with pytest.raises(InputError, match="learns from a teacher"):
         ConsistencyTraining(method="distill", steps=5).fit(x, y)
     with pytest.raises(InputError, match="makes its own targets"):
