@@ -170,7 +170,11 @@ class TeacherStudent(ConsistencyTraining):
             raise InputError("TeacherStudent keeps the unlabeled images in memory and makes "
                              "its own targets: pass neither unlabeled_files nor "
                              "unlabeled_targets.")
-        if self.method == "distill" or self.method == "supervised":
+        from fewlabels.algorithms import get
+        from fewlabels.training.labelling import predict_views
+
+        teacher_class = get(self.method)  # an unknown name: the registry's own message
+        if teacher_class.needs_targets or not teacher_class.has_unsupervised_term:
             raise InputError(f"method is the teacher's consistency algorithm; got "
                              f"{self.method!r}.")
         _, X, y, classes, y_hidden = self._check_data(X, y, classes, y_hidden, None)
@@ -194,8 +198,6 @@ class TeacherStudent(ConsistencyTraining):
         self.stages_ = [_stage_record("teacher", teacher, validation)]
         current, students = teacher, []
         for r in range(1, self.rounds + 1):
-            from fewlabels.training.labelling import predict_views
-
             proba = predict_views(current.model_, X[pool], flip=flip)
             self.stages_[-1]["labels"] = _labels_record(proba, hidden, self.target_threshold)
             student = self._stage(r, plan[r], budgets).fit(

@@ -157,6 +157,8 @@ def test_bad_settings_are_refused_at_the_door_naming_them(digits):
         TeacherStudent(teacher_share=1.0).fit(x, y)
     with pytest.raises(InputError, match="the teacher's consistency algorithm"):
         TeacherStudent(method="distill").fit(x, y)
+    with pytest.raises(InputError, match="the teacher's consistency algorithm; got 'supervised'"):
+        TeacherStudent(method="supervised").fit(x, y)
     with pytest.raises(InputError, match="needs unlabeled rows"):
         TeacherStudent(**PARAMS).fit(x[:40], y[:40])
     with pytest.raises(InputError, match="horizontal_flip off"):
