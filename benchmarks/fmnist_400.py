@@ -15,7 +15,8 @@ optimizer and budget, through `fewlabels.ConsistencyTraining` or `fewlabels.Teac
 
 Rows: `supervised` (the 400 labels), `supervised-all` (all 60,000 labels: the ceiling the
 few-label methods are measured against), the consistency algorithms, and `teacher-student`
-(`--teacher`, `--teacher-share`, `--rounds`, `--student-view`, `--targets`, `--ensemble` set
+(`--teacher`, `--teacher-share`, `--rounds`, `--student-view`, `--targets`,
+`--target-threshold`, `--ensemble` set
 the recipe). With both supervised rows present, the table gives each method's label-gap
 recovery, `(method - supervised) / (supervised-all - supervised)`.
 
@@ -150,7 +151,8 @@ def make_model(method: str, args, seed: int):
     if method == "teacher-student":
         return TeacherStudent(method=args.teacher, teacher_share=args.teacher_share,
                               rounds=args.rounds, student_view=args.student_view,
-                              targets=args.targets, ensemble=args.ensemble,
+                              targets=args.targets, target_threshold=args.target_threshold,
+                              ensemble=args.ensemble,
                               student_consistency=args.student_consistency, **common)
     algorithm = "supervised" if method == "supervised-all" else method
     return ConsistencyTraining(method=algorithm, **common)
@@ -328,8 +330,10 @@ def main() -> None:
                         help="teacher-student: students, one after the other (default: 1)")
     parser.add_argument("--student-view", default="auto",
                         help="teacher-student: the students' view (default: auto, strong)")
-    parser.add_argument("--targets", default="soft", choices=("soft", "hard"),
-                        help="teacher-student: the teacher's probabilities or top class")
+    parser.add_argument("--targets", default="hard", choices=("soft", "hard"),
+                        help="teacher-student: the teacher's top class or probabilities")
+    parser.add_argument("--target-threshold", type=float, default=0.8,
+                        help="teacher-student: leave out images the teacher is less sure of")
     parser.add_argument("--student-consistency", type=float, default=0.0,
                         help="teacher-student: weight of the students' own FixMatch term")
     parser.add_argument("--ensemble", action="store_true",
@@ -359,7 +363,9 @@ def main() -> None:
               "labels_per_class": args.labels_per_class, "curve_subset": CURVE_SUBSET,
               "teacher_student": {"teacher": args.teacher, "teacher_share": args.teacher_share,
                                   "rounds": args.rounds, "student_view": args.student_view,
-                                  "targets": args.targets, "ensemble": args.ensemble,
+                                  "targets": args.targets,
+                                  "target_threshold": args.target_threshold,
+                                  "ensemble": args.ensemble,
                                   "student_consistency": args.student_consistency}}
     if args.steps:  # only then, so that files made before --steps existed still --resume
         shared["steps"] = args.steps

@@ -14,13 +14,20 @@ standardized on the training rows (fewlabels standardizes inside its models as w
 Methods:
 - `table-ensemble`: fewlabels' default for tables, `TableEnsemble()` with its defaults;
   `(no network)`: without its network member, `members=("linear", "kernel", "graph")`;
-  `(calibrated)`: with `calibrate=True`.
+  `(calibrated)`: with `calibrate=True`; `(select=cv)`: one member or the average, chosen
+  by out-of-fold log-likelihood on the labeled rows; `(select=labels)`: the network alone
+  from 10 labels in the rarest class, the other three members below;
+  `(graph on network)`: label spreading over the network member's hidden features
+  (`graph_features="network"`).
 - scikit-learn's semi-supervised methods, with their defaults except where a default is
   degenerate on standardized features (the rbf kernel's `gamma=20`):
   `SelfTrainingClassifier` around `LogisticRegression`, `SVC(probability=True)` and
   `HistGradientBoostingClassifier`; `LabelSpreading(kernel="knn")`;
   `LabelPropagation(kernel="knn")`.
 - `supervised MLP`: fewlabels' MLP on the labeled rows only (`SelfTraining(rounds=0)`).
+- `self-training MLP`: `SelfTraining()` with its defaults (the MLP, threshold, class
+  balance, fine-tuning); `(calibrated)`: with `calibrate=True`, temperature scaling on the
+  validation rows before each round's selection.
 - `FixMatch (rows)`: `ConsistencyTraining(method="fixmatch")` on the rows, Adam at 0.003 for
   1,000 steps, the (64, 64) MLP: the ensemble's network member alone.
 - `fewlabels ST(LR) calibrated` and `fewlabels ST(SVC) calibrated`: fewlabels'
@@ -126,6 +133,14 @@ def _supervised_mlp(seed):
     return SelfTraining(seed=seed, rounds=0, finetune=False)
 
 
+def _self_training_mlp(**params):
+    def make(seed):
+        from fewlabels import SelfTraining
+
+        return SelfTraining(seed=seed, **params)
+    return make
+
+
 def _fixmatch(seed):
     """The table ensemble's network member alone: its recipe and its default steps."""
     from fewlabels import ConsistencyTraining, TableEnsemble
@@ -182,8 +197,13 @@ METHODS = {
     "table-ensemble (no network)": _fewlabels(_table_ensemble(
         members=("linear", "kernel", "graph"))),
     "table-ensemble (calibrated)": _fewlabels(_table_ensemble(calibrate=True)),
+    "table-ensemble (select=cv)": _fewlabels(_table_ensemble(select="cv")),
+    "table-ensemble (select=labels)": _fewlabels(_table_ensemble(select="labels")),
+    "table-ensemble (graph on network)": _fewlabels(_table_ensemble(graph_features="network")),
     **{name: _sklearn(_peer(name)) for name in PEERS},
     "supervised MLP": _fewlabels(_supervised_mlp),
+    "self-training MLP": _fewlabels(_self_training_mlp()),
+    "self-training MLP (calibrated)": _fewlabels(_self_training_mlp(calibrate=True)),
     "FixMatch (rows)": _fewlabels(_fixmatch),
     "fewlabels ST(LR) calibrated": _fewlabels(_base_learner("LR", **AS_SKLEARN)),
     "fewlabels ST(SVC) calibrated": _fewlabels(_base_learner("SVC", **AS_SKLEARN)),

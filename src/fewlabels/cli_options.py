@@ -82,8 +82,9 @@ def _option_kind(param: inspect.Parameter):
         return bool
     if isinstance(default, tuple):
         return _str_list if default and isinstance(default[0], str) else _int_list
-    if default is None:
-        return {"int": int, "float": float}.get(str(param.annotation).split(" |")[0], str)
+    if default is None:  # "bool | None": --flag / --no-flag, or neither (the default)
+        return {"int": int, "float": float, "bool": bool}.get(
+            str(param.annotation).split(" |")[0], str)
     return type(default)
 
 
@@ -106,7 +107,8 @@ def _union_options(parser: argparse.ArgumentParser, title: str, targets: dict[st
             entry = seen.setdefault(name, {"param": param, "doc": docs.get(name, ""),
                                            "defaults": []})
             default = param.default
-            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            shown = (",".join(map(str, default)) if isinstance(default, tuple) else
+                     "auto" if default is None and _option_kind(param) is bool else default)
             entry["defaults"].append(f"{label} {shown}")
     for name, entry in seen.items():
         flag = "--" + name.replace("_", "-")

@@ -93,6 +93,19 @@ def test_a_table_with_no_method_trains_the_table_ensemble_and_says_which_member_
     assert (out / "report.html").is_file()
 
 
+def test_select_cv_says_which_member_won_and_why_on_screen_and_in_metrics(seed_file, tmp_path,
+                                                                         capsys):
+    train, _, _ = seed_file
+    out = tmp_path / "run"
+    assert cli.main(["fit", str(train), "--out", str(out), "--members", "linear,kernel,graph",
+                     "--select", "cv", "--no-baseline"]) == 0
+    choice = json.loads((out / "metrics.json").read_text())["results"][-1]["choice"]
+    assert choice["rule"] == "cross-validation" and choice["winner"] in {
+        "linear", "kernel", "graph", "average"}
+    assert f"select=cv: {choice['winner']} has the best out-of-fold" in capsys.readouterr().out
+    assert json.loads((out / "history.json").read_text())["choice"] == choice
+
+
 def test_fit_prints_the_comparison_table(seed_file, tmp_path, capsys):
     train, test, _ = seed_file
     out = tmp_path / "run"

@@ -44,7 +44,12 @@ NETWORK_RECIPE = {"method": "fixmatch", "optimizer": "adam", "learning_rate": 0.
 """The network member's recipe (`ConsistencyTraining` parameters; `steps` is the
 ensemble's `network_steps`): the tabular benchmark's FixMatch on the rows."""
 CALIBRATION_FOLDS = 5
-"""The most out-of-fold splits of the labeled rows `calibrate=True` fits its temperature on."""
+"""The most out-of-fold splits of the labeled rows that `calibrate=True` fits its temperature
+on and `select="cv"` scores the members on."""
+NETWORK_ALONE_FROM = 10
+"""`select="labels"`: the labels of the rarest class from which the network member alone is
+used (below, the other members)."""
+CLASSIC = ("linear", "kernel", "graph")
 
 
 def _members(name: str, value) -> None:
@@ -74,6 +79,18 @@ class TableEnsemble(Estimator):
             comes from its neighbours rather than its own label.
         network_steps: the optimizer steps of the network member (FixMatch on the rows,
             Adam at 0.003, the (64, 64) MLP, batches of 32 labeled and 224 unlabeled rows).
+        select: how the members make the prediction. `"average"`: the mean of every
+            member's probabilities. `"cv"`: the one of `members` other than the network,
+            or their average (with the network, when it is a member), whose out-of-fold
+            probabilities of the labeled rows have the highest log-likelihood (up to 5
+            stratified folds; the network is not refitted per fold, so it takes part only
+            in the average). `"labels"`: the family by the labels of the rarest class: the
+            network alone from 10 labels, the other members below. `choice_` records what
+            won and why. The benchmark measured both rules against the average
+            (docs/table-ensemble.md).
+        graph_features: where the graph member measures neighbours: `"rows"` (the
+            standardized rows) or `"network"` (the network member's last hidden layer;
+            the network must be a member).
         calibrate: before the rounds, fit a temperature (`fewlabels.calibration`) on the
             ensemble's out-of-fold probabilities of the labeled rows (up to 5 stratified
             folds; every member refitted without the held-out labels), and apply it to the
@@ -104,6 +121,8 @@ class TableEnsemble(Estimator):
         "n_neighbors": p.interval(int, 1, None),
         "alpha": p.interval(float, 0.0, 1.0, "neither"),
         "network_steps": p.interval(int, 1, None),
+        "select": p.one_of("average", "cv", "labels"),
+        "graph_features": p.one_of("rows", "network"),
         "calibrate": p.boolean,
         "seed": p.interval(int, 0, 2**32 - 1),
         "verbose": p.one_of(0, 1, 2),
@@ -121,6 +140,8 @@ class TableEnsemble(Estimator):
         n_neighbors: int = 7,
         alpha: float = 0.2,
         network_steps: int = 600,
+        select: str = "average",
+        graph_features: str = "rows",
         calibrate: bool = False,
         seed: int = 0,
         verbose: int = 0,
@@ -134,6 +155,8 @@ class TableEnsemble(Estimator):
         self.n_neighbors = n_neighbors
         self.alpha = alpha
         self.network_steps = network_steps
+        self.select = select
+        self.graph_features = graph_features
         self.calibrate = calibrate
         self.seed = seed
         self.verbose = verbose
@@ -171,15 +194,20 @@ class TableEnsemble(Estimator):
         n_classes = len(classes_)
         self.gamma_ = self.gamma or m.median_gamma(Z, self.seed)
         anchors = m.kernel_anchors(Z, y, self.max_anchors, self.seed)
-        graph = self._graph(Z, y, n_classes)
+        self.members_, self.choice_ = self._choose(Z, y, n_classes, anchors)
+        if self.choice_:
+            self._say(f"Members: {', '.join(self.members_)} ({self.choice_['why']}).")
         network = self._network(X, y, classes_)
+        space, features = self._graph_space(Z, X, network)
+        graph = self._graph(space, y, n_classes)
         # The members the rounds do not refit: their probabilities on every row, once.
-        fixed = {**({} if graph is None else {"graph": m.graph_proba(graph, Z)}),
+        fixed = {**({} if graph is None else {"graph": m.graph_proba(graph, space)}),
                  **({} if network is None else {"network": network.predict_proba(X)})}
         self.network_ = network
-        self.calibration_ = (self._temperature(Z, y, n_classes, anchors, fixed)
+        self.calibration_ = (self._temperature(Z, space, y, n_classes, anchors, fixed)
                              if self.calibrate and np.any(y < 0) else None)
-        once = {"graph": graph, "network": None if network is None else {"model": network.model_}}
+        once = {"graph": None if graph is None else {**graph, **features},
+                "network": None if network is None else {"model": network.model_}}
         fitted, records, labeled_iter, termination = self._rounds(
             Z, y, classes_, anchors, once, fixed, hidden)
         from fewlabels.models.kernels import ensemble_network
@@ -199,13 +227,68 @@ class TableEnsemble(Estimator):
         self.wall_s_ = round(time.perf_counter() - start, 3)
         return self
 
-    def _graph(self, Z, y, n_classes):
-        return (m.fit_graph(Z, y, n_classes, self.n_neighbors, self.alpha)
-                if "graph" in self.members else None)
+    def member_names(self) -> list[str]:
+        """The members the fitted ensemble predicts with (`members_`; for a loaded model,
+        read from its layers), or the `members` asked for before a fit."""
+        if hasattr(self, "members_"):
+            return list(self.members_)
+        if hasattr(self, "model_"):
+            names = {layer.name for layer in self.model_.layers}
+            return [name for name in m.MEMBERS if name in names]
+        return list(self.members)
+
+    def _choose(self, Z, y, n_classes, anchors) -> tuple[tuple, dict | None]:
+        """The members to fit, and the record of why (`select`)."""
+        members = tuple(self.members)
+        if self.select == "labels":
+            rarest = int(np.bincount(y[y >= 0], minlength=n_classes).min())
+            alone = rarest >= NETWORK_ALONE_FROM and "network" in members
+            chosen = ("network",) if alone else tuple(n for n in members if n != "network")
+            chosen = chosen or members
+            return chosen, {"rule": "labels per class", "labels_in_rarest_class": rarest,
+                            "network_alone_from": NETWORK_ALONE_FROM, "members": list(chosen),
+                            "why": f"select=labels: {rarest} labels in the rarest class; the "
+                                   f"network alone from {NETWORK_ALONE_FROM}"}
+        if self.select == "average":
+            return members, None
+        names = [n for n in members if n != "network"]
+        if not names:
+            return members, None
+        oof, folds = self._out_of_fold(Z, Z, y, n_classes, anchors, names)
+        labeled = y[y >= 0]
+        scores = {name: m.log_likelihood(proba, labeled) for name, proba in oof.items()}
+        if len(members) > 1:
+            scores["average"] = m.log_likelihood(np.mean(list(oof.values()), axis=0), labeled)
+        best = max(scores, key=scores.get)
+        chosen = members if best == "average" else (best,)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+        return chosen, {"rule": "cross-validation", "folds": folds,
+                        "log_likelihood": {k: round(v, 4) for k, v in scores.items()},
+                        "winner": best, "members": list(chosen),
+                        "why": f"select=cv: {best} has the best out-of-fold log-likelihood "
+                               f"of the labeled rows, {folds} folds ({shown})"}
+
+    def _graph_space(self, Z, X, network) -> tuple[np.ndarray, dict]:
+        """The rows the graph member measures neighbours between (`graph_features`), and
+        what the saved model needs to map new rows there."""
+        if self.graph_features == "rows" or "graph" not in self.members_:
+            return Z, {}
+        if network is None:
+            raise InputError("graph_features='network' needs the network member; got "
+                             f"members={list(self.members_)!r}.")
+        from fewlabels.models.kernels import hidden_features
+
+        features = hidden_features(network.model_)
+        return np.asarray(features.predict_on_batch(X), dtype=np.float64), {
+            "features": features}
+
+    def _graph(self, space, y, n_classes):
+        return (m.fit_graph(space, y, n_classes, self.n_neighbors, self.alpha)
+                if "graph" in self.members_ else None)
 
     def _network(self, X, y, classes):
         """The network member: FixMatch on the rows, fitted once (None when not a member)."""
-        if "network" not in self.members:
+        if "network" not in self.members_:
             return None
         from fewlabels.estimators.consistency import ConsistencyTraining
 
@@ -213,33 +296,47 @@ class TableEnsemble(Estimator):
         return ConsistencyTraining(**{**NETWORK_RECIPE, "steps": self.network_steps,
                                       "seed": self.seed}).fit(X, y, classes=classes)
 
-    def _temperature(self, Z, y, n_classes, anchors, fixed) -> dict:
+    def _temperature(self, Z, space, y, n_classes, anchors, fixed) -> dict:
         """The temperature that calibrates the ensemble, fitted on out-of-fold probabilities
         of the labeled rows, with their ECE before and after. The network member is not
         refitted per fold (it is the slow one): its probabilities are the fitted network's."""
         from fewlabels.calibration import temperature_record
+
+        labeled = np.flatnonzero(y >= 0)
+        names = [n for n in self.members_ if n != "network"]
+        oof, _ = self._out_of_fold(Z, space, y, n_classes, anchors, names)
+        if "network" in fixed:
+            oof["network"] = fixed["network"][labeled]
+        return temperature_record(np.mean(list(oof.values()), axis=0), y[labeled])
+
+    def _out_of_fold(self, Z, space, y, n_classes, anchors, names) -> tuple[dict, int]:
+        """Out-of-fold probabilities of the labeled rows for each of the classic members
+        `names` (refitted without the held-out labels), and the number of folds."""
         from fewlabels.data.splits import stratified_folds
 
         labeled = np.flatnonzero(y >= 0)
         folds = stratified_folds(y[labeled], CALIBRATION_FOLDS, self.seed)
-        oof = np.zeros((len(labeled), n_classes))
+        oof = {name: np.zeros((len(labeled), n_classes)) for name in names}
         for fold in range(int(folds.max()) + 1):
             held = labeled[folds == fold]
             hidden = y.copy()
             hidden[held] = -1
+            graph = (m.fit_graph(space, hidden, n_classes, self.n_neighbors, self.alpha)
+                     if "graph" in names else None)
             fitted = self._fit_members(Z, hidden, hidden, n_classes, anchors,
-                                       {"graph": self._graph(Z, hidden, n_classes),
-                                        "network": {"model": None}})
-            known = {k: v[held] for k, v in fixed.items() if k == "network"}
-            oof[folds == fold] = m.ensemble_proba(fitted, Z[held], known)
-        return temperature_record(oof, y[labeled])
+                                       {"graph": graph}, names=names)
+            for name, member in fitted.items():
+                rows = space[held] if name == "graph" else Z[held]
+                oof[name][folds == fold] = m.PROBA[name](member, rows)
+        return oof, int(folds.max()) + 1
 
-    def _fit_members(self, Z, labels, y, n_classes, anchors, once, previous=None) -> dict:
+    def _fit_members(self, Z, labels, y, n_classes, anchors, once, previous=None,
+                     names=None) -> dict:
         """The members fitted on `labels`: the linear and kernel members refitted (from
         `previous`), the graph and network members as they were fitted `once` (by name)."""
         previous = previous or {}
         fitted = {}
-        for name in self.members:
+        for name in names or self.members_:
             if name == "linear":
                 fitted[name] = m.fit_linear(Z, labels, n_classes, self.C, previous.get(name))
             elif name == "kernel":

@@ -193,3 +193,71 @@ def test_the_default_averages_four_members_the_network_being_fixmatch_on_the_row
     np.testing.assert_allclose(network, alone.predict_proba(x[:20]), atol=1e-5)
     members = [model.evaluate(x, y, stage=s)["accuracy"] for s in m.MEMBERS]
     assert model.score(x, y) >= min(members)
+
+
+def test_select_cv_keeps_the_member_with_the_best_out_of_fold_log_likelihood():
+    from fewlabels.data.splits import stratified_folds
+
+    x, y, y_partial = _moons(labeled_per_class=10)
+    model = TableEnsemble(members=CLASSIC, select="cv", seed=0).fit(x, y_partial)
+    choice = model.choice_
+    assert choice["rule"] == "cross-validation" and choice["folds"] == 5
+    assert set(choice["log_likelihood"]) == {*CLASSIC, "average"}
+    assert choice["winner"] == max(choice["log_likelihood"], key=choice["log_likelihood"].get)
+    assert model.member_names() == (list(CLASSIC) if choice["winner"] == "average"
+                                    else [choice["winner"]])
+    # The linear member's score, computed here by hand from its five refits.
+    labeled = np.flatnonzero(y_partial >= 0)
+    folds = stratified_folds(y_partial[labeled], 5, 0)
+    z = (x - x.mean(0)) / x.std(0)
+    oof = np.zeros((len(labeled), 2))
+    for f in range(5):
+        hidden = y_partial.copy()
+        hidden[labeled[folds == f]] = -1
+        oof[folds == f] = m.linear_proba(m.fit_linear(z, hidden, 2, 10.0), z[labeled[folds == f]])
+    assert choice["log_likelihood"]["linear"] == pytest.approx(
+        m.log_likelihood(oof, y_partial[labeled]), abs=1e-3)
+    # The moons are curved: the line is not what the folds choose.
+    assert choice["winner"] != "linear"
+    assert model.score(x, y) >= TableEnsemble(members=("linear",), seed=0).fit(
+        x, y_partial).score(x, y)
+
+
+def test_select_labels_sends_few_labels_to_the_classic_members_and_many_to_the_network():
+    from fewlabels.estimators.ensemble import NETWORK_ALONE_FROM
+
+    x, _, few = _moons(labeled_per_class=NETWORK_ALONE_FROM - 1)
+    model = TableEnsemble(select="labels", network_steps=20).fit(x, few)
+    assert model.member_names() == list(CLASSIC) and model.network_ is None
+    assert model.choice_["labels_in_rarest_class"] == NETWORK_ALONE_FROM - 1
+    _, _, many = _moons(labeled_per_class=NETWORK_ALONE_FROM)
+    model = TableEnsemble(select="labels", network_steps=20).fit(x, many)
+    assert model.member_names() == ["network"] and model.choice_["members"] == ["network"]
+    assert [layer.name for layer in model.model_.layers if layer.name in m.MEMBERS] == [
+        "network"]
+
+
+def test_graph_on_network_features_spreads_labels_in_the_hidden_layer_and_saves(tmp_path):
+    import keras
+
+    x, _, y_partial = _moons()
+    model = TableEnsemble(graph_features="network", network_steps=30, seed=1).fit(x, y_partial)
+    hidden = keras.Model(model.network_.model_.input,
+                         model.network_.model_.get_layer("dense_2").output)
+    graph = model._model_for("graph")
+    # The graph member's anchors are the hidden features of the training rows: a training
+    # row's own features are at distance 0 from one anchor.
+    anchors = graph.get_layer("graph").get_weights()[0]
+    features = np.asarray(hidden(x[:5]))
+    assert np.allclose(np.min(((anchors[None] - features[:, None]) ** 2).sum(-1), 1), 0,
+                       atol=1e-6)
+    rows = TableEnsemble(network_steps=30, seed=1).fit(x, y_partial)
+    assert not np.allclose(graph(x), rows._model_for("graph")(x))
+    pool = y_partial < 0  # the saved model predicts what the rounds computed
+    np.testing.assert_array_equal(model.predict_proba(x[pool]).argmax(1),
+                                  model.transduction_[pool])
+    model.save(tmp_path)
+    np.testing.assert_allclose(load_estimator(tmp_path).predict_proba(x),
+                               model.predict_proba(x), atol=1e-6)
+    with pytest.raises(InputError, match="graph_features='network' needs the network"):
+        TableEnsemble(members=CLASSIC, graph_features="network").fit(x, y_partial)

@@ -224,3 +224,8 @@ def ensemble_proba(fitted: dict, Z: np.ndarray, known: dict | None = None) -> np
     known = known or {}
     return np.mean([known[name] if name in known else PROBA[name](member, Z)
                     for name, member in fitted.items()], axis=0)
+
+
+def log_likelihood(proba: np.ndarray, y: np.ndarray) -> float:
+    """The mean log-probability of the true classes `y` (probabilities clipped at 1e-7)."""
+    return float(np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-7, 1.0))))

@@ -93,7 +93,10 @@ class SelfTraining(Estimator):
         calibrate: before each round's selection, fit a temperature on the validation rows
             (`fewlabels.calibration`) and apply it to the predictions the criterion reads,
             so that a confidence threshold means what it says; each round records the
-            temperature and the validation ECE before and after.
+            temperature and the validation ECE before and after. None (the default): on
+            where a validation split exists, that is for a network (the tabular benchmark
+            measured it, docs/self-training.md); off for `estimator=`, whose labeled rows
+            all train. True with `estimator=` holds out `validation_fraction` to fit on.
         soft_labels: train on the predicted probabilities instead of one-hot pseudo-labels.
         pseudo_weight: sample weight of pseudo-labeled rows (labeled rows weigh 1).
         rounds: the most pseudo-labeling rounds (0: supervised only).
@@ -143,7 +146,7 @@ class SelfTraining(Estimator):
         "threshold": p.interval(float, 0.0, 1.0),
         "k_best": p.interval(int, 1, None),
         "class_balance": p.boolean,
-        "calibrate": p.boolean,
+        "calibrate": p.optional(p.boolean),
         "soft_labels": p.boolean,
         "pseudo_weight": p.interval(float, 0.0, None),
         "rounds": p.interval(int, 0, None),
@@ -183,7 +186,7 @@ class SelfTraining(Estimator):
         threshold: float = 0.9,
         k_best: int = 10,
         class_balance: bool = True,
-        calibrate: bool = False,
+        calibrate: bool | None = None,
         soft_labels: bool = False,
         pseudo_weight: float = 1.0,
         rounds: int = 5,

@@ -169,7 +169,9 @@ class SelfTrainingRun:
             return False
         journal.round_start = time.perf_counter()
         proba = self._proba(self.X[pool])
-        calibrated = self._calibration(proba) if est.calibrate and len(self.y_val) else None
+        # (calibrate=None: wherever there are validation rows; estimator= keeps none then)
+        calibrated = (self._calibration(proba) if est.calibrate is not False
+                      and len(self.y_val) else None)
         if calibrated is not None:
             proba = calibrated.pop("proba")
         chosen = select_pseudo_labels(proba, criterion=est.criterion, threshold=est.threshold,

@@ -401,5 +401,9 @@ def test_calibrate_fits_a_temperature_before_each_selection_and_records_ece():
     model = SelfTraining(**{**FAST, "rounds": 1, "calibrate": True}).fit(x, y)
     record = model.rounds_[0]["calibration"]
     assert record["temperature"] > 0 and record["ece_after"] <= record["ece_before"] + 1e-9
-    plain = SelfTraining(**{**FAST, "rounds": 1}).fit(x, y)
+    plain = SelfTraining(**{**FAST, "rounds": 1, "calibrate": False}).fit(x, y)
     assert "calibration" not in plain.rounds_[0]
+    # The default calibrates where there is a validation split: the network's.
+    default = SelfTraining(**{**FAST, "rounds": 1}).fit(x, y)
+    assert SelfTraining().calibrate is None and default.n_validation_ > 0
+    assert default.rounds_[0]["calibration"] == record

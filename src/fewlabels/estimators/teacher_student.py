@@ -85,9 +85,9 @@ class TeacherStudent(ConsistencyTraining):
     Args:
         teacher_share: the teacher's share of `steps` (`plan_steps`).
         rounds: students trained one after the other, each labelling the pool for the next.
-        targets: `"soft"`: the teacher's class probabilities; `"hard"`: its top class.
+        targets: `"hard"`: the teacher's top class; `"soft"`: its class probabilities.
         target_threshold: unlabeled images whose top teacher probability is lower are left
-            out.
+            out (0 keeps every image).
         target_temperature: sharpens soft targets (`p ** (1 / T)`); 1 leaves them as they
             are.
         student_consistency: the weight of a FixMatch term on the student's own confident
@@ -124,8 +124,8 @@ class TeacherStudent(ConsistencyTraining):
         "ensemble": p.boolean,
     }
 
-    def __init__(self, *, teacher_share: float = 0.5, rounds: int = 1, targets: str = "soft",
-                 target_threshold: float = 0.0, target_temperature: float = 1.0,
+    def __init__(self, *, teacher_share: float = 0.5, rounds: int = 1, targets: str = "hard",
+                 target_threshold: float = 0.8, target_temperature: float = 1.0,
                  student_consistency: float = 0.0, student_view: str = "auto",
                  flip: str | bool = "auto", ensemble: bool = False, **params) -> None:
         super().__init__(**params)

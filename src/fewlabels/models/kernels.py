@@ -111,7 +111,9 @@ def ensemble_network(mean: np.ndarray, scale: np.ndarray, members: dict,
         members: by name, what each member learned:
             `"linear"`: `{"kernel": (n_features, n_classes), "bias": (n_classes,)}`, softmax
             logits; `"kernel"`: the same on RBF features, plus `"anchors"` and `"gamma"`;
-            `"graph"`: `{"anchors": ..., "distributions": (n, n_classes), "k": int}`;
+            `"graph"`: `{"anchors": ..., "distributions": (n, n_classes), "k": int}`, and
+            `"features"`, a Keras model of the raw rows the anchors live in (default: the
+            standardized rows; `hidden_features`);
             `"network"`: `{"model": keras.Model}`, a fitted model of the raw rows.
         name: the model's name.
 
@@ -132,7 +134,9 @@ def ensemble_network(mean: np.ndarray, scale: np.ndarray, members: dict,
         if member == "graph":
             layer = NeighbourVote(len(fitted["anchors"]), fitted["distributions"].shape[1],
                                   fitted["k"], name="graph")
-            outputs.append(layer(h))
+            # Neighbours among standardized rows, or in a feature space of the raw rows.
+            space = fitted["features"](inputs) if "features" in fitted else h
+            outputs.append(layer(space))
             weights.append((layer, [fitted["anchors"], fitted["distributions"]]))
             continue
         features = h
@@ -150,3 +154,29 @@ def ensemble_network(mean: np.ndarray, scale: np.ndarray, members: dict,
     for layer, values in weights:
         layer.set_weights([np.asarray(v, dtype=np.float32) for v in values])
     return model
+
+
+def hidden_features(network: keras.Model, name: str = "graph_features") -> keras.Model:
+    """A copy of `network` up to its last hidden Dense layer: rows to hidden features.
+
+    The copy has its own layers (with the network's weights), so a model holding both, as
+    the table ensemble's does, saves and loads each once.
+
+    Args:
+        network: a functional classifier whose output layer is Dense, after one or more
+            hidden Dense layers.
+        name: the copy's name.
+
+    Returns:
+        A `keras.Model` from the network's input to its last hidden layer's output.
+    """
+    dense = [layer for layer in network.layers if isinstance(layer, keras.layers.Dense)]
+    if len(dense) < 2:
+        raise ValueError(f"{network.name} has no hidden Dense layer before its output.")
+    trunk = keras.Model(network.input, dense[-2].output)
+    copy = keras.models.clone_model(trunk)
+    copy.set_weights(trunk.get_weights())
+    for layer in copy.layers:  # what loading does: an adapted Normalization reads its weights
+        if hasattr(layer, "finalize_state"):
+            layer.finalize_state()
+    return keras.Model(copy.input, copy.output, name=name)

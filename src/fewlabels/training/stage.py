@@ -14,6 +14,10 @@ import numpy as np
 from fewlabels.errors import InputError, StorageError
 
 PREDICT_BATCH_SIZE = 1024
+# A Keras epoch of a training stage runs at least this many optimizer steps: on a small table
+# one pass is a step or two, and the per-epoch work (a callback round, validation) would cost
+# ten times the step. Epochs, patience and the best epoch still count passes over the data.
+MIN_EPOCH_STEPS = 16
 
 
 class _QuietRetracing(logging.Filter):
@@ -135,7 +139,8 @@ def train_stage(
 
     Batch `step` is a function of `(seed, step)` (`fewlabels.stepwise`): each pass visits
     the rows in a new seeded order, and the augmentation of a batch is seeded by its step.
-    Each epoch is one compiled call (`steps_per_execution`; docs/benchmark-speed.md).
+    Each Keras epoch is one compiled call (`steps_per_execution`; docs/benchmark-speed.md)
+    of at least `MIN_EPOCH_STEPS` steps: on a small table, several passes over the data.
 
     Args:
         model: the model to train (it is trained in place).
@@ -143,7 +148,8 @@ def train_stage(
         sample_weight: per-row weights, or None.
         validation: `(x_val, targets_val)`, or None.
         learning_rate, batch_size: Adam's learning rate, and the batch size.
-        epochs, patience: the most epochs to run; epochs without improvement before stopping.
+        epochs, patience: the most passes over the data; passes without improvement before
+            stopping (both rounded to whole Keras epochs).
         min_steps: optimizer steps before early stopping may pick an epoch or stop.
         augment: a policy (`fewlabels.views.augment.build_policy`) applied to each batch in
             the stream: new transforms every epoch, the same ones for the same seed.
@@ -153,13 +159,16 @@ def train_stage(
             (checkpoints at epoch ends, resume), or None.
 
     Returns:
-        A record: `epochs` run, `best_epoch` (1-based), `wall_s` and the Keras `history`.
+        A record: `epochs` (passes) run, `best_epoch` (1-based, in passes),
+        `passes_per_epoch`, `wall_s` and the Keras `history` (one entry per Keras epoch).
     """
     from fewlabels.stepwise import indexed_stream
     from fewlabels.training.recorder import fit_resumable
 
     quiet_retracing()
-    steps = math.ceil(len(x) / batch_size)
+    per_pass = math.ceil(len(x) / batch_size)
+    passes = max(1, min(epochs, MIN_EPOCH_STEPS // per_pass))  # passes per Keras epoch
+    steps = per_pass * passes
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.CategoricalCrossentropy(),
@@ -168,25 +177,37 @@ def train_stage(
     )
     model.optimizer.build(model.trainable_variables)
     make_batch = _batches(x, targets, sample_weight, batch_size, augment, seed)
-    callbacks, stopper, recorder = _callbacks(model, validation, patience,
+    callbacks, stopper, recorder = _callbacks(model, validation, _whole(patience, passes),
                                               math.ceil(min_steps / steps), checkpoint)
     start = time.perf_counter()
     ran = fit_resumable(model, lambda step: indexed_stream(step, make_batch),
-                        recorder=recorder, epochs=epochs, steps_per_epoch=steps,
+                        recorder=recorder, epochs=_whole(epochs, passes),
+                        steps_per_epoch=steps,
                         callbacks=callbacks, verbose=2 if verbose == 2 else 0)
     if not ran:  # resumed at the checkpoint that ended the stage: what on_train_end does
         stopper.set_model(model)
         stopper.restore_best()
     if checkpoint is not None:
         checkpoint.stage_done(recorder)
-    record = _stage_record(recorder, stopper, time.perf_counter() - start)
+    record = _stage_record(recorder, stopper, time.perf_counter() - start, passes)
     if verbose == 1:  # one line per stage (a stage has hundreds of short epochs)
-        shown = {k: v[record["best_epoch"] - 1] for k, v in record["history"].items()
-                 if k in ("loss", "val_loss", "val_accuracy") and len(v) >= record["best_epoch"]}
-        print(f"  {record['epochs']} epochs, best {record['best_epoch']}: "
-              + "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
-              + f"  ({record['wall_s']:.1f} s)", flush=True)
+        _say_stage(record)
     return record
+
+
+def _say_stage(record: dict) -> None:
+    """The stage's line: passes run, the best one, its losses and the wall time."""
+    best = record["best_epoch"] // record["passes_per_epoch"]  # (Keras epochs, 1-based)
+    shown = {k: v[best - 1] for k, v in record["history"].items()
+             if k in ("loss", "val_loss", "val_accuracy") and len(v) >= best}
+    print(f"  {record['epochs']} epochs, best {record['best_epoch']}: "
+          + "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
+          + f"  ({record['wall_s']:.1f} s)", flush=True)
+
+
+def _whole(passes: int, per_epoch: int) -> int:
+    """`passes` over the data in whole Keras epochs of `per_epoch` passes (at least one)."""
+    return max(1, round(passes / per_epoch))
 
 
 def _callbacks(model, validation, patience: int, start_epoch: int, checkpoint):
@@ -230,16 +251,19 @@ def _batches(x, targets, sample_weight, batch_size: int, augment, seed: int):
     return make_batch
 
 
-def _stage_record(recorder, stopper, wall: float) -> dict:
-    """What a stage did: epochs, the best epoch (1-based), wall time, Keras history."""
+def _stage_record(recorder, stopper, wall: float, passes: int) -> dict:
+    """What a stage did: passes over the data (`epochs`), the best one (1-based), wall time,
+    and the Keras history (one entry per Keras epoch of `passes_per_epoch` passes)."""
     logs = {k: [e.get(k, float("nan")) for e in recorder.history]
             for k in (recorder.history[-1] if recorder.history else {})}
     epochs_run = len(recorder.history)
+    # Early stopping never watched (min_steps reaches past the last epoch): the final
+    # weights are kept, so the last epoch is the one that counts.
+    best = stopper.best_epoch + 1 if stopper.best_weights is not None else epochs_run
     return {
-        "epochs": epochs_run,
-        # Early stopping never watched (min_steps reaches past the last epoch): the final
-        # weights are kept, so the last epoch is the one that counts.
-        "best_epoch": stopper.best_epoch + 1 if stopper.best_weights is not None else epochs_run,
+        "epochs": epochs_run * passes,
+        "best_epoch": best * passes,
+        "passes_per_epoch": passes,
         "wall_s": round(wall, 3),
         "history": logs,
     }

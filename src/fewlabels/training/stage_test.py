@@ -62,9 +62,21 @@ def test_early_stopping_waits_for_min_steps(min_steps):
         batch_size=8, epochs=60, patience=1, min_steps=min_steps,
     )
     if min_steps:
-        assert record["epochs"] >= min_steps // 2  # 2 steps per epoch
-    else:
-        assert record["epochs"] < 10
+        assert record["epochs"] >= min_steps // 2  # 2 steps per pass
+    else:  # the best is the first Keras epoch, and patience is one more
+        assert record["epochs"] == 2 * record["passes_per_epoch"] < 60
+
+
+def test_a_small_table_runs_several_passes_per_keras_epoch_counted_in_passes():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 2)).astype(np.float32)  # one step of 32 per pass
+    onehot = np.eye(2, dtype=np.float32)[(x[:, 0] > 0).astype(int)]
+    model = build_mlp(2, 2, hidden_units=(4,), adapt_data=x)
+    record = training.train_stage(model, x, onehot, validation=(x, onehot), learning_rate=0.01,
+                                  batch_size=32, epochs=64, patience=64, min_steps=1000)
+    assert record["passes_per_epoch"] == training.MIN_EPOCH_STEPS
+    assert record["epochs"] == 64 and len(record["history"]["loss"]) == 64 // 16
+    assert int(model.optimizer.iterations) == 64  # one step per pass, all of them run
 
 
 def test_a_model_with_a_lambda_layer_is_refused_on_load(tmp_path):

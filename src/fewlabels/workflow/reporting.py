@@ -80,9 +80,9 @@ def _(estimator: TeacherStudent) -> ConsistencyTraining:
 def _(estimator: TableEnsemble) -> TableEnsemble:
     # The members that learn from labels alone (label spreading and FixMatch need the
     # unlabeled rows).
-    inductive = [m for m in estimator.members if m in ("linear", "kernel")] or ["linear"]
+    inductive = [m for m in estimator.member_names() if m in ("linear", "kernel")] or ["linear"]
     return type(estimator)(**{**estimator.get_params(deep=False), "members": inductive,
-                              "rounds": 0})
+                              "rounds": 0, "select": "average", "graph_features": "rows"})
 
 
 @singledispatch
@@ -111,7 +111,9 @@ def _(estimator: TeacherStudent) -> str:
 
 @budget.register
 def _(estimator: TableEnsemble) -> str:
-    return f"members: {', '.join(estimator.members)}"
+    choice = getattr(estimator, "choice_", None)
+    why = "" if not choice else f" ({choice['why']})"
+    return f"members: {', '.join(estimator.member_names())}{why}"
 
 
 @singledispatch
@@ -144,7 +146,7 @@ def _(estimator: TeacherStudent) -> list[tuple[str, str]]:
 
 @result_stages.register
 def _(estimator: TableEnsemble) -> list[tuple[str, str]]:
-    members = [(f"  {name} member", name) for name in estimator.members]
+    members = [(f"  {name} member", name) for name in estimator.member_names()]
     return [*(members if len(members) > 1 else []), ("table-ensemble", "final")]
 
 
@@ -189,7 +191,8 @@ def _(estimator: TableEnsemble) -> dict:
     return {"labeled": estimator.n_train_labeled_,
             "pseudo_labeled": int(np.sum(estimator.labeled_iter_ > 0)),
             "rounds": estimator.n_iter_, "wall_s": estimator.wall_s_,
-            **({"calibration": calibrated} if calibrated else {})}
+            **({"calibration": calibrated} if calibrated else {}),
+            **({"choice": estimator.choice_} if getattr(estimator, "choice_", None) else {})}
 
 
 @singledispatch
@@ -224,7 +227,8 @@ def _(estimator: TeacherStudent) -> dict:
 @history_record.register
 def _(estimator: TableEnsemble) -> dict:
     network = getattr(estimator, "network_", None)
-    return {"estimator": "TableEnsemble", "members": list(estimator.members),
+    return {"estimator": "TableEnsemble", "members": estimator.member_names(),
+            "choice": estimator.choice_,
             "gamma": estimator.gamma_, "n_iter": estimator.n_iter_,
             "termination_condition": estimator.termination_condition_,
             "rounds": estimator.rounds_,
