@@ -147,6 +147,12 @@ def test_images_and_bad_members_are_refused_at_the_door():
         TableEnsemble().fit(np.zeros((4, 8, 8, 1)), [0, 1, -1, -1])
     with pytest.raises(InputError, match="members must be a non-empty list"):
         TableEnsemble(members=("linear", "forest")).fit(np.zeros((4, 2)), [0, 1, -1, -1])
+    with pytest.raises(InputError, match=r"select must be one of \['average', 'cv', "
+                                         r"'labels'\]; got 'vote'"):
+        TableEnsemble(select="vote").fit(np.zeros((4, 2)), [0, 1, -1, -1])
+    with pytest.raises(InputError, match=r"graph_features must be one of \['rows', "
+                                         r"'network'\]; got 'pixels'"):
+        TableEnsemble(graph_features="pixels").fit(np.zeros((4, 2)), [0, 1, -1, -1])
 
 
 def test_the_kernel_anchors_are_capped_keeping_every_labeled_row():
