@@ -49,7 +49,6 @@ on and `select="cv"` scores the members on."""
 NETWORK_ALONE_FROM = 10
 """`select="labels"`: the labels of the rarest class from which the network member alone is
 used (below, the other members)."""
-CLASSIC = ("linear", "kernel", "graph")
 
 
 def _members(name: str, value) -> None:
