@@ -62,6 +62,21 @@ class Estimator:
             out[name] = value
         return out
 
+    @classmethod
+    def like(cls, other: Estimator, **overrides: Any) -> Estimator:
+        """A new, unfitted `cls` with every parameter of `other` that `cls` takes, then
+        `overrides`: how a recipe builds its stages, and a budget its timing probe.
+
+        Example:
+        ```python
+        baseline = ConsistencyTraining.like(recipe, method="supervised",
+                                            algorithm_params=None)
+        ```
+        """
+        own = cls._get_param_names()
+        shared = {k: v for k, v in other.get_params(deep=False).items() if k in own}
+        return cls(**{**shared, **overrides})
+
     def params_json(self) -> dict[str, Any]:
         """The constructor parameters as JSON-friendly values: tuples become lists, and a
         user's own network (a `keras.Model` or a function) its name, `"custom:<name>"`, and a

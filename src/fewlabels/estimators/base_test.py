@@ -30,3 +30,14 @@ def test_a_model_with_two_inputs_is_refused(tmp_path):
     model = keras.Model([a, b], keras.layers.Dense(2, activation="softmax")(joined))
     with pytest.raises(InputError, match="the model has 2 inputs and 1 outputs"):
         SelfTraining.load(_run_dir(tmp_path, model))
+
+
+def test_like_takes_the_shared_parameters_then_the_overrides_and_leaves_the_source_alone():
+    from fewlabels import ConsistencyTraining, TeacherStudent
+
+    recipe = TeacherStudent(method="flexmatch", batch_size=8, seed=5, rounds=2, steps=40)
+    stage = ConsistencyTraining.like(recipe, method="supervised", steps=10)
+    assert isinstance(stage, ConsistencyTraining)
+    assert (stage.method, stage.batch_size, stage.seed, stage.steps) == ("supervised", 8, 5, 10)
+    assert not hasattr(stage, "rounds")  # the recipe's own parameters stay with the recipe
+    assert (recipe.method, recipe.steps) == ("flexmatch", 40)

@@ -410,12 +410,9 @@ class ConsistencyTraining(Estimator):
                 return int(planned)
         from fewlabels.training.budget import steps_for_budget
 
-        own = {k: v for k, v in self.get_params(deep=False).items()
-               if k in ConsistencyTraining._get_param_names()}
-
         def probe_fit(steps: int) -> ConsistencyTraining:
-            probe = ConsistencyTraining(**{**own, "budget_s": None, "verbose": 0,
-                                           "validation_fraction": 0.0, "steps": steps})
+            probe = ConsistencyTraining.like(self, budget_s=None, verbose=0,
+                                             validation_fraction=0.0, steps=steps)
             return probe.fit(X, y, classes=classes, validation_data=validation,
                              y_hidden=hidden, unlabeled_files=unlabeled_files,
                              unlabeled_targets=targets)

@@ -211,18 +211,15 @@ class TeacherStudent(ConsistencyTraining):
     def _stage(self, r: int, steps: int, budgets: list | None) -> ConsistencyTraining:
         """The unfitted `ConsistencyTraining` of stage `r` (0: the teacher): its steps, or
         its share of the wall-clock budget."""
-        settings = {k: v for k, v in self.get_params(deep=False).items()
-                    if k in ConsistencyTraining._get_param_names()}
-        settings.update(steps=steps, validation_fraction=0.0,
-                        budget_s=None if budgets is None else budgets[r])
-        if r == 0:
-            return ConsistencyTraining(**settings)
-        algorithm = {"soft": self.targets == "soft", "threshold": self.target_threshold,
-                     "temperature": self.target_temperature,
-                     "consistency": self.student_consistency}
-        return ConsistencyTraining(**{**settings, "method": "distill",
-                                      "algorithm_params": algorithm,
-                                      "strong": self.student_view, "seed": self.seed + r})
+        settings = {"steps": steps, "validation_fraction": 0.0,
+                    "budget_s": None if budgets is None else budgets[r]}
+        if r > 0:
+            algorithm = {"soft": self.targets == "soft", "threshold": self.target_threshold,
+                         "temperature": self.target_temperature,
+                         "consistency": self.student_consistency}
+            settings.update(method="distill", algorithm_params=algorithm,
+                            strong=self.student_view, seed=self.seed + r)
+        return ConsistencyTraining.like(self, **settings)
 
     def _flips(self, images: bool) -> bool:
         if not images or self.flip is False:

@@ -70,10 +70,7 @@ def _(estimator: ConsistencyTraining) -> ConsistencyTraining:
 
 @supervised_baseline.register
 def _(estimator: TeacherStudent) -> ConsistencyTraining:
-    own = ConsistencyTraining._get_param_names()
-    return ConsistencyTraining(**{k: v for k, v in estimator.get_params(deep=False).items()
-                                  if k in own}, **{"method": "supervised",
-                                                   "algorithm_params": None})
+    return ConsistencyTraining.like(estimator, method="supervised", algorithm_params=None)
 
 
 @supervised_baseline.register
