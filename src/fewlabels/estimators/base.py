@@ -65,7 +65,15 @@ class Estimator:
     @classmethod
     def like(cls, other: Estimator, **overrides: Any) -> Estimator:
         """A new, unfitted `cls` with every parameter of `other` that `cls` takes, then
-        `overrides`: how a recipe builds its stages, and a budget its timing probe.
+        `overrides`: how a recipe builds its stages, a budget its timing probe, and a run
+        its supervised baseline.
+
+        Args:
+            other: the estimator whose parameters are copied (left unchanged).
+            **overrides: parameters set after the copy.
+
+        Returns:
+            The new estimator, unfitted.
 
         Example:
         ```python

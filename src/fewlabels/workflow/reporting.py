@@ -58,14 +58,12 @@ def supervised_baseline(estimator: Estimator) -> Estimator:
 @supervised_baseline.register
 def _(estimator: SelfTraining) -> SelfTraining:
     budget = max(estimator.epochs, getattr(estimator, "epochs_run_", 0))
-    return type(estimator)(**{**estimator.get_params(deep=False), "epochs": budget, "rounds": 0,
-                              "finetune": False})
+    return type(estimator).like(estimator, epochs=budget, rounds=0, finetune=False)
 
 
 @supervised_baseline.register
 def _(estimator: ConsistencyTraining) -> ConsistencyTraining:
-    return type(estimator)(**{**estimator.get_params(deep=False), "method": "supervised",
-                              "algorithm_params": None})
+    return type(estimator).like(estimator, method="supervised", algorithm_params=None)
 
 
 @supervised_baseline.register
