@@ -8,7 +8,8 @@ optimizer and budget, through `fewlabels.ConsistencyTraining` or `fewlabels.Teac
 - the budget is wall-clock minutes (`--budget-min`), which the library fills
   (`budget_s`): the cosine schedule needs the step count in advance, so two epochs of each
   run (or of each teacher-student stage) are timed first, their curve scoring included, and
-  the steps are the whole epochs that fit. The timing's own minute is not counted;
+  the steps are the whole epochs that fit. A run's first timing is not counted; a
+  teacher-student's student is given what is left of the budget, its own timing included;
 - every epoch, the EMA model is scored on a fixed 2,000-image subset of the test set, which
   gives the accuracy-against-wall-time curve; the final figure is the full test set;
 - pseudo-label accuracy is logged from the hidden labels (never used to train).
@@ -16,7 +17,7 @@ optimizer and budget, through `fewlabels.ConsistencyTraining` or `fewlabels.Teac
 Rows: `supervised` (the 400 labels), `supervised-all` (all 60,000 labels: the ceiling the
 few-label methods are measured against), the consistency algorithms, and `teacher-student`
 (`--teacher`, `--teacher-share`, `--rounds`, `--student-view`, `--targets`,
-`--target-threshold`, `--ensemble` set
+`--target-threshold`, `--class-balance`, `--ensemble` set
 the recipe). With both supervised rows present, the table gives each method's label-gap
 recovery, `(method - supervised) / (supervised-all - supervised)`.
 
@@ -152,7 +153,7 @@ def make_model(method: str, args, seed: int):
         return TeacherStudent(method=args.teacher, teacher_share=args.teacher_share,
                               rounds=args.rounds, student_view=args.student_view,
                               targets=args.targets, target_threshold=args.target_threshold,
-                              ensemble=args.ensemble,
+                              class_balance=args.class_balance, ensemble=args.ensemble,
                               student_consistency=args.student_consistency, **common)
     algorithm = "supervised" if method == "supervised-all" else method
     return ConsistencyTraining(method=algorithm, **common)
@@ -334,6 +335,9 @@ def main() -> None:
                         help="teacher-student: the teacher's top class or probabilities")
     parser.add_argument("--target-threshold", type=float, default=0.8,
                         help="teacher-student: leave out images the teacher is less sure of")
+    parser.add_argument("--class-balance", action="store_true",
+                        help="teacher-student: share the kept images among classes by the "
+                        "labeled prior")
     parser.add_argument("--student-consistency", type=float, default=0.0,
                         help="teacher-student: weight of the students' own FixMatch term")
     parser.add_argument("--ensemble", action="store_true",
@@ -369,6 +373,8 @@ def main() -> None:
                                   "student_consistency": args.student_consistency}}
     if args.steps:  # only then, so that files made before --steps existed still --resume
         shared["steps"] = args.steps
+    if args.class_balance:  # the same, for files made before --class-balance existed
+        shared["teacher_student"]["class_balance"] = True
     runs, earlier = previous_runs(args, shared)
     args.commit = git_commit()  # the code this process loaded ("+": with local changes)
     done = {(r["method"], r["seed"]) for r in runs}

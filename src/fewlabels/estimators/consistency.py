@@ -113,6 +113,7 @@ class ConsistencyTraining(Estimator):
     ```
     """
 
+    _timing_in_budget: ClassVar[bool] = False  # a recipe's later stage: see steps_for_budget
     _parameter_constraints: ClassVar[dict] = {
         "method": p.nonempty_string,
         "algorithm_params": p.optional(p.mapping),
@@ -417,8 +418,9 @@ class ConsistencyTraining(Estimator):
                              y_hidden=hidden, unlabeled_files=unlabeled_files,
                              unlabeled_targets=targets)
 
-        steps, self.calibration_ = steps_for_budget(probe_fit, budget_s=self.budget_s,
-                                                    steps_per_epoch=self.steps_per_epoch)
+        steps, self.calibration_ = steps_for_budget(
+            probe_fit, budget_s=self.budget_s, steps_per_epoch=self.steps_per_epoch,
+            count_timing=self._timing_in_budget)
         return steps
 
     def ema_used(self) -> float:

@@ -16,6 +16,11 @@
 4. **Rounds.** With `rounds > 1`, each student labels the pool for the next one; the steps
    after the teacher's are shared equally between the students.
 
+With a wall-clock budget (`budget_s`), the teacher gets `teacher_share` of it, and each
+student what is left when it starts (after the teacher, the labelling and the earlier
+students, its own timing included), shared with the students still to come: a stage that ran
+long or short moves the next one's budget, so the recipe ends near its budget as a whole.
+
 The final model is the last student, or with `ensemble=True` the average of its
 probabilities and its teacher's. The validation split is made once, so every stage reports
 on the same held-out labels. With a checkpoint policy, each stage writes its checkpoints to
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -79,15 +85,20 @@ class TeacherStudent(ConsistencyTraining):
 
     Every `ConsistencyTraining` parameter applies to every stage (`method` and
     `algorithm_params` are the teacher's algorithm; `steps`, or `budget_s` in wall-clock
-    seconds, is the whole recipe's budget, split by `teacher_share`); these are the recipe's
-    own:
+    seconds, is the whole recipe's budget, split by `teacher_share` and `stage_budget`);
+    these are the recipe's own:
 
     Args:
-        teacher_share: the teacher's share of `steps` (`plan_steps`).
+        teacher_share: the teacher's share of `steps` (`plan_steps`) or of `budget_s`.
         rounds: students trained one after the other, each labelling the pool for the next.
         targets: `"hard"`: the teacher's top class; `"soft"`: its class probabilities.
         target_threshold: unlabeled images whose top teacher probability is lower are left
             out (0 keeps every image).
+        class_balance: share the kept images among classes by the labeled prior, as
+            self-training does (`selection.balance_by_prior`): `target_threshold` sets how
+            many images are kept, and each class keeps its share of its most confident
+            ones, so a class the teacher over-predicts is capped and one it is unsure of
+            keeps images below the threshold.
         target_temperature: sharpens soft targets (`p ** (1 / T)`); 1 leaves them as they
             are.
         student_consistency: the weight of a FixMatch term on the student's own confident
@@ -117,6 +128,7 @@ class TeacherStudent(ConsistencyTraining):
         "rounds": p.interval(int, 1, None),
         "targets": p.one_of(*TARGETS),
         "target_threshold": p.interval(float, 0.0, 1.0),
+        "class_balance": p.boolean,
         "target_temperature": p.interval(float, 0.0, None, "neither"),
         "student_consistency": p.interval(float, 0.0, None),
         "student_view": p.one_of("auto", *POLICIES),
@@ -125,14 +137,16 @@ class TeacherStudent(ConsistencyTraining):
     }
 
     def __init__(self, *, teacher_share: float = 0.5, rounds: int = 1, targets: str = "hard",
-                 target_threshold: float = 0.8, target_temperature: float = 1.0,
-                 student_consistency: float = 0.0, student_view: str = "auto",
-                 flip: str | bool = "auto", ensemble: bool = False, **params) -> None:
+                 target_threshold: float = 0.8, class_balance: bool = False,
+                 target_temperature: float = 1.0, student_consistency: float = 0.0,
+                 student_view: str = "auto", flip: str | bool = "auto", ensemble: bool = False,
+                 **params) -> None:
         super().__init__(**params)
         self.teacher_share = teacher_share
         self.rounds = rounds
         self.targets = targets
         self.target_threshold = target_threshold
+        self.class_balance = class_balance
         self.target_temperature = target_temperature
         self.student_consistency = student_consistency
         self.student_view = student_view
@@ -185,41 +199,56 @@ class TeacherStudent(ConsistencyTraining):
             raise InputError("TeacherStudent needs unlabeled rows (-1) for the teacher to "
                              "label.")
         plan = plan_steps(self.steps, self.teacher_share, self.rounds, self.steps_per_epoch)
-        budgets = (None if self.budget_s is None else
-                   [self.budget_s * self.teacher_share]
-                   + [self.budget_s * (1 - self.teacher_share) / self.rounds] * self.rounds)
         pool = np.flatnonzero(y < 0)
         hidden = None if y_hidden is None else y_hidden[pool]
         flip = self._flips(images)
         common = {"X": X, "y": y, "classes": classes, "validation_data": validation,
                   "y_hidden": y_hidden}
-        teacher = self._stage(0, plan[0], budgets).fit(
-            **common, checkpoint=_stage_policy(checkpoint, 0))
+        budget = None if self.budget_s is None else self.budget_s * self.teacher_share
+        policy = _stage_policy(checkpoint, 0)
+        teacher = self._stage(0, plan[0], budget).fit(**common, checkpoint=policy)
+        spent = _spent_s(teacher, policy)
         self.stages_ = [_stage_record("teacher", teacher, validation)]
         current, students = teacher, []
+        prior = np.bincount(y[y >= 0], minlength=len(classes)) / np.sum(y >= 0)
         for r in range(1, self.rounds + 1):
+            start = time.perf_counter()
             proba = predict_views(current.model_, X[pool], flip=flip)
-            self.stages_[-1]["labels"] = _labels_record(proba, hidden, self.target_threshold)
-            student = self._stage(r, plan[r], budgets).fit(
-                **common, checkpoint=_stage_policy(checkpoint, r), unlabeled_targets=proba)
+            kept = pool_selection(proba, self.target_threshold,
+                                  prior if self.class_balance else None)
+            targets = proba
+            if self.class_balance:  # the students learn the selected rows only
+                targets = np.zeros_like(proba)
+                targets[kept] = proba[kept]
+            labelling_s = time.perf_counter() - start
+            spent += labelling_s
+            self.stages_[-1].update(labels=_labels_record(proba, hidden, kept),
+                                    labelling_s=round(labelling_s, 3))
+            budget = (None if self.budget_s is None else
+                      stage_budget(self.budget_s, spent, self.rounds - r + 1))
+            policy = _stage_policy(checkpoint, r)
+            student = self._stage(r, plan[r], budget).fit(
+                **common, checkpoint=policy, unlabeled_targets=targets)
+            spent += _spent_s(student, policy)
             self.stages_.append(_stage_record(f"student {r}", student, validation))
             students.append(student)
             previous, current = current, student
-        self._fitted(teacher, students, previous, classes, X, budgets)
+        self._fitted(teacher, students, previous, classes, X)
         return self
 
-    def _stage(self, r: int, steps: int, budgets: list | None) -> ConsistencyTraining:
+    def _stage(self, r: int, steps: int, budget_s: float | None) -> ConsistencyTraining:
         """The unfitted `ConsistencyTraining` of stage `r` (0: the teacher): its steps, or
-        its share of the wall-clock budget."""
-        settings = {"steps": steps, "validation_fraction": 0.0,
-                    "budget_s": None if budgets is None else budgets[r]}
-        if r > 0:
-            algorithm = {"soft": self.targets == "soft", "threshold": self.target_threshold,
-                         "temperature": self.target_temperature,
-                         "consistency": self.student_consistency}
-            settings.update(method="distill", algorithm_params=algorithm,
-                            strong=self.student_view, seed=self.seed + r)
-        return ConsistencyTraining.like(self, **settings)
+        its wall-clock budget."""
+        settings = {"steps": steps, "validation_fraction": 0.0, "budget_s": budget_s}
+        if r == 0:
+            return ConsistencyTraining.like(self, **settings)
+        threshold = 0.0 if self.class_balance else self.target_threshold  # already selected
+        algorithm = {"soft": self.targets == "soft", "threshold": threshold,
+                     "temperature": self.target_temperature,
+                     "consistency": self.student_consistency}
+        settings.update(method="distill", algorithm_params=algorithm,
+                        strong=self.student_view, seed=self.seed + r)
+        return _StudentStage.like(self, **settings)
 
     def _flips(self, images: bool) -> bool:
         if not images or self.flip is False:
@@ -230,7 +259,7 @@ class TeacherStudent(ConsistencyTraining):
                              "horizontal_flip off (digits and text): use flip='auto'.")
         return bool(allowed)
 
-    def _fitted(self, teacher, students, previous, classes, X, budgets) -> None:
+    def _fitted(self, teacher, students, previous, classes, X) -> None:
         last = students[-1]
         self.teacher_ = teacher
         self.students_ = students
@@ -251,7 +280,8 @@ class TeacherStudent(ConsistencyTraining):
         self.wall_s_ = round(float(offsets[-1]), 3)
         self.n_steps_ = int(sum(s.n_steps_ for s in stages))
         self.steps_plan_ = [s.n_steps_ for s in stages]
-        self.budget_plan_s_ = None if budgets is None else [round(b, 3) for b in budgets]
+        self.budget_plan_s_ = (None if self.budget_s is None else
+                               [round(s.budget_s, 3) for s in stages])
         self.n_train_labeled_ = teacher.n_train_labeled_
         self.n_unlabeled_ = teacher.n_unlabeled_
 
@@ -275,6 +305,48 @@ class TeacherStudent(ConsistencyTraining):
             student = self._stage(1, self.steps, None)._views(True, X)[1]
             views.append(("student view", student))
         return views
+
+
+class _StudentStage(ConsistencyTraining):
+    """A student's `ConsistencyTraining`: its timing epochs are spent from its budget, which
+    is what the teacher, the labelling and the earlier students left of the recipe's."""
+
+    _timing_in_budget = True
+
+
+def stage_budget(budget_s: float, spent_s: float, stages_left: int) -> float:
+    """A student's wall-clock budget: what is left of the recipe's, shared equally by the
+    students still to train.
+
+    Args:
+        budget_s: the recipe's budget, in seconds.
+        spent_s: the seconds spent so far: the teacher's training (not its first timing,
+            which every method has outside its budget), the labelling, the earlier students'
+            timing and training.
+        stages_left: the students still to train, this one included.
+
+    Returns:
+        The student's seconds: at least a millisecond, so a recipe already past its budget
+        trains one epoch per student rather than none.
+
+    Example:
+    ```python
+    stage_budget(1800.0, 950.0, 1)   # 850.0
+    ```
+    """
+    return max(1e-3, (budget_s - spent_s) / stages_left)
+
+
+def _spent_s(stage: ConsistencyTraining, policy) -> float:
+    """The seconds a stage spent of a wall-clock budget: its training, and a student's
+    timing; its whole budget when it resumed from a checkpoint (an earlier process's wall time
+    is not recorded)."""
+    if stage.budget_s is None:
+        return 0.0
+    if policy is not None and policy.resume:
+        return stage.budget_s
+    timing = stage.calibration_["wall_s"] if stage._timing_in_budget else 0.0
+    return stage.wall_s_ + timing
 
 
 def average_model(models: list):
@@ -313,17 +385,42 @@ def _stage_record(role: str, stage: ConsistencyTraining, validation) -> dict:
     record = {"stage": role, "method": stage.method, "steps": stage.n_steps_,
               "wall_s": stage.wall_s_}
     if stage.calibration_ is not None:  # the steps were sized to a wall-clock budget
-        record["calibration"] = stage.calibration_
+        record.update(budget_s=round(stage.budget_s, 3), calibration=stage.calibration_)
     if validation is not None:
         record["val_accuracy"] = round(float(np.mean(
             stage.predict_proba(validation[0]).argmax(1) == validation[1])), 6)
     return record
 
 
-def _labels_record(proba: np.ndarray, hidden, threshold: float) -> dict:
-    """The labels a stage gave the pool: how many pass `threshold`, and how many of those
-    are right where hidden labels are known."""
-    kept = proba.max(axis=1) >= threshold
+def pool_selection(proba: np.ndarray, threshold: float, prior: np.ndarray | None) -> np.ndarray:
+    """The pool images the students learn: those whose top probability reaches `threshold`,
+    or as many shared among classes by `prior` (`selection.select_pseudo_labels`).
+
+    Args:
+        proba: `(n_pool, n_classes)`, the teacher's probabilities.
+        threshold: the confidence that sets which images (or, with `prior`, how many).
+        prior: the labeled class frequencies, or None for the threshold alone.
+
+    Returns:
+        Sorted row indices into `proba`.
+
+    Example:
+    ```python
+    pool_selection(np.array([[0.9, 0.1], [0.85, 0.15], [0.4, 0.6]]), 0.8, np.array([.5, .5]))
+    # -> array([0, 2]): two images pass 0.8; each class gets one, its most confident
+    ```
+    """
+    from fewlabels.estimators.selection import select_pseudo_labels
+
+    return select_pseudo_labels(proba, criterion="threshold", threshold=threshold, k_best=1,
+                                prior=prior)
+
+
+def _labels_record(proba: np.ndarray, hidden, rows: np.ndarray) -> dict:
+    """The labels a stage gave the pool: how many it kept (`rows`), and how many of the
+    labels, and of the kept ones, are right where hidden labels are known."""
+    kept = np.zeros(len(proba), dtype=bool)
+    kept[rows] = True
     record = {"labelled": len(proba), "kept": int(kept.sum()),
               "mean_confidence": round(float(proba.max(axis=1).mean()), 6)}
     if hidden is not None and np.any(hidden >= 0):

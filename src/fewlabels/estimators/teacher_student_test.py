@@ -1,3 +1,5 @@
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -10,7 +12,12 @@ from fewlabels.data.images import digits_as_images
 from fewlabels.errors import InputError, TrainingInterruptedError
 from fewlabels.estimators import load_estimator
 from fewlabels.estimators.consistency import ConsistencyTraining
-from fewlabels.estimators.teacher_student import plan_steps
+from fewlabels.estimators.teacher_student import (
+    _StudentStage,
+    plan_steps,
+    pool_selection,
+    stage_budget,
+)
 from fewlabels.training.checkpoint import CheckpointPolicy
 from fewlabels.training.labelling import predict_views, reestimate_batchnorm
 from fewlabels.training.recorder import TrainingRecorder
@@ -188,11 +195,70 @@ def test_rows_work_too_with_swap_noise_as_the_students_view():
     assert keras.ops.convert_to_numpy(model.students_[0].model_(x[:2])).shape == (2, 2)
 
 
-def test_a_wall_clock_budget_is_split_by_share_and_each_stage_sizes_its_steps(digits):
+def _fills(timing: dict, seconds: float) -> bool:
+    """Whether a stage's timing sized it to the whole epochs that fit in `seconds` (the
+    record's rounding allowed for)."""
+    exact = seconds / timing["epoch_s"]
+    return max(1, math.floor(exact - 0.01)) <= timing["epochs"] <= max(1, math.floor(exact + 0.01))
+
+
+def test_a_wall_clock_budget_gives_the_teacher_its_share_and_the_student_what_is_left(digits):
     x, y, _ = digits
     model = TeacherStudent(**{**PARAMS, "budget_s": 6.0, "teacher_share": 0.25}).fit(x, y)
-    assert model.budget_plan_s_ == [1.5, 4.5]
+    teacher, student = model.stages_
+    assert model.budget_plan_s_ == [teacher["budget_s"], student["budget_s"]]
+    assert teacher["budget_s"] == 1.5
+    assert _fills(teacher["calibration"], 1.5)  # its timing is outside, as every method's
+    spent = teacher["wall_s"] + teacher["labelling_s"]
+    assert student["budget_s"] == pytest.approx(6.0 - spent, abs=2e-3)
+    timing = student["calibration"]  # the student's timing is spent from what is left
+    assert _fills(timing, student["budget_s"] - timing["wall_s"])
     for record, stage in zip(model.stages_, [model.teacher_, *model.students_], strict=True):
-        timing = record["calibration"]
-        assert record["steps"] == stage.n_steps_ == 5 * timing["epochs"]
+        assert record["steps"] == stage.n_steps_ == 5 * record["calibration"]["epochs"]
     assert model.steps_plan_ == [s["steps"] for s in model.stages_]
+
+
+def test_a_student_gets_what_is_left_shared_with_the_students_still_to_come():
+    assert stage_budget(1800.0, 950.0, 1) == 850.0
+    assert stage_budget(1800.0, 900.0, 3) == 300.0
+    assert stage_budget(1800.0, 2000.0, 1) == 1e-3  # past the budget: one epoch, not none
+
+
+def test_pool_selection_keeps_the_confident_rows_or_as_many_shared_by_the_prior():
+    proba = np.array([[0.9, 0.1], [0.85, 0.15], [0.4, 0.6]])
+    assert pool_selection(proba, 0.8, None).tolist() == [0, 1]
+    # two rows pass 0.8; shared half and half, class 1 keeps its best row below the threshold
+    assert pool_selection(proba, 0.8, np.array([0.5, 0.5])).tolist() == [0, 2]
+
+
+def test_class_balance_trains_the_student_on_the_rows_the_labeled_prior_shares(digits,
+                                                                              monkeypatch):
+    x, y, hidden = digits
+    from fewlabels.training import labelling
+
+    seen = {}
+    real_predict, real_fit = labelling.predict_views, _StudentStage.fit
+
+    def predict(*args, **kwargs):
+        proba = real_predict(*args, **kwargs)
+        if "targets" not in seen:  # before the student: the teacher's (validation, pool)
+            seen["proba"] = proba
+        return proba
+
+    def fit(self, *args, unlabeled_targets=None, **kwargs):
+        seen["targets"] = unlabeled_targets
+        return real_fit(self, *args, unlabeled_targets=unlabeled_targets, **kwargs)
+
+    monkeypatch.setattr(labelling, "predict_views", predict)
+    monkeypatch.setattr(_StudentStage, "fit", fit)
+    model = TeacherStudent(**PARAMS, class_balance=True, target_threshold=0.0).fit(
+        x[:150], y[:150], validation_data=(x[150:], hidden[150:]))
+    proba, targets = seen["proba"], seen["targets"]
+    labeled = y[:150][y[:150] >= 0]
+    kept = pool_selection(proba, 0.0, np.bincount(labeled, minlength=proba.shape[1])
+                          / len(labeled))
+    assert len(kept) > 0
+    assert np.flatnonzero(targets.any(axis=1)).tolist() == kept.tolist()
+    np.testing.assert_array_equal(targets[kept], proba[kept])
+    assert model.stages_[0]["labels"]["kept"] == len(kept)
+    assert model.students_[0].algorithm_params["threshold"] == 0.0  # selected already

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 
 def steps_for_budget(probe_fit: Callable[[int], object], *, budget_s: float,
-                     steps_per_epoch: int) -> tuple[int, dict]:
+                     steps_per_epoch: int, count_timing: bool = False) -> tuple[int, dict]:
     """The whole epochs that fit in `budget_s`, timed on a throwaway run of two epochs.
 
     The second epoch is timed (the first holds the compile), with whatever runs at its end
@@ -24,15 +24,25 @@ def steps_for_budget(probe_fit: Callable[[int], object], *, budget_s: float,
             fitted (it must have `epoch_wall_s_`, the wall time at each epoch's end).
         budget_s: the budget, in seconds.
         steps_per_epoch: the epoch length.
+        count_timing: the timing's own wall time is spent from `budget_s` (a later stage
+            of a recipe, whose budget is what is left of the recipe's), rather than
+            before it (a run's first timing, which every method has).
 
     Returns:
         `(steps, record)`: the steps, a multiple of `steps_per_epoch` (at least one epoch),
         and `{"epoch_s", "epochs", "wall_s"}` (the timing's own wall time).
+
+    Example:
+    ```python
+    fit = lambda n: ConsistencyTraining.like(model, budget_s=None, steps=n).fit(x, y)
+    steps, record = steps_for_budget(fit, budget_s=600, steps_per_epoch=50)
+    ```
     """
     start = time.perf_counter()
     probe = probe_fit(2 * steps_per_epoch)
     epoch_s = probe.epoch_wall_s_[1] - probe.epoch_wall_s_[0]
-    epochs = max(1, int(budget_s / max(epoch_s, 1e-6)))
-    record = {"epoch_s": round(epoch_s, 4), "epochs": epochs,
-              "wall_s": round(time.perf_counter() - start, 3)}
+    wall_s = time.perf_counter() - start
+    left = budget_s - wall_s if count_timing else budget_s
+    epochs = max(1, int(left / max(epoch_s, 1e-6)))
+    record = {"epoch_s": round(epoch_s, 4), "epochs": epochs, "wall_s": round(wall_s, 3)}
     return epochs * steps_per_epoch, record
