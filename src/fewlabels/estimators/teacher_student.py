@@ -210,12 +210,12 @@ class TeacherStudent(ConsistencyTraining):
         spent = _spent_s(teacher, policy)
         self.stages_ = [_stage_record("teacher", teacher, validation)]
         current, students = teacher, []
-        prior = np.bincount(y[y >= 0], minlength=len(classes)) / np.sum(y >= 0)
+        prior = (np.bincount(y[y >= 0], minlength=len(classes)) / np.sum(y >= 0)
+                 if self.class_balance else None)
         for r in range(1, self.rounds + 1):
             start = time.perf_counter()
             proba = predict_views(current.model_, X[pool], flip=flip)
-            kept = pool_selection(proba, self.target_threshold,
-                                  prior if self.class_balance else None)
+            kept = pool_selection(proba, self.target_threshold, prior)
             targets = proba
             if self.class_balance:  # the students learn the selected rows only
                 targets = np.zeros_like(proba)

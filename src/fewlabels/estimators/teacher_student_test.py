@@ -162,6 +162,8 @@ def test_bad_settings_are_refused_at_the_door_naming_them(digits):
     x, y, _ = digits
     with pytest.raises(InputError, match="teacher_share"):
         TeacherStudent(teacher_share=1.0).fit(x, y)
+    with pytest.raises(InputError, match="class_balance"):
+        TeacherStudent(class_balance="yes").fit(x, y)
     with pytest.raises(InputError, match="the teacher's consistency algorithm"):
         TeacherStudent(method="distill").fit(x, y)
     with pytest.raises(InputError, match="the teacher's consistency algorithm; got 'supervised'"):
