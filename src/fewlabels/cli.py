@@ -86,7 +86,8 @@ def _method_help(with_registry: bool) -> str:
 
         listed += ": " + ", ".join(m for m in methods() if m not in (
             "table-ensemble", "self-training", "supervised", "teacher-student"))
-    return (f"auto (default: table-ensemble for a table, self-training for images), "
+    return ("auto (default: table-ensemble for a table, teacher-student for images, "
+            "softmatch with --stream-unlabeled), "
             f"table-ensemble, self-training, supervised, teacher-student, or {listed} "
             "(`fewlabels methods` lists them with one line each)")
 

@@ -241,8 +241,8 @@ def test_predict_into_a_missing_folder_and_evaluate_without_labels(run_dir, seed
     assert "no labeled rows to evaluate on" in capsys.readouterr().err
 
 
-IMAGE_FAST = ["--epochs", "3", "--min-steps", "0", "--rounds", "1", "--finetune-epochs", "1",
-              "--batch-size", "16", "--verbose", "0"]
+IMAGE_FAST = ["--method", "self-training", "--epochs", "3", "--min-steps", "0", "--rounds", "1",
+              "--finetune-epochs", "1", "--batch-size", "16", "--verbose", "0"]
 
 
 @pytest.fixture(scope="module")

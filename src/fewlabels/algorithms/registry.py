@@ -74,16 +74,22 @@ def hyperparameter_names(cls: type) -> set[str]:
     return accepted
 
 
-def create(name: str, **hyperparameters: Any):
-    """An algorithm by name, with `hyperparameters` (unknown ones are named in the error)."""
+def check_hyperparameters(name: str, names_given) -> type:
+    """The algorithm class registered as `name`, after checking that it takes every one of
+    `names_given` (the unknown ones are named in the error)."""
     cls = get(name)
     accepted = hyperparameter_names(cls)
-    unknown = sorted(set(hyperparameters) - accepted)
+    unknown = sorted(set(names_given) - accepted)
     if unknown:
         raise InputError(
             f"{name} has no hyperparameter(s) {unknown}; it takes {sorted(accepted)}."
         )
-    return cls(**hyperparameters)
+    return cls
+
+
+def create(name: str, **hyperparameters: Any):
+    """An algorithm by name, with `hyperparameters` (unknown ones are named in the error)."""
+    return check_hyperparameters(name, hyperparameters)(**hyperparameters)
 
 
 def methods_table() -> str:

@@ -34,9 +34,11 @@ TABLE_METHOD = "table-ensemble"
 TEACHER_STUDENT = "teacher-student"
 """`TeacherStudent`: a consistency algorithm teaches (`teacher=`, default FixMatch), fresh
 students learn its labels."""
+STREAMED_IMAGE_METHOD = "softmatch"
+"""The default for images whose unlabeled part streams from disk (`default_method`)."""
 AUTO = "auto"
-"""The method name that picks the default for the data: `TABLE_METHOD` for feature rows,
-self-training for images."""
+"""The method name that picks the default for the data (`default_method`): `TABLE_METHOD`
+for feature rows, `TEACHER_STUDENT` for images."""
 FEW_TEST_ROWS = 50
 """Fewer test rows than this make a run warn that its scores are noisy."""
 
@@ -78,17 +80,66 @@ def methods() -> list[str]:
             *(n for n in names() if n != "supervised" and not get(n).needs_targets)]
 
 
-def default_method(images: bool) -> str:
-    """The method `"auto"` stands for: the table ensemble for feature rows (the best mean
-    accuracy of the tabular benchmark, docs/benchmark-tabular.md), self-training for images.
+def default_method(images: bool, *, streamed: bool = False, transfer: bool = False) -> str:
+    """The method `"auto"` stands for: the one measured best for the data.
+
+    - Feature rows: the table ensemble, the best mean accuracy of the tabular benchmark
+      (docs/benchmark-tabular.md).
+    - Images: teacher-student, which matches or passes the best of the FixMatch family on
+      Fashion-MNIST with 400 labels in 30 minutes (docs/benchmark-fmnist-400.md).
+    - Images whose unlabeled part streams from disk: SoftMatch, the family's best mean
+      there, since teacher-student keeps the pool in memory.
+    - A pretrained backbone: self-training, whose two-phase schedule (frozen backbone, then
+      fine-tuning) the transfer benchmark measured (docs/benchmark-transfer.md).
 
     Args:
         images: whether the data are images.
+        streamed: whether unlabeled images are read from disk during training.
+        transfer: whether the network is a pretrained backbone (`backbone=`).
 
     Returns:
         A name from `methods()`.
+
+    Example:
+    ```python
+    default_method(images=True)                  # "teacher-student"
+    default_method(images=True, streamed=True)   # "softmatch"
+    ```
     """
-    return "self-training" if images else TABLE_METHOD
+    if not images:
+        return TABLE_METHOD
+    if transfer:
+        return "self-training"
+    return STREAMED_IMAGE_METHOD if streamed else TEACHER_STUDENT
+
+
+def estimator_for(method: str, *, images: bool, streamed: bool = False, **params: Any):
+    """`make_estimator` for a method name, `"auto"` resolved for the data.
+
+    Args:
+        method: a name from `methods()`, or `"auto"` (`default_method`).
+        images: whether the data are images.
+        streamed: whether unlabeled images are read from disk during training.
+        **params: estimator parameters, as `make_estimator` takes them.
+
+    Returns:
+        An unfitted estimator. When `"auto"` chose the method, a parameter's `InputError`
+        names it.
+
+    Example:
+    ```python
+    model = estimator_for("auto", images=True, steps=2000)   # a TeacherStudent
+    ```
+    """
+    if method != AUTO:
+        return make_estimator(method, **params)
+    chosen = default_method(images, streamed=streamed,
+                            transfer=params.get("backbone") is not None)
+    try:
+        return make_estimator(chosen, **params)
+    except InputError as error:
+        raise InputError(f"{error} (method 'auto' chose {chosen!r} for this data; "
+                         "--method names another)") from None
 
 
 def make_estimator(method: str = "self-training", **params: Any):
@@ -115,6 +166,7 @@ def make_estimator(method: str = "self-training", **params: Any):
     ```
     """
     from fewlabels import params as p
+    from fewlabels.algorithms.registry import check_hyperparameters
     from fewlabels.estimators import (
         ConsistencyTraining,
         SelfTraining,
@@ -150,6 +202,7 @@ def make_estimator(method: str = "self-training", **params: Any):
         if algorithm_params:
             own["algorithm_params"] = {**(own.get("algorithm_params") or {}),
                                        **algorithm_params}
+        check_hyperparameters(algorithm, own.get("algorithm_params") or {})  # at the door
         estimator = cls(method=algorithm).set_params(**own)
     p.validate_params(estimator)  # at the door: before any data is read
     return estimator

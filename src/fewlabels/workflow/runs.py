@@ -29,9 +29,9 @@ from fewlabels.files import file_sha256, inside, write_json, write_text
 from fewlabels.progress import counted, shown
 from fewlabels.validation import check_label_counts
 from fewlabels.workflow.experiment import (
-    AUTO,
     RunResult,
     default_method,
+    estimator_for,
     make_estimator,
     run_experiment,
 )
@@ -74,7 +74,7 @@ def fit_run(
             `fashion_mnist`, `mnist`). See `fewlabels.data.sources`.
         out: the run directory.
         method: a name from `methods()`, or `"auto"`: the table ensemble for a table,
-            self-training for images (`default_method`).
+            teacher-student for images (`default_method` has the other cases).
         test, label_column, delimiter, header, encoding, image_size, channels, unlabeled,
             unlabeled_dir, on_bad_image, stream_unlabeled: how to read the data (see
             `load_training_data`).
@@ -94,8 +94,8 @@ def fit_run(
     print(result.table)
     ```
     """
-    estimator = make_estimator(
-        default_method(is_image_source(data)) if method == AUTO else method, **params)
+    estimator = estimator_for(method, images=is_image_source(data),
+                              streamed=stream_unlabeled, **params)
     data_options = dict(test=test, label_column=label_column, delimiter=delimiter,
                         header=header, encoding=encoding, image_size=image_size,
                         channels=channels, unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,

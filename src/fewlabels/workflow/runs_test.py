@@ -81,9 +81,35 @@ def test_make_estimator_refuses_unknown_methods():
     fixmatch = workflow.make_estimator("fixmatch", threshold=0.8, steps=50)
     assert fixmatch.steps == 50 and fixmatch.algorithm_params == {"threshold": 0.8}
     with pytest.raises(FewLabelsError, match=r"fixmatch has no hyperparameter\(s\) \['rounds'\]"):
-        workflow.make_estimator("fixmatch", rounds=3).fit(np.zeros((4, 2)), [0, 1, -1, -1])
+        workflow.make_estimator("fixmatch", rounds=3)  # at the door, before any data
+    with pytest.raises(FewLabelsError, match=r"freematch has no hyperparameter\(s\) \['tau'\]"):
+        workflow.make_estimator("teacher-student", teacher="freematch",
+                                algorithm_params={"tau": 0.9})
     with pytest.raises(FewLabelsError, match="unknown parameter 'treshold'"):
         workflow.make_estimator(treshold=0.9)
+
+
+def test_auto_is_the_measured_default_for_the_data():
+    from fewlabels.estimators import (
+        ConsistencyTraining,
+        SelfTraining,
+        TableEnsemble,
+        TeacherStudent,
+    )
+    from fewlabels.workflow.experiment import estimator_for
+
+    assert type(estimator_for("auto", images=False)) is TableEnsemble
+    recipe = estimator_for("auto", images=True, steps=60)
+    assert type(recipe) is TeacherStudent and recipe.steps == 60
+    streamed = estimator_for("auto", images=True, streamed=True)
+    assert type(streamed) is ConsistencyTraining and streamed.method == "softmatch"
+    transfer = estimator_for("auto", images=True, backbone="MobileNetV2")
+    assert type(transfer) is SelfTraining and transfer.backbone == "MobileNetV2"
+    assert type(estimator_for("self-training", images=True, epochs=3)) is SelfTraining
+    # a parameter of another method: the error says what "auto" chose
+    with pytest.raises(FewLabelsError, match=r"fixmatch has no hyperparameter\(s\) \['epochs'\]"
+                       r".*method 'auto' chose 'teacher-student' for this data"):
+        estimator_for("auto", images=True, epochs=3)
 
 
 def test_run_dir_that_is_a_file_is_refused(tmp_path):
