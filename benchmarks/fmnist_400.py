@@ -6,10 +6,11 @@ method trains the same backbone with the same batch (B labeled + uratio * B unla
 optimizer and budget, through `fewlabels.ConsistencyTraining` or `fewlabels.TeacherStudent`:
 
 - the budget is wall-clock minutes (`--budget-min`), which the library fills
-  (`budget_s`): the cosine schedule needs the step count in advance, so two epochs of each
-  run (or of each teacher-student stage) are timed first, their curve scoring included, and
-  the steps are the whole epochs that fit. A run's first timing is not counted; a
-  teacher-student's student is given what is left of the budget, its own timing included;
+  (`budget_s`): the cosine schedule needs the step count in advance, so each run (or each
+  teacher-student stage) is timed first on a throwaway fit of three epochs, their curve
+  scoring included, and the steps are the whole epochs that fit once its setup and compile
+  are taken off. A run's first timing is not counted; a teacher-student's student is given
+  what is left of the budget, its own timing included;
 - every epoch, the EMA model is scored on a fixed 2,000-image subset of the test set, which
   gives the accuracy-against-wall-time curve; the final figure is the full test set;
 - pseudo-label accuracy is logged from the hidden labels (never used to train).
@@ -146,7 +147,7 @@ def images_per_step(method: str, args) -> int:
 
 def make_model(method: str, args, seed: int):
     """The estimator of one run: its steps, or the wall-clock budget, which the library
-    fills (`budget_s`: two epochs timed first, their curve scoring included)."""
+    fills (`budget_s`: three epochs timed first, their curve scoring included)."""
     budget = {"steps": args.steps} if args.steps else {"budget_s": args.budget_min * 60.0}
     common = {**settings(args), **budget, "seed": seed}
     if method == "teacher-student":

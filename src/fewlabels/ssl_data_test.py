@@ -131,3 +131,11 @@ def test_the_first_input_in_key_order_is_the_labeled_batch_so_logged_losses_coun
         stream, _ = ssl_stream(x, y, batch_size=4, uratio=2, with_unlabeled=with_unlabeled)
         inputs, _ = next(iter(stream))
         assert sorted(inputs)[0] == "batch_labels" and inputs["batch_labels"].shape[0] == 4
+
+
+def test_the_stream_runs_without_tf_data_autotuning_whose_thread_delays_deletion():
+    x = id_images()
+    y = np.where(np.arange(30) % 3 == 0, np.arange(30) % 2, -1)
+    stream, _ = ssl_stream(x, y, batch_size=4, uratio=2)
+    assert stream.options().autotune.enabled is False
+    assert len(list(stream.take(3))) == 3  # and it still yields its batches

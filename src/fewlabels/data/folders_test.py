@@ -110,6 +110,7 @@ def test_image_dataset_streams_resized_images_with_labels(good_root):
     assert sorted(labels.tolist()) == [0, 0, 0, 1, 1, 1]
     unlabeled = list(image_dataset(folder, image_size=(8, 8), labeled=False))
     assert sum(len(b[1]) for b in unlabeled) == 2
+    assert image_dataset(folder, image_size=(8, 8)).options().autotune.enabled is False
 
 
 def test_scan_image_files_finds_images_in_any_layout_and_names_bad_ones(good_root):

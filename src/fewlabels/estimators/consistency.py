@@ -63,9 +63,10 @@ class ConsistencyTraining(Estimator):
         uratio: unlabeled images per labeled one (the step has `uratio * B` unlabeled).
         steps: optimizer steps in all.
         budget_s: a wall-clock budget for training, in seconds, instead of `steps`: the
-            step count is sized to fill it from two epochs timed first (a throwaway fit of
-            the same settings; their validation and logging included), and kept in
-            `n_steps_` and the checkpoints, so a resumed run keeps it.
+            step count is sized to fill it from a throwaway fit of three epochs with the
+            same settings (the later two timed, their validation and logging included; the
+            fit's setup and compile taken off the budget), and kept in `n_steps_` and the
+            checkpoints, so a resumed run keeps it.
         steps_per_epoch: steps between two epochs' logs, validation and warnings.
         optimizer: `"sgd"` (Nesterov momentum 0.9, as FixMatch) or `"adam"`.
         learning_rate: the initial learning rate, decayed by a cosine over `steps`.
@@ -398,7 +399,7 @@ class ConsistencyTraining(Estimator):
     def _planned_steps(self, checkpoint, X, y, classes, validation, hidden, unlabeled_files,
                        targets) -> int:
         """`steps`, or with `budget_s` the steps that fill it: the count a resumed run's
-        checkpoint recorded, else two epochs of a throwaway fit timed (`calibration_`)."""
+        checkpoint recorded, else a throwaway fit of three epochs timed (`calibration_`)."""
         self.calibration_ = None
         if self.budget_s is None:
             return self.steps

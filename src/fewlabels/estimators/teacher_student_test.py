@@ -18,6 +18,7 @@ from fewlabels.estimators.teacher_student import (
     pool_selection,
     stage_budget,
 )
+from fewlabels.training.budget_test import fills
 from fewlabels.training.checkpoint import CheckpointPolicy
 from fewlabels.training.labelling import predict_views, reestimate_batchnorm
 from fewlabels.training.recorder import TrainingRecorder
@@ -197,24 +198,17 @@ def test_rows_work_too_with_swap_noise_as_the_students_view():
     assert keras.ops.convert_to_numpy(model.students_[0].model_(x[:2])).shape == (2, 2)
 
 
-def _fills(timing: dict, seconds: float) -> bool:
-    """Whether a stage's timing sized it to the whole epochs that fit in `seconds` (the
-    record's rounding allowed for)."""
-    exact = seconds / timing["epoch_s"]
-    return max(1, math.floor(exact - 0.01)) <= timing["epochs"] <= max(1, math.floor(exact + 0.01))
-
-
 def test_a_wall_clock_budget_gives_the_teacher_its_share_and_the_student_what_is_left(digits):
     x, y, _ = digits
     model = TeacherStudent(**{**PARAMS, "budget_s": 6.0, "teacher_share": 0.25}).fit(x, y)
     teacher, student = model.stages_
     assert model.budget_plan_s_ == [teacher["budget_s"], student["budget_s"]]
     assert teacher["budget_s"] == 1.5
-    assert _fills(teacher["calibration"], 1.5)  # its timing is outside, as every method's
+    assert fills(teacher["calibration"], 1.5)  # its timing is outside, as every method's
     spent = teacher["wall_s"] + teacher["labelling_s"]
     assert student["budget_s"] == pytest.approx(6.0 - spent, abs=2e-3)
     timing = student["calibration"]  # the student's timing is spent from what is left
-    assert _fills(timing, student["budget_s"] - timing["wall_s"])
+    assert fills(timing, student["budget_s"] - timing["wall_s"])
     for record, stage in zip(model.stages_, [model.teacher_, *model.students_], strict=True):
         assert record["steps"] == stage.n_steps_ == 5 * record["calibration"]["epochs"]
     assert model.steps_plan_ == [s["steps"] for s in model.stages_]

@@ -11,13 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+PROBE_EPOCHS = 3
+"""The throwaway run's epochs: the first holds the compile, the others are timed."""
+
 
 def steps_for_budget(probe_fit: Callable[[int], object], *, budget_s: float,
                      steps_per_epoch: int, count_timing: bool = False) -> tuple[int, dict]:
-    """The whole epochs that fit in `budget_s`, timed on a throwaway run of two epochs.
+    """The whole epochs that fit in `budget_s`, timed on a throwaway run of three epochs.
 
-    The second epoch is timed (the first holds the compile), with whatever runs at its end
-    (validation, logging), so the estimate is what an epoch of the real run costs.
+    An epoch costs the mean of the throwaway run's later epochs (the first holds the
+    compile), with whatever runs at its end (validation, logging), so the estimate is what
+    an epoch of the real run costs. What the throwaway run spent beyond its epochs at that
+    rate (building the model and its input pipeline, the compile) is the real run's
+    overhead too, and comes out of `budget_s` before the epochs are counted.
 
     Args:
         probe_fit: fits a throwaway model for the given number of steps and returns it,
@@ -30,7 +36,7 @@ def steps_for_budget(probe_fit: Callable[[int], object], *, budget_s: float,
 
     Returns:
         `(steps, record)`: the steps, a multiple of `steps_per_epoch` (at least one epoch),
-        and `{"epoch_s", "epochs", "wall_s"}` (the timing's own wall time).
+        and `{"epoch_s", "overhead_s", "epochs", "wall_s"}` (`wall_s`: the timing's own).
 
     Example:
     ```python
@@ -39,10 +45,13 @@ def steps_for_budget(probe_fit: Callable[[int], object], *, budget_s: float,
     ```
     """
     start = time.perf_counter()
-    probe = probe_fit(2 * steps_per_epoch)
-    epoch_s = probe.epoch_wall_s_[1] - probe.epoch_wall_s_[0]
+    probe = probe_fit(PROBE_EPOCHS * steps_per_epoch)
     wall_s = time.perf_counter() - start
-    left = budget_s - wall_s if count_timing else budget_s
+    ends = probe.epoch_wall_s_
+    epoch_s = (ends[-1] - ends[0]) / (len(ends) - 1)
+    overhead_s = max(0.0, wall_s - len(ends) * epoch_s)
+    left = budget_s - overhead_s - (wall_s if count_timing else 0.0)
     epochs = max(1, int(left / max(epoch_s, 1e-6)))
-    record = {"epoch_s": round(epoch_s, 4), "epochs": epochs, "wall_s": round(wall_s, 3)}
+    record = {"epoch_s": round(epoch_s, 4), "overhead_s": round(overhead_s, 3),
+              "epochs": epochs, "wall_s": round(wall_s, 3)}
     return epochs * steps_per_epoch, record
