@@ -83,30 +83,11 @@ def indexed_stream(start_step: int, make_batch, load=None):
     """
     import tensorflow as tf
 
+    from fewlabels.data.streams import without_autotune
+
     steps = tf.data.Dataset.range(int(start_step), LAST_STEP)
     if load is not None:
         steps = steps.map(lambda step: (step, load(step)), num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=True)
     return without_autotune(steps.map(make_batch).prefetch(tf.data.AUTOTUNE))
 
-
-def without_autotune(dataset):
-    """`dataset` with `tf.data`'s autotuning model turned off.
-
-    The model's thread re-optimizes at growing intervals (up to a minute) and does not wake
-    when its iterator is deleted: deleting the iterator waits out the interval, so every
-    `fit` over a long-lived pipeline would end with a pause of up to a minute of idle CPU.
-    Without it, `AUTOTUNE` parallelism is the number of cores and an `AUTOTUNE` prefetch
-    buffer grows as the consumer waits (tf.data's own fallbacks).
-
-    Args:
-        dataset: a `tf.data.Dataset`.
-
-    Returns:
-        The same dataset, with `autotune.enabled = False` in its options.
-    """
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)

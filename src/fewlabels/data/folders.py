@@ -379,6 +379,6 @@ def image_dataset(
         ds = ds.cache("" if cache is True else str(cache))
     if shuffle:  # after the cache, so that each epoch gets a new order
         ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
-    from fewlabels.stepwise import without_autotune
+    from fewlabels.data.streams import without_autotune
 
     return without_autotune(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
