@@ -38,9 +38,10 @@ bench-transfer: $(STAMP)
 # The recipe's table: 4 rows x 3 seeds x 30 minutes, about 6.5 hours on one idle machine,
 # then the recipe alone for 2 hours. --resume makes only the runs still missing, and refuses a
 # file timed on another CPU: the files in the repository were made on a 2-core AMD EPYC
-# (family 25, model 17); elsewhere name new ones, e.g. `make bench-fmnist FMNIST=fmnist_mine`.
+# (family 25, model 17); elsewhere name new ones, e.g.
+# `make bench-fmnist FMNIST=fmnist_mine FMNIST_2H=fmnist_mine_2h`.
 FMNIST ?= fmnist_400_recipe_epyc
-FMNIST_2H ?= $(if $(filter fmnist_400_recipe_epyc,$(FMNIST)),fmnist_400_recipe_2h,$(FMNIST)_2h)
+FMNIST_2H ?= fmnist_400_recipe_2h
 bench-fmnist: $(STAMP)
 	$(BIN)/python benchmarks/fmnist_400.py --resume --seeds 3 --budget-min 30 --methods supervised,supervised-all,softmatch,teacher-student --out benchmarks/results/$(FMNIST).json --table docs/benchmarks/$(FMNIST).md
 	$(BIN)/python benchmarks/fmnist_400.py --resume --seeds 1 --budget-min 120 --methods teacher-student --out benchmarks/results/$(FMNIST_2H).json --table docs/benchmarks/$(FMNIST_2H).md
