@@ -28,8 +28,10 @@ Methods:
 - `self-training MLP`: `SelfTraining()` with its defaults (the MLP, threshold, class
   balance, fine-tuning); `(calibrated)`: with `calibrate=True`, temperature scaling on the
   validation rows before each round's selection.
-- `FixMatch (rows)`: `ConsistencyTraining(method="fixmatch")` on the rows, Adam at 0.003 for
-  1,000 steps, the (64, 64) MLP: the ensemble's network member alone.
+- `FixMatch (rows)`: `ConsistencyTraining(method="fixmatch")` on the rows, Adam at 0.003 for the
+  ensemble's 600 `network_steps`, the (64, 64) MLP: the ensemble's network member alone.
+- `teacher-student (rows)`: the image recipe, `TeacherStudent`, on the rows: that FixMatch
+  as its teacher, then a fresh student for as many steps on the teacher's labels.
 - `fewlabels ST(LR) calibrated` and `fewlabels ST(SVC) calibrated`: fewlabels'
   self-training around scikit-learn's learners (`SelfTraining(estimator=...)`), set up as
   `SelfTrainingClassifier` is (threshold 0.75, up to 10 rounds, no class balance), with
@@ -150,6 +152,16 @@ def _fixmatch(seed):
                                seed=seed)
 
 
+def _teacher_student(seed):
+    """The image recipe on the rows: the network member as its teacher (the same steps), then
+    a fresh student for as many steps."""
+    from fewlabels import TableEnsemble, TeacherStudent
+    from fewlabels.estimators.ensemble import NETWORK_RECIPE
+
+    return TeacherStudent(**NETWORK_RECIPE, steps=2 * TableEnsemble().network_steps,
+                          teacher_share=0.5, seed=seed)
+
+
 def _sklearn(make):
     def run(x, y_partial, seed):
         model = make(seed).fit(x, y_partial)
@@ -205,6 +217,7 @@ METHODS = {
     "self-training MLP": _fewlabels(_self_training_mlp()),
     "self-training MLP (calibrated)": _fewlabels(_self_training_mlp(calibrate=True)),
     "FixMatch (rows)": _fewlabels(_fixmatch),
+    "teacher-student (rows)": _fewlabels(_teacher_student),
     "fewlabels ST(LR) calibrated": _fewlabels(_base_learner("LR", **AS_SKLEARN)),
     "fewlabels ST(SVC) calibrated": _fewlabels(_base_learner("SVC", **AS_SKLEARN)),
     "ceiling (all labels)": None,  # fitted on the true labels, below

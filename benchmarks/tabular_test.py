@@ -35,3 +35,15 @@ def test_a_cell_gives_every_method_the_same_split_and_the_table_names_the_best_p
 def test_every_method_name_survives_the_comma_separated_methods_option():
     assert all("," not in name for name in tabular.METHODS)
     assert set(tabular.PEERS) <= set(tabular.METHODS) and tabular.DEFAULT in tabular.METHODS
+
+
+def test_the_image_recipe_on_rows_teaches_with_the_network_member_and_its_steps():
+    from fewlabels import TableEnsemble, TeacherStudent
+
+    model = tabular._teacher_student(3)
+    member = tabular._fixmatch(3)
+    assert isinstance(model, TeacherStudent) and model.seed == 3
+    assert model.steps == 2 * TableEnsemble().network_steps == 2 * member.steps
+    assert model.teacher_share == 0.5
+    assert (model.method, model.optimizer, model.learning_rate) == (
+        member.method, member.optimizer, member.learning_rate)
