@@ -30,6 +30,8 @@ bench-tabular: $(STAMP)
 	$(BIN)/python benchmarks/tabular.py --seeds 10,11,12,13,14 --methods 'table-ensemble,table-ensemble (no network),table-ensemble (calibrated),FixMatch (rows),sklearn ST(LR),sklearn ST(SVC),sklearn ST(HGB),sklearn LabelSpreading,sklearn LabelPropagation,ceiling (all labels)' --out benchmarks/results/tabular_fresh.json --table docs/benchmarks/tabular_fresh.md
 	$(BIN)/python benchmarks/tabular.py --seeds 5 --methods 'table-ensemble,FixMatch (rows),teacher-student (rows)' --out benchmarks/results/tabular_teacher_student.json --table docs/benchmarks/tabular_teacher_student.md
 	$(BIN)/python benchmarks/tabular.py --seeds 10,11,12,13,14 --methods 'table-ensemble,table-ensemble (select=cv),table-ensemble (select=labels),table-ensemble (graph on network),sklearn ST(LR),sklearn ST(SVC),sklearn ST(HGB),sklearn LabelSpreading,sklearn LabelPropagation' --out benchmarks/results/tabular_select.json --table docs/benchmarks/tabular_select.md
+	$(BIN)/python benchmarks/tabular.py --seeds 5 --methods 'table-ensemble,table-ensemble (standard scaling)' --out benchmarks/results/tabular_scaling.json --table docs/benchmarks/tabular_scaling.md
+	$(BIN)/python benchmarks/label_spreading_digits.py --seeds 2,0,1
 	$(BIN)/python benchmarks/tabular.py --seeds 5 --methods 'supervised MLP,self-training MLP,self-training MLP (calibrated)' --out benchmarks/results/tabular_self_training.json --table docs/benchmarks/tabular_self_training.md
 	$(BIN)/python benchmarks/tabular.py --seeds 10,11,12,13,14 --methods 'self-training MLP,self-training MLP (calibrated)' --out benchmarks/results/tabular_self_training_fresh.json --table docs/benchmarks/tabular_self_training_fresh.md
 

@@ -212,6 +212,7 @@ METHODS = {
     "table-ensemble (select=cv)": _fewlabels(_table_ensemble(select="cv")),
     "table-ensemble (select=labels)": _fewlabels(_table_ensemble(select="labels")),
     "table-ensemble (graph on network)": _fewlabels(_table_ensemble(graph_features="network")),
+    "table-ensemble (standard scaling)": _fewlabels(_table_ensemble(scaling="standard")),
     **{name: _sklearn(_peer(name)) for name in PEERS},
     "supervised MLP": _fewlabels(_supervised_mlp),
     "self-training MLP": _fewlabels(_self_training_mlp()),

@@ -28,14 +28,18 @@ from fewlabels.errors import (
     FewLabelsWarning,
     InputError,
     InputTypeError,
+    MissingMethodError,
     NonFiniteLossError,
     NotFittedError,
     ResumeMismatchError,
     StorageError,
     TrainingInterruptedError,
 )
+from fewlabels.keras_layers import register_with_keras
 
 __version__ = "0.1.0"
+
+register_with_keras()  # `keras.models.load_model` then reads fewlabels' saved models
 
 _LAZY = {
     "SelfTraining": "fewlabels.estimators.self_training",
@@ -62,6 +66,7 @@ __all__ = [
     "FewLabelsWarning",
     "InputError",
     "InputTypeError",
+    "MissingMethodError",
     "NonFiniteLossError",
     "NotFittedError",
     "ResumeMismatchError",

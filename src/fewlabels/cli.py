@@ -233,6 +233,8 @@ def _export_parser(sub) -> None:
     export.add_argument("--out", default=None, metavar="PATH",
                         help="where to write (default: RUN_DIR/saved_model/, "
                         "RUN_DIR/model.tflite or RUN_DIR/model.onnx)")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace what is at the output path (never through a link)")
     trust_option(export)
 
 
@@ -350,7 +352,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Wrote {workflow.write_report(args.run_dir)}")
     elif args.command == "export":
         path = workflow.export_run(args.run_dir, format=args.format, out=args.out,
-                                   trust_model=args.trust_model)
+                                   trust_model=args.trust_model, overwrite=args.overwrite)
         print(f"Wrote {path}")
     elif args.command == "predict":
         n = workflow.predict_run(args.run_dir, args.data, args.out,

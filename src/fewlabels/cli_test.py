@@ -542,3 +542,20 @@ def test_fit_takes_the_augmentation_options_and_records_them(tmp_path):
                      "--no-baseline", *IMAGE_FAST]) == 0
     params = json.loads((out / "config.json").read_text())["params"]
     assert params["augment_params"] == {"horizontal_flip": False, "rotation": 5.0}
+
+
+def test_predictions_neutralize_cells_a_spreadsheet_would_run_as_formulas(tmp_path):
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, (30, 2)), rng.normal(4, 1, (30, 2))])
+    labels = ["=HYPERLINK(\"http://x\")"] * 30 + ["@SUM(1)"] * 30
+    data = tmp_path / "data.csv"
+    lines = ["a,b,label"] + [f"{u:.3f},{v:.3f},{lab if i % 3 == 0 else '?'}"
+                             for i, ((u, v), lab) in enumerate(zip(x, labels, strict=True))]
+    data.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    assert cli.main(["fit", str(data), "--out", str(run), "--members", "linear",
+                     "--verbose", "0"]) == 0
+    out = tmp_path / "preds.csv"
+    assert cli.main(["predict", str(run), str(data), "--out", str(out)]) == 0
+    classes = {row["class"] for row in csv.DictReader(out.open())}
+    assert classes == {"'=HYPERLINK(\"http://x\")", "'@SUM(1)"}  # text, not formulas

@@ -44,6 +44,11 @@ class InputTypeError(InputError, TypeError):
     """Input of the wrong type (not numbers, a sparse matrix): a `TypeError` too."""
 
 
+class MissingMethodError(InputError, AttributeError):
+    """A learner lacks a method fewlabels needs (`predict_proba`): an `AttributeError` too,
+    as scikit-learn raises."""
+
+
 class NotFittedError(InputError, AttributeError):
     """The estimator is used before `fit` or `load` (as scikit-learn's `NotFittedError`).
 

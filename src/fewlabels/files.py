@@ -174,3 +174,29 @@ def _declared_bytes(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:
                 else np.lib.format.read_array_header_2_0)
         shape, _, dtype = read(f, max_header_size=1 << 16)
     return int(np.prod(shape, dtype=object)) * dtype.itemsize
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP's CSV-injection list)."""
+
+
+def csv_cell(value) -> str:
+    """`value` as a CSV cell a spreadsheet shows as text: a cell starting with `=`, `+`,
+    `-`, `@`, a tab or a carriage return gets a leading `'` (OWASP's advice), unless it is a
+    plain number such as `-3.5`.
+
+    Example:
+    ```python
+    csv_cell("=HYPERLINK(...)")  # "'=HYPERLINK(...)"
+    csv_cell(-2)                 # "-2"
+    ```
+    """
+    text = str(value)
+    if not text.startswith(FORMULA_START):
+        return text
+    try:
+        float(text)
+    except ValueError:
+        return "'" + text
+    return text
+

@@ -44,3 +44,13 @@ def test_odd_json_files_are_named_not_tracebacks(tmp_path, make, message):
     make(path)
     with pytest.raises(InputError, match=message):
         read_json(path)
+
+
+@pytest.mark.parametrize(("value", "cell"), [
+    ("=1+1", "'=1+1"), ("+cmd", "'+cmd"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\tx", "'\tx"), ("\rx", "'\rx"), ("cat", "cat"), (-2, "-2"), ("-3.5", "-3.5"), (7, "7"),
+])
+def test_csv_cell_neutralizes_formula_starts_but_not_numbers(value, cell):
+    from fewlabels.files import csv_cell
+
+    assert csv_cell(value) == cell

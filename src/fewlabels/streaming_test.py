@@ -148,7 +148,7 @@ def test_fully_labeled_images_train_supervised_without_an_unlabeled_pool(pool):
     from fewlabels.workflow.reporting import history_record
 
     _, streamed = in_memory_and_streamed(pool)  # x: the 12 labeled images only
-    with pytest.warns(FewLabelsWarning, match="no unlabeled rows: training a plain supervised"):
+    with pytest.warns(FewLabelsWarning, match="no unlabeled samples: training a plain supervised"):
         model = ConsistencyTraining(method="fixmatch", steps=2, steps_per_epoch=2, batch_size=4,
                                     cnn_widths=(4,)).fit(streamed.x, streamed.y)
     assert model.n_unlabeled_ == 0 and model.n_train_labeled_ == 12

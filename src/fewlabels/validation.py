@@ -14,7 +14,7 @@ SHOWN_VALUES = 12  # of a bad row, in a message
 
 def check_features(X, *, n_features: int | None = None, name: str = "X",
                    images: bool = False, input_shape: tuple | None = None,
-                   estimator: str = "the model") -> np.ndarray:
+                   estimator: str = "the model", for_learner: bool = False) -> np.ndarray:
     """Return `X` as a finite float32 array, or raise naming what is wrong.
 
     Images given as `uint8` stay `uint8` (a quarter of the memory; each batch is cast to
@@ -28,16 +28,23 @@ def check_features(X, *, n_features: int | None = None, name: str = "X",
         images: expect images instead of feature rows.
         input_shape: the per-sample shape a fitted image model expects, if any.
         estimator: what expects `n_features`, for the message.
+        for_learner: rows for a scikit-learn learner (`SelfTraining(estimator=...)`): a
+            scipy sparse matrix is accepted (as CSR), and float64 stays float64.
 
     Returns:
-        The float32 (or uint8 images) array.
+        The float32 (or uint8 images) array; with `for_learner`, a CSR matrix or the rows
+        in their own float precision.
     """
+    if for_learner and _is_sparse(X):
+        return _check_sparse(X, n_features, name, estimator)
     check_dense(X, name)
     try:
         arr = np.asarray(X)
         if arr.dtype.kind == "c":
             raise InputError(f"{name} has complex numbers: Complex data not supported.")
-        if not (images and arr.dtype == np.uint8):
+        kept = ((images and arr.dtype == np.uint8)  # images stay uint8
+                or (for_learner and arr.dtype.kind == "f"))  # a learner's rows, float64 too
+        if not kept:
             arr = arr.astype(np.float32, copy=False)
     except TypeError as err:
         raise InputTypeError(f"{name} must be an array of numbers: {err}") from err
@@ -81,15 +88,39 @@ def check_features(X, *, n_features: int | None = None, name: str = "X",
     return arr
 
 
+def _is_sparse(X) -> bool:
+    return hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse")
+
+
+def _check_sparse(X, n_features: int | None, name: str, estimator: str):
+    """A scipy sparse matrix of finite numbers as CSR, for a scikit-learn learner."""
+    X = X.tocsr()
+    if X.dtype.kind not in "iuf" or X.ndim != 2 or X.shape[1] == 0:
+        raise InputError(f"{name} must be a 2-D sparse matrix of numbers with at least one "
+                         f"column; got {X.dtype} of shape {X.shape}.")
+    if X.dtype.kind != "f":
+        X = X.astype(np.float64)
+    if n_features is not None and X.shape[1] != n_features:
+        raise InputError(f"{name} has {X.shape[1]} features, but {estimator} is expecting "
+                         f"{n_features} features as input.")
+    bad = np.flatnonzero(~np.isfinite(X.data))
+    if len(bad):
+        row = int(np.searchsorted(X.indptr, bad[0], side="right") - 1)
+        raise InputError(f"{name} contains NaN or inf (first at row {row}, column "
+                         f"{int(X.indices[bad[0]])}, 0-based).")
+    return X
+
+
 def check_dense(X, name: str = "X") -> None:
     """Refuse a sparse matrix by name (fewlabels trains on dense arrays)."""
-    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+    if _is_sparse(X):
         raise InputTypeError(f"{name} is a sparse matrix; sparse data is not supported: pass "
                              "a dense array (X.toarray()).")
 
 
 def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
-                        more_unlabeled: bool = False) -> tuple[np.ndarray, np.ndarray, list]:
+                        more_unlabeled: bool = False,
+                        for_learner: bool = False) -> tuple[np.ndarray, np.ndarray, list]:
     """Validate features and partial labels for semi-supervised training.
 
     Labels are class indices into `classes`, with -1 marking unlabeled rows.
@@ -101,6 +132,7 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
         images: `X` holds images `(n, height, width, channels)` instead of feature rows.
         more_unlabeled: unlabeled images come from elsewhere too (files streamed from disk),
             so a fully labeled `X` is no reason to warn.
+        for_learner: rows for a scikit-learn learner (see `check_features`).
 
     Returns:
         `(X, y, classes)` as float32, int64 and a list.
@@ -108,12 +140,13 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
     Raises:
         InputError: on mismatched lengths, too few samples, no or one labeled class.
     """
-    X = check_features(X, images=images)
+    X = check_features(X, images=images, for_learner=for_learner)
+    n = X.shape[0]
     if y is None:
         raise InputError("this estimator requires y to be passed, but the target y is None.")
     y_arr = np.asarray(y)
-    if y_arr.ndim >= 1 and len(y_arr) != len(X):  # before reading it as one-hot rows
-        raise InputError(f"X has {len(X)} rows but y has {len(y_arr)} labels"
+    if y_arr.ndim >= 1 and len(y_arr) != n:  # before reading it as one-hot rows
+        raise InputError(f"X has {n} rows but y has {len(y_arr)} labels"
                              + (f" (y has shape {y_arr.shape})" if y_arr.ndim > 1 else "")
                              + ".")
     if y_arr.ndim == 2:
@@ -122,10 +155,10 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
             classes = list(range(np.asarray(y).shape[1]))
     if y_arr.ndim != 1:
         raise InputError(f"y must be 1-D; got an array of shape {y_arr.shape}.")
-    if len(y_arr) != len(X):
-        raise InputError(f"X has {len(X)} rows but y has {len(y_arr)} labels.")
-    if len(X) < 2:
-        raise InputError(f"need at least 2 samples; got n_samples = {len(X)}.")
+    if len(y_arr) != n:
+        raise InputError(f"X has {n} rows but y has {len(y_arr)} labels.")
+    if n < 2:
+        raise InputError(f"need at least 2 samples; got n_samples = {n}.")
     if y_arr.dtype.kind not in "iu" and not (
         y_arr.dtype.kind == "f" and np.all(np.isfinite(y_arr)) and np.all(y_arr == np.round(y_arr))
     ):
@@ -153,11 +186,41 @@ def check_training_data(X, y, classes: Sequence | None, *, images: bool = False,
                           stacklevel=3)
     if n_labeled == len(y_arr) and not more_unlabeled:
         warnings.warn(
-            "no unlabeled rows: training a plain supervised model.",
+            "y contains no unlabeled samples: training a plain supervised model.",
             FewLabelsWarning,
             stacklevel=3,
         )
     return X, y_arr, classes
+
+
+def check_sample_weight(sample_weight, n: int) -> np.ndarray | None:
+    """None, or `n` finite, non-negative row weights as float32; a bad one is named by row.
+
+    Args:
+        sample_weight: the weights `fit` was given, or None.
+        n: the number of rows of `X`.
+
+    Returns:
+        The weights as a float32 array, or None.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        weight = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"sample_weight must be numbers; {err}.") from err
+    if weight.ndim == 0:
+        weight = np.full(n, float(weight))
+    if weight.shape != (n,):
+        raise InputError(f"sample_weight has shape {weight.shape}; expected ({n},), one "
+                         "weight per row of X.")
+    bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
+    if len(bad):
+        raise InputError(f"sample_weight must be finite and >= 0; row {int(bad[0])} has "
+                         f"{weight[bad[0]]!r}.")
+    if not weight.any():
+        raise InputError("Sample weights must contain at least one non-zero number.")
+    return weight.astype(np.float32)
 
 
 def check_label_counts(y: np.ndarray, classes: list, name: str = "") -> np.ndarray:

@@ -67,7 +67,9 @@ class Algorithm(keras.layers.Layer):
     Args:
         lambda_u: the weight of the unsupervised term.
         warmup_steps: steps over which the unsupervised weight ramps linearly from 0 to
-            `lambda_u` (0: full weight from the first step).
+            `lambda_u` (0: full weight from the first step, or `warmup_fraction`'s ramp).
+        warmup_fraction: with `warmup_steps=0`, the share of the fit's planned steps over
+            which the weight ramps (the fit calls `plan`).
     """
 
     registry_name: ClassVar[str] = ""
@@ -99,15 +101,25 @@ class Algorithm(keras.layers.Layer):
     strong_view: ClassVar[str] = "strong"
     """The policy `ConsistencyTraining` uses for the second view with `strong="auto"`."""
 
-    def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0, **kwargs: Any) -> None:
+    def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0,
+                 warmup_fraction: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not lambda_u >= 0:
             raise InputError(f"lambda_u must be >= 0; got {lambda_u!r}.")
         if not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise InputError(f"warmup_steps must be an integer >= 0; got {warmup_steps!r}.")
+        if not 0.0 <= warmup_fraction <= 1.0:
+            raise InputError(f"warmup_fraction must be in [0, 1]; got {warmup_fraction!r}.")
         self.lambda_u = float(lambda_u)
         self.warmup_steps = warmup_steps
+        self.warmup_fraction = float(warmup_fraction)
+        self.ramp_steps = warmup_steps
         self.n_classes = None
+
+    def plan(self, total_steps: int) -> None:
+        """Fix the ramp of the unsupervised weight for a fit of `total_steps` steps:
+        `warmup_steps`, else `warmup_fraction` of them."""
+        self.ramp_steps = self.warmup_steps or round(self.warmup_fraction * total_steps)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -187,17 +199,18 @@ class Algorithm(keras.layers.Layer):
         raise NotImplementedError
 
     def weight(self, step):
-        """The unsupervised weight at `step`: `lambda_u`, ramped over `warmup_steps`."""
-        if self.warmup_steps == 0:
+        """The unsupervised weight at `step`: `lambda_u`, ramped over the planned steps."""
+        if self.ramp_steps == 0:
             return ops.convert_to_tensor(self.lambda_u, "float32")
-        ramp = ops.minimum(ops.cast(step, "float32") / float(self.warmup_steps), 1.0)
+        ramp = ops.minimum(ops.cast(step, "float32") / float(self.ramp_steps), 1.0)
         return self.lambda_u * ramp
 
     # -- config --------------------------------------------------------------------------------
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(lambda_u=self.lambda_u, warmup_steps=self.warmup_steps)
+        config.update(lambda_u=self.lambda_u, warmup_steps=self.warmup_steps,
+                      warmup_fraction=self.warmup_fraction)
         return config
 
     def hyperparameters(self) -> dict:
@@ -218,7 +231,11 @@ def masked_cross_entropy(targets, probs, mask):
 def ema_assign(variable, value, momentum) -> None:
     """`variable <- momentum * variable + (1 - momentum) * value`, inside the compiled step.
 
-    `momentum` is a float or a scalar tensor (`warmed_up_momentum`)."""
+    `momentum` is a float or a scalar tensor (`warmed_up_momentum`). A variable that is not
+    a float (a `Normalization` layer's int64 count) is copied, not averaged."""
+    if "float" not in str(variable.dtype):
+        variable.assign(ops.cast(value, variable.dtype))
+        return
     momentum = ops.cast(momentum, variable.dtype)
     variable.assign(momentum * variable + (1.0 - momentum) * ops.cast(value, variable.dtype))
 

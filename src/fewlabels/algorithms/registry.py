@@ -97,7 +97,8 @@ def methods_table() -> str:
     rows = ["| `--method` | what it does | defaults |", "|---|---|---|"]
     for name in names():
         cls = get(name)
-        defaults = ", ".join(f"{k}={v}" for k, v in cls().hyperparameters().items())
+        defaults = ", ".join(f"{k}={round(v, 3) if isinstance(v, float) else v}"
+                             for k, v in cls().hyperparameters().items())
         # an algorithm learning from a teacher's targets is a stage, not a method of its own
         shown = f"`teacher-student`'s students: `{name}`" if cls.needs_targets else f"`{name}`"
         rows.append(f"| {shown} | {cls.summary} | {defaults} |")

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fewlabels.errors import InputError, not_fitted
+from fewlabels.estimators.labels import plain
 from fewlabels.files import inside, read_json, write_json
 from fewlabels.validation import check_features, onehot_to_indices
 
@@ -148,7 +149,7 @@ class Estimator:
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise not_fitted(
-                f"this {type(self).__name__} is not fitted yet; call fit() or load()."
+                f"This {type(self).__name__} instance is not fitted yet; call fit() or load()."
             )
 
     def _check_input(self, X) -> np.ndarray:
@@ -189,6 +190,19 @@ class Estimator:
             raise InputError("tta mirrors images, but this model was trained with "
                              "horizontal_flip off (digits, text): a mirror image is not its "
                              "data.")
+
+    def predict_log_proba(self, X, *, tta: bool = False) -> np.ndarray:
+        """The logarithm of `predict_proba` (-inf where a probability is 0).
+
+        Args:
+            X: features or images.
+            tta: test-time augmentation (see `predict_proba`).
+
+        Returns:
+            `(n_samples, n_classes)` log-probabilities, columns in `classes_` order.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X, tta=tta))
 
     def training_views(self, X: np.ndarray) -> list[tuple[str, object]]:
         """The augmentations training applies to images like `X`, as `(name, Keras layer)`
@@ -269,7 +283,7 @@ class Estimator:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         training.save_model(self.model_, inside(directory, MODEL_FILE))
-        write_json(inside(directory, CLASSES_FILE), _plain(self.classes_))
+        write_json(inside(directory, CLASSES_FILE), plain(self.classes_))
         write_json(inside(directory, CONFIG_FILE), {
             "fewlabels_version": __version__,
             "estimator": type(self).__name__,
@@ -314,15 +328,47 @@ class Estimator:
                 f"{len(classes)} classes."
             )
         estimator.model_ = model
-        estimator.classes_ = classes
-        estimator.input_shape_ = tuple(int(d) for d in model.input_shape[1:])
-        if len(estimator.input_shape_) == 1:
-            estimator.n_features_in_ = estimator.input_shape_[0]
+        estimator._set_data_shape(model.input_shape[1:], classes)
         estimator._after_load()
         return estimator
 
     def _after_load(self) -> None:
         """Set what a loaded estimator needs beyond the model (subclasses)."""
+
+    def _set_data_shape(self, sample_shape, classes) -> None:
+        """The fitted attributes that describe the data: `classes_` (a NumPy array, as
+        scikit-learn's), `input_shape_`, and `n_features_in_` for feature rows."""
+        self.classes_ = np.asarray(classes)
+        self.input_shape_ = tuple(int(d) for d in sample_shape)
+        if len(self.input_shape_) == 1:
+            self.n_features_in_ = self.input_shape_[0]
+
+
+class if_learner_has:  # noqa: N801 - a decorator, named as scikit-learn's `available_if`
+    """A method that exists only where the learner has a method of its name, as
+    scikit-learn's `available_if`: the fitted `estimator_` once fitted, else `estimator`.
+
+    `hasattr(model, name)` is then False for a learner without it, and calling it raises
+    scikit-learn's `AttributeError`, caused by the learner's own.
+    """
+
+    def __init__(self, method) -> None:
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        learner = obj.estimator_ if hasattr(obj, "estimator_") else obj.estimator
+        try:
+            getattr(learner, self.name)
+        except AttributeError as err:
+            raise AttributeError(f"This {type(obj).__name__!r} has no attribute "
+                                 f"{self.name!r}") from err
+        return self.method.__get__(obj, owner)
 
 
 def _check_model_shape(model, path: Path) -> None:
@@ -344,69 +390,3 @@ def _same(a, b) -> bool:
         return bool(a == b) if not isinstance(a, np.ndarray) else False
     except Exception:  # values that cannot be compared
         return False
-
-
-def _plain(values) -> list:
-    """Class labels as JSON-friendly Python values (NumPy scalars become ints and strs)."""
-    return [v.item() if isinstance(v, np.generic) else v for v in values]
-
-
-def encode_labels(y, classes) -> tuple[np.ndarray, list | None]:
-    """Labels as scikit-learn's semi-supervised estimators take them, as class indices.
-
-    Args:
-        y: class labels with -1 for unlabeled rows (scikit-learn's convention), one-hot rows,
-            or, when `classes` is given, class indices into it (-1 unlabeled).
-        classes: the class names, or None to take them from `y`.
-
-    Returns:
-        `(y, classes)`: indices (-1 unlabeled) and the sorted class labels; unchanged when
-        `classes` is given or `y` is one-hot.
-    """
-    if y is None:
-        raise InputError("this estimator requires y to be passed, but the target y is None.")
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:  # a column vector, as scikit-learn ravels it
-        _warn_column_vector()
-        y = y.ravel()
-    if classes is not None or y.ndim != 1:
-        return y, classes
-    unlabeled = _is_unlabeled(y)
-    labels = y[~unlabeled]
-    try:
-        found = np.unique(labels)
-    except TypeError as err:  # mixed types that do not sort
-        raise InputError(f"y mixes label types that cannot be ordered ({err}).") from err
-    if found.dtype.kind == "f" and not np.all(np.isfinite(found)):
-        raise InputError("y contains NaN or inf; mark unlabeled rows with -1.")
-    if found.dtype.kind == "f" and np.any(found != np.round(found)):
-        raise InputError("Unknown label type: continuous. y holds class labels (-1 for "
-                         "unlabeled rows), not real numbers: this is a classifier.")
-    indices = np.full(len(y), -1, dtype=np.int64)
-    indices[~unlabeled] = np.searchsorted(found, labels)
-    return indices, _plain(found)
-
-
-def encode_hidden(y_hidden, given_classes, classes: list):
-    """Hidden labels as indices into `classes`, encoded as `encode_labels` encoded `y`: class
-    indices already when `given_classes` was given; labels (unknown ones -1) otherwise."""
-    if y_hidden is None or given_classes is not None:
-        return y_hidden
-    hidden = np.asarray(y_hidden)
-    index = {c: i for i, c in enumerate(classes)}
-    return np.array([index.get(_plain([v])[0], -1) for v in hidden], dtype=np.int64)
-
-
-def _warn_column_vector() -> None:
-    import warnings
-
-    from sklearn.exceptions import DataConversionWarning
-
-    warnings.warn("A column-vector y was passed when a 1d array was expected; it is "
-                  "raveled.", DataConversionWarning, stacklevel=4)
-
-
-def _is_unlabeled(y: np.ndarray) -> np.ndarray:
-    if y.dtype.kind in "iuf":
-        return y == -1
-    return np.array([v == -1 or (isinstance(v, str) and v == "-1") for v in y], dtype=bool)

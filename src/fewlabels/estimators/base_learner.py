@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from fewlabels.errors import InputError
+from fewlabels.errors import InputError, MissingMethodError
 from fewlabels.estimators.self_training_run import SelfTrainingRun
 
 NETWORK = "estimator"
@@ -38,19 +38,21 @@ def check_classifier(name: str, value) -> None:
     if isinstance(value, type):
         raise InputError(f"{name} must be a classifier instance, such as {value.__name__}(); "
                          f"got the class {value.__name__}.")
-    missing = [m for m in ("fit", "predict_proba", "get_params")
-               if not callable(getattr(value, m, None))]
+    missing = [m for m in ("fit", "get_params") if not callable(getattr(value, m, None))]
     if missing:
         raise InputError(f"{name} must be a scikit-learn classifier with fit, predict_proba "
-                         f"and get_params (SVC needs probability=True); {value!r} has no "
-                         f"{', '.join(missing)}.")
+                         f"and get_params; {value!r} has no {', '.join(missing)}.")
+    if not hasattr(value, "predict_proba"):  # scikit-learn's error, an AttributeError
+        raise MissingMethodError(
+            f"{name}: {type(value).__name__!r} object has no attribute 'predict_proba'; "
+            "self-training reads its probabilities (SVC needs probability=True).")
 
 
 def classifier_proba(model, X: np.ndarray, n_classes: int) -> np.ndarray:
     """A fitted classifier's probabilities with a column for each of `n_classes` classes
     (0 for a class its training rows did not have)."""
-    out = np.zeros((len(X), n_classes))
-    if len(X):
+    out = np.zeros((X.shape[0], n_classes))
+    if X.shape[0]:
         out[:, np.asarray(model.classes_).astype(int)] = model.predict_proba(X)
     return out
 
@@ -58,8 +60,10 @@ def classifier_proba(model, X: np.ndarray, n_classes: int) -> np.ndarray:
 class BaseLearnerRun(SelfTrainingRun):
     """`SelfTrainingRun` with a scikit-learn classifier as the learner."""
 
+    for_learner = True
+
     def __init__(self, estimator, X, y, classes, validation_data, y_hidden,
-                 checkpoint) -> None:
+                 checkpoint, *, sample_weight=None) -> None:
         est = estimator
         if checkpoint is not None:
             raise InputError(
@@ -69,11 +73,14 @@ class BaseLearnerRun(SelfTrainingRun):
         if est.soft_labels:
             raise InputError("soft_labels=True needs a network; a scikit-learn estimator "
                              "trains on hard labels.")
-        if est.pseudo_weight != 1.0 and "sample_weight" not in inspect.signature(
-                est.estimator.fit).parameters:
-            raise InputError(f"pseudo_weight={est.pseudo_weight} needs an estimator whose fit "
-                             f"takes sample_weight; {type(est.estimator).__name__}'s does not.")
-        super().__init__(estimator, X, y, classes, validation_data, y_hidden, None)
+        weighted = "sample_weight" in inspect.signature(est.estimator.fit).parameters
+        for asked, what in ((est.pseudo_weight != 1.0, f"pseudo_weight={est.pseudo_weight}"),
+                            (sample_weight is not None, "fit(..., sample_weight=...)")):
+            if asked and not weighted:
+                raise InputError(f"{what} needs an estimator whose fit takes sample_weight; "
+                                 f"{type(est.estimator).__name__}'s does not.")
+        super().__init__(estimator, X, y, classes, validation_data, y_hidden, None,
+                         sample_weight=sample_weight)
 
     def _split_validation(self, validation_data, images: bool) -> None:
         if validation_data is not None or self.est.calibrate:

@@ -282,6 +282,7 @@ class ConsistencyTraining(Estimator):
                               len(classes), streamed=bool(unlabeled_files))
         self.steps_ = self._planned_steps(checkpoint, X_train, train_y, classes, validation,
                                           hidden, unlabeled_files, unlabeled_targets)
+        algorithm.plan(self.steps_)
         training.seed_everything(self.seed, self.deterministic)
         backbone = build_network(network, X, len(classes),
                                  {**self.params_json(), "model": self.model})
@@ -317,10 +318,7 @@ class ConsistencyTraining(Estimator):
     def _fitted(self, X, classes, network, algorithm, recorder, monitor, train_y,
                 n_unlabeled: int) -> None:
         """Set the fitted attributes that describe the data and the run."""
-        self.classes_ = list(classes)
-        self.input_shape_ = tuple(int(d) for d in X.shape[1:])
-        if X.ndim == 2:
-            self.n_features_in_ = X.shape[1]
+        self._set_data_shape(X.shape[1:], classes)
         self.network_ = network
         self.algorithm_ = algorithm.hyperparameters()
         self.history_ = {k: [epoch.get(k, float("nan")) for epoch in recorder.history]

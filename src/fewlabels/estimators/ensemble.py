@@ -36,7 +36,8 @@ import numpy as np
 from fewlabels import params as p
 from fewlabels.errors import InputError
 from fewlabels.estimators import members as m
-from fewlabels.estimators.base import Estimator, encode_hidden, encode_labels
+from fewlabels.estimators.base import Estimator
+from fewlabels.estimators.labels import encode_hidden, encode_labels, labels_of
 from fewlabels.validation import check_dense, check_training_data
 
 NETWORK_RECIPE = {"method": "fixmatch", "optimizer": "adam", "learning_rate": 0.003,
@@ -96,6 +97,13 @@ class TableEnsemble(Estimator):
             probabilities the threshold reads. `calibration_` and each round's record hold
             the temperature and the out-of-fold ECE before and after. Off by default: the
             tabular benchmark measured it (docs/table-ensemble.md).
+        scaling: how the linear, kernel and graph members see the features. `"standard"`:
+            each feature scaled to unit variance. `"global"`: one shared scale, for features
+            in one unit (pixels), where per-feature scaling would give a nearly constant
+            feature the weight of an informative one. `"auto"`: global when no feature's
+            spread exceeds 10 times the median feature's, else standard (`scaling_` says
+            which; measured in docs/table-ensemble.md). The network member standardizes
+            its own input.
         seed: seeds the samples (kernel width, anchors, rows beyond the kernel's cap).
         verbose: 0 silent; 1 or 2 one line per round.
 
@@ -123,6 +131,7 @@ class TableEnsemble(Estimator):
         "select": p.one_of("average", "cv", "labels"),
         "graph_features": p.one_of("rows", "network"),
         "calibrate": p.boolean,
+        "scaling": p.one_of(*m.SCALINGS),
         "seed": p.interval(int, 0, 2**32 - 1),
         "verbose": p.one_of(0, 1, 2),
     }
@@ -142,6 +151,7 @@ class TableEnsemble(Estimator):
         select: str = "average",
         graph_features: str = "rows",
         calibrate: bool = False,
+        scaling: str = "auto",
         seed: int = 0,
         verbose: int = 0,
     ) -> None:
@@ -157,6 +167,7 @@ class TableEnsemble(Estimator):
         self.select = select
         self.graph_features = graph_features
         self.calibrate = calibrate
+        self.scaling = scaling
         self.seed = seed
         self.verbose = verbose
 
@@ -188,7 +199,8 @@ class TableEnsemble(Estimator):
         X, y, classes_ = check_training_data(X, y, labels)
         hidden = encode_hidden(y_hidden, classes, classes_)
         hidden = None if hidden is None else np.asarray(hidden, dtype=np.int64)
-        mean, scale = m.standardization(X.astype(np.float64))
+        self.scaling_ = m.scaling_for(X.astype(np.float64), self.scaling)
+        mean, scale = m.standardization(X.astype(np.float64), self.scaling_)
         Z = (X - mean) / scale
         n_classes = len(classes_)
         self.gamma_ = self.gamma or m.median_gamma(Z, self.seed)
@@ -207,20 +219,17 @@ class TableEnsemble(Estimator):
                              if self.calibrate and np.any(y < 0) else None)
         once = {"graph": None if graph is None else {**graph, **features},
                 "network": None if network is None else {"model": network.model_}}
-        fitted, records, labeled_iter, termination = self._rounds(
+        fitted, records, labels, labeled_iter, termination = self._rounds(
             Z, y, classes_, anchors, once, fixed, hidden)
         from fewlabels.models.kernels import ensemble_network
 
         self.model_ = ensemble_network(mean, scale, fitted)
-        self.classes_ = classes_
-        self.n_features_in_ = X.shape[1]
-        self.input_shape_ = (X.shape[1],)
+        self._set_data_shape(X.shape[1:], classes_)
         self.n_train_labeled_ = int(np.sum(y >= 0))
         self.n_unlabeled_ = int(np.sum(y < 0))
         self.rounds_ = records
         self.labeled_iter_ = labeled_iter
-        self.transduction_ = np.where(y >= 0, y,
-                                      m.ensemble_proba(fitted, Z, fixed).argmax(axis=1))
+        self.transduction_ = labels_of(np.where(labeled_iter >= 0, labels, -1), classes_)
         self.n_iter_ = len(records)
         self.termination_condition_ = termination
         self.wall_s_ = round(time.perf_counter() - start, 3)
@@ -346,7 +355,9 @@ class TableEnsemble(Estimator):
         return fitted
 
     def _rounds(self, Z, y, classes, anchors, once, fixed, hidden):
-        """The pseudo-labeling rounds: `(members, records, labeled_iter, termination)`."""
+        """The pseudo-labeling rounds: `(members, records, labels, labeled_iter,
+        termination)`, `labels` the class indices the members were last fitted on (-1:
+        none)."""
         from fewlabels.calibration import apply_temperature
 
         n_classes = len(classes)
@@ -376,7 +387,7 @@ class TableEnsemble(Estimator):
             self._say(f"Round {r}: {int(chosen.sum())} pseudo-labels (mean confidence "
                       f"{records[-1]['mean_confidence']:.3f}).")
             fitted = self._fit_members(Z, labels, y, n_classes, anchors, once, fitted)
-        return fitted, records, labeled_iter, termination
+        return fitted, records, labels, labeled_iter, termination
 
     def _record(self, r: int, rows, proba, hidden, classes) -> dict:
         record = {"round": r, "accepted": len(rows), "pseudo_labeled_total": len(rows),

@@ -36,8 +36,30 @@ GAMMA_SAMPLE = 1000
 """Rows the median distance for the kernel width is computed on."""
 
 
-def standardization(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Feature means and scales (standard deviations; 1 for a constant feature).
+SCALINGS = ("auto", "standard", "global")
+COMMENSURATE = 10.0
+"""`scaling="auto"` scales every feature by one shared factor when no feature's spread is
+more than this many times the median feature's: the features then share a unit (pixels,
+counts, lengths), and per-feature scaling would blow a nearly constant feature (a border
+pixel) up to the weight of an informative one."""
+
+
+def scaling_for(X: np.ndarray, scaling: str) -> str:
+    """`"standard"` or `"global"`: `scaling`, or for `"auto"` the one that suits `X`'s
+    features (global when their spreads are within `COMMENSURATE` of the median's)."""
+    if scaling != "auto":
+        return scaling
+    spread = X.std(axis=0)
+    spread = spread[spread > 0]
+    if len(spread) == 0:
+        return "standard"
+    return "global" if spread.max() <= COMMENSURATE * np.median(spread) else "standard"
+
+
+def standardization(X: np.ndarray, scaling: str = "standard") -> tuple[np.ndarray,
+                                                                       np.ndarray]:
+    """Feature means and scales: each feature's standard deviation (`"standard"`; 1 for a
+    constant feature), or one shared scale, the root mean variance (`"global"`).
 
     Example:
     ```python
@@ -46,6 +68,9 @@ def standardization(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ```
     """
     mean = X.mean(axis=0)
+    if scaling == "global":
+        shared = float(np.sqrt(np.mean(X.var(axis=0))))
+        return mean, np.full(X.shape[1], shared if shared > 0 else 1.0)
     scale = X.std(axis=0)
     return mean, np.where(scale > 0, scale, 1.0)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from fewlabels.data.splits import stratified_split
 from fewlabels.errors import InputError
-from fewlabels.estimators.base import encode_hidden, encode_labels
+from fewlabels.estimators.labels import encode_hidden, encode_labels
 from fewlabels.models.chooser import choose_network
 from fewlabels.validation import check_dense, check_features, check_training_data
 

@@ -12,11 +12,12 @@ import numpy as np
 
 
 def confident_rows(proba: np.ndarray, threshold: float) -> np.ndarray:
-    """Rows whose top class probability is at least `threshold`.
+    """Rows whose top class probability is above `threshold` (strictly, as scikit-learn's
+    `SelfTrainingClassifier` compares).
 
     Args:
         proba: `(n, n_classes)` class probabilities.
-        threshold: the confidence floor in [0, 1].
+        threshold: the confidence to exceed, in [0, 1].
 
     Returns:
         Sorted row indices.
@@ -26,22 +27,22 @@ def confident_rows(proba: np.ndarray, threshold: float) -> np.ndarray:
     confident_rows(np.array([[0.95, 0.05], [0.6, 0.4]]), 0.9)  # -> array([0])
     ```
     """
-    return np.flatnonzero(proba.max(axis=1) >= threshold)
+    return np.flatnonzero(proba.max(axis=1) > threshold)
 
 
-def top_k_per_class(proba: np.ndarray, k: int) -> np.ndarray:
-    """For each predicted class, the `k` rows predicted as it with the highest confidence.
-
-    Ties are broken by row order, so the result is deterministic.
+def most_confident(proba: np.ndarray, k: int) -> np.ndarray:
+    """The `k` rows with the highest top class probability (all of them when fewer), as
+    scikit-learn's `criterion="k_best"` picks. Ties are broken by row order.
 
     Args:
         proba: `(n, n_classes)` class probabilities.
-        k: rows to keep per class.
+        k: rows to keep.
 
     Returns:
         Sorted row indices.
     """
-    return _most_confident_per_class(proba, lambda c: k)
+    order = np.argsort(-proba.max(axis=1), kind="stable")
+    return np.sort(order[:k])
 
 
 def balance_by_prior(proba: np.ndarray, n: int, prior: np.ndarray) -> np.ndarray:
@@ -92,7 +93,7 @@ def select_pseudo_labels(
         proba: `(n, n_classes)` class probabilities of the unlabeled pool.
         criterion: `"threshold"` or `"k_best"`.
         threshold: the confidence floor for `"threshold"`.
-        k_best: rows per class for `"k_best"`.
+        k_best: rows in all for `"k_best"`.
         prior: labeled class frequencies; when given, the criterion sets how many rows the
             round accepts and `balance_by_prior` shares them among classes.
 
@@ -102,7 +103,7 @@ def select_pseudo_labels(
     if criterion == "threshold":
         rows = confident_rows(proba, threshold)
     elif criterion == "k_best":
-        rows = top_k_per_class(proba, k_best)
+        rows = most_confident(proba, k_best)
     else:
         raise ValueError(f"unknown criterion {criterion!r}")
     if prior is not None:

@@ -6,9 +6,9 @@ import pytest
 from fewlabels.estimators.selection import (
     balance_by_prior,
     confident_rows,
+    most_confident,
     pseudo_targets,
     select_pseudo_labels,
-    top_k_per_class,
 )
 
 PROBA = np.array([
@@ -20,14 +20,15 @@ PROBA = np.array([
 ])
 
 
-def test_confident_rows_uses_an_inclusive_threshold():
-    np.testing.assert_array_equal(confident_rows(PROBA, 0.95), [0, 2, 4])
+def test_confident_rows_uses_a_strict_threshold_as_scikit_learn():
+    np.testing.assert_array_equal(confident_rows(PROBA, 0.95), [2, 4])  # 0.95 is not > 0.95
     np.testing.assert_array_equal(confident_rows(PROBA, 0.0), [0, 1, 2, 3, 4])
 
 
-def test_top_k_per_class_keeps_the_most_confident_of_each_predicted_class():
-    np.testing.assert_array_equal(top_k_per_class(PROBA, 1), [2, 3])
-    np.testing.assert_array_equal(top_k_per_class(PROBA, 2), [2, 3, 4])
+def test_most_confident_keeps_the_k_most_confident_rows_of_the_pool():
+    np.testing.assert_array_equal(most_confident(PROBA, 1), [2])
+    np.testing.assert_array_equal(most_confident(PROBA, 3), [0, 2, 4])
+    np.testing.assert_array_equal(most_confident(PROBA, 9), [0, 1, 2, 3, 4])
 
 
 def test_balance_by_prior_caps_an_over_predicted_class():
@@ -48,7 +49,7 @@ def test_balance_by_prior_fills_a_class_below_the_threshold_so_it_does_not_starv
 def test_select_pseudo_labels_without_prior_is_the_plain_criterion():
     rows = select_pseudo_labels(PROBA, criterion="threshold", threshold=0.9, k_best=1,
                                 prior=None)
-    np.testing.assert_array_equal(rows, [0, 2, 3, 4])
+    np.testing.assert_array_equal(rows, [0, 2, 4])  # row 3's 0.90 is not above 0.9
     with pytest.raises(ValueError, match="unknown criterion"):
         select_pseudo_labels(PROBA, criterion="bogus", threshold=0.9, k_best=1, prior=None)
 

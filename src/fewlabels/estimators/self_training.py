@@ -21,7 +21,7 @@ import numpy as np
 
 from fewlabels import params as p
 from fewlabels.errors import InputError
-from fewlabels.estimators.base import Estimator
+from fewlabels.estimators.base import Estimator, if_learner_has
 from fewlabels.estimators.base_learner import (
     NETWORK,
     BaseLearnerRun,
@@ -82,10 +82,11 @@ class SelfTraining(Estimator):
             a few validation rows, the validation loss often bottoms out after a few epochs,
             which would leave the model underfit (see docs/self-training.md).
         validation_fraction: share of each labeled class held out for early stopping.
-        criterion: `"threshold"` (accept confidence >= `threshold`) or `"k_best"` (accept the
-            `k_best` most confident rows per predicted class and round).
-        threshold: the confidence floor for `"threshold"`.
-        k_best: rows per class and round for `"k_best"`.
+        criterion: `"threshold"` (accept the rows whose confidence is above `threshold`,
+            strictly, as scikit-learn's) or `"k_best"` (accept the `k_best` most confident
+            rows of the pool each round).
+        threshold: the confidence `"threshold"` must exceed.
+        k_best: rows per round for `"k_best"` (all that are left, when fewer).
         class_balance: share each round's pseudo-labels among classes by the labeled prior:
             the criterion sets how many rows a round accepts, and each class takes its share
             from its own most confident predictions. This caps a class the model
@@ -99,7 +100,8 @@ class SelfTraining(Estimator):
             all train. True with `estimator=` holds out `validation_fraction` to fit on.
         soft_labels: train on the predicted probabilities instead of one-hot pseudo-labels.
         pseudo_weight: sample weight of pseudo-labeled rows (labeled rows weigh 1).
-        rounds: the most pseudo-labeling rounds (0: supervised only).
+        rounds: the most pseudo-labeling rounds (0: supervised only; None: until every row
+            is labeled or a round accepts none, as scikit-learn's `max_iter=None`).
         warm_start: continue training the previous round's model instead of a fresh one.
         finetune: fine-tune on the labeled rows after the last round.
         finetune_epochs: the most fine-tuning epochs.
@@ -149,7 +151,7 @@ class SelfTraining(Estimator):
         "calibrate": p.optional(p.boolean),
         "soft_labels": p.boolean,
         "pseudo_weight": p.interval(float, 0.0, None),
-        "rounds": p.interval(int, 0, None),
+        "rounds": p.optional(p.interval(int, 0, None)),
         "warm_start": p.boolean,
         "finetune": p.boolean,
         "finetune_epochs": p.interval(int, 1, None),
@@ -161,9 +163,9 @@ class SelfTraining(Estimator):
 
     def __init__(
         self,
+        estimator: Any = None,
         *,
         model: str = "auto",
-        estimator: Any = None,
         backbone: str | None = None,
         weights: str = "imagenet",
         input_size: int | None = None,
@@ -189,7 +191,7 @@ class SelfTraining(Estimator):
         calibrate: bool | None = None,
         soft_labels: bool = False,
         pseudo_weight: float = 1.0,
-        rounds: int = 5,
+        rounds: int | None = 5,
         warm_start: bool = False,
         finetune: bool = True,
         finetune_epochs: int = 30,
@@ -198,8 +200,8 @@ class SelfTraining(Estimator):
         deterministic: bool = True,
         verbose: int = 0,
     ) -> None:
-        self.model = model
         self.estimator = estimator
+        self.model = model
         self.backbone = backbone
         self.weights = weights
         self.input_size = input_size
@@ -240,6 +242,7 @@ class SelfTraining(Estimator):
         self,
         X,
         y,
+        sample_weight=None,
         *,
         classes: Sequence | None = None,
         validation_data: tuple | None = None,
@@ -253,6 +256,9 @@ class SelfTraining(Estimator):
             y: class labels of any type, -1 for unlabeled rows (scikit-learn's convention);
                 with `classes`, class indices into it; or one-hot rows
                 `(n_samples, n_classes)`, all zeros for unlabeled rows.
+            sample_weight: weights of the labeled rows, one per row of `X` (those of
+                unlabeled rows are not read; pseudo-labeled rows weigh `pseudo_weight`).
+                Around a scikit-learn `estimator`, its `fit` must take `sample_weight`.
             classes: the class names, when `y` holds indices; default: the sorted labels.
             validation_data: `(X_val, y_val)` for early stopping, instead of holding out
                 `validation_fraction` of the labeled rows.
@@ -270,12 +276,22 @@ class SelfTraining(Estimator):
 
         p.validate_params(self)
         kind = SelfTrainingRun if self.estimator is None else BaseLearnerRun
-        run = kind(self, X, y, classes, validation_data, y_hidden, checkpoint)
+        run = kind(self, X, y, classes, validation_data, y_hidden, checkpoint,
+                   sample_weight=sample_weight)
         run.initial_stage()
         run.pseudo_label_rounds()
         run.finetune()
         run.fitted(self)
         return self
+
+    def __sklearn_tags__(self):
+        """Estimator tags; around a scikit-learn `estimator`, sparse input as it takes it."""
+        tags = super().__sklearn_tags__()
+        if self.estimator is not None:
+            from sklearn.utils import get_tags
+
+            tags.input_tags.sparse = get_tags(self.estimator).input_tags.sparse
+        return tags
 
     def network_for(self, ndim: int) -> str:
         """The network `fit` builds for inputs of `ndim` dimensions (2: rows, 4: images);
@@ -308,6 +324,28 @@ class SelfTraining(Estimator):
             return super().predict(X, tta=tta)
         self._check_fitted()
         return np.asarray(self.classes_)[self.model_.predict(self._check_input(X)).astype(int)]
+
+    def _check_input(self, X):
+        if getattr(self, "network_", None) != NETWORK:
+            return super()._check_input(X)
+        from fewlabels.validation import check_features
+
+        return check_features(X, n_features=self.n_features_in_, estimator="SelfTraining",
+                              for_learner=True)
+
+    @if_learner_has
+    def decision_function(self, X) -> np.ndarray:
+        """The fitted scikit-learn learner's `decision_function` (available only when it has
+        one, as scikit-learn's `SelfTrainingClassifier`).
+
+        Args:
+            X: features, `(n_samples, n_features)`.
+
+        Returns:
+            What `estimator_.decision_function` returns.
+        """
+        self._check_fitted()
+        return self.estimator_.decision_function(self._check_input(X))
 
     def _proba_of(self, model, X, tta: bool = False):
         if getattr(self, "network_", None) == NETWORK:

@@ -16,11 +16,16 @@ import numpy as np
 
 from fewlabels.data.splits import stratified_split
 from fewlabels.errors import FewLabelsWarning, InputError
-from fewlabels.estimators.base import encode_hidden, encode_labels
+from fewlabels.estimators.labels import encode_hidden, encode_labels, labels_of
 from fewlabels.estimators.selection import pseudo_targets, select_pseudo_labels
 from fewlabels.metrics import COLLAPSE_FACTOR
 from fewlabels.models.chooser import build_network, pretrained
-from fewlabels.validation import check_dense, check_features, check_training_data
+from fewlabels.validation import (
+    check_dense,
+    check_features,
+    check_sample_weight,
+    check_training_data,
+)
 
 
 class SelfTrainingRun:
@@ -29,17 +34,21 @@ class SelfTrainingRun:
     Args:
         estimator: the `SelfTraining` being fitted (its parameters are read, never changed
             until `fitted`).
-        X, y, classes, validation_data, y_hidden, checkpoint: as `SelfTraining.fit` takes
-            them.
+        X, y, classes, validation_data, y_hidden, checkpoint, sample_weight: as
+            `SelfTraining.fit` takes them.
     """
 
+    for_learner = False
+    """Whether the learner is a scikit-learn classifier, which takes sparse rows and float64."""
+
     def __init__(self, estimator, X, y, classes, validation_data, y_hidden,
-                 checkpoint) -> None:
+                 checkpoint, *, sample_weight=None) -> None:
         from fewlabels import training
 
         self.est = est = estimator
-        check_dense(X)
-        X = np.asarray(X)
+        if not (self.for_learner and hasattr(X, "tocsr")):  # (a learner takes sparse rows)
+            check_dense(X)
+            X = np.asarray(X)
         self.network = est.network_for(X.ndim)
         images = X.ndim >= 3
         if est.augment != "none" and not images:
@@ -48,19 +57,28 @@ class SelfTrainingRun:
                 "arrays with model='auto', 'cnn', 'wrn' or 'transfer'."
             )
         y, labels = encode_labels(y, classes)
-        self.X, self.y, self.classes = check_training_data(X, y, labels, images=images)
+        self.X, self.y, self.classes = check_training_data(X, y, labels, images=images,
+                                                           for_learner=self.for_learner)
         self.y_hidden = self._check_hidden(encode_hidden(y_hidden, classes, self.classes))
+        self.weight = check_sample_weight(sample_weight, self.X.shape[0])
+        n_unlabeled = int(np.sum(self.y < 0))
+        # rounds=None: until all are labeled or none is accepted; each round labels a row.
+        self.last_round = n_unlabeled if est.rounds is None else est.rounds
+        if est.criterion == "k_best" and est.k_best > n_unlabeled:
+            warnings.warn("k_best is larger than the amount of unlabeled samples. All "
+                          "unlabeled samples will be labeled in the first iteration.",
+                          UserWarning, stacklevel=4)
         self._split_validation(validation_data, images)
         training.seed_everything(est.seed, est.deterministic)
         n_classes = len(self.classes)
         self.onehot = np.eye(n_classes, dtype=np.float32)
         self.prior = np.bincount(self.y[self.train_rows], minlength=n_classes) / len(
             self.train_rows)
-        self.journal = Journal(len(self.X), n_classes, self.y)
+        self.journal = Journal(self.X.shape[0], n_classes, self.y)
         self.checkpoints = self._checkpoints(checkpoint)
         self.stage_args = self._stage_args()
         resuming = self.checkpoints is not None and self.checkpoints.resuming
-        self.resume_at = self.journal.stage_number(est.rounds) if resuming else -1
+        self.resume_at = self.journal.stage_number(self.last_round) if resuming else -1
         self.model = self._fresh_model(self.resume_at) if self.resume_at >= 0 else \
             self._new_model(0)
         self.pre_finetune_model = None
@@ -86,9 +104,10 @@ class SelfTrainingRun:
             self.x_val, self.y_val = X[val_rows], y[val_rows]
             return
         self.x_val = check_features(validation_data[0], n_features=X.shape[1], name="X_val",
-                                    images=images, input_shape=X.shape[1:])
+                                    images=images, input_shape=X.shape[1:],
+                                    for_learner=self.for_learner)
         self.y_val = np.asarray(validation_data[1], dtype=np.int64)
-        if len(self.y_val) != len(self.x_val) or np.any(
+        if len(self.y_val) != self.x_val.shape[0] or np.any(
                 (self.y_val < 0) | (self.y_val >= len(self.classes))):
             raise InputError("validation_data labels must be class indices, one per row of "
                              "X_val.")
@@ -144,7 +163,8 @@ class SelfTrainingRun:
                   "validation).")
         if self.resume_at <= 0:
             stage = self._run_stage("initial", self.X[self.train_rows],
-                                    self.onehot[self.y[self.train_rows]])
+                                    self.onehot[self.y[self.train_rows]],
+                                    sample_weight=self._labeled_weight())
             self.journal.stages.append({"stage": "initial", "rows": n, **stage})
         if not np.any(self.y < 0):
             self.journal.termination = "all_labeled"
@@ -152,13 +172,15 @@ class SelfTrainingRun:
     def pseudo_label_rounds(self) -> None:
         """Label confident unlabeled rows and retrain, round by round, until a stop."""
         journal = self.journal
-        for r in range(max(1, self.resume_at), self.est.rounds + 1):
+        for r in range(max(1, self.resume_at), self.last_round + 1):
             if journal.termination != "max_iter":
                 break
             # A resumed round selected its pseudo-labels before the kill.
             if r > self.resume_at and not self._select(r):
                 break
             self._train_round(r)
+        if journal.termination == "max_iter" and not np.any(journal.labeled_iter == -1):
+            journal.termination = "all_labeled"  # (scikit-learn's order: this one wins)
 
     def _select(self, r: int) -> bool:
         """Round `r`'s pseudo-labels, into the journal; False when the rounds must stop."""
@@ -178,9 +200,9 @@ class SelfTrainingRun:
                                       k_best=est.k_best,
                                       prior=self.prior if est.class_balance else None)
         if len(chosen) == 0:
-            journal.termination = "no_change"
-            self._say(f"Round {r}: no unlabeled example reached the acceptance criterion; "
-                      "stop.")
+            journal.termination, journal.n_iter = "no_change", r  # counted, as scikit-learn
+            self._say(f"End of iteration {r}, added 0 new labels: no unlabeled example "
+                      "reached the acceptance criterion; stop.")
             return False
         rows = pool[chosen]
         journal.labeled_iter[rows] = r
@@ -190,25 +212,27 @@ class SelfTrainingRun:
         if calibrated is not None:
             journal.record["calibration"] = calibrated
         total = len(self.train_rows) + int(np.sum(journal.labeled_iter > 0))
-        self._say(f"Round {r}: accepted {len(rows)} pseudo-labels (mean confidence "
-                  f"{journal.record['mean_confidence']:.3f}); retraining on {total} "
-                  f"{self._unit}.")
+        self._say(f"End of iteration {r}, added {len(rows)} new labels. (Mean confidence "
+                  f"{journal.record['mean_confidence']:.3f}; retraining on {total} "
+                  f"{self._unit}.)")
         return True
 
     def _train_round(self, r: int) -> None:
         """Retrain on the labeled and pseudo-labeled rows, and record the round."""
         est, journal = self.est, self.journal
         pseudo_rows = np.flatnonzero(journal.labeled_iter > 0)
-        x_fit = np.concatenate([self.X[self.train_rows], self.X[pseudo_rows]])
+        x_fit = self.X[np.concatenate([self.train_rows, pseudo_rows])]
         t_fit = np.concatenate([self.onehot[self.y[self.train_rows]],
                                 journal.pseudo_targets[pseudo_rows]])
-        w_fit = np.concatenate([np.ones(len(self.train_rows), np.float32),
+        labeled = self._labeled_weight()
+        w_fit = np.concatenate([np.ones(len(self.train_rows), np.float32) if labeled is None
+                                else labeled,
                                 np.full(len(pseudo_rows), est.pseudo_weight, np.float32)])
         if not est.warm_start and r > self.resume_at:
             self.model = self._new_model(r)
             journal.unfrozen = False
         stage = self._run_stage(f"round_{r}", x_fit, t_fit, sample_weight=w_fit)
-        journal.stages.append({"stage": f"round_{r}", "rows": len(x_fit), **stage})
+        journal.stages.append({"stage": f"round_{r}", "rows": x_fit.shape[0], **stage})
         record = journal.record
         record["validation"] = _scores(self._proba(self.x_val), self.y_val)
         record["wall_s"] = round(time.perf_counter() - journal.round_start, 3)
@@ -220,10 +244,10 @@ class SelfTrainingRun:
         from fewlabels import training
 
         est, journal = self.est, self.journal
-        if not est.finetune or journal.n_iter == 0:
+        if not est.finetune or not np.any(journal.labeled_iter > 0):
             return
-        if self.resume_at == est.rounds + 1:
-            self.pre_finetune_model = self._new_model(est.rounds + 1)
+        if self.resume_at == self.last_round + 1:
+            self.pre_finetune_model = self._new_model(self.last_round + 1)
             self.pre_finetune_model.set_weights(journal.pre_finetune)
         else:
             self.pre_finetune_model = training.copy_model(self.model)
@@ -234,6 +258,7 @@ class SelfTrainingRun:
         journal.stage = "finetune"
         stage = training.train_stage(
             self.model, self.X[self.train_rows], self.onehot[self.y[self.train_rows]],
+            sample_weight=self._labeled_weight(),
             **{**self.stage_args,
                "learning_rate": est.finetune_learning_rate or est.learning_rate / 10,
                "epochs": est.finetune_epochs,
@@ -248,14 +273,11 @@ class SelfTrainingRun:
     def fitted(self, est) -> None:
         """Set the estimator's fitted attributes from the run."""
         journal = self.journal
-        est.model_ = self.model
+        est.model_ = est.estimator_ = self.model
         est.pre_finetune_model_ = self.pre_finetune_model
         est.network_ = self.network
-        est.classes_ = list(self.classes)
-        est.input_shape_ = tuple(int(d) for d in self.X.shape[1:])
-        if self.X.ndim == 2:
-            est.n_features_in_ = self.X.shape[1]
-        est.transduction_ = journal.transduction
+        est._set_data_shape(self.X.shape[1:], self.classes)
+        est.transduction_ = labels_of(journal.transduction, self.classes)
         est.labeled_iter_ = journal.labeled_iter
         est.n_iter_ = journal.n_iter
         est.termination_condition_ = journal.termination
@@ -266,6 +288,10 @@ class SelfTrainingRun:
         est.n_validation_ = len(self.y_val)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _labeled_weight(self) -> np.ndarray | None:
+        """The training rows' sample weights; None where `fit` was given none."""
+        return None if self.weight is None else self.weight[self.train_rows]
 
     def _calibration(self, proba: np.ndarray) -> dict:
         """The pool's probabilities under a temperature fitted on the validation rows, with

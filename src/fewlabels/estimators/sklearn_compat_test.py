@@ -25,7 +25,16 @@ SEMI_SUPERVISED = {
 }
 
 
+STOCHASTIC = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "a network trained on shuffled mini-batches: a row weighted 2 is not the same as the "
+        "row twice (scikit-learn lists the same expected failure for its SGDClassifier)."),
+}
+
+
 def _expected_failures(estimator):
+    if isinstance(estimator, SelfTraining) and estimator.estimator is None:
+        return {**SEMI_SUPERVISED, **STOCHASTIC}
     return SEMI_SUPERVISED
 
 

@@ -265,10 +265,7 @@ class TeacherStudent(ConsistencyTraining):
         self.students_ = students
         self.model_ = (average_model([previous.model_, last.model_]) if self.ensemble
                        else last.model_)
-        self.classes_ = list(classes)
-        self.input_shape_ = tuple(int(d) for d in X.shape[1:])
-        if X.ndim == 2:
-            self.n_features_in_ = X.shape[1]
+        self._set_data_shape(X.shape[1:], classes)
         self.network_ = teacher.network_
         self.algorithm_ = {"teacher": teacher.algorithm_, "student": last.algorithm_}
         stages = [teacher, *students]

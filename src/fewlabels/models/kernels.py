@@ -4,7 +4,7 @@
 and scikit-learn, then writes what they learned into one Keras model (`ensemble_network`),
 so that its run directory holds a plain `model.keras` like every other method's: loaded with
 `safe_mode=True`, predicted, evaluated and exported by the same code. The layers are written
-with `keras.ops`, so the model also runs on the JAX and PyTorch backends.
+with `keras.ops`, so the model also runs on the JAX backend (PyTorch is not tested).
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ The checks (backend-neutral: gradients come from `gradient`, which uses TensorFl
 - `check_fit_is_seeded`: one `fit` step runs, and the same seed gives the same loss twice.
 - `check_fit_runs_under_xla`: training steps compile and run with `jit_compile=True` (XLA
   wants static shapes: FlexMatch's class counts once used `bincount` and crashed there).
+- `check_learns_at_its_defaults`: at its default hyperparameters, a 40-step fit on the digits
+  with 5 labels a class scores well above chance (FlexMatch, FreeMatch and SoftMatch once
+  collapsed onto one class there).
 - `check_weak_is_target_is_honest`: an algorithm that declares `weak_is_target` (so that the
   weak view may get a pass of its own with no gradient) really takes no gradient through
   its weak-view outputs; with `separate_weak_pass` its loss in inference mode equals the
@@ -245,6 +248,36 @@ def check_fit_is_seeded(name: str) -> None:
     assert losses[0] == losses[1], f"{name}: the same seed gave losses {losses}"
 
 
+LEARNS_STEPS = 40
+LEARNS_ABOVE = 0.5
+"""`check_learns_at_its_defaults`: a fit of this many steps must score above this on digits
+(10 classes: chance is 0.1); FixMatch scores about 0.65, a supervised fit about 0.78."""
+
+
+def check_learns_at_its_defaults(name: str) -> None:
+    """At its default hyperparameters, the algorithm learns in a few dozen steps: the 8x8
+    digits with 5 labels a class, the default CNN, `LEARNS_STEPS` steps, test accuracy above
+    `LEARNS_ABOVE`. (A run that starts with every pseudo-label in at full weight collapses
+    onto one class here, as FlexMatch, FreeMatch and SoftMatch once did.) An algorithm that
+    learns from a teacher's targets has nothing to learn from alone, and passes."""
+    import warnings
+
+    from fewlabels.data import hide_labels, load_images
+    from fewlabels.estimators.consistency import ConsistencyTraining
+
+    if get(name).needs_targets:
+        return
+    data = load_images("digits")
+    y, _ = hide_labels(data.y, 5, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # collapse warnings: the accuracy says it
+        model = ConsistencyTraining(method=name, steps=LEARNS_STEPS, seed=0).fit(data.x, y)
+    accuracy = model.evaluate(data.x_test, data.y_test)["accuracy"]
+    assert accuracy > LEARNS_ABOVE, (
+        f"{name} at its defaults scores {accuracy:.3f} after {LEARNS_STEPS} steps on digits "
+        f"(chance 0.1; needed > {LEARNS_ABOVE})")
+
+
 CHECKS: dict[str, Callable[[str], None]] = {
     "the loss is finite on random data": check_finite_loss,
     "the unsupervised gradient is there when the mask is on and zero when off":
@@ -254,5 +287,6 @@ CHECKS: dict[str, Callable[[str], None]] = {
         check_weak_is_target_is_honest,
     "zero unlabeled weight gives the supervised update": check_zero_weight_is_supervised,
     "one fit step runs and the same seed gives the same loss": check_fit_is_seeded,
+    "it learns at its defaults in a few dozen steps": check_learns_at_its_defaults,
 }
 """Every check taking an algorithm's name (`check_config_and_saving` also takes a folder)."""

@@ -396,10 +396,24 @@ def _write_run(out: Path, estimator, baseline_estimator, results: list[dict], te
         "baseline": None if baseline_estimator is None
         else reporting.history_record(baseline_estimator),
     })
-    write_report(out)
+    _report_or_warn(out)
     if tensorboard is not None:
         for name, fitted in ((config["method"], estimator),
                              ("supervised baseline", baseline_estimator)):
             if fitted is not None:
                 reporting.write_tensorboard(reporting.history_record(fitted),
                                             Path(tensorboard) / name)
+
+
+def _report_or_warn(out: Path) -> None:
+    """Write the run's HTML report; a failure there warns and leaves the finished run as it
+    is (the model and metrics are written): `fewlabels report RUN_DIR` tries again."""
+    import warnings
+
+    try:
+        write_report(out)
+    except Exception as err:  # a report never fails a finished fit
+        warnings.warn(f"{out}: the run is complete, but its report could not be written "
+                      f"({type(err).__name__}: {err}); `fewlabels report {out}` tries again.",
+                      FewLabelsWarning, stacklevel=3)
+

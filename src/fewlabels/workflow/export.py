@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fewlabels.errors import InputError
 from fewlabels.files import write_json
-from fewlabels.workflow.rundir import check_output_file
+from fewlabels.workflow.rundir import check_output_file, check_replaceable
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 TFLITE_TOLERANCE = 1e-4
@@ -26,7 +26,8 @@ ONNX_OPSET = 17
 
 
 def export_run(run_dir: str | Path, *, format: str = "savedmodel",
-               out: str | Path | None = None, trust_model: bool = False) -> Path:
+               out: str | Path | None = None, trust_model: bool = False,
+               overwrite: bool = False) -> Path:
     """Export a run's model as a SavedModel folder, a `.tflite` file or an `.onnx` file.
 
     Args:
@@ -36,6 +37,8 @@ def export_run(run_dir: str | Path, *, format: str = "savedmodel",
         out: where to write; default `RUN_DIR/saved_model/`, `RUN_DIR/model.tflite` or
             `RUN_DIR/model.onnx`.
         trust_model: see `evaluate_run`.
+        overwrite: replace what is at `out` (a file or folder of the same kind, never
+            through a link); without it an existing `out` is refused.
 
     Returns:
         The path written. The class list is written as `assets/classes.json` inside a
@@ -55,8 +58,10 @@ def export_run(run_dir: str | Path, *, format: str = "savedmodel",
     run_dir = Path(run_dir)
     default = run_dir / ("saved_model" if format == "savedmodel" else f"model.{format}")
     out = Path(out) if out is not None else default
+    folder = format == "savedmodel"
     if out != default:
-        check_output_file(out, run_dir, run_dir / "model.keras", kind="export")
+        check_output_file(out, run_dir, run_dir / "model.keras", kind="export", folder=folder)
+    check_replaceable(out, overwrite=overwrite, folder=folder)
     estimator = load_estimator(run_dir, trust_model=trust_model)
     classes = [c.item() if hasattr(c, "item") else c for c in estimator.classes_]
     with tempfile.TemporaryDirectory(dir=out.parent) as work:
@@ -64,8 +69,8 @@ def export_run(run_dir: str | Path, *, format: str = "savedmodel",
         estimator.model_.export(str(saved), format="tf_saved_model", verbose=False)
         write_json(saved / "assets" / "classes.json", classes)
         if format == "savedmodel":
-            if out.exists():
-                shutil.rmtree(out) if out.is_dir() and not out.is_symlink() else out.unlink()
+            if out.exists():  # (check_replaceable: a folder, not a link, overwrite asked)
+                shutil.rmtree(out)
             saved.rename(out)
             return out
         converted = Path(work) / f"model.{format}"

@@ -92,3 +92,25 @@ def test_export_refuses_an_unknown_format_and_an_output_over_the_model(run, caps
     assert cli.main(["export", str(run), "--out", str(run / "model.keras")]) == 2
     assert "is the input data; writing the export there would destroy it" in (
         capsys.readouterr().err)
+
+
+def test_export_refuses_an_existing_path_unless_overwrite_and_never_through_a_link(
+        run, tmp_path, capsys):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me")
+    assert cli.main(["export", str(run), "--out", str(precious)]) == 2  # a SavedModel folder
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert cli.main(["export", str(run), "--out", str(precious), "--overwrite"]) == 2
+    assert "is a file, and this writes a folder" in capsys.readouterr().err
+    assert precious.read_text() == "keep me"  # neither call touched it
+    link = tmp_path / "link.tflite"
+    link.symlink_to(precious)
+    assert cli.main(["export", str(run), "--format", "tflite", "--out", str(link),
+                     "--overwrite"]) == 2
+    assert "is a link; fewlabels does not write through links" in capsys.readouterr().err
+    assert precious.read_text() == "keep me"
+    tflite = tmp_path / "model.tflite"
+    tflite.write_bytes(b"old")
+    assert cli.main(["export", str(run), "--format", "tflite", "--out", str(tflite),
+                     "--overwrite"]) == 0
+    assert tflite.read_bytes() != b"old"

@@ -68,6 +68,28 @@ def write_report(run_dir: str | Path) -> Path:
     history = read_json(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else {}
     config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
     results = metrics.get("results", [])
+    with _plain_text():
+        sections = _sections(run_dir, config, metrics, history, results)
+    title = f"fewlabels run: {html.escape(str(config.get('method', run_dir.name)))}"
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<style>{_STYLE}</style><script>{_COUNT_FIGURES}</script></head><body>"
+            f"<h1>{title}</h1>{''.join(sections)}</body></html>\n")
+    path = inside(run_dir, REPORT_FILE)
+    write_text(path, page)
+    return path
+
+
+def _plain_text():
+    """Figures' text as plain text: a `$` in a class name is a dollar sign, not mathtext
+    (which would fail on an odd number of them)."""
+    import matplotlib
+
+    return matplotlib.rc_context({"text.parse_math": False, "text.usetex": False})
+
+
+def _sections(run_dir: Path, config: dict, metrics: dict, history: dict,
+              results: list[dict]) -> list[str]:
+    """The report's sections, in order, as HTML."""
     sections = [_summary(config, metrics), _results_table(results)]
     sections += _curves(history)
     sections += _rounds(history)
@@ -80,13 +102,7 @@ def write_report(run_dir: str | Path) -> Path:
                                  [_per_class(r) for r in models]),
                  _figure_section("Reliability (confidence against accuracy on the test data)",
                                  [_reliability(results)] if results else [])]
-    title = f"fewlabels run: {html.escape(str(config.get('method', run_dir.name)))}"
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
-            f"<style>{_STYLE}</style><script>{_COUNT_FIGURES}</script></head><body>"
-            f"<h1>{title}</h1>{''.join(sections)}</body></html>\n")
-    path = inside(run_dir, REPORT_FILE)
-    write_text(path, page)
-    return path
+    return sections
 
 
 def save_examples(run_dir: str | Path, estimator, x_test, y_test) -> Path | None:
@@ -286,13 +302,23 @@ def _fmt(value) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
+NAMED_CLASSES = 40
+"""Up to this many classes a figure writes every class name and every confusion count; with
+more, the confusion matrix is drawn as an image alone and figures keep a bounded size."""
+MAX_INCHES = 12.0
+
+
 def _confusion(result: dict) -> str:
     plt = _pyplot()
     matrix = result["metrics"]["confusion_matrix"]
     names = list(result["metrics"]["per_class"])
-    size = max(3.0, 0.45 * len(names) + 1.5)
+    size = min(MAX_INCHES, max(3.0, 0.45 * len(names) + 1.5))
     fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
+    ax.imshow(matrix, cmap="Blues", interpolation="nearest")
+    if len(names) > NAMED_CLASSES:  # an image: per-cell text would not be readable
+        ax.set_xlabel(f"{len(names)} classes, in classes.json order")
+        ax.set_title(result["name"], fontsize=9)
+        return _png(fig)
     for i, row in enumerate(matrix):
         for j, count in enumerate(row):
             ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
@@ -306,13 +332,16 @@ def _per_class(result: dict) -> str:
     plt = _pyplot()
     per_class = result["metrics"]["per_class"]
     names = list(per_class)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.4 * len(names) + 2), 3))
+    fig, ax = plt.subplots(figsize=(min(MAX_INCHES, max(4.0, 0.4 * len(names) + 2)), 3))
     positions = range(len(names))
     ax.bar([p - 0.2 for p in positions], [per_class[n]["precision"] for n in names], 0.4,
            label="precision")
     ax.bar([p + 0.2 for p in positions], [per_class[n]["recall"] for n in names], 0.4,
            label="recall")
-    ax.set_xticks(list(positions), names, rotation=90, fontsize=7)
+    if len(names) <= NAMED_CLASSES:
+        ax.set_xticks(list(positions), names, rotation=90, fontsize=7)
+    else:
+        ax.set_xlabel(f"{len(names)} classes, in classes.json order")
     ax.set_ylim(0, 1)
     ax.set_title(result["name"], fontsize=9)
     ax.legend(fontsize=7)

@@ -127,3 +127,51 @@ def test_consistency_training_pictures_its_weak_and_strong_views():
     views = ConsistencyTraining(method="fixmatch").training_views(images)
     assert [name for name, _ in views] == ["weak view", "strong view"]
     assert ConsistencyTraining().training_views(np.zeros((4, 3))) == []  # rows: none
+
+
+def _metrics_run(folder, names):
+    """A run directory holding only a metrics.json over `names` (what the report reads)."""
+    import json
+
+    n = len(names)
+    matrix = np.eye(n, dtype=int).tolist()
+    per_class = {name: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
+                 for name in names}
+    result = {"name": "model", "stage": "final",
+              "metrics": {"accuracy": 1.0, "macro_f1": 1.0, "loss": 0.0,
+                          "confusion_matrix": matrix, "per_class": per_class}}
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps({"results": [result]}))
+    return folder
+
+
+def test_class_names_with_dollar_signs_are_plain_text_in_the_figures(tmp_path):
+    from fewlabels.workflow.html_report import write_report
+
+    run = _metrics_run(tmp_path / "run", ["$5", "$x_$", "${$", r"$\foo$"])
+    page = write_report(run).read_text()  # mathtext would raise on the odd '$'
+    assert page.count("data:image/png;base64,") == 2  # the confusion matrix, per class
+
+
+def test_a_thousand_classes_draw_one_image_in_bounded_time(tmp_path):
+    import time
+
+    from fewlabels.workflow.html_report import write_report
+
+    run = _metrics_run(tmp_path / "run", [f"c{i}" for i in range(1000)])
+    start = time.perf_counter()
+    page = write_report(run).read_text()
+    assert time.perf_counter() - start < 60  # a million cell texts would take many minutes
+    assert len(page) < 5_000_000  # 12-inch figures at most
+
+
+def test_a_report_failure_warns_and_leaves_the_finished_run(tmp_path, monkeypatch):
+    from fewlabels import FewLabelsWarning
+    from fewlabels.workflow import experiment
+
+    def broken(out):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(experiment, "write_report", broken)
+    with pytest.warns(FewLabelsWarning, match="the run is complete, but its report could not"):
+        experiment._report_or_warn(tmp_path)

@@ -72,15 +72,15 @@ def check_run_dir(out: str | Path, overwrite: bool, resume: bool = False) -> Pat
 
 
 def check_output_file(out: str | Path, run_dir: str | Path, data: str | Path, *,
-                      kind: str) -> Path:
-    """Refuse an output file that is a folder, is the input data, lies inside the run
-    directory, or whose folder does not exist.
+                      kind: str, folder: bool = False) -> Path:
+    """Refuse an output file that is a folder (unless `folder`: the output is one), is the
+    input data, lies inside the run directory, or whose folder does not exist.
 
     Returns:
         `out`, as a `Path`.
     """
     out = Path(out)
-    if out.is_dir():
+    if out.is_dir() and not folder:
         raise InputError(f"{out}: is a folder; give a file name for the {kind}.")
     if not out.parent.is_dir():
         raise InputError(f"{out}: the folder {out.parent} does not exist.")
@@ -93,6 +93,28 @@ def check_output_file(out: str | Path, run_dir: str | Path, data: str | Path, *,
         raise InputError(f"{out}: is inside the run directory {run_dir}, whose files are "
                          f"the run's own; write the {kind} elsewhere.")
     return out
+
+
+def check_replaceable(out: Path, *, overwrite: bool, folder: bool) -> None:
+    """Refuse to write `out` through a link, or over what exists there unless `overwrite`,
+    and never a folder over a file or a file over a folder.
+
+    Args:
+        out: the path about to be written.
+        overwrite: the user asked to replace what is there.
+        folder: the output is a folder (a SavedModel), else a file.
+    """
+    if out.is_symlink():
+        raise InputError(f"{out}: is a link; fewlabels does not write through links. Remove "
+                         "it or choose another path.")
+    if not out.exists():
+        return
+    if not overwrite:
+        raise InputError(f"{out}: exists; pass --overwrite (overwrite=True) to replace it.")
+    if out.is_dir() != folder:
+        there, wanted = ("folder", "file") if out.is_dir() else ("file", "folder")
+        raise InputError(f"{out}: is a {there}, and this writes a {wanted}: refusing to "
+                         f"replace one with the other, even with --overwrite.")
 
 
 def _has_files(out: Path) -> bool:

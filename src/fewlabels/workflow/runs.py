@@ -25,7 +25,7 @@ from fewlabels.data.sources import is_image_source, labels_by_name, load_images
 from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsWarning, InputError
-from fewlabels.files import file_sha256, inside, write_json, write_text
+from fewlabels.files import csv_cell, file_sha256, inside, write_json, write_text
 from fewlabels.progress import counted, shown
 from fewlabels.validation import check_label_counts
 from fewlabels.workflow.experiment import (
@@ -319,7 +319,7 @@ def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict,
     n = 0
     for names, x in batches:
         for name, p in zip(names, estimator.predict_proba(x, tta=tta), strict=True):
-            writer.writerow([name, estimator.classes_[int(p.argmax())],
+            writer.writerow([csv_cell(name), csv_cell(estimator.classes_[int(p.argmax())]),
                              *(f"{v:.6f}" for v in p)])
             n += 1
     write_text(out, buf.getvalue())
