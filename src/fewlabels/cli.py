@@ -8,8 +8,11 @@ docstring, so the two never drift.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -148,7 +151,76 @@ def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
     if unknown:
         raise InputError(f"the configuration sets {unknown}, which are not fit options "
                          "(fewlabels fit --help lists them).")
-    fit.set_defaults(**defaults)
+    actions = {a.dest: a for a in fit._actions}
+    fit.set_defaults(**{k: _config_value(actions[k], v) for k, v in defaults.items()
+                        if v is not None})  # (a run's config.json records unset as null)
+
+
+@contextlib.contextmanager
+def _sigterm_exits_143():
+    """SIGTERM ends the command with exit code 143, whenever it comes. During training the
+    recorder takes it (a checkpoint, then a stop); outside training, or a second one while a
+    stop is under way, it lands here: the first raises `TrainingInterruptedError`, later
+    ones are ignored, up to the process's exit, so the exit code stays 143 and never the
+    bare signal's -15."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    stopping: list = []
+
+    def on_sigterm(signum, frame) -> None:
+        if not stopping:
+            stopping.append(True)
+            raise TrainingInterruptedError("stopped by SIGTERM (no training step was "
+                                           "interrupted: run the command again).")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield stopping
+    finally:  # stopping: the process is on its way out (TensorFlow's exit takes a moment)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if stopping else previous)
+
+
+def _config_value(action: argparse.Action, value):
+    """A configuration file's value for an option, typed as the command line would type it,
+    or an `InputError` naming the option and the value."""
+    name = f"the configuration's {action.dest!r}"
+    if action.nargs == 0:  # a flag: --x, or --x / --no-x
+        if not isinstance(value, bool):
+            raise InputError(f"{name} must be true or false; got {value!r}.")
+        return value
+    many = action.nargs in ("+", "*") or isinstance(action.nargs, int)
+    parses_text = action.type not in (None, int, float, str)  # such as "64,64" for a list
+    if parses_text and isinstance(value, list | int | float) and not isinstance(value, bool):
+        value = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    if many != isinstance(value, list) or isinstance(value, dict):
+        shape = "a list" if many else "one value"
+        raise InputError(f"{name} must be {shape}; got {value!r}.")
+    convert = action.type or str
+    try:
+        typed = [_typed(convert, v) for v in value] if many else _typed(convert, value)
+    except (TypeError, ValueError, AttributeError, argparse.ArgumentTypeError) as err:
+        raise InputError(f"{name}: {value!r} is not {_kind(convert)} ({err}).") from None
+    for item in typed if many else [typed]:
+        if action.choices is not None and item not in action.choices:
+            raise InputError(f"{name} must be one of {list(action.choices)}; got {item!r}.")
+    return typed
+
+
+def _typed(convert, value):
+    """`value` as the option's type: text stays text, numbers stay numbers (`data = 42` is
+    refused, not read as the path "42")."""
+    if isinstance(value, bool) or isinstance(value, list | dict):
+        raise TypeError(f"a {type(value).__name__}")
+    if convert is str and not isinstance(value, str):
+        raise TypeError(f"a {type(value).__name__}, not text")
+    if convert is int and isinstance(value, float) and not value.is_integer():
+        raise ValueError("it has a fraction")
+    return convert(value)
+
+
+def _kind(convert) -> str:
+    return {int: "a whole number", float: "a number", str: "text"}.get(convert, "valid")
 
 
 def _methods_parser(sub) -> None:
@@ -420,6 +492,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
     argv = list(sys.argv[1:] if argv is None else argv)
     warnings.showwarning = _show_warning
+    with _sigterm_exits_143() as stopping:
+        return _main(argv, stopping)
+
+
+def _main(argv: list[str], stopping: list) -> int:
+    """`main` once SIGTERM is handled: parse, run, and turn errors into exit codes."""
     try:
         fitting = bool(argv) and argv[0] == "fit"
         defaults = _config_defaults(argv) if fitting else {}
@@ -429,6 +507,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("fit needs DATA (or 'data' in its --config file)")
         return _run(args)
     except TrainingInterruptedError as err:
+        stopping.append(True)  # a SIGTERM from here on is ignored: the stop is under way
+        while isinstance(err.__context__, TrainingInterruptedError):
+            err = err.__context__  # a second SIGTERM during the stop: the first one's news
         print(f"fewlabels: {err}", file=sys.stderr)
         return err.exit_code
     except FewLabelsError as err:

@@ -146,3 +146,33 @@ def test_resume_with_changed_options_or_data_is_refused_naming_the_change(
     flex = [a if a != "fixmatch" else "flexmatch" for a in FIXMATCH]
     assert cli.main(["fit", str(table), "--out", str(run), *flex, "--resume"]) == 2
     assert "method: 'fixmatch' -> 'flexmatch'" in capsys.readouterr().err
+
+
+def test_sigterm_again_during_the_stop_still_exits_143_with_the_checkpoint_news(
+        tmp_path, table):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "fewlabels", "fit", str(table), "--out",
+                             str(run), *FIXMATCH],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not checkpoint_steps(run):
+        time.sleep(0.005)
+    for _ in range(8):  # one to stop, the rest while it writes its checkpoint and exits
+        if proc.poll() is not None:
+            break
+        os.kill(proc.pid, signal.SIGTERM)
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM at step" in err and "--resume" in err
+
+
+def test_sigterm_before_training_exits_143(tmp_path, table):
+    proc = subprocess.Popen([sys.executable, "-m", "fewlabels", "fit", str(table), "--out",
+                             str(tmp_path / "run"), *FIXMATCH],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # importing, reading the table: no training step yet
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in err

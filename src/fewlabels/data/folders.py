@@ -95,6 +95,8 @@ def scan_image_folder(
                         if d.is_dir() and d.name != unlabeled and not d.name.startswith("."))
     if not class_dirs:
         raise InputError(f"{root}: no class subfolders (one folder per class is expected).")
+    for folder in [*class_dirs, root / unlabeled]:
+        _refuse_escaping_folder(folder, real_root)
     found: list[tuple[Path, Path, int]] = []
     for index, class_dir in enumerate(class_dirs):
         files = _files(class_dir)
@@ -174,6 +176,17 @@ def _report_bad(bad: list[str], on_bad_image: str) -> None:
         )
     warnings.warn(f"skipping {len(bad)} bad image file(s):\n{report}{more}",
                   FewLabelsWarning, stacklevel=3)
+
+
+def _refuse_escaping_folder(folder: Path, real_root: Path) -> None:
+    """Refuse, before walking it, a subfolder that links outside the data root (a link to
+    `/` would have the scan walk the whole file system before failing)."""
+    if not folder.is_dir():
+        return
+    real = folder.resolve()
+    if real != real_root and real_root not in real.parents:
+        raise InputError(f"{folder}: links outside the data root {real_root} (to {real}); "
+                         "fewlabels reads only files inside the folder it is given.")
 
 
 def _files(folder: Path) -> list[Path]:

@@ -87,6 +87,22 @@ def test_a_symlink_out_of_the_root_is_refused(good_root, tmp_path):
         scan_image_folder(good_root)
 
 
+@pytest.mark.parametrize("name", ["unlabeled", "fish"])
+def test_a_subfolder_linking_out_of_the_root_is_refused_before_any_walk(
+        good_root, monkeypatch, name):
+    import shutil
+
+    from fewlabels.data import folders
+
+    shutil.rmtree(good_root / name, ignore_errors=True)
+    (good_root / name).symlink_to("/")
+    walked = []
+    monkeypatch.setattr(folders, "_files", lambda folder: walked.append(folder) or [])
+    with pytest.raises(FewLabelsError, match=rf"{name}: links outside the data root"):
+        scan_image_folder(good_root)
+    assert walked == []  # refused at once: not one folder was listed
+
+
 def test_an_empty_class_folder_is_an_error(good_root):
     (good_root / "bird").mkdir()
     with pytest.raises(FewLabelsError, match="the class folder 'bird' is empty"):

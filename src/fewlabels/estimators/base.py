@@ -315,6 +315,10 @@ class Estimator:
             isinstance(c, int | float | str) and not isinstance(c, bool) for c in classes
         ):
             raise InputError(f"{directory / CLASSES_FILE}: must be a JSON list of classes.")
+        twice = sorted({str(c) for c in classes if [str(d) for d in classes].count(str(c)) > 1})
+        if twice:
+            raise InputError(f"{directory / CLASSES_FILE}: lists {twice} more than once; each "
+                             "class is named once (predictions are written by name).")
         if not isinstance(config, dict) or not isinstance(config.get("params"), dict):
             raise InputError(f"{directory / CONFIG_FILE}: has no 'params' object.")
         known = {k: v for k, v in config["params"].items() if k in cls._get_param_names()}

@@ -32,6 +32,15 @@ def test_a_model_with_two_inputs_is_refused(tmp_path):
         SelfTraining.load(_run_dir(tmp_path, model))
 
 
+def test_a_class_list_naming_a_class_twice_is_refused(tmp_path):
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    run = _run_dir(tmp_path, model)
+    write_json(run / "classes.json", ["a", "a"])
+    with pytest.raises(InputError, match=r"classes.json: lists \['a'\] more than once"):
+        SelfTraining.load(run)
+
+
 def test_like_takes_the_shared_parameters_then_the_overrides_and_leaves_the_source_alone():
     from fewlabels import ConsistencyTraining, TeacherStudent
 

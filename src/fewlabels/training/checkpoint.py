@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import warnings
 from pathlib import Path
@@ -145,8 +146,10 @@ class CheckpointStore:
         """Read and verify one checkpoint file.
 
         Raises:
-            CheckpointError: the file is truncated, corrupt or inconsistent.
+            CheckpointError: the file is not a regular file of at most `MAX_BYTES` (a link,
+                a FIFO, a device), or it is truncated, corrupt or inconsistent.
         """
+        _check_regular(path)
         try:
             # Headers first: a flipped bit must not make np.load allocate a huge array.
             check_npz(path, max_array_bytes=1 << 40, max_expansion=2)
@@ -194,6 +197,27 @@ class CheckpointStore:
             f"{self.directory}: no usable checkpoint ({'; '.join(faults)}). Refusing to start "
             "over silently: remove the folder (or pass --overwrite) to train from scratch."
         )
+
+
+MAX_BYTES = 16 << 30
+"""The largest checkpoint file read: far above any model fewlabels trains on a CPU."""
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse, before opening it, a checkpoint that is not a regular file (a FIFO would block
+    the read, a link to /dev/zero would be read until memory runs out) or is too large."""
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except OSError as err:
+        raise CheckpointError(f"{path.name}: unreadable ({err.strerror})") from err
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(f"{path.name}: not a regular file (a link, FIFO or device); "
+                              "fewlabels reads only the checkpoint files it wrote")
+    if info.st_size > MAX_BYTES:
+        raise CheckpointError(f"{path.name}: {info.st_size} bytes, more than the "
+                              f"{MAX_BYTES} a checkpoint may have")
 
 
 # -- the training state -----------------------------------------------------------------------

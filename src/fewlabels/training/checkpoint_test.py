@@ -63,6 +63,27 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one_and_says_so(
     np.testing.assert_array_equal(got[0], arrays(1)[0])
 
 
+@pytest.mark.parametrize("planted", ["fifo", "link_to_dev_zero"])
+def test_a_fifo_or_a_link_among_checkpoints_is_skipped_unopened(tmp_path, planted):
+    import os
+    import signal
+
+    store = CheckpointStore(tmp_path, keep=3)
+    store.save(1, arrays(1), {})
+    newest = tmp_path / "ckpt-0000000002.npz"
+    if planted == "fifo":
+        os.mkfifo(newest)  # opening it would block the resume forever
+    else:
+        newest.symlink_to("/dev/zero")  # reading it would never end
+    signal.alarm(20)  # a hang fails the test instead of stalling the suite
+    try:
+        with pytest.warns(FewLabelsWarning, match=r"ckpt-0000000002\.npz: not a regular file"):
+            _, meta, _ = store.latest()
+    finally:
+        signal.alarm(0)
+    assert meta["step"] == 1
+
+
 def test_no_usable_checkpoint_is_an_explicit_error_never_a_fresh_start(tmp_path):
     store = CheckpointStore(tmp_path)
     with pytest.raises(CheckpointError, match="no checkpoint to resume from"):
@@ -268,3 +289,13 @@ def test_a_flipped_newest_checkpoint_falls_back_to_the_previous(tmp_path):
     with pytest.warns(FewLabelsWarning, match="skipping corrupt checkpoint"):
         _, meta, path = store.latest()
     assert meta["n"] == 1 and path.name == "ckpt-0000000001.npz"
+
+
+def test_a_checkpoint_step_beyond_the_planned_steps_is_refused():
+    from fewlabels.errors import ResumeMismatchError
+    from fewlabels.training.recorder import TrainingRecorder, fit_resumable
+
+    recorder = TrainingRecorder([], step=10**9)  # as a checkpoint of another run would set it
+    with pytest.raises(ResumeMismatchError, match=r"at step 1000000000, outside the 40 steps"):
+        fit_resumable(None, None, recorder=recorder, epochs=4, steps_per_epoch=10,
+                      callbacks=[recorder])

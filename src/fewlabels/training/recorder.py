@@ -299,6 +299,12 @@ def fit_resumable(model: keras.Model, stream_from, *, recorder: TrainingRecorder
         Whether `fit` ran at all (not when the checkpoint was the end of training, or was
         written as early stopping ended it).
     """
+    planned = epochs * steps_per_epoch
+    if not 0 <= recorder.step <= planned:
+        raise ResumeMismatchError(
+            f"{recorder.last_path}: the checkpoint is at step {recorder.step}, outside the "
+            f"{planned} steps this run plans; it is not this run's (start over with "
+            "--overwrite).")
     epoch, into = divmod(recorder.step, steps_per_epoch)
     if recorder.stopped or epoch >= epochs:
         return False

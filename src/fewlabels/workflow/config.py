@@ -48,6 +48,9 @@ def read_run_config(path: str | Path) -> dict[str, Any]:
     except OSError as err:
         raise InputError(f"{path}: cannot read the configuration ({err.strerror or err}).") \
             from err
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start}); save the configuration "
+                         "as UTF-8.") from err
     try:
         raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as err:
@@ -74,4 +77,25 @@ def read_run_config(path: str | Path) -> dict[str, Any]:
             raise InputError(f"{path}: '{nested}' must be a table of options.")
         options.update(values)
     options.pop("out", None)  # the run directory is always the command's own
-    return {k.replace("-", "_"): v for k, v in options.items()}
+    options = {k.replace("-", "_"): v for k, v in options.items()}
+    for key in INPUT_PATHS:
+        options[key] = _beside(path, key, options.get(key))
+    return {k: v for k, v in options.items() if v is not None or k not in INPUT_PATHS}
+
+
+INPUT_PATHS = ("data", "test", "unlabeled_dir")
+"""Options naming files or folders the run reads: relative to the configuration's folder."""
+
+
+def _beside(config: Path, key: str, value):
+    """An input path of a configuration file: a relative one names a file beside the
+    configuration when there is one there (else it is kept as written: a built-in dataset
+    name, or a path from the current folder as an older run's `config.json` recorded it)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{config}: '{key}' must be a path (text); got {value!r}.")
+    if Path(value).is_absolute():
+        return value
+    beside = config.parent / value
+    return str(beside) if beside.exists() else value

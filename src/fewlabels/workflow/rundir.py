@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,9 @@ def run_lock(out: Path):
     """Hold an exclusive lock on a run directory while a run writes it.
 
     A second run into the same directory is refused at once, naming the process that holds
-    the lock; the lock is released when the holder exits, however it exits.
+    the lock; the lock is released when the holder exits, however it exits. Within one
+    thread the lock nests: `fit_run` takes it before reading the data, and the
+    `run_experiment` it calls holds it already.
 
     Raises:
         InputError: another process holds the lock.
@@ -134,6 +137,10 @@ def run_lock(out: Path):
     import fcntl
 
     out.mkdir(parents=True, exist_ok=True)
+    key = (out.resolve(), threading.get_ident())
+    if key in _HELD:
+        yield
+        return
     fd = os.open(inside(out, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         try:
@@ -145,9 +152,17 @@ def run_lock(out: Path):
                 "wait for it to finish, or choose another --out.") from err
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
     finally:
         os.close(fd)
+
+
+_HELD: set[tuple[Path, int]] = set()
+"""The run directories (and the thread) this process holds the lock of (`run_lock` nests)."""
 
 
 def retire_previous_run(out: Path) -> None:

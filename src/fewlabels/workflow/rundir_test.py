@@ -90,12 +90,30 @@ def test_predict_refuses_to_write_over_its_input_or_the_run(tmp_path, table, fin
         assert out.read_bytes() == before
 
 
-def test_a_second_run_into_a_locked_directory_is_refused_naming_the_holder(
-        tmp_path, table, capsys):
+def test_a_second_run_into_a_locked_directory_is_refused_before_reading_the_data(
+        tmp_path, table, capsys, monkeypatch):
+    import subprocess
+    import sys
+
+    from fewlabels.workflow import runs
+
     run = tmp_path / "run"
-    with run_lock(run):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from fewlabels.workflow.rundir import run_lock\n"
+         f"with run_lock(Path({str(run)!r})):\n    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        read = []
+        monkeypatch.setattr(runs, "load_training_data", lambda *a, **k: read.append(a))
         assert cli.main(["fit", str(table), "--out", str(run), "--overwrite", *FAST]) == 2
-    assert f"another fewlabels run (PID {os.getpid()}) is writing" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert f"another fewlabels run (PID {holder.pid}) is writing" in capsys.readouterr().err
+    assert read == []  # refused before the data was read
+    monkeypatch.undo()
     assert cli.main(["fit", str(table), "--out", str(run), "--overwrite", *FAST]) == 0
 
 
@@ -149,3 +167,40 @@ def test_a_config_with_an_unknown_option_is_one_line_naming_it(tmp_path, table, 
     assert cli.main(["fit", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
     assert "the configuration sets ['threshhold'], which are not fit options" in (
         capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("threshold = [1, 2]", "the configuration's 'threshold' must be one value; got [1, 2]"),
+    ("data = 42", "'data' must be a path (text); got 42"),
+    ("baseline = \"yes\"", "the configuration's 'baseline' must be true or false"),
+    ("epochs = 2.5", "the configuration's 'epochs': 2.5 is not a whole number"),
+    ("hidden_units = \"a,b\"", "the configuration's 'hidden_units': 'a,b' is not valid"),
+])
+def test_a_config_value_of_the_wrong_type_is_one_line_naming_it(tmp_path, table, capsys, text,
+                                                                message):
+    config = tmp_path / "run.toml"
+    config.write_text(f'data = "{table}"\n{text}\n' if not text.startswith("data") else text)
+    assert cli.main(["fit", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_bytes(b"data = \"\xff\xfe\"\n")
+    assert cli.main(["fit", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
+    assert "not UTF-8 text (byte 8)" in capsys.readouterr().err
+
+
+def test_a_configs_relative_paths_name_files_beside_it(tmp_path, table, monkeypatch):
+    import shutil
+
+    from fewlabels.workflow.config import read_run_config
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    shutil.copy(table, folder / "data.csv")
+    (folder / "run.toml").write_text('data = "data.csv"\n')
+    monkeypatch.chdir(tmp_path)  # not the configuration's folder
+    assert read_run_config(folder / "run.toml")["data"] == str(folder / "data.csv")
+    (folder / "builtin.toml").write_text('data = "digits"\n')  # no such file: a dataset name
+    assert read_run_config(folder / "builtin.toml")["data"] == "digits"

@@ -35,7 +35,14 @@ from fewlabels.workflow.experiment import (
     make_estimator,
     run_experiment,
 )
-from fewlabels.workflow.rundir import EVALUATION_FILE, check_output_file, say, write_manifest
+from fewlabels.workflow.rundir import (
+    EVALUATION_FILE,
+    check_output_file,
+    check_run_dir,
+    run_lock,
+    say,
+    write_manifest,
+)
 
 
 def fit_run(
@@ -100,7 +107,9 @@ def fit_run(
                         header=header, encoding=encoding, image_size=image_size,
                         channels=channels, unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,
                         on_bad_image=on_bad_image, stream_unlabeled=stream_unlabeled)
-    with shown(verbose):  # progress bars for the pre-scan, decoding and labelling
+    out = check_run_dir(out, overwrite, resume)
+    # The lock first: a second run into the same folder is refused before it reads the data.
+    with run_lock(out), shown(verbose):  # progress bars: the pre-scan, decoding, labelling
         loaded = load_training_data(data, **data_options)
         config = {
             "data": str(data), "data_sha256": loaded["fingerprint"],
