@@ -14,8 +14,13 @@ import numpy as np
 
 from fewlabels.errors import InputError
 
-T_RANGE = (0.05, 20.0)
-"""The temperatures searched (log-uniformly bounded)."""
+T_RANGE = (0.25, 10.0)
+"""The temperatures searched (log-uniformly bounded). With a few validation rows that are all
+right, the log-likelihood falls without end as the temperature does (certainty costs
+nothing there): the bound keeps such a fit from sharpening every pool prediction to 1."""
+MIN_ROWS = 20
+"""The fewest labeled rows a temperature is fitted on; with fewer, `temperature_record`
+leaves the probabilities as they are and says why."""
 
 
 def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
@@ -77,7 +82,9 @@ def temperature_record(proba: np.ndarray, y: np.ndarray) -> dict:
         y: their true class indices.
 
     Returns:
-        The record both self-training and the table ensemble keep of their calibration.
+        The record both self-training and the table ensemble keep of their calibration. With
+        fewer than `MIN_ROWS` rows no temperature is fitted (it is 1) and `"skipped"` says
+        why.
 
     Example:
     ```python
@@ -87,7 +94,11 @@ def temperature_record(proba: np.ndarray, y: np.ndarray) -> dict:
     """
     from fewlabels.metrics import calibration
 
+    before = round(calibration(proba, y)["ece"], 6) if len(y) else None
+    if len(y) < MIN_ROWS:
+        return {"temperature": 1.0, "ece_before": before, "ece_after": before,
+                "skipped": f"{len(y)} labeled rows, fewer than the {MIN_ROWS} a temperature "
+                           "is fitted on: left uncalibrated"}
     temperature = fit_temperature(proba, y)
-    return {"temperature": round(temperature, 6),
-            "ece_before": round(calibration(proba, y)["ece"], 6),
+    return {"temperature": round(temperature, 6), "ece_before": before,
             "ece_after": round(calibration(apply_temperature(proba, temperature), y)["ece"], 6)}

@@ -210,7 +210,7 @@ def _config_value(action: argparse.Action, value):
 def _typed(convert, value):
     """`value` as the option's type: text stays text, numbers stay numbers (`data = 42` is
     refused, not read as the path "42")."""
-    if isinstance(value, bool) or isinstance(value, list | dict):
+    if isinstance(value, bool | list | dict):
         raise TypeError(f"a {type(value).__name__}")
     if convert is str and not isinstance(value, str):
         raise TypeError(f"a {type(value).__name__}, not text")

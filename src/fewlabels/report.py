@@ -17,20 +17,23 @@ def comparison_table(results: Sequence[dict]) -> str:
     """The table comparing methods on the test data.
 
     Args:
-        results: dicts with `name`, `metrics` (from `classification_metrics`) and optionally
+        results: dicts with `name`, `metrics` (from `classification_metrics`: its
+            calibration's expected calibration error is the ECE column) and optionally
             `labeled`, `pseudo_labeled`, `epochs`, `wall_s`.
 
     Returns:
         The table as text.
     """
-    header = ["method", "accuracy", "macro-F1", "loss", "labeled", "pseudo", "epochs/rounds",
-              "time s"]
+    header = ["method", "accuracy", "macro-F1", "loss", "ECE", "labeled", "pseudo",
+              "epochs/rounds", "time s"]
     rows = [
         [
             r["name"],
             f"{r['metrics']['accuracy']:.4f}",
             f"{r['metrics']['macro_f1']:.4f}",
             f"{r['metrics']['loss']:.4f}",
+            f"{r['metrics']['calibration']['ece']:.4f}" if r["metrics"].get("calibration")
+            else "",
             r.get("labeled", ""),
             r.get("pseudo_labeled", ""),
             r.get("epochs", r.get("rounds", "")),

@@ -35,7 +35,7 @@ from keras import ops
 from fewlabels.algorithms import Algorithm
 from fewlabels.algorithms.base import ema_assign, warmed_up_momentum
 from fewlabels.errors import FewLabelsWarning, InputError
-from fewlabels.metrics import COLLAPSE_FACTOR
+from fewlabels.metrics import dominant_classes
 
 
 @keras.saving.register_keras_serializable(package="fewlabels")
@@ -279,20 +279,23 @@ class CollapseMonitor(keras.callbacks.Callback):
     """Warn when pseudo-labels collapse onto a class, or the mask rate stays at 0.
 
     It reads the epoch logs of a `SemiSupervisedModel` (`mask_rate`, `share_<c>`). A class
-    whose share of accepted pseudo-labels exceeds `COLLAPSE_FACTOR` times its labeled prior
-    for `patience` epochs in a row is named; so is a mask rate of 0 for `patience` epochs.
+    that dominates the accepted pseudo-labels (`fewlabels.metrics.dominant_classes`) for
+    `patience` epochs in a row is named; so is a mask rate of 0 for `patience` epochs.
     The messages are also kept in `messages`.
 
     Args:
         prior: the labeled class distribution.
         classes: class names, for the messages.
         patience: epochs in a row before warning.
+        advice: what to try, from the algorithm (`Algorithm.collapse_advice`): never
+            what the run already does.
     """
 
-    def __init__(self, prior, classes, patience: int = 3) -> None:
+    def __init__(self, prior, classes, patience: int = 3, advice: str = "") -> None:
         super().__init__()
         self.prior = np.asarray(prior, dtype=float)
         self.classes = list(classes)
+        self.advice = advice
         self.patience = patience
         self.over = np.zeros(len(self.prior), dtype=int)
         self.zero_mask = 0
@@ -309,15 +312,16 @@ class CollapseMonitor(keras.callbacks.Callback):
                        "epochs: no unlabeled image passes the threshold, so the unlabeled "
                        "data teaches nothing. Lower the threshold, or train longer.")
         shares = np.array([float(logs.get(f"share_{c}", 0.0)) for c in range(len(self.prior))])
-        over = (shares > COLLAPSE_FACTOR * self.prior) & (mask_rate > 0)
+        over = np.zeros(len(self.prior), dtype=bool)
+        if mask_rate > 0:
+            over[dominant_classes(shares, self.prior)] = True
         self.over = np.where(over, self.over + 1, 0)
         for c in np.flatnonzero(self.over == self.patience):
             self._warn(
-                f"epoch {epoch + 1}: pseudo-labels pile onto class {self.classes[c]!r} "
+                f"epoch {epoch + 1}: pseudo-labels collapse onto class {self.classes[c]!r} "
                 f"({shares[c]:.0%} of accepted pseudo-labels; its labeled share is "
                 f"{self.prior[c]:.0%}) for {self.patience} epochs, a sign of confirmation "
-                "bias. Consider class-wise thresholds (flexmatch, freematch) or "
-                "distribution alignment."
+                f"bias. {self.advice}".rstrip()
             )
 
     def get_state(self) -> dict:

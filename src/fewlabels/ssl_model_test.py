@@ -177,3 +177,44 @@ def test_ema_targets_come_from_the_weight_average_in_inference_mode_with_no_grad
     np.testing.assert_array_equal(student.layers[-1].bias.numpy(), np.zeros(c.N_CLASSES))
     with pytest.raises(Exception, match="needs ema_momentum > 0"):
         SemiSupervisedModel(c.student(), create("fixmatch"), 8, ema_targets=True)
+
+
+def _monitor_epochs(monitor, shares, mask_rate=0.5, epochs=3):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for epoch in range(epochs):
+            monitor.on_epoch_end(epoch, {"mask_rate": mask_rate,
+                                         **{f"share_{c}": s for c, s in enumerate(shares)}})
+    return [str(w.message) for w in caught]
+
+
+def test_the_collapse_warning_is_quiet_on_a_healthy_run_and_fires_on_a_collapse():
+    from fewlabels.ssl_model import CollapseMonitor
+
+    prior = [0.05, 0.12, *[0.83 / 8] * 8]  # digits-like: small classes, small counts
+    healthy = [0.11, 0.27, *[0.62 / 8] * 8]  # twice its share, but no class dominates
+    assert _monitor_epochs(CollapseMonitor(prior, list("abcdefghij")), healthy) == []
+    collapsed = [0.80, 0.05, *[0.15 / 8] * 8]
+    messages = _monitor_epochs(CollapseMonitor(prior, list("abcdefghij"), advice="Try X."),
+                               collapsed)
+    assert len(messages) == 1 and "collapse onto class 'a' (80%" in messages[0]
+    assert messages[0].endswith("Try X.")
+
+
+@pytest.mark.parametrize(("method", "params", "said", "unsaid"), [
+    ("fixmatch", {}, ["flexmatch or freematch", "--distribution-alignment"], []),
+    ("flexmatch", {}, ["--distribution-alignment"], ["flexmatch"]),
+    ("flexmatch", {"distribution_alignment": True}, ["more labels"],
+     ["flexmatch", "alignment"]),
+    ("freematch", {}, ["--lambda-f"], ["freematch"]),
+    ("softmatch", {}, ["--method fixmatch"], ["softmatch"]),
+])
+def test_the_collapse_advice_never_suggests_what_the_run_already_does(method, params, said,
+                                                                      unsaid):
+    from fewlabels.algorithms import create
+
+    advice = create(method, **params).collapse_advice()
+    assert all(s in advice for s in said), advice
+    assert not any(u in advice for u in unsaid), advice

@@ -207,6 +207,12 @@ class Algorithm(keras.layers.Layer):
 
     # -- config --------------------------------------------------------------------------------
 
+    def collapse_advice(self) -> str:
+        """What to try when pseudo-labels collapse onto a class (the run's warning says
+        it); an algorithm that already does something names something else."""
+        return advice(["class-wise thresholds (--method flexmatch or freematch)",
+                       MORE_LABELS])
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(lambda_u=self.lambda_u, warmup_steps=self.warmup_steps,
@@ -217,6 +223,15 @@ class Algorithm(keras.layers.Layer):
         """The algorithm's own settings (its config without Keras's layer keys)."""
         skip = {"name", "trainable", "dtype"}
         return {k: v for k, v in self.get_config().items() if k not in skip}
+
+
+MORE_LABELS = "more labels of the classes it neglects"
+
+
+def advice(options: list[str]) -> str:
+    """`"Consider a, b or c."`: what a collapse warning suggests."""
+    return "Consider " + (", ".join(options[:-1]) + " or " if len(options) > 1 else "") \
+        + options[-1] + "."
 
 
 def masked_cross_entropy(targets, probs, mask):

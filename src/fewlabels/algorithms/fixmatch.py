@@ -13,7 +13,13 @@ from __future__ import annotations
 from keras import ops
 
 from fewlabels import targets
-from fewlabels.algorithms.base import Algorithm, ema_assign, masked_cross_entropy
+from fewlabels.algorithms.base import (
+    MORE_LABELS,
+    Algorithm,
+    advice,
+    ema_assign,
+    masked_cross_entropy,
+)
 from fewlabels.algorithms.registry import register
 from fewlabels.errors import InputError
 
@@ -41,6 +47,15 @@ class FixMatch(Algorithm):
             raise InputError(f"threshold must be in [0, 1]; got {threshold!r}.")
         self.threshold = float(threshold)
         self.distribution_alignment = bool(distribution_alignment)
+
+    def collapse_advice(self) -> str:
+        """Class-wise thresholds, distribution alignment unless it is on, more labels."""
+        return advice(["class-wise thresholds (--method flexmatch or freematch)",
+                       *self._alignment_advice(), MORE_LABELS])
+
+    def _alignment_advice(self) -> list[str]:
+        return [] if self.distribution_alignment else [
+            "distribution alignment (--distribution-alignment)"]
 
     def build_state(self, n_classes, n_unlabeled, student) -> None:
         super().build_state(n_classes, n_unlabeled, student)

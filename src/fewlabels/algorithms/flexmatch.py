@@ -24,7 +24,7 @@ import numpy as np
 from keras import ops
 
 from fewlabels import targets
-from fewlabels.algorithms.base import ConformanceCase, masked_cross_entropy
+from fewlabels.algorithms.base import MORE_LABELS, ConformanceCase, advice, masked_cross_entropy
 from fewlabels.algorithms.fixmatch import FixMatch
 from fewlabels.algorithms.registry import register
 
@@ -81,6 +81,10 @@ class FlexMatch(FixMatch):
                          warmup_fraction=warmup_fraction,
                          distribution_alignment=distribution_alignment, **kwargs)
         self.threshold_warmup = bool(threshold_warmup)
+
+    def collapse_advice(self) -> str:
+        """Its thresholds are class-wise already: distribution alignment, more labels."""
+        return advice([*self._alignment_advice(), MORE_LABELS])
 
     def build_state(self, n_classes, n_unlabeled, student) -> None:
         super().build_state(n_classes, n_unlabeled, student)

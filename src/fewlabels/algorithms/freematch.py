@@ -15,7 +15,14 @@ from __future__ import annotations
 from keras import ops
 
 from fewlabels import targets
-from fewlabels.algorithms.base import Algorithm, ConformanceCase, ema_assign, masked_cross_entropy
+from fewlabels.algorithms.base import (
+    MORE_LABELS,
+    Algorithm,
+    ConformanceCase,
+    advice,
+    ema_assign,
+    masked_cross_entropy,
+)
 from fewlabels.algorithms.registry import register
 
 
@@ -78,6 +85,10 @@ class FreeMatch(Algorithm):
                          warmup_fraction=warmup_fraction, **kwargs)
         self.momentum = float(momentum)
         self.lambda_f = float(lambda_f)
+
+    def collapse_advice(self) -> str:
+        """Its thresholds adapt per class already: a stronger fairness term, more labels."""
+        return advice(["a larger fairness weight (--lambda-f)", MORE_LABELS])
 
     def build_state(self, n_classes, n_unlabeled, student) -> None:
         super().build_state(n_classes, n_unlabeled, student)

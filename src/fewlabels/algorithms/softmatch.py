@@ -13,7 +13,14 @@ from __future__ import annotations
 from keras import ops
 
 from fewlabels import targets
-from fewlabels.algorithms.base import Algorithm, ConformanceCase, ema_assign, masked_cross_entropy
+from fewlabels.algorithms.base import (
+    MORE_LABELS,
+    Algorithm,
+    ConformanceCase,
+    advice,
+    ema_assign,
+    masked_cross_entropy,
+)
 from fewlabels.algorithms.registry import register
 
 
@@ -46,6 +53,11 @@ class SoftMatch(Algorithm):
         self.momentum = float(momentum)
         self.n_sigma = float(n_sigma)
         self.uniform_alignment = bool(uniform_alignment)
+
+    def collapse_advice(self) -> str:
+        """It weighs every pseudo-label and aligns them already: more labels, or FixMatch's
+        hard threshold."""
+        return advice(["a hard threshold (--method fixmatch)", MORE_LABELS])
 
     def build_state(self, n_classes, n_unlabeled, student) -> None:
         super().build_state(n_classes, n_unlabeled, student)

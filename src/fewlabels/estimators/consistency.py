@@ -6,7 +6,7 @@ the algorithm, and trains it with `keras.Model.fit` on the `ssl_stream` of label
 and weak/strong unlabeled views (tabular noise for rows). Evaluation and saving use the
 weights' moving average. `history_` holds every epoch's `sup_loss`, `unsup_loss`,
 `mask_rate`, `share_<c>` and `pseudo_label_accuracy` (with `y_hidden`); warnings name a
-class the pseudo-labels pile onto, and a mask rate stuck at 0.
+class the pseudo-labels collapse onto, and a mask rate stuck at 0.
 """
 
 from __future__ import annotations
@@ -379,7 +379,8 @@ class ConsistencyTraining(Estimator):
             callbacks.append(EMAValidation(training.ValidationLoss(
                 validation[0], np.eye(n_classes)[validation[1]])))
         prior = np.bincount(train_y[train_y >= 0], minlength=n_classes) / np.sum(train_y >= 0)
-        monitor = CollapseMonitor(prior, classes, self.collapse_epochs)
+        monitor = CollapseMonitor(prior, classes, self.collapse_epochs,
+                                  advice=algorithm.collapse_advice())
         if algorithm.has_unsupervised_term:
             callbacks.append(monitor)
         settings = {k: v for k, v in self.params_json().items()

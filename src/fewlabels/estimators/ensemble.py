@@ -315,7 +315,15 @@ class TableEnsemble(Estimator):
         oof, _ = self._out_of_fold(Z, space, y, n_classes, anchors, names)
         if "network" in fixed:
             oof["network"] = fixed["network"][labeled]
-        return temperature_record(np.mean(list(oof.values()), axis=0), y[labeled])
+        record = temperature_record(np.mean(list(oof.values()), axis=0), y[labeled])
+        if "skipped" in record:
+            import warnings
+
+            from fewlabels.errors import FewLabelsWarning
+
+            warnings.warn(f"calibrate=True: {record['skipped']}.", FewLabelsWarning,
+                          stacklevel=4)
+        return record
 
     def _out_of_fold(self, Z, space, y, n_classes, anchors, names) -> tuple[dict, int]:
         """Out-of-fold probabilities of the labeled rows for each of the classic members

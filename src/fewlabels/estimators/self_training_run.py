@@ -18,7 +18,7 @@ from fewlabels.data.splits import stratified_split
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.estimators.labels import encode_hidden, encode_labels, labels_of
 from fewlabels.estimators.selection import pseudo_targets, select_pseudo_labels
-from fewlabels.metrics import COLLAPSE_FACTOR
+from fewlabels.metrics import dominant_classes
 from fewlabels.models.chooser import build_network, pretrained
 from fewlabels.validation import (
     check_dense,
@@ -299,6 +299,9 @@ class SelfTrainingRun:
         from fewlabels.calibration import apply_temperature, temperature_record
 
         record = temperature_record(self._proba(self.x_val), self.y_val)
+        if "skipped" in record and self.est.calibrate:  # asked for, not merely on by default
+            warnings.warn(f"calibrate=True: {record['skipped']}.", FewLabelsWarning,
+                          stacklevel=5)
         return {"proba": apply_temperature(proba, record["temperature"]), **record}
 
     def _validation_scores(self) -> dict:
@@ -365,14 +368,14 @@ class SelfTrainingRun:
             "pseudo_labeled_total": int(np.sum(journal.labeled_iter > 0)),
         }
         share = counts / counts.sum()
-        too_many = share > COLLAPSE_FACTOR * np.maximum(prior, 1e-9)
-        over = [str(classes[c]) for c in np.flatnonzero(too_many)
-                if counts[c] >= 10 and prior[c] < 0.5]
+        over = [c for c in dominant_classes(share, prior) if counts[c] >= 10]
         if over:
+            advice = ("a higher threshold or more labels of the classes it neglects"
+                      if self.est.class_balance else "class_balance=True or a higher threshold")
             warnings.warn(
-                f"round {r}: pseudo-labels pile onto class(es) {over} (more than "
-                f"{COLLAPSE_FACTOR:g}x their labeled share). Consider class_balance=True or a "
-                "higher threshold.", FewLabelsWarning, stacklevel=4)
+                f"round {r}: pseudo-labels collapse onto class {classes[over[0]]!r} "
+                f"({share[over[0]]:.0%} of this round's; its labeled share is "
+                f"{prior[over[0]]:.0%}). Consider {advice}.", FewLabelsWarning, stacklevel=4)
         if self.y_hidden is not None:
             record.update(self._pseudo_label_accuracy(rows, pred))
         return record

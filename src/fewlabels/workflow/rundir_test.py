@@ -2,7 +2,6 @@
 before the input is checked, an interrupted overwrite that can be resumed, outputs that
 cannot clobber inputs, and one writer at a time."""
 
-import os
 
 import numpy as np
 import pytest
