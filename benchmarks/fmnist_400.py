@@ -161,7 +161,7 @@ def make_model(method: str, args, seed: int):
     # The table's runs have the papers' schedule, full unsupervised weight from step 1: they
     # were made so, and in a 30-minute run the start is forgotten. The library's default
     # ramps the weight over a third of the run (docs/consistency.md, short runs).
-    papers = {"warmup_fraction": 0.0} if algorithm in PERMISSIVE_START else None
+    papers = {"ramp_fraction": 0.0} if algorithm in PERMISSIVE_START else None
     return ConsistencyTraining(method=algorithm, algorithm_params=papers, **common)
 
 

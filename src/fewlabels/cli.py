@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from fewlabels import __version__
 from fewlabels.cli_options import (
+    add_every_method_option,
     add_fit_options,
     add_options,
     estimator_kwargs,
@@ -33,6 +34,7 @@ from fewlabels.cli_options import (
 from fewlabels.errors import (
     EXIT_CTRL_C,
     EXIT_INPUT,
+    EXIT_OK,
     EXIT_STORAGE,
     FewLabelsError,
     InputError,
@@ -43,15 +45,16 @@ DEMO_SKIP = ("verbose",)
 """Estimator options `demo` does not offer (its verbosity is `--verbose`'s)."""
 
 
-def build_parser(fit_options: bool = True,
-                 fit_defaults: dict | None = None) -> argparse.ArgumentParser:
+def build_parser(fit_method: str | None = None, fit_defaults: dict | None = None,
+                 teacher: str = "fixmatch") -> argparse.ArgumentParser:
     """The argument parser of every subcommand.
 
     Args:
-        fit_options: add `fit`'s model, training and algorithm options. They come from the
-            algorithm classes, which import TensorFlow: `main` leaves them out for the other
-            commands, so that `fewlabels --help` and input errors stay fast.
+        fit_method: the method whose model, training and algorithm options `fit` takes
+            (`fit_method_for` reads it from the command line); None: the options every
+            method shares only, as `fit --help` shows them without a method or data.
         fit_defaults: option values of `fit --config FILE`, which the command line overrides.
+        teacher: teacher-student's algorithm, whose options `fit` then takes.
 
     Returns:
         The parser.
@@ -65,7 +68,7 @@ def build_parser(fit_options: bool = True,
     )
     parser.add_argument("--version", action="version", version=f"fewlabels {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _fit_parser(sub, fit_options, fit_defaults or {})
+    _fit_parser(sub, fit_method, fit_defaults or {}, teacher=teacher)
     _methods_parser(sub)
     _evaluate_parser(sub)
     _predict_parser(sub)
@@ -80,22 +83,51 @@ def build_parser(fit_options: bool = True,
     return parser
 
 
-def _method_help(with_registry: bool) -> str:
-    """`--method`'s help: every method, from the registry when it is loaded."""
-    listed = "a consistency algorithm"
-    if with_registry:
-        import_tensorflow_quietly()  # the registry's classes import Keras
-        from fewlabels.workflow import methods
+def _method_help() -> str:
+    """`--method`'s help: every method (from the catalog: no TensorFlow is imported)."""
+    from fewlabels.catalog import method_names
 
-        listed += ": " + ", ".join(m for m in methods() if m not in (
-            "table-ensemble", "self-training", "supervised", "teacher-student"))
     return ("auto (default: table-ensemble for a table, teacher-student for images, "
-            "softmatch with --stream-unlabeled), "
-            f"table-ensemble, self-training, supervised, teacher-student, or {listed} "
-            "(`fewlabels methods` lists them with one line each)")
+            "softmatch with --stream-unlabeled, self-training with --backbone), "
+            "table-ensemble, self-training, supervised, teacher-student, or a consistency "
+            f"algorithm: {', '.join(method_names())} (`fewlabels methods` lists them with one "
+            "line each). A method's own options: fewlabels fit --method NAME --help, or "
+            "fewlabels fit DATA --help for the one auto picks")
 
 
-def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
+def fit_method_for(argv: list[str], defaults: dict) -> tuple[str | None, str]:
+    """The method a `fit` command line trains, `"auto"` resolved for its data, and the
+    teacher's algorithm: what `fit`'s parser needs to take that method's options (the
+    method is None when neither it nor the data is named: `fit --help`).
+
+    The command line is read once with every method's options known (so that an option's
+    value is never taken for DATA), and nothing is imported that imports TensorFlow.
+    """
+    from fewlabels.data.sources import is_image_source
+    from fewlabels.workflow.experiment import AUTO, default_method, methods
+
+    reader = argparse.ArgumentParser(prog="fewlabels", add_help=False)
+    _fit_parser(reader.add_subparsers(dest="command"), None, {}, reading=True)
+    args, _ = reader.parse_known_args(argv)
+    method = args.method if args.method is not None else defaults.get("method", AUTO)
+    data = args.data if args.data is not None else defaults.get("data")
+    teacher = getattr(args, "teacher", defaults.get("teacher", "fixmatch"))
+    if method == AUTO:
+        if data is None:
+            return None, teacher
+        backbone = getattr(args, "backbone", defaults.get("backbone"))
+        method = default_method(is_image_source(data), transfer=backbone is not None,
+                                streamed=args.stream_unlabeled or bool(
+                                    defaults.get("stream_unlabeled")))
+    if method not in methods():
+        raise InputError(f"method must be one of {[AUTO, *methods()]}; got {method!r}.")
+    return method, teacher
+
+
+def _fit_parser(sub, method: str | None, defaults: dict, *, reading: bool = False,
+                teacher: str = "fixmatch"):
+    """`fit`'s parser, with `method`'s options; `reading`: every method's, without help,
+    for `fit_method_for`."""
     fit = sub.add_parser(
         "fit", help="train on a table or images and write a run directory",
         description="Train on DATA, compare with a supervised-only baseline on held-out test "
@@ -103,7 +135,7 @@ def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
         "and history.json. DATA is a table (features first, label in the last column; "
         "unlabeled rows marked -1, empty, ? or NaN), a folder with one subfolder per class "
         "and an optional unlabeled/ subfolder, an .npz with x and y (-1 = unlabeled), or a "
-        "built-in image dataset: digits, fashion_mnist, mnist.",
+        "built-in image dataset: digits, fashion_mnist, mnist.", add_help=not reading,
     )
     fit.add_argument("data", metavar="DATA", nargs="?", default=None,
                      help="the training data: a table, an image folder, an .npz or a built-in "
@@ -111,8 +143,10 @@ def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
     fit.add_argument("--config", metavar="FILE", default=None,
                      help="read options from a TOML file or a run's config.json (to "
                      "reproduce that run); options given here override it")
-    fit.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
-    fit.add_argument("--method", default="auto", help=_method_help(fit_options))
+    fit.add_argument("--out", required=not reading, metavar="RUN_DIR",
+                     help="the run directory")
+    fit.add_argument("--method", default=None if reading else "auto",
+                     help="" if reading else _method_help())
     fit.add_argument("--teacher", default=argparse.SUPPRESS, metavar="ALGORITHM",
                      help="teacher-student: the teacher's consistency algorithm (default: "
                      "fixmatch)")
@@ -145,12 +179,18 @@ def _fit_parser(sub, fit_options: bool, defaults: dict) -> None:
     verbose_option(fit)
     table_options(fit)
     image_options(fit, training=True)
-    if fit_options:
-        add_fit_options(fit)
+    if reading:
+        from fewlabels.workflow.experiment import methods
+
+        add_every_method_option(fit, methods())
+        return fit
+    if method is not None:
+        add_fit_options(fit, method, teacher)
     unknown = sorted(set(defaults) - {a.dest for a in fit._actions})
     if unknown:
-        raise InputError(f"the configuration sets {unknown}, which are not fit options "
-                         "(fewlabels fit --help lists them).")
+        whose = f"options of {method}" if method else "fit options"
+        raise InputError(f"the configuration sets {unknown}, which are not {whose} "
+                         "(fewlabels fit --method NAME --help lists a method's).")
     actions = {a.dest: a for a in fit._actions}
     fit.set_defaults(**{k: _config_value(actions[k], v) for k, v in defaults.items()
                         if v is not None})  # (a run's config.json records unset as null)
@@ -334,7 +374,7 @@ def _preview_parser(sub) -> None:
 
 
 def _print_methods() -> None:
-    from fewlabels.algorithms import get
+    from fewlabels.catalog import algorithms
     from fewlabels.workflow import methods
 
     lines = {"table-ensemble": "tables' default: a self-trained ensemble of logistic "
@@ -349,9 +389,10 @@ def _print_methods() -> None:
         if name in lines:
             print(f"{name:<{width}}  {lines[name]}")
             continue
-        algorithm = get(name)
+        algorithm = algorithms()[name]
         print(f"{name:<{width}}  {algorithm.summary}")
-        defaults = ", ".join(f"{k}={v}" for k, v in algorithm().hyperparameters().items())
+        defaults = ", ".join(f"{k}={round(v, 3) if isinstance(v, float) else v}"
+                             for k, v in algorithm.defaults.items())
         print(f"{'':<{width}}    {defaults}")
 
 
@@ -373,6 +414,9 @@ def _print_run(result) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "methods":  # the catalog: no TensorFlow
+        _print_methods()
+        return EXIT_OK
     from fewlabels import workflow
 
     import_tensorflow_quietly()
@@ -418,8 +462,6 @@ def _run(args: argparse.Namespace) -> int:
         path = augment_preview(args.data, args.out, policy=args.policy, n=args.n,
                                rows=args.rows, seed=args.seed, **params)
         print(f"Wrote {path}")
-    elif args.command == "methods":
-        _print_methods()
     elif args.command == "report":
         print(f"Wrote {workflow.write_report(args.run_dir)}")
     elif args.command == "export":
@@ -501,7 +543,8 @@ def _main(argv: list[str], stopping: list) -> int:
     try:
         fitting = bool(argv) and argv[0] == "fit"
         defaults = _config_defaults(argv) if fitting else {}
-        parser = build_parser(fit_options=fitting, fit_defaults=defaults)
+        method, teacher = fit_method_for(argv, defaults) if fitting else (None, "fixmatch")
+        parser = build_parser(fit_method=method, fit_defaults=defaults, teacher=teacher)
         args = parser.parse_args(argv)
         if args.command == "fit" and args.data is None:
             parser.error("fit needs DATA (or 'data' in its --config file)")

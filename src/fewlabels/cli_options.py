@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -18,54 +17,21 @@ from typing import Any
 
 def param_docs(target) -> dict[str, str]:
     """The `Args:` entries of a Keras-style docstring, as {name: one-line text}."""
-    docs: dict[str, str] = {}
-    lines = inspect.getdoc(target).split("Args:", 1)[1].splitlines()
-    name = None
-    for line in lines[1:]:
-        if line and not line.startswith(" "):
-            break  # the next section (Returns:, Example:, ...)
-        match = re.match(r"^    (\w+): (.*)$", line)
-        if match:
-            name = match.group(1)
-            docs[name] = match.group(2).strip()
-        elif name and line.startswith("        "):
-            docs[name] += " " + line.strip()
-    return {k: v.replace("%", "%%") for k, v in docs.items()}  # argparse formats help with %
+    from fewlabels.catalog import param_docs as docstring_args
+
+    return docstring_args(inspect.getdoc(target) or "")
 
 
 def add_options(parser: argparse.ArgumentParser, target, title: str,
-                 skip: Sequence[str] = ()) -> list[str]:
-    """Add one option per keyword parameter of `target` (a class or function).
+                skip: Sequence[str] = ()) -> list[str]:
+    """Add one option per keyword parameter of `target` (a class or function), defaulting
+    to the parameter's default.
 
     The default comes from the signature and the help text from the docstring's `Args:`, so
     the CLI and the API never drift apart. Returns the parameter names added.
     """
-    docs = param_docs(target)
-    group = parser.add_argument_group(title)
-    names = []
-    for name, param in inspect.signature(target).parameters.items():
-        if name in skip or param.kind is not inspect.Parameter.KEYWORD_ONLY:
-            continue
-        default = param.default
-        flag = "--" + name.replace("_", "-")
-        text = docs.get(name, "")
-        if isinstance(default, bool):
-            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
-                               default=default, help=text)
-        elif isinstance(default, tuple):
-            kind = _option_kind(param)
-            group.add_argument(flag, dest=name, type=kind, default=default,
-                               metavar="N,N,..." if kind is _int_list else "NAME,NAME,...",
-                               help=f"{text} (default: "
-                               f"{','.join(map(str, default))})")
-        elif default is None:  # the type comes from the annotation, "int | None" and so on
-            kind = {"int": int, "float": float}.get(str(param.annotation).split(" |")[0], str)
-            group.add_argument(flag, dest=name, type=kind, default=None, help=f"{text}")
-        else:
-            group.add_argument(flag, dest=name, type=type(default), default=default,
-                               help=f"{text} (default: {default})")
-        names.append(name)
-    return names
+    return _add_params(parser, title, _signature_params(target), param_docs(target), skip,
+                       keep_defaults=True)
 
 
 def estimator_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> list[str]:
@@ -75,74 +41,133 @@ def estimator_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ())
     return add_options(parser, TableEnsemble, "table-ensemble options", skip)
 
 
-def _option_kind(param: inspect.Parameter):
-    """The argparse `type` (or bool) of a keyword parameter, from its default or annotation."""
-    default = param.default
+def _option_kind(default, annotation: str = ""):
+    """The argparse `type` (or bool) of a parameter, from its default or annotation."""
     if isinstance(default, bool):
         return bool
     if isinstance(default, tuple):
         return _str_list if default and isinstance(default[0], str) else _int_list
     if default is None:  # "bool | None": --flag / --no-flag, or neither (the default)
         return {"int": int, "float": float, "bool": bool}.get(
-            str(param.annotation).split(" |")[0], str)
+            str(annotation).split(" |")[0], str)
     return type(default)
 
 
-def _union_options(parser: argparse.ArgumentParser, title: str, targets: dict[str, Any],
-                   skip: Sequence[str] = (),
-                   skip_for: dict[str, Sequence[str]] | None = None) -> None:
-    """One option per keyword parameter of any of `targets` ({label: class}).
+METHOD_ESTIMATORS = {"table-ensemble": "TableEnsemble", "self-training": "SelfTraining",
+                     "supervised": "SelfTraining", "teacher-student": "TeacherStudent"}
+"""The estimator class of each method that is not a consistency algorithm (those train
+`ConsistencyTraining`)."""
+NOT_OPTIONS = ("verbose", "method", "algorithm_params", "augment_params", "estimator")
+"""Parameters the command line sets otherwise (`--verbose`, `--method`, `--teacher`), or not
+at all (a Python object)."""
 
-    Options default to "not given", so each estimator or algorithm keeps its own default;
-    the help text lists the defaults by label.
+
+def add_fit_options(parser: argparse.ArgumentParser, method: str,
+                    teacher: str = "fixmatch") -> list[str]:
+    """The options of one method: its estimator's, the augmentation policy's (for networks
+    on images), and its consistency algorithm's own (for teacher-student, the teacher's).
+
+    Each flag of the parser then has one meaning: `--alpha` is label spreading's clamping
+    factor for the table ensemble and MixMatch's Beta for MixMatch, never both at once. The
+    algorithms' options come from `fewlabels.catalog`, so no TensorFlow is imported.
+
+    Args:
+        parser: `fit`'s parser.
+        method: a name from `fewlabels.methods()` (not `"auto"`: resolve it first).
+        teacher: teacher-student's consistency algorithm.
+
+    Returns:
+        The options' parameter names.
     """
-    group = parser.add_argument_group(title)
-    seen: dict[str, dict] = {}
-    for label, target in targets.items():
-        docs = param_docs(target)
-        own_skip = (skip_for or {}).get(label, ())
-        for name, param in inspect.signature(target).parameters.items():
-            if name in skip or name in own_skip or name in ("self", "kwargs", "params"):
-                continue
-            entry = seen.setdefault(name, {"param": param, "doc": docs.get(name, ""),
-                                           "defaults": []})
-            default = param.default
-            shown = (",".join(map(str, default)) if isinstance(default, tuple) else
-                     "auto" if default is None and _option_kind(param) is bool else default)
-            entry["defaults"].append(f"{label} {shown}")
-    for name, entry in seen.items():
-        flag = "--" + name.replace("_", "-")
-        kind = _option_kind(entry["param"])
-        text = f"{entry['doc']} (default: {'; '.join(entry['defaults'])})"
-        if kind is bool:
-            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
-                               default=argparse.SUPPRESS, help=text)
-        else:
-            group.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
-                               metavar={_int_list: "N,N,...", _str_list: "NAME,NAME,..."}.get(
-                                   kind), help=text)
+    taken: list[str] = []
+    for title, params, docs in method_params(method, teacher):
+        taken += _add_params(parser, title, params, docs, skip=taken)
+    return taken
 
 
-def add_fit_options(parser: argparse.ArgumentParser) -> None:
-    """The estimators' options, and every consistency algorithm's hyperparameters."""
-    import_tensorflow_quietly()
-    from fewlabels.algorithms import get, names
-    from fewlabels.estimators.consistency import ConsistencyTraining
-    from fewlabels.estimators.ensemble import TableEnsemble
-    from fewlabels.estimators.self_training import SelfTraining
-    from fewlabels.estimators.teacher_student import TeacherStudent
+def method_params(method: str, teacher: str = "fixmatch") -> list[tuple[str, list, dict]]:
+    """`(group title, parameters, their help lines)` of `method`'s options, in order."""
+    from fewlabels import estimators
+    from fewlabels.catalog import algorithms
     from fewlabels.views.augment import build_policy
 
-    targets = {"table-ensemble": TableEnsemble, "self-training": SelfTraining,
-               "consistency": ConsistencyTraining, "teacher-student": TeacherStudent,
-               **{name: get(name) for name in names()
-                  if name != "supervised" and not get(name).needs_targets},
-               "augmentation": build_policy}
-    _union_options(parser, "model, training, augmentation and algorithm options (the "
-                   "defaults of each method; `fewlabels methods` lists the algorithms)",
-                   targets, skip=("verbose", "method", "algorithm_params", "augment_params",
-                         "estimator"),
-                   skip_for={"augmentation": ("name", "seed", "value_range", "background")})
+    estimator = getattr(estimators, METHOD_ESTIMATORS.get(method, "ConsistencyTraining"))
+    params, docs = [], {}
+    for klass in estimator.__mro__:  # TeacherStudent takes ConsistencyTraining's too
+        if "__init__" in vars(klass) and klass is not object:
+            params += [p for p in _signature_params(klass) if p.name not in NOT_OPTIONS
+                       and p.name not in {q.name for q in params}]
+            docs = {**param_docs(klass), **docs}
+    groups = [(f"{method}: model and training options", params, docs)]
+    if method != "table-ensemble":
+        groups.append(("augmentation (images)", [
+            p for p in _signature_params(build_policy)
+            if p.name not in ("name", "seed", "value_range", "background")],
+            param_docs(build_policy)))
+    algorithm = teacher if method == "teacher-student" else method
+    if algorithm in algorithms() and algorithm != "supervised":
+        info = algorithms()[algorithm]
+        whose = f"the teacher's ({algorithm})" if method == "teacher-student" else algorithm
+        groups.append((f"{whose} own options", list(info.params), info.docs))
+    return groups
+
+
+def add_every_method_option(parser: argparse.ArgumentParser, methods: Sequence[str]) -> None:
+    """Every method's options at once, without help: for reading which method and data a
+    command line names before `fit`'s parser for that method is built."""
+    seen: set[str] = set()
+    for method in methods:
+        for _, params, _ in method_params(method):
+            for param in params:
+                if param.name in seen:
+                    continue
+                seen.add(param.name)
+                kind = _option_kind(param.default, param.annotation)
+                flag = "--" + param.name.replace("_", "-")
+                if kind is bool:
+                    parser.add_argument(flag, action=argparse.BooleanOptionalAction,
+                                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                else:
+                    parser.add_argument(flag, default=argparse.SUPPRESS,
+                                        help=argparse.SUPPRESS)
+
+
+def _signature_params(target) -> list:
+    """`target`'s keyword parameters as `fewlabels.catalog.Param`s."""
+    from fewlabels.catalog import Param
+
+    return [Param(name, p.default, "" if p.annotation is inspect.Parameter.empty else
+                  p.annotation if isinstance(p.annotation, str) else str(p.annotation))
+            for name, p in inspect.signature(target).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def _add_params(parser: argparse.ArgumentParser, title: str, params: list, docs: dict,
+                skip: Sequence[str] = (), *, keep_defaults: bool = False) -> list[str]:
+    """One option per parameter, in a group of its own. The default is the parameter's,
+    shown in the help; it is the option's value with `keep_defaults`, else left to the
+    estimator (an option not given is not passed)."""
+    group = parser.add_argument_group(title)
+    names = []
+    for param in params:
+        if param.name in skip:
+            continue
+        flag = "--" + param.name.replace("_", "-")
+        kind = _option_kind(param.default, param.annotation)
+        default = param.default
+        shown = (",".join(map(str, default)) if isinstance(default, tuple) else
+                 "auto" if default is None and kind is bool else default)
+        text = f"{docs.get(param.name, '')} (default: {shown})".replace("%", "%%")  # argparse
+        value = default if keep_defaults else argparse.SUPPRESS
+        if kind is bool:
+            group.add_argument(flag, dest=param.name, action=argparse.BooleanOptionalAction,
+                               default=value, help=text)
+        else:
+            group.add_argument(flag, dest=param.name, type=kind, default=value,
+                               metavar={_int_list: "N,N,...", _str_list: "NAME,NAME,..."}.get(
+                                   kind), help=text)
+        names.append(param.name)
+    return names
 
 
 def _str_list(text: str) -> tuple[str, ...]:

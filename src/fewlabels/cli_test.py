@@ -176,17 +176,50 @@ def test_bad_parameter_is_a_clear_error(seed_file, tmp_path, capsys):
 
 
 def test_every_command_explains_every_option_in_help(capsys):
+    from fewlabels.workflow import methods
+
     parser = cli.build_parser()
     for command in ("fit", "evaluate", "predict", "demo"):
         with pytest.raises(SystemExit):
             parser.parse_args([command, "--help"])
         text = capsys.readouterr().out
         assert "usage: fewlabels" in text
-    commands = next(a for a in parser._actions if a.dest == "command").choices
-    for command, sub in commands.items():
-        for action in sub._actions:
-            if action.dest != "help":
-                assert action.help, f"{command} {action.option_strings or action.dest}: no help"
+    for method in [None, *methods()]:
+        parser = cli.build_parser(fit_method=method)
+        commands = next(a for a in parser._actions if a.dest == "command").choices
+        for command, sub in commands.items():
+            for action in sub._actions:
+                if action.dest != "help":
+                    assert action.help, (f"{method}: {command} "
+                                         f"{action.option_strings or action.dest}: no help")
+
+
+def test_each_method_has_its_own_options_and_a_flag_one_meaning():
+    from fewlabels.cli_options import method_params
+    from fewlabels.workflow import methods
+
+    def help_of(method, flag):
+        fit = next(a for a in cli.build_parser(fit_method=method)._actions
+                   if a.dest == "command").choices["fit"]
+        return next((a.help for a in fit._actions if flag in a.option_strings), None)
+
+    assert "clamping" in help_of("table-ensemble", "--alpha")
+    assert "Beta" in help_of("mixmatch", "--alpha")
+    assert help_of("fixmatch", "--alpha") is None  # not a FixMatch option at all
+    assert "students" in help_of("teacher-student", "--rounds")
+    assert "rounds" in help_of("table-ensemble", "--rounds")
+    for method in methods():  # no estimator option shadows an algorithm's of the same name
+        names = [p.name for _, params, _ in method_params(method) for p in params]
+        assert len(names) == len(set(names)), method
+
+
+def test_an_option_of_another_method_is_refused_by_name(seed_file, tmp_path, capsys):
+    train, _, _ = seed_file
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["fit", str(train), "--out", str(tmp_path / "r"), "--method", "fixmatch",
+                  "--alpha", "0.5"])
+    assert raised.value.code == 2
+    assert "unrecognized arguments: --alpha 0.5" in capsys.readouterr().err
 
 
 def test_the_same_seed_gives_the_same_metrics(seed_file, run_dir, tmp_path):
@@ -367,9 +400,11 @@ def test_fit_with_a_consistency_method_and_its_hyperparameters(tmp_path, capsys)
     assert history["algorithm"]["threshold"] == 0.7 and len(history["epochs"]["mask_rate"]) == 2
     assert history["baseline"]["method"] == "supervised"
     assert cli.main(["predict", str(out), "digits", "--out", str(tmp_path / "p.csv")]) == 0
-    assert cli.main(["fit", "digits", "--method", "fixmatch", "--rounds", "2",
-                     "--out", str(tmp_path / "r2")]) == 2
-    assert "fixmatch has no hyperparameter(s) ['rounds']" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as raised:  # argparse's refusal: not a FixMatch option
+        cli.main(["fit", "digits", "--method", "fixmatch", "--rounds", "2",
+                  "--out", str(tmp_path / "r2")])
+    assert raised.value.code == 2
+    assert "unrecognized arguments: --rounds 2" in capsys.readouterr().err
 
 
 def test_fit_teacher_student_then_predict_and_evaluate_with_tta(tmp_path, capsys):
@@ -467,11 +502,19 @@ def test_an_os_error_is_one_line_naming_the_file_and_exit_code_4(monkeypatch, ca
         "fewlabels: error: /data/locked.csv: Permission denied")
 
 
-def test_help_imports_no_tensorflow_and_answers_at_once():
-    code = ("import sys, time; t = time.time(); from fewlabels import cli; "
-            "cli.build_parser(fit_options=False).format_help(); "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, "
-            "'imported'; print(time.time() - t)")
+@pytest.mark.parametrize("argv", [
+    ["--help"], ["fit", "--help"], ["fit", "--method", "mixmatch", "--help"],
+    ["fit", "digits", "--help"], ["methods"],
+])
+def test_help_and_methods_import_no_tensorflow_and_answer_at_once(argv):
+    code = ("import sys, time, contextlib, io; t = time.time(); from fewlabels import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n"
+            f"        cli.main({argv!r})\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'\n"
+            "print(time.time() - t)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-500:]
     assert float(done.stdout) < 1.0

@@ -67,8 +67,8 @@ class Algorithm(keras.layers.Layer):
     Args:
         lambda_u: the weight of the unsupervised term.
         warmup_steps: steps over which the unsupervised weight ramps linearly from 0 to
-            `lambda_u` (0: full weight from the first step, or `warmup_fraction`'s ramp).
-        warmup_fraction: with `warmup_steps=0`, the share of the fit's planned steps over
+            `lambda_u` (0: full weight from the first step, or `ramp_fraction`'s ramp).
+        ramp_fraction: with `warmup_steps=0`, the share of the fit's planned steps over
             which the weight ramps (the fit calls `plan`).
     """
 
@@ -102,24 +102,24 @@ class Algorithm(keras.layers.Layer):
     """The policy `ConsistencyTraining` uses for the second view with `strong="auto"`."""
 
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0,
-                 warmup_fraction: float = 0.0, **kwargs: Any) -> None:
+                 ramp_fraction: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not lambda_u >= 0:
             raise InputError(f"lambda_u must be >= 0; got {lambda_u!r}.")
         if not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise InputError(f"warmup_steps must be an integer >= 0; got {warmup_steps!r}.")
-        if not 0.0 <= warmup_fraction <= 1.0:
-            raise InputError(f"warmup_fraction must be in [0, 1]; got {warmup_fraction!r}.")
+        if not 0.0 <= ramp_fraction <= 1.0:
+            raise InputError(f"ramp_fraction must be in [0, 1]; got {ramp_fraction!r}.")
         self.lambda_u = float(lambda_u)
         self.warmup_steps = warmup_steps
-        self.warmup_fraction = float(warmup_fraction)
+        self.ramp_fraction = float(ramp_fraction)
         self.ramp_steps = warmup_steps
         self.n_classes = None
 
     def plan(self, total_steps: int) -> None:
         """Fix the ramp of the unsupervised weight for a fit of `total_steps` steps:
-        `warmup_steps`, else `warmup_fraction` of them."""
-        self.ramp_steps = self.warmup_steps or round(self.warmup_fraction * total_steps)
+        `warmup_steps`, else `ramp_fraction` of them."""
+        self.ramp_steps = self.warmup_steps or round(self.ramp_fraction * total_steps)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -216,7 +216,7 @@ class Algorithm(keras.layers.Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(lambda_u=self.lambda_u, warmup_steps=self.warmup_steps,
-                      warmup_fraction=self.warmup_fraction)
+                      ramp_fraction=self.ramp_fraction)
         return config
 
     def hyperparameters(self) -> dict:

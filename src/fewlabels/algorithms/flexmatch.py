@@ -15,7 +15,7 @@ not enough in a short run: with every pseudo-label in at full weight from the fi
 the untrained network's guesses pull it onto one class, it never grows confident, and the
 thresholds never rise (digits, 300 steps: accuracy 0.26, mask rate 1.0 throughout). So the
 unsupervised weight ramps in over the first third of the run by default
-(`warmup_fraction`), as FreeMatch's and SoftMatch's do, for the same reason.
+(`ramp_fraction`), as FreeMatch's and SoftMatch's do, for the same reason.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class FlexMatch(FixMatch):
         threshold: the upper threshold (a class that is learned well gets it).
         lambda_u: the unsupervised weight.
         warmup_steps: linear ramp-up of the unsupervised weight.
-        warmup_fraction: the share of the run over which the unsupervised weight ramps in
+        ramp_fraction: the share of the run over which the unsupervised weight ramps in
             (with `warmup_steps=0`). A third by default: the thresholds start permissive
             (every pseudo-label passes at first), and at full weight from the first step
             the untrained network's guesses collapse it onto one class.
@@ -75,10 +75,10 @@ class FlexMatch(FixMatch):
     conformance = ConformanceCase(mask_off=_all_learned)
 
     def __init__(self, threshold: float = 0.95, lambda_u: float = 1.0, warmup_steps: int = 0,
-                 warmup_fraction: float = 1 / 3, distribution_alignment: bool = False,
+                 ramp_fraction: float = 1 / 3, distribution_alignment: bool = False,
                  threshold_warmup: bool = True, **kwargs) -> None:
         super().__init__(threshold=threshold, lambda_u=lambda_u, warmup_steps=warmup_steps,
-                         warmup_fraction=warmup_fraction,
+                         ramp_fraction=ramp_fraction,
                          distribution_alignment=distribution_alignment, **kwargs)
         self.threshold_warmup = bool(threshold_warmup)
 

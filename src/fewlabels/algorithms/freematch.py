@@ -65,7 +65,7 @@ class FreeMatch(Algorithm):
     Args:
         lambda_u: the unsupervised weight.
         warmup_steps: linear ramp-up of the unsupervised weight.
-        warmup_fraction: the share of the run over which the unsupervised weight ramps in
+        ramp_fraction: the share of the run over which the unsupervised weight ramps in
             (with `warmup_steps=0`). A third by default: the thresholds start permissive
             (every pseudo-label passes at first), and at full weight from the first step
             the untrained network's guesses collapse it onto one class.
@@ -79,10 +79,10 @@ class FreeMatch(Algorithm):
     conformance = ConformanceCase(mask_off=_threshold_at_0_9)
 
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0,
-                 warmup_fraction: float = 1 / 3, momentum: float = 0.999,
+                 ramp_fraction: float = 1 / 3, momentum: float = 0.999,
                  lambda_f: float = 0.01, **kwargs) -> None:
         super().__init__(lambda_u=lambda_u, warmup_steps=warmup_steps,
-                         warmup_fraction=warmup_fraction, **kwargs)
+                         ramp_fraction=ramp_fraction, **kwargs)
         self.momentum = float(momentum)
         self.lambda_f = float(lambda_f)
 

@@ -31,7 +31,7 @@ class SoftMatch(Algorithm):
     Args:
         lambda_u: the unsupervised weight.
         warmup_steps: linear ramp-up of the unsupervised weight.
-        warmup_fraction: the share of the run over which the unsupervised weight ramps in
+        ramp_fraction: the share of the run over which the unsupervised weight ramps in
             (with `warmup_steps=0`). A third by default: the thresholds start permissive
             (every pseudo-label passes at first), and at full weight from the first step
             the untrained network's guesses collapse it onto one class.
@@ -46,10 +46,10 @@ class SoftMatch(Algorithm):
     conformance = ConformanceCase(mask_off=None)  # soft weights are never exactly 0
 
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0,
-                 warmup_fraction: float = 1 / 3, momentum: float = 0.999,
+                 ramp_fraction: float = 1 / 3, momentum: float = 0.999,
                  n_sigma: float = 2.0, uniform_alignment: bool = True, **kwargs) -> None:
         super().__init__(lambda_u=lambda_u, warmup_steps=warmup_steps,
-                         warmup_fraction=warmup_fraction, **kwargs)
+                         ramp_fraction=ramp_fraction, **kwargs)
         self.momentum = float(momentum)
         self.n_sigma = float(n_sigma)
         self.uniform_alignment = bool(uniform_alignment)

@@ -74,10 +74,9 @@ def methods() -> list[str]:
     fewlabels.methods()   # ['table-ensemble', 'self-training', 'supervised', 'fixmatch', ...]
     ```
     """
-    from fewlabels.algorithms import get, names
+    from fewlabels.catalog import method_names  # (the registry, read without TensorFlow)
 
-    return [TABLE_METHOD, *SELF_TRAINING_METHODS, TEACHER_STUDENT,
-            *(n for n in names() if n != "supervised" and not get(n).needs_targets)]
+    return [TABLE_METHOD, *SELF_TRAINING_METHODS, TEACHER_STUDENT, *method_names()]
 
 
 def default_method(images: bool, *, streamed: bool = False, transfer: bool = False) -> str:

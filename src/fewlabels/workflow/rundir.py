@@ -136,6 +136,7 @@ def run_lock(out: Path):
     """
     import fcntl
 
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     key = (out.resolve(), threading.get_ident())
     if key in _HELD:
@@ -157,6 +158,9 @@ def run_lock(out: Path):
             yield
         finally:
             _HELD.discard(key)
+            if created and [p.name for p in out.iterdir()] == [LOCK_FILE]:
+                (out / LOCK_FILE).unlink()  # a run that wrote nothing leaves nothing
+                out.rmdir()
     finally:
         os.close(fd)
 

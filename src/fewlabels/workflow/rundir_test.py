@@ -164,8 +164,8 @@ def test_a_config_with_an_unknown_option_is_one_line_naming_it(tmp_path, table, 
     config = tmp_path / "run.toml"
     config.write_text(f'data = "{table}"\nthreshhold = 0.9\n')
     assert cli.main(["fit", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
-    assert "the configuration sets ['threshhold'], which are not fit options" in (
-        capsys.readouterr().err)
+    assert "the configuration sets ['threshhold'], which are not options of table-ensemble" \
+        in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -178,7 +178,8 @@ def test_a_config_with_an_unknown_option_is_one_line_naming_it(tmp_path, table, 
 def test_a_config_value_of_the_wrong_type_is_one_line_naming_it(tmp_path, table, capsys, text,
                                                                 message):
     config = tmp_path / "run.toml"
-    config.write_text(f'data = "{table}"\n{text}\n' if not text.startswith("data") else text)
+    config.write_text(f'data = "{table}"\nmethod = "self-training"\n{text}\n'
+                      if not text.startswith("data") else text)
     assert cli.main(["fit", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
     assert message in capsys.readouterr().err
 
