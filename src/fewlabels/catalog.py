@@ -66,9 +66,43 @@ class _Class:
     docstring: str
 
 
-@functools.cache
 def algorithms() -> dict[str, AlgorithmInfo]:
-    """Every registered algorithm, by `registry_name`, in the registry's order."""
+    """Every registered algorithm, by `registry_name`, in the registry's order: those of
+    `fewlabels/algorithms/`, read from source, then any other the live registry holds when
+    it is loaded already (an algorithm registered from another package)."""
+    import sys
+
+    found = dict(_from_source())
+    registry = sys.modules.get("fewlabels.algorithms.registry")
+    if registry is not None:
+        for name in registry.names():
+            if name not in found:
+                found[name] = _from_class(registry.get(name))
+    return found
+
+
+def _from_class(cls: type) -> AlgorithmInfo:
+    """The entry of a class registered at run time (its module is imported already)."""
+    import inspect
+
+    params: dict[str, Param] = {}
+    docs: dict[str, str] = {}
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("keras"):
+            break
+        for name, p in inspect.signature(klass.__init__).parameters.items():
+            if name not in _LAYER_ARGUMENTS and p.kind is not p.VAR_KEYWORD:
+                params.setdefault(name, Param(name, p.default, str(p.annotation)))
+        for key, value in param_docs(inspect.getdoc(klass) or "").items():
+            docs.setdefault(key, value)
+    return AlgorithmInfo(name=cls.registry_name, summary=cls.summary,
+                         needs_targets=bool(cls.needs_targets),
+                         params=tuple(params.values()), docs=docs)
+
+
+@functools.cache
+def _from_source() -> tuple[tuple[str, AlgorithmInfo], ...]:
+    """`fewlabels/algorithms/`'s algorithms, read from their source (once)."""
     classes: dict[str, _Class] = {}
     order: list[str] = []
     for path in sorted(PACKAGE.glob("*.py"), key=lambda p: p.stem):
@@ -79,12 +113,8 @@ def algorithms() -> dict[str, AlgorithmInfo]:
             classes[found.name] = found
             if found.registered and path.stem not in _NOT_ALGORITHMS:
                 order.append(found.name)
-    out = {}
-    for class_name in order:
-        chain = _chain(class_name, classes)
-        info = _info(chain)
-        out[info.name] = info
-    return out
+    infos = [_info(_chain(class_name, classes)) for class_name in order]
+    return tuple((info.name, info) for info in infos)
 
 
 def method_names() -> list[str]:
