@@ -355,7 +355,7 @@ def test_fit_an_npz_with_labels_per_class_and_a_transfer_backbone(tmp_path, caps
     out = tmp_path / "run"
     assert cli.main(["fit", str(tmp_path / "d.npz"), "--out", str(out), "--test",
                      str(tmp_path / "t.npz"), "--labels-per-class", "3", "--backbone", "cnn",
-                     "--weights", "none", "--unfreeze", "1", "--no-baseline", "--threshold", "0",
+                     "--weights", "none", "--no-baseline", "--threshold", "0",
                      *IMAGE_FAST]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["labels_per_class"] == 3 and config["params"]["backbone"] == "cnn"

@@ -28,7 +28,7 @@ from fewlabels.estimators.base_learner import (
     check_classifier,
     classifier_proba,
 )
-from fewlabels.models.chooser import check_model_param, choose_network
+from fewlabels.models.chooser import check_model_param, choose_network, pretrained
 from fewlabels.views.augment import POLICIES
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ class SelfTraining(Estimator):
         unfreeze: transfer phase 2: unfreeze this many of the backbone's top layers (those
             with weights; BatchNormalization stays frozen and in inference mode) and train
             again at `unfreeze_learning_rate`. 0 keeps the backbone frozen (phase 1 only).
+            None (default): 20 with pretrained weights. Refused with `weights="none"` or
+            without a backbone, where nothing is frozen to unfreeze.
         unfreeze_learning_rate: the phase-2 learning rate (default: `learning_rate / 10`).
         head_units: transfer models: units of the head's hidden Dense layer.
         augment: for images, the augmentation policy applied to every training batch:
@@ -129,7 +131,7 @@ class SelfTraining(Estimator):
         "backbone": p.optional(p.nonempty_string),
         "weights": p.nonempty_string,
         "input_size": p.optional(p.interval(int, 8, None)),
-        "unfreeze": p.interval(int, 0, None),
+        "unfreeze": p.optional(p.interval(int, 0, None)),
         "unfreeze_learning_rate": p.optional(p.interval(float, 0.0, None, "neither")),
         "head_units": p.interval(int, 1, None),
         "augment": p.one_of(*POLICIES),
@@ -169,7 +171,7 @@ class SelfTraining(Estimator):
         backbone: str | None = None,
         weights: str = "imagenet",
         input_size: int | None = None,
-        unfreeze: int = 20,
+        unfreeze: int | None = None,
         unfreeze_learning_rate: float | None = None,
         head_units: int = 256,
         augment: str = "none",
@@ -297,7 +299,16 @@ class SelfTraining(Estimator):
         """The network `fit` builds for inputs of `ndim` dimensions (2: rows, 4: images);
         `"estimator"` when a scikit-learn `estimator` is the learner."""
         if self.estimator is None:
-            return choose_network(self.model, self.backbone, ndim)
+            network = choose_network(self.model, self.backbone, ndim)
+            if self.unfreeze is not None and not (network == "transfer"
+                                                  and pretrained(self.weights)):
+                raise InputError(
+                    f"unfreeze={self.unfreeze} unfreezes a pretrained backbone's top layers, "
+                    "but " + ("weights='none' trains the whole network from the start"
+                              if network == "transfer" else
+                              f"the network is {network!r}, with no frozen backbone") +
+                    ": leave unfreeze unset.")
+            return network
         if self.model != "auto" or self.backbone is not None:
             raise InputError("estimator= is the learner; leave model='auto' and backbone=None "
                              "(or drop estimator= to train a network).")

@@ -27,6 +27,9 @@ from fewlabels.validation import (
     check_training_data,
 )
 
+DEFAULT_UNFREEZE = 20
+"""The backbone's top layers phase 2 unfreezes when `unfreeze` is unset."""
+
 
 class SelfTrainingRun:
     """One `SelfTraining.fit`: the checked data, the journal, and the model being trained.
@@ -151,7 +154,7 @@ class SelfTrainingRun:
         if self.journal.unfrozen:
             from fewlabels.models.transfer import unfreeze_top
 
-            unfreeze_top(model, self.est.unfreeze)
+            unfreeze_top(model, self._unfreeze)
         return model
 
     # -- the steps ----------------------------------------------------------------------------
@@ -328,7 +331,7 @@ class SelfTrainingRun:
         est, journal = self.est, self.journal
         journal.stage, journal.phase = name, 0
         args = {**self.stage_args, **kwargs}
-        if self.network != "transfer" or est.unfreeze == 0 or not pretrained(est.weights):
+        if self.network != "transfer" or self._unfreeze == 0 or not pretrained(est.weights):
             return training.train_stage(self.model, x, targets_, **args)
         slow = est.unfreeze_learning_rate or args["learning_rate"] / 10
         if journal.unfrozen and journal.phase_record is None:
@@ -337,7 +340,7 @@ class SelfTrainingRun:
         if journal.phase_record is None:  # (else: resumed in phase 2, already unfrozen)
             frozen = training.train_stage(self.model, x, targets_, **args)
             journal.phase_record = {**frozen,
-                                    "unfrozen_layers": unfreeze_top(self.model, est.unfreeze)}
+                                    "unfrozen_layers": unfreeze_top(self.model, self._unfreeze)}
         frozen = dict(journal.phase_record)
         unfrozen_layers = frozen.pop("unfrozen_layers")
         journal.phase, journal.unfrozen = 1, True
@@ -393,6 +396,11 @@ class SelfTrainingRun:
                 round(float(np.mean(journal.transduction[all_rows] == hidden[all_rows])), 6)
                 if len(all_rows) else None),
         }
+
+    @property
+    def _unfreeze(self) -> int:
+        """The backbone layers phase 2 unfreezes: `unfreeze`, 20 when it is unset."""
+        return DEFAULT_UNFREEZE if self.est.unfreeze is None else self.est.unfreeze
 
     @property
     def _unit(self) -> str:

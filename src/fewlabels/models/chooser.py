@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from fewlabels.errors import InputError
@@ -11,11 +13,16 @@ IMAGE_MODELS = ("cnn", "wrn", "transfer")
 
 
 def check_model_param(name: str, value) -> None:
-    """A network name from `MODELS`, a `keras.Model`, or a function building one."""
+    """A network name from `MODELS`, a `.keras` file, a `keras.Model`, or a function
+    building one."""
     if isinstance(value, str):
-        if value not in MODELS:
-            raise InputError(f"{name} must be one of {list(MODELS)}, a keras.Model or a "
-                             f"function (input_shape, n_classes) -> keras.Model; got {value!r}.")
+        if is_model_file(value):
+            if not Path(value).is_file():
+                raise InputError(f"{name}: {value}: no such model file.")
+        elif value not in MODELS:
+            raise InputError(f"{name} must be one of {list(MODELS)}, a .keras file, a "
+                             "keras.Model or a function (input_shape, n_classes) -> "
+                             f"keras.Model; got {value!r}.")
     elif not callable(value):
         raise InputError(f"{name} must be a network name, a keras.Model or a function "
                          f"(input_shape, n_classes) -> keras.Model; got {value!r}.")
@@ -27,7 +34,7 @@ def choose_network(model, backbone: str | None, ndim: int) -> str:
     `"auto"` picks the MLP for rows, the CNN for images, and a transfer model when `backbone`
     is set; a `keras.Model` or a function building one is `"custom"`. Contradictions are named.
     """
-    if not isinstance(model, str):
+    if not isinstance(model, str) or is_model_file(model):
         if backbone is not None:
             raise InputError("backbone= builds a transfer model; pass it or your own model, "
                              "not both.")
@@ -95,6 +102,12 @@ def build_network(network: str, X: np.ndarray, n_classes: int, params: dict):
         )
     return build_mlp(X.shape[1], n_classes, hidden_units=params["hidden_units"],
                      activation=params["activation"], dropout=params["dropout"], adapt_data=X)
+
+
+def is_model_file(model) -> bool:
+    """Whether `model` names a saved Keras network (`"net.keras"`), the command line's way
+    to pass one's own network."""
+    return isinstance(model, str) and model.lower().endswith(".keras")
 
 
 def pretrained(weights: str) -> bool:

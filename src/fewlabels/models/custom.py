@@ -22,8 +22,9 @@ def build_custom(model, input_shape: tuple, n_classes: int):
     """A fresh network from the user's `model` (a `keras.Model` or a building function).
 
     Args:
-        model: a `keras.Model` (cloned with new weights) or a function
-            `(input_shape, n_classes) -> keras.Model`.
+        model: a `keras.Model` (cloned with new weights), the path of one saved as a
+            `.keras` file (inspected and loaded in safe mode, then cloned the same way) or
+            a function `(input_shape, n_classes) -> keras.Model`.
         input_shape: one example's shape.
         n_classes: the number of classes.
 
@@ -33,6 +34,14 @@ def build_custom(model, input_shape: tuple, n_classes: int):
     """
     import keras
 
+    if isinstance(model, str):  # a .keras file: inspected, then read in safe mode
+        from fewlabels.model_files import check_model_file
+
+        check_model_file(Path(model))
+        try:
+            model = keras.saving.load_model(model, compile=False, safe_mode=True)
+        except Exception as err:  # Keras raises many types; one clear message
+            raise InputError(f"{model}: could not load the model safely: {err}") from err
     if isinstance(model, keras.Model):
         _check_saves_safely(model)  # first: cloning deserializes, which safe mode may refuse
         try:

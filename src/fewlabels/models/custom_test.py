@@ -75,3 +75,38 @@ def test_a_model_that_does_not_fit_the_data_is_named(make, message):
 def test_the_model_parameter_names_what_it_takes():
     with pytest.raises(InputError, match="model must be one of"):
         SelfTraining(model="resnet").fit(*_rows())
+
+
+def test_the_command_line_takes_a_keras_file_as_the_model_and_loads_it_safely(tmp_path):
+    import json
+
+    from fewlabels import cli
+
+    x, y = _rows()
+    table = tmp_path / "data.csv"
+    table.write_text("".join(",".join(f"{v:.4f}" for v in row) + (f",{label}\n" if label >= 0
+                             else ",?\n") for row, label in zip(x, y, strict=True)))
+    _my_mlp(width=6).save(tmp_path / "net.keras")
+    run = tmp_path / "run"
+    assert cli.main(["fit", str(table), "--out", str(run), "--method", "self-training",
+                     "--model", str(tmp_path / "net.keras"), "--epochs", "3", "--rounds", "1",
+                     "--no-finetune", "--no-baseline", "--verbose", "0"]) == 0
+    assert load_estimator(run).model_.get_layer(index=1).units == 6  # its architecture
+    assert json.loads((run / "config.json").read_text())["params"]["model"].endswith(
+        "net.keras")
+    inputs = keras.Input((4,))  # a Lambda: refused by the inspection, before training
+    unsafe = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(
+        keras.layers.Lambda(lambda t: t * 2.0)(inputs)))
+    unsafe.save(tmp_path / "unsafe.keras")
+    assert cli.main(["fit", str(table), "--out", str(tmp_path / "r2"), "--method",
+                     "self-training", "--model", str(tmp_path / "unsafe.keras")]) == 2
+    assert cli.main(["fit", str(table), "--out", str(tmp_path / "r3"), "--method",
+                     "self-training", "--model", str(tmp_path / "missing.keras")]) == 2
+
+
+def test_unfreeze_without_a_pretrained_backbone_is_refused():
+    with pytest.raises(InputError, match="weights='none' trains the whole network"):
+        SelfTraining(backbone="MobileNetV2", weights="none", unfreeze=3).fit(
+            np.zeros((4, 32, 32, 3), np.uint8), np.array([0, 1, -1, -1]))
+    with pytest.raises(InputError, match="the network is 'mlp', with no frozen backbone"):
+        SelfTraining(unfreeze=3).fit(*_rows())
