@@ -55,6 +55,10 @@ def export_run(run_dir: str | Path, *, format: str = "savedmodel",
         raise InputError(f"format must be one of {FORMATS}; got {format!r}.")
     if format == "onnx":
         _check_tf2onnx()
+    import keras
+
+    if format != "savedmodel" and keras.backend.backend() != "tensorflow":
+        return _export_under_tensorflow(run_dir, format, out, trust_model, overwrite)
     run_dir = Path(run_dir)
     default = run_dir / ("saved_model" if format == "savedmodel" else f"model.{format}")
     out = Path(out) if out is not None else default
@@ -84,6 +88,31 @@ def export_run(run_dir: str | Path, *, format: str = "savedmodel",
         converted.replace(out)
     write_json(out.with_name(out.stem + ".classes.json"), classes)
     return out
+
+
+def _export_under_tensorflow(run_dir, format: str, out, trust_model: bool,
+                             overwrite: bool) -> Path:
+    """The same export in a process on the TensorFlow backend. TFLite and ONNX convert a
+    TensorFlow graph; a model exported from JAX goes through jax2tf, whose random-state
+    variables (uint32) the TFLite converter refuses. The run's `model.keras` is the same
+    file on every backend, so a TensorFlow process converts it."""
+    import os
+    import subprocess
+    import sys
+
+    from fewlabels.errors import EXIT_INPUT, EXIT_STORAGE, FewLabelsError, StorageError
+
+    argv = [sys.executable, "-m", "fewlabels", "export", str(run_dir), "--format", format]
+    argv += ["--out", str(out)] if out is not None else []
+    argv += ["--trust-model"] * trust_model + ["--overwrite"] * overwrite
+    done = subprocess.run(argv, env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+                          capture_output=True, text=True)
+    said = (done.stderr.strip().splitlines() or [""])[-1].removeprefix("fewlabels: error: ")
+    if done.returncode:
+        kind = {EXIT_INPUT: InputError, EXIT_STORAGE: StorageError}.get(done.returncode,
+                                                                        FewLabelsError)
+        raise kind(said or f"the export under TensorFlow failed (exit {done.returncode}).")
+    return Path(done.stdout.strip().splitlines()[-1].removeprefix("Wrote "))
 
 
 def _check_tf2onnx() -> None:
