@@ -71,7 +71,7 @@ def augment_preview(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fewlabels.views.augment import build_policy
+    from fewlabels.views.augment import build_policy, plain_background
 
     if n < 1 or rows < 1:
         raise InputError(f"n and rows must be at least 1; got n={n}, rows={rows}.")
@@ -81,6 +81,8 @@ def augment_preview(
     if not out.parent.is_dir():
         raise InputError(f"{out}: the folder {out.parent} does not exist.")
     images = sample_images(data, n, seed)
+    # Cutout and the shifts fill with the plain background, as in training (views/pair.py).
+    policy_params.setdefault("background", plain_background(images))
     augment = build_policy(policy, seed=seed, **policy_params)
     grid = [images] + [keras.ops.convert_to_numpy(augment(images, training=True))
                        for _ in range(rows)]

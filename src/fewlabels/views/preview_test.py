@@ -38,3 +38,22 @@ def test_cli_augment_preview(tmp_path, capsys):
     assert cli.main(["augment-preview", "digits", "--policy", "weak", "--n", "3",
                      "--rows", "1", "--out", str(out)]) == 0
     assert out.is_file() and "Wrote" in capsys.readouterr().out
+
+
+def test_the_strong_preview_fills_cutout_with_the_background_as_training_does(tmp_path,
+                                                                              monkeypatch):
+    from fewlabels.views import augment
+
+    images = np.zeros((8, 16, 16, 1), np.uint8)  # a plain black background
+    images[:, 5:11, 5:11] = 200
+    np.savez(tmp_path / "d.npz", x=images, y=np.arange(8) % 2)
+    built = {}
+    real = augment.build_policy
+
+    def spy(name, **params):
+        built.update(params)
+        return real(name, **params)
+
+    monkeypatch.setattr(augment, "build_policy", spy)
+    augment_preview(tmp_path / "d.npz", tmp_path / "grid.png", policy="strong", n=4, rows=1)
+    assert built["background"] == 0.0  # not Cutout's mid-grey
