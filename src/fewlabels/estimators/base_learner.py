@@ -70,6 +70,9 @@ class BaseLearnerRun(SelfTrainingRun):
                 "SelfTraining(estimator=...) cannot be checkpointed or saved: fewlabels writes "
                 "only Keras models, which load without running code (a pickled scikit-learn "
                 "estimator runs code when loaded). Use it from Python, or use a Keras model.")
+        if est.budget_s is not None:
+            raise InputError("budget_s sizes a network's training passes; a scikit-learn "
+                             "estimator is fitted once per stage: leave budget_s unset.")
         if est.soft_labels:
             raise InputError("soft_labels=True needs a network; a scikit-learn estimator "
                              "trains on hard labels.")
@@ -94,7 +97,7 @@ class BaseLearnerRun(SelfTrainingRun):
 
         return clone(self.est.estimator)
 
-    def _run_stage(self, name: str, x, targets_, sample_weight=None) -> dict:
+    def _run_stage(self, name: str, x, targets_, sample_weight=None, **_) -> dict:
         self.journal.stage = name
         start = time.perf_counter()
         weights = {} if sample_weight is None or np.all(sample_weight == 1.0) else \

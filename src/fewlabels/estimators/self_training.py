@@ -108,6 +108,12 @@ class SelfTraining(Estimator):
         finetune: fine-tune on the labeled rows after the last round.
         finetune_epochs: the most fine-tuning epochs.
         finetune_learning_rate: the fine-tuning learning rate (default: `learning_rate / 10`).
+        budget_s: a wall-clock budget for the whole fit, in seconds. A few timed training
+            steps size each stage's passes (the initial stage, each round, fine-tuning) to
+            share it by their rows; a round that would get fewer than 3 passes is left out
+            (rounds from the last). The plan is said first (verbose) and kept in `plan_`;
+            a resumed run keeps it. None: `epochs` and early stopping alone. A network
+            learner only.
         seed: seeds weights, shuffling, dropout and the validation split.
         deterministic: enable TensorFlow op determinism, so a seed reproduces exactly.
         verbose: 0 silent; 1 one short line per epoch (per stage for self-training); 2
@@ -158,6 +164,7 @@ class SelfTraining(Estimator):
         "finetune": p.boolean,
         "finetune_epochs": p.interval(int, 1, None),
         "finetune_learning_rate": p.optional(p.interval(float, 0.0, None, "neither")),
+        "budget_s": p.optional(p.interval(float, 0.0, None, "neither")),
         "seed": p.interval(int, 0, 2**32 - 1),
         "deterministic": p.boolean,
         "verbose": p.one_of(0, 1, 2),
@@ -198,6 +205,7 @@ class SelfTraining(Estimator):
         finetune: bool = True,
         finetune_epochs: int = 30,
         finetune_learning_rate: float | None = None,
+        budget_s: float | None = None,
         seed: int = 0,
         deterministic: bool = True,
         verbose: int = 0,
@@ -234,6 +242,7 @@ class SelfTraining(Estimator):
         self.finetune = finetune
         self.finetune_epochs = finetune_epochs
         self.finetune_learning_rate = finetune_learning_rate
+        self.budget_s = budget_s
         self.seed = seed
         self.deterministic = deterministic
         self.verbose = verbose

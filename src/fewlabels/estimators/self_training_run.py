@@ -81,9 +81,13 @@ class SelfTrainingRun:
         self.checkpoints = self._checkpoints(checkpoint)
         self.stage_args = self._stage_args()
         resuming = self.checkpoints is not None and self.checkpoints.resuming
+        if resuming and self.journal.plan is not None:  # the plan the run was sized by
+            self._keep_planned_rounds()
         self.resume_at = self.journal.stage_number(self.last_round) if resuming else -1
         self.model = self._fresh_model(self.resume_at) if self.resume_at >= 0 else \
             self._new_model(0)
+        if not resuming and est.budget_s is not None and not self.for_learner:
+            self._plan_budget()
         self.pre_finetune_model = None
 
     # -- set-up -------------------------------------------------------------------------------
@@ -157,6 +161,42 @@ class SelfTrainingRun:
             unfreeze_top(model, self._unfreeze)
         return model
 
+    def _plan_budget(self) -> None:
+        """Size each stage's passes to share `budget_s` by rows, from a timed step, and say
+        the plan before training."""
+        from fewlabels.training.budget import plan_stages, seconds_per_step
+
+        est, n_train = self.est, len(self.train_rows)
+        n_all = n_train + int(np.sum(self.y < 0))
+        stages = [("initial", n_train), *((f"round_{r}", n_all)
+                                          for r in range(1, self.last_round + 1))]
+        if est.finetune and self.last_round:
+            stages.append(("finetune", n_train))
+        step_s = seconds_per_step(self.model, self.X[self.train_rows],
+                                  self.onehot[self.y[self.train_rows]],
+                                  batch_size=est.batch_size, learning_rate=est.learning_rate)
+        self.journal.plan = plan_stages(stages, budget_s=est.budget_s, step_s=step_s,
+                                        batch_size=est.batch_size)
+        self._keep_planned_rounds()
+        epochs = self.journal.plan["epochs"]
+        rounds = [n for n in epochs if n.startswith("round_")]
+        self._say(f"Plan for budget_s={est.budget_s:g}: one step takes {step_s:.3f} s; the "
+                  f"initial stage up to {epochs['initial']} passes over {n_train} "
+                  f"{self._unit}, {len(rounds)} round(s) up to "
+                  f"{epochs[rounds[0]] if rounds else 0} passes over up to {n_all}, "
+                  + (f"fine-tuning up to {epochs['finetune']} passes"
+                     if "finetune" in epochs else "no fine-tuning") + ".")
+
+    def _keep_planned_rounds(self) -> None:
+        """The rounds the budget's plan keeps (a round too short to learn is left out)."""
+        planned = [n for n in self.journal.plan["epochs"] if n.startswith("round_")]
+        self.last_round = min(self.last_round, len(planned))
+
+    def _epochs(self, stage: str, default: int) -> int:
+        """The most passes of `stage`: the budget's plan, else `default`."""
+        plan = self.journal.plan
+        return default if plan is None else plan["epochs"].get(stage, default)
+
     # -- the steps ----------------------------------------------------------------------------
 
     def initial_stage(self) -> None:
@@ -167,7 +207,8 @@ class SelfTrainingRun:
         if self.resume_at <= 0:
             stage = self._run_stage("initial", self.X[self.train_rows],
                                     self.onehot[self.y[self.train_rows]],
-                                    sample_weight=self._labeled_weight())
+                                    sample_weight=self._labeled_weight(),
+                                    epochs=self._epochs("initial", self.est.epochs))
             self.journal.stages.append({"stage": "initial", "rows": n, **stage})
         if not np.any(self.y < 0):
             self.journal.termination = "all_labeled"
@@ -234,7 +275,8 @@ class SelfTrainingRun:
         if not est.warm_start and r > self.resume_at:
             self.model = self._new_model(r)
             journal.unfrozen = False
-        stage = self._run_stage(f"round_{r}", x_fit, t_fit, sample_weight=w_fit)
+        stage = self._run_stage(f"round_{r}", x_fit, t_fit, sample_weight=w_fit,
+                                epochs=self._epochs(f"round_{r}", est.epochs))
         journal.stages.append({"stage": f"round_{r}", "rows": x_fit.shape[0], **stage})
         record = journal.record
         record["validation"] = _scores(self._proba(self.x_val), self.y_val)
@@ -264,7 +306,7 @@ class SelfTrainingRun:
             sample_weight=self._labeled_weight(),
             **{**self.stage_args,
                "learning_rate": est.finetune_learning_rate or est.learning_rate / 10,
-               "epochs": est.finetune_epochs,
+               "epochs": self._epochs("finetune", est.finetune_epochs),
                "min_steps": 0})  # kept only if it beats the pre-fine-tune validation loss
         before, after = journal.before, self._validation_scores()
         kept = before["loss"] is None or after["loss"] <= before["loss"]
@@ -289,6 +331,7 @@ class SelfTrainingRun:
         est.epochs_run_ = int(sum(s["epochs"] for s in journal.stages))
         est.n_train_labeled_ = len(self.train_rows)
         est.n_validation_ = len(self.y_val)
+        est.plan_ = self.journal.plan
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -446,6 +489,7 @@ class Journal:
         self.unfrozen = False
         self.before: dict = {}
         self.pre_finetune: list = []
+        self.plan: dict | None = None
 
     def stage_number(self, rounds: int) -> int:
         """0 for `initial`, r for `round_<r>`, `rounds + 1` for `finetune`."""
@@ -457,7 +501,7 @@ class Journal:
 
     def get_state(self) -> dict:
         keys = ("stage", "phase", "steps_done", "stages", "rounds", "record", "n_iter",
-                "termination", "phase_record", "unfrozen", "before")
+                "termination", "phase_record", "unfrozen", "before", "plan")
         return {**{k: getattr(self, k) for k in keys}, "n_pre_finetune": len(self.pre_finetune),
                 "arrays": [self.transduction, self.labeled_iter, self.pseudo_targets,
                            *self.pre_finetune]}

@@ -55,3 +55,68 @@ def steps_for_budget(probe_fit: Callable[[int], object], *, budget_s: float,
     record = {"epoch_s": round(epoch_s, 4), "overhead_s": round(overhead_s, 3),
               "epochs": epochs, "wall_s": round(wall_s, 3)}
     return epochs * steps_per_epoch, record
+
+
+def seconds_per_step(model, x, targets, *, batch_size: int, learning_rate: float,
+                     steps: int = 3) -> float:
+    """The wall time of one training step of a copy of `model` on batches of `x`: the mean
+    of `steps` steps after one that compiles (the copy is thrown away; `model` is left as
+    it is)."""
+    import keras
+    import numpy as np
+
+    from fewlabels.training.stage import copy_model
+
+    probe = copy_model(model)
+    probe.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.CategoricalCrossentropy())
+    rows = np.arange(batch_size) % len(x)
+    batch, batch_targets = np.asarray(x[rows], dtype="float32"), targets[rows]
+    probe.train_on_batch(batch, batch_targets)  # the compile
+    start = time.perf_counter()
+    for _ in range(steps):
+        probe.train_on_batch(batch, batch_targets)
+    return (time.perf_counter() - start) / steps
+
+
+def plan_stages(stages: list[tuple[str, int]], *, budget_s: float, step_s: float,
+                batch_size: int, min_epochs: int = 3) -> dict:
+    """Share a wall-clock budget among training stages by their rows, as whole passes.
+
+    Each stage's share of `budget_s` is its share of all the stages' rows (a pass over more
+    rows costs more), turned into passes over its rows at `step_s` per step. A stage that
+    would get fewer than `min_epochs` passes is left out from the last one on (a
+    self-training round that could not learn its pseudo-labels is not worth its time).
+
+    Args:
+        stages: `(name, rows)` in the order they run; the first is always kept.
+        budget_s: the seconds to share.
+        step_s: seconds per training step (`seconds_per_step`).
+        batch_size: rows per step.
+        min_epochs: the fewest passes a kept stage gets.
+
+    Returns:
+        `{"epochs": {name: passes}, "step_s", "budget_s", "dropped": [names]}`.
+
+    Example:
+    ```python
+    plan_stages([("initial", 80), ("round_1", 980)], budget_s=600, step_s=0.2,
+                batch_size=32)
+    ```
+    """
+    import math
+
+    kept = list(stages)
+    while True:
+        total = sum(rows for _, rows in kept)
+        epochs = {}
+        for name, rows in kept:
+            seconds = budget_s * rows / total
+            epochs[name] = int(seconds / step_s / math.ceil(rows / batch_size))
+        short = [name for name, _ in kept[1:] if epochs[name] < min_epochs]
+        if not short:
+            break
+        kept = [stage for stage in kept if stage[0] != kept[-1][0]]
+    epochs = {name: max(1, n) for name, n in epochs.items()}
+    return {"epochs": epochs, "step_s": round(step_s, 5), "budget_s": budget_s,
+            "dropped": [name for name, _ in stages if name not in epochs]}

@@ -43,3 +43,37 @@ def test_a_later_stage_spends_its_own_timing_from_its_budget():
     assert steps == 50 * record["epochs"]
     spent = steps_for_budget(_probe, budget_s=0.2, steps_per_epoch=50, count_timing=True)
     assert spent[0] == 50  # the timing took the whole budget: still one epoch
+
+
+def test_plan_stages_shares_the_budget_by_rows_and_drops_rounds_too_short_to_learn():
+    from fewlabels.training.budget import plan_stages
+
+    stages = [("initial", 80), ("round_1", 1000), ("round_2", 1000), ("finetune", 80)]
+    plan = plan_stages(stages, budget_s=600, step_s=0.1, batch_size=32)
+    assert plan["dropped"] == []
+    # 600 s x 1000/2160 of the rows = 278 s = 2778 steps = 86 passes of 32 steps
+    assert plan["epochs"]["round_1"] == 86 and plan["epochs"]["initial"] == 74
+    tight = plan_stages(stages, budget_s=10, step_s=0.1, batch_size=32)
+    assert tight["dropped"] == ["round_1", "round_2", "finetune"]  # the last ones first
+    assert tight["epochs"] == {"initial": 33}  # 10 s = 100 steps of the 3 a pass takes
+
+
+def test_a_self_training_budget_plans_its_stages_says_so_and_keeps_to_it(capsys):
+    import time
+
+    from fewlabels import SelfTraining
+    from fewlabels.data import hide_labels, load_images
+
+    data = load_images("digits")
+    y, _ = hide_labels(data.y, 5, seed=0)
+    start = time.perf_counter()
+    model = SelfTraining(cnn_widths=(8, 16), budget_s=20, rounds=3, verbose=1).fit(
+        data.x[:600], y[:600])
+    took = time.perf_counter() - start
+    said = capsys.readouterr().out
+    assert "Plan for budget_s=20: one step takes" in said.splitlines()[0]
+    plan = model.plan_
+    assert set(plan["epochs"]) >= {"initial"} and plan["budget_s"] == 20
+    assert took < 2 * 20 + 30  # the passes share the budget (the compile comes on top)
+    for stage in model.stages_:  # (passes round up to whole Keras epochs of 16+ steps)
+        assert stage["epochs"] < plan["epochs"][stage["stage"]] + stage["passes_per_epoch"]
