@@ -88,6 +88,8 @@ class SelfTrainingRun:
             self._new_model(0)
         if not resuming and est.budget_s is not None and not self.for_learner:
             self._plan_budget()
+        elif not resuming and self.network == "transfer" and est.verbose:
+            self._say_unbounded_plan()
         self.pre_finetune_model = None
 
     # -- set-up -------------------------------------------------------------------------------
@@ -186,6 +188,22 @@ class SelfTrainingRun:
                   f"{epochs[rounds[0]] if rounds else 0} passes over up to {n_all}, "
                   + (f"fine-tuning up to {epochs['finetune']} passes"
                      if "finetune" in epochs else "no fine-tuning") + ".")
+
+    def _say_unbounded_plan(self) -> None:
+        """A backbone fit without a budget: say what a stage may cost before it starts."""
+        from fewlabels.training.budget import seconds_per_step
+
+        est = self.est
+        step_s = seconds_per_step(self.model, self.X[self.train_rows],
+                                  self.onehot[self.y[self.train_rows]],
+                                  batch_size=est.batch_size, learning_rate=est.learning_rate)
+        n_all = len(self.train_rows) + int(np.sum(self.y < 0))
+        worst = est.epochs * -(-n_all // est.batch_size) * step_s
+        self._say(f"Plan: the initial stage and up to {self.last_round} round(s), each up to "
+                  f"{est.epochs} passes (early stopping after {est.patience} without "
+                  f"improvement); one step takes {step_s:.3f} s, so a round over {n_all} "
+                  f"{self._unit} may take up to {worst / 60:.0f} min. Pass budget_s "
+                  "(--budget-s) to bound the whole fit.")
 
     def _keep_planned_rounds(self) -> None:
         """The rounds the budget's plan keeps (a round too short to learn is left out)."""

@@ -77,3 +77,16 @@ def test_a_self_training_budget_plans_its_stages_says_so_and_keeps_to_it(capsys)
     assert took < 2 * 20 + 30  # the passes share the budget (the compile comes on top)
     for stage in model.stages_:  # (passes round up to whole Keras epochs of 16+ steps)
         assert stage["epochs"] < plan["epochs"][stage["stage"]] + stage["passes_per_epoch"]
+
+
+def test_a_backbone_fit_without_a_budget_says_what_a_round_may_cost(capsys):
+    from fewlabels import SelfTraining
+    from fewlabels.data import hide_labels, load_images
+
+    data = load_images("digits")
+    y, _ = hide_labels(data.y, 3, seed=0)
+    SelfTraining(backbone="cnn", weights="none", cnn_widths=(4, 8), epochs=2, rounds=1,
+                 min_steps=0, finetune=False, verbose=1).fit(data.x[:200], y[:200])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("Plan: the initial stage and up to 1 round(s)")
+    assert "may take up to" in first and "--budget-s" in first
