@@ -282,7 +282,6 @@ class ConsistencyTraining(Estimator):
                               len(classes), streamed=bool(unlabeled_files))
         self.steps_ = self._planned_steps(checkpoint, X_train, train_y, classes, validation,
                                           hidden, unlabeled_files, unlabeled_targets)
-        algorithm.plan(self.steps_)
         training.seed_everything(self.seed, self.deterministic)
         backbone = build_network(network, X, len(classes),
                                  {**self.params_json(), "model": self.model})
@@ -343,7 +342,8 @@ class ConsistencyTraining(Estimator):
     def _compiled_model(self, backbone, algorithm, n_unlabeled: int, steps_per_execution: int,
                         targets=None):
         """The `SemiSupervisedModel`, compiled with its optimizer and cosine schedule (and a
-        teacher's `targets` stored in an algorithm that learns from them).
+        teacher's `targets` stored in an algorithm that learns from them); the algorithm's
+        unsupervised ramp is planned for the run's `steps_`.
 
         Rows run an epoch per compiled call (`steps_per_execution`): a step of a small MLP
         costs less than Python's round trip (1000 steps: 12 s -> 6 s, the same weights);
@@ -351,6 +351,7 @@ class ConsistencyTraining(Estimator):
         from fewlabels.ssl_model import SemiSupervisedModel
         from fewlabels.training.optimizers import build_optimizer
 
+        algorithm.plan(self.steps_)
         ssl = SemiSupervisedModel(backbone, algorithm, n_unlabeled,
                                   ema_momentum=self.ema_used(), ema_warmup=self.ema_warmup,
                                   separate_weak_pass=self.separate_weak_pass,
