@@ -107,8 +107,7 @@ def fit_run(
                         header=header, encoding=encoding, image_size=image_size,
                         channels=channels, unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,
                         on_bad_image=on_bad_image, stream_unlabeled=stream_unlabeled)
-    out = check_run_dir(out, overwrite, resume)
-    # The lock first: a second run into the same folder is refused before it reads the data.
+    out = check_run_dir(out, overwrite, resume)  # then the lock, before the data is read
     with run_lock(out), shown(verbose):  # progress bars: the pre-scan, decoding, labelling
         loaded = load_training_data(data, **data_options)
         config = {
