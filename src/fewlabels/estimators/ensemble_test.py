@@ -221,7 +221,8 @@ def test_select_cv_keeps_the_member_with_the_best_out_of_fold_log_likelihood():
     # The linear member's score, computed here by hand from its five refits.
     labeled = np.flatnonzero(y_partial >= 0)
     folds = stratified_folds(y_partial[labeled], 5, 0)
-    z = (x - x.mean(0)) / x.std(0)
+    mean, scale = m.standardization(x.astype(np.float64), model.scaling_)  # as the fit scaled
+    z = (x - mean) / scale
     oof = np.zeros((len(labeled), 2))
     for f in range(5):
         hidden = y_partial.copy()
