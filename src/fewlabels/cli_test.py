@@ -602,3 +602,8 @@ def test_predictions_neutralize_cells_a_spreadsheet_would_run_as_formulas(tmp_pa
     assert cli.main(["predict", str(run), str(data), "--out", str(out)]) == 0
     classes = {row["class"] for row in csv.DictReader(out.open())}
     assert classes == {"'=HYPERLINK(\"http://x\")", "'@SUM(1)"}  # text, not formulas
+
+
+def test_an_unknown_method_is_one_line_naming_the_methods(tmp_path, capsys):
+    assert cli.main(["fit", "digits", "--method", "fixmath", "--out", str(tmp_path / "r")]) == 2
+    assert "method must be one of ['auto', 'table-ensemble'" in capsys.readouterr().err

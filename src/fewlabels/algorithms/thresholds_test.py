@@ -62,3 +62,6 @@ def test_bad_algorithm_hyperparameters_are_named():
         create("softmatch", lambda_u=-1)
     with pytest.raises(FewLabelsError, match=r"warmup_steps must be an integer >= 0; got 2\.5"):
         create("meanteacher", warmup_steps=2.5)
+    with pytest.raises(FewLabelsError, match=r"ramp_fraction must be in \[0, 1\]; got 1\.5"):
+        create("softmatch", ramp_fraction=1.5)
+

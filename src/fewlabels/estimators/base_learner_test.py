@@ -200,3 +200,9 @@ def test_sparse_rows_reach_a_scikit_learn_learner_and_other_methods_refuse_them(
         SelfTraining(LogisticRegression()).fit(bad, y_partial)
     with pytest.raises(TypeError, match="X is a sparse matrix"):
         TableEnsemble().fit(sparse.csr_matrix(x), y_partial)
+
+
+def test_a_budget_with_a_scikit_learn_learner_is_refused_by_name():
+    x, _, y_partial = _blobs()
+    with pytest.raises(InputError, match="budget_s sizes a network's training passes"):
+        SelfTraining(LogisticRegression(), budget_s=10.0).fit(x, y_partial)

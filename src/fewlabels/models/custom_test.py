@@ -102,6 +102,8 @@ def test_the_command_line_takes_a_keras_file_as_the_model_and_loads_it_safely(tm
                      "self-training", "--model", str(tmp_path / "unsafe.keras")]) == 2
     assert cli.main(["fit", str(table), "--out", str(tmp_path / "r3"), "--method",
                      "self-training", "--model", str(tmp_path / "missing.keras")]) == 2
+    with pytest.raises(InputError, match=r"model: .*missing.keras: no such model file"):
+        SelfTraining(model=str(tmp_path / "missing.keras")).fit(x, y)
 
 
 def test_unfreeze_without_a_pretrained_backbone_is_refused():
