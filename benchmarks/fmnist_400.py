@@ -152,11 +152,12 @@ def make_model(method: str, args, seed: int):
     budget = {"steps": args.steps} if args.steps else {"budget_s": args.budget_min * 60.0}
     common = {**settings(args), **budget, "seed": seed}
     if method == "teacher-student":
-        return TeacherStudent(method=args.teacher, teacher_share=args.teacher_share,
+        return TeacherStudent(ConsistencyTraining(method=args.teacher, **common),
+                              teacher_share=args.teacher_share,
                               rounds=args.rounds, student_view=args.student_view,
                               targets=args.targets, target_threshold=args.target_threshold,
                               class_balance=args.class_balance, ensemble=args.ensemble,
-                              student_consistency=args.student_consistency, **common)
+                              student_consistency=args.student_consistency)
     algorithm = "supervised" if method == "supervised-all" else method
     # The table's runs have the papers' schedule, full unsupervised weight from step 1: they
     # were made so, and in a 30-minute run the start is forgotten. The library's default

@@ -155,11 +155,11 @@ def _fixmatch(seed):
 def _teacher_student(seed):
     """The image recipe on the rows: the network member as its teacher (the same steps), then
     a fresh student for as many steps."""
-    from fewlabels import TeacherStudent
+    from fewlabels import ConsistencyTraining, TeacherStudent
     from fewlabels.estimators.ensemble import NETWORK_RECIPE
 
-    return TeacherStudent(**NETWORK_RECIPE, steps=2 * _fixmatch(seed).steps,
-                          teacher_share=0.5, seed=seed)
+    teacher = ConsistencyTraining(**NETWORK_RECIPE, steps=2 * _fixmatch(seed).steps, seed=seed)
+    return TeacherStudent(teacher, teacher_share=0.5)
 
 
 def _sklearn(make):

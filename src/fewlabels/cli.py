@@ -374,26 +374,15 @@ def _preview_parser(sub) -> None:
 
 
 def _print_methods() -> None:
-    from fewlabels.catalog import algorithms
+    from fewlabels.estimators import method_estimator
     from fewlabels.workflow import methods
 
-    lines = {"table-ensemble": "tables' default: a self-trained ensemble of logistic "
-             "regression, kernel logistic regression and label spreading",
-             "self-training": "pseudo-labeling rounds: train, label the confident unlabeled "
-             "rows, retrain, fine-tune on the labels",
-             "supervised": "the labels alone (the baseline every method is compared with)",
-             "teacher-student": "a consistency algorithm teaches (--teacher, default "
-             "fixmatch), labels the pool once, and a fresh network learns its labels"}
     width = max(map(len, methods()))
     for name in methods():
-        if name in lines:
-            print(f"{name:<{width}}  {lines[name]}")
-            continue
-        algorithm = algorithms()[name]
-        print(f"{name:<{width}}  {algorithm.summary}")
-        defaults = ", ".join(f"{k}={round(v, 3) if isinstance(v, float) else v}"
-                             for k, v in algorithm.defaults.items())
-        print(f"{'':<{width}}    {defaults}")
+        summary, *details = method_estimator(name).describe(name)
+        print(f"{name:<{width}}  {summary}")
+        for line in details:
+            print(f"{'':<{width}}    {line}")
 
 
 def _print_run(result) -> None:

@@ -53,11 +53,8 @@ def _option_kind(default, annotation: str = ""):
     return type(default)
 
 
-METHOD_ESTIMATORS = {"table-ensemble": "TableEnsemble", "self-training": "SelfTraining",
-                     "supervised": "SelfTraining", "teacher-student": "TeacherStudent"}
-"""The estimator class of each method that is not a consistency algorithm (those train
-`ConsistencyTraining`)."""
-NOT_OPTIONS = ("verbose", "method", "algorithm_params", "augment_params", "estimator")
+NOT_OPTIONS = ("verbose", "method", "algorithm_params", "augment_params", "estimator",
+               "teacher")
 """Parameters the command line sets otherwise (`--verbose`, `--method`, `--teacher`), or not
 at all (a Python object)."""
 
@@ -87,19 +84,19 @@ def add_fit_options(parser: argparse.ArgumentParser, method: str,
 
 def method_params(method: str, teacher: str = "fixmatch") -> list[tuple[str, list, dict]]:
     """`(group title, parameters, their help lines)` of `method`'s options, in order."""
-    from fewlabels import estimators
     from fewlabels.catalog import algorithms
+    from fewlabels.estimators import method_estimator
     from fewlabels.views.augment import build_policy
 
-    estimator = getattr(estimators, METHOD_ESTIMATORS.get(method, "ConsistencyTraining"))
+    estimator = method_estimator(method)
     params, docs = [], {}
-    for klass in estimator.__mro__:  # TeacherStudent takes ConsistencyTraining's too
-        if "__init__" in vars(klass) and klass is not object:
+    for klass in estimator.option_classes():  # a recipe's own, then its components'
+        if "__init__" in vars(klass):
             params += [p for p in _signature_params(klass) if p.name not in NOT_OPTIONS
                        and p.name not in {q.name for q in params}]
             docs = {**param_docs(klass), **docs}
     groups = [(f"{method}: model and training options", params, docs)]
-    if method != "table-ensemble":
+    if any("augment_params" in k._get_param_names() for k in estimator.option_classes()):
         groups.append(("augmentation (images)", [
             p for p in _signature_params(build_policy)
             if p.name not in ("name", "seed", "value_range", "background")],

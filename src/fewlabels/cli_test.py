@@ -204,7 +204,8 @@ def test_each_method_has_its_own_options_and_a_flag_one_meaning():
         return next((a.help for a in fit._actions if flag in a.option_strings), None)
 
     assert "clamping" in help_of("table-ensemble", "--alpha")
-    assert "Beta" in help_of("mixmatch", "--alpha")
+    assert "Beta" in help_of("mixmatch", "--mixup-alpha")
+    assert help_of("mixmatch", "--alpha") is None  # label spreading's name, not MixMatch's
     assert help_of("fixmatch", "--alpha") is None  # not a FixMatch option at all
     assert "students" in help_of("teacher-student", "--rounds")
     assert "rounds" in help_of("table-ensemble", "--rounds")
@@ -418,8 +419,9 @@ def test_fit_teacher_student_then_predict_and_evaluate_with_tta(tmp_path, capsys
     assert "teacher (freematch)" in printed and "teacher-student" in printed
     config = json.loads((out / "config.json").read_text())
     assert config["estimator"] == "TeacherStudent" and config["method"] == "teacher-student"
-    assert config["params"]["method"] == "freematch" and config["params"]["targets"] == "hard"
-    assert config["params"]["algorithm_params"] == {"lambda_f": 0.02}  # the teacher's
+    teacher = config["params"]["teacher"]
+    assert teacher["params"]["method"] == "freematch" and config["params"]["targets"] == "hard"
+    assert teacher["params"]["algorithm_params"] == {"lambda_f": 0.02}  # the teacher's
     history = json.loads((out / "history.json").read_text())
     assert history["steps_plan"] == [20, 20]
     assert [s["stage"] for s in history["stages"]] == ["teacher", "student 1"]

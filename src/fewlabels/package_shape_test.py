@@ -86,7 +86,7 @@ def test_importing_fewlabels_changes_no_global_state(tmp_path):
 
 LAYERS = [
     ("errors", "files", "params", "metrics", "report", "targets", "validation", "model_files",
-     "calibration", "progress", "catalog"),
+     "calibration", "progress", "catalog", "replicas"),
     ("data",),
     ("views", "models"),
     ("algorithms", "stepwise"),
@@ -127,3 +127,22 @@ def test_no_function_is_over_80_lines_and_a_long_module_is_a_warning():
                 if size > 80:
                     long.append(f"{path.name}:{node.lineno} {node.name}: {size} lines")
     assert long == [], long
+
+
+MAX_POSITIONAL = 6
+"""More positional parameters than this and a call site reads as a row of values: pass one
+object, or make the rest keyword-only."""
+
+
+def test_no_function_takes_more_than_six_positional_parameters():
+    crowded = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name.endswith("_test.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names = [a.arg for a in node.args.posonlyargs + node.args.args]
+                names = names[1:] if names[:1] in (["self"], ["cls"]) else names
+                if len(names) > MAX_POSITIONAL:
+                    crowded.append(f"{path.name}:{node.lineno} {node.name}: {len(names)}")
+    assert crowded == [], crowded

@@ -66,6 +66,16 @@ def mapping(name: str, value: Any) -> None:
         raise InputError(f"{name} must be a dict of name -> value; got {value!r}.")
 
 
+def instance_of(kind: type) -> Check:
+    """An instance of `kind` (a component passed as a parameter, such as an estimator)."""
+
+    def check(name: str, value: Any) -> None:
+        if not isinstance(value, kind):
+            raise InputError(f"{name} must be a {kind.__name__}; got {value!r}.")
+
+    return check
+
+
 def optional(inner: Check) -> Check:
     """None, or a value that passes `inner`."""
 

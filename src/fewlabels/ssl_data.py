@@ -81,8 +81,9 @@ def ssl_stream(
     from fewlabels.stepwise import batch_indices, indexed_stream
 
     y = np.asarray(y, dtype=np.int64)
-    labeled, unlabeled, n_files = _check_stream(x, y, batch_size, uratio, start_step,
-                                                unlabeled_files, with_unlabeled)
+    labeled, unlabeled, n_files = _check_stream(
+        x, y, batch_size, uratio, start_step=start_step, unlabeled_files=unlabeled_files,
+        with_unlabeled=with_unlabeled)
     hidden = (np.full(len(unlabeled), -1, np.int64) if y_hidden is None
               else np.asarray(y_hidden, np.int64)[unlabeled])
     x = np.asarray(x)
@@ -138,7 +139,7 @@ def _view(layer, images, seed: int, step):
     return layer(images, training=True)
 
 
-def _check_stream(x, y, batch_size, uratio, start_step, unlabeled_files, with_unlabeled):
+def _check_stream(x, y, batch_size, uratio, *, start_step, unlabeled_files, with_unlabeled):
     """The labeled and unlabeled rows of `y` and the number of files, all checked."""
     if len(x) != len(y):
         raise InputError(f"x has {len(x)} rows but y has {len(y)} labels.")

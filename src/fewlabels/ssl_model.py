@@ -82,7 +82,7 @@ class SemiSupervisedModel(keras.Model):
     """
 
     def __init__(self, backbone: keras.Model, algorithm: Algorithm, n_unlabeled: int = 0,
-                 ema_momentum: float = 0.0, separate_weak_pass: bool = False,
+                 *, ema_momentum: float = 0.0, separate_weak_pass: bool = False,
                  ema_warmup: float = 9.0, ema_targets: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(algorithm, Algorithm):
@@ -96,8 +96,11 @@ class SemiSupervisedModel(keras.Model):
         # Sub-models and algorithm state are built here, before fit (JAX maps no variable
         # created inside the compiled step).
         algorithm.build_state(self.n_classes, self.n_unlabeled, backbone)
+        # Every replica makes the same update of the step and the average (the weights are
+        # in sync); the first replica's is kept (fewlabels.replicas).
         self.step = self.add_weight(shape=(), initializer="zeros", dtype="int32",
-                                    trainable=False, name="ssl_step")
+                                    trainable=False, name="ssl_step",
+                                    aggregation="only_first_replica")
         if not 0.0 <= ema_momentum < 1.0:
             raise InputError(f"ema_momentum must be in [0, 1); got {ema_momentum!r}.")
         self.ema_momentum = float(ema_momentum)
@@ -111,8 +114,9 @@ class SemiSupervisedModel(keras.Model):
         if self.ema_momentum > 0:
             for i, v in enumerate(backbone.trainable_variables):
                 shadow = self.add_weight(shape=v.shape, initializer="zeros", dtype=v.dtype,
-                                         trainable=False, name=f"ema_{i}")
-                shadow.assign(v)
+                                         trainable=False, name=f"ema_{i}",
+                                         aggregation="only_first_replica")
+                shadow.assign(keras.ops.convert_to_numpy(v))  # a copy: JAX donates each buffer
                 self.ema_weights.append(shadow)
         self.supervised_loss = keras.losses.SparseCategoricalCrossentropy()
         self.soft_loss = keras.losses.CategoricalCrossentropy()
@@ -160,20 +164,55 @@ class SemiSupervisedModel(keras.Model):
         """`(weight, average)` pairs: the backbone's weights read as their averages."""
         return [(v, shadow.value) for shadow, v in self._ema_pairs()]
 
+    # -- the step --------------------------------------------------------------------------
+
+    def compile(self, *args, loss=None, **kwargs) -> None:
+        """Keras's `compile`, without a `loss`: the algorithm is the loss."""
+        if loss is not None:
+            raise InputError(
+                "SemiSupervisedModel takes its loss from its algorithm; compile it without "
+                f"loss= (got {loss!r}). Choose the loss by choosing the algorithm.")
+        super().compile(*args, **kwargs)
+
+    if keras.backend.backend() == "jax":
+        def train_step(self, state, data):
+            """Keras's step, then `after_step` on the updated weights (stateless on JAX)."""
+            logs, state = super().train_step(state, data)
+            trainable, non_trainable, optimizer_variables, metrics = state
+            mapping = [*zip(self.trainable_variables, trainable, strict=True),
+                       *zip(self.non_trainable_variables, non_trainable, strict=True)]
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                self.after_step()
+            non_trainable = [scope.get_current_value(v) if scope.get_current_value(v)
+                             is not None else value
+                             for v, value in zip(self.non_trainable_variables, non_trainable,
+                                                 strict=True)]
+            return logs, (trainable, non_trainable, optimizer_variables, metrics)
+    else:
+        def train_step(self, data):
+            """Keras's step, then `after_step` on the updated weights."""
+            logs = super().train_step(data)
+            self.after_step()
+            return logs
+
+    def after_step(self) -> None:
+        """What follows a training step, once the optimizer has updated the weights: the
+        step counter, the algorithm's `after_step` (a teacher's average) and the weight
+        average. `compute_loss` only computes, as Keras's `Distiller` does."""
+        self.step.assign_add(1)
+        self.algorithm.after_step(self.backbone, self.step)
+        pairs = self._ema_pairs()
+        if pairs:
+            momentum = warmed_up_momentum(self.ema_momentum, self.step, self.ema_warmup)
+            for shadow, v in pairs:
+                ema_assign(shadow, v, momentum)
+
     # -- loss ------------------------------------------------------------------------------
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not isinstance(y_pred, dict):  # evaluate() on plain data: the supervised loss
             return self.supervised_loss(y, y_pred, sample_weight=sample_weight)
         terms = self.loss_terms(x, y, y_pred)
-        if training:
-            self.step.assign_add(1)
-            self.algorithm.after_step(self.backbone, self.step)
-            pairs = self._ema_pairs()
-            if pairs:
-                momentum = warmed_up_momentum(self.ema_momentum, self.step, self.ema_warmup)
-                for shadow, v in pairs:
-                    ema_assign(shadow, v, momentum)
         self._track(x, terms)
         return terms["total"]
 

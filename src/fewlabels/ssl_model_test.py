@@ -74,6 +74,41 @@ def test_evaluate_and_predict_on_plain_images_are_plain_keras():
     assert abs(loss + np.log(0.97)) < 1e-4
 
 
+def test_compile_refuses_a_loss_since_the_algorithm_is_the_loss():
+    from fewlabels.errors import FewLabelsError
+
+    model = c.model_for("fixmatch", confident=True)
+    with pytest.raises(FewLabelsError, match="takes its loss from its algorithm"):
+        model.compile(optimizer="sgd", loss="mse")
+
+
+def test_compute_loss_only_computes_and_the_step_updates_state_after_the_weights():
+    from fewlabels.algorithms import create
+    from fewlabels.ssl_model import SemiSupervisedModel
+
+    model = SemiSupervisedModel(c.student(confident=False), create("meanteacher"), 8,
+                                ema_momentum=0.9)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    x, y = c.batch()
+
+    def values(variables):
+        return [keras.ops.convert_to_numpy(v) for v in variables]
+
+    state = values(model.non_trainable_variables)
+    initial = values(model.backbone.trainable_variables)
+    model.compute_loss(x, y, model(x, training=True), training=True)
+    for before, after in zip(state, values(model.non_trainable_variables), strict=True):
+        np.testing.assert_array_equal(before, after)  # no step, teacher or average moved
+    model.train_on_batch(x, y)
+    assert int(keras.ops.convert_to_numpy(model.step)) == 1
+    updated = values(model.backbone.trainable_variables)
+    assert not np.allclose(initial[0], updated[0])
+    # The first update of the average (momentum 0.1 after TensorFlow's warm-up) takes in
+    # the weights the optimizer produced, not those the loss was computed with.
+    np.testing.assert_allclose(values(model.ema_weights)[0],
+                               0.1 * initial[0] + 0.9 * updated[0], rtol=1e-5, atol=1e-6)
+
+
 def test_a_non_algorithm_is_refused_by_name():
     from fewlabels.errors import FewLabelsError
     from fewlabels.ssl_model import SemiSupervisedModel
@@ -110,11 +145,14 @@ def test_the_evaluation_average_follows_the_warm_up_inside_the_training_step(war
 
     expected = weights()
     for n in range(1, 4):
-        before = weights()  # the step averages in the weights its loss was computed with
+        before = weights()
         model.train_on_batch(x, y)
+        # The step averages in the weights it produced (after the optimizer's update, as
+        # Keras's `use_ema` and USB do).
+        after = weights()
         m = 0.999 if warmup == 0 else min(0.999, n / (n + warmup))
-        expected = [m * e + (1 - m) * w for e, w in zip(expected, before, strict=True)]
-    assert not np.allclose(before[0], weights()[0])  # the weights did move
+        expected = [m * e + (1 - m) * w for e, w in zip(expected, after, strict=True)]
+    assert not np.allclose(before[0], after[0])  # the weights did move
     for shadow, e in zip(model.ema_weights, expected, strict=True):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(shadow), e, rtol=1e-5, atol=1e-6)
     assert model.get_config()["ema_warmup"] == warmup

@@ -145,12 +145,11 @@ def test_stream_unlabeled_on_a_table_is_refused_by_name(tmp_path):
 def test_fully_labeled_images_train_supervised_without_an_unlabeled_pool(pool):
     from fewlabels.errors import FewLabelsWarning
     from fewlabels.estimators.consistency import ConsistencyTraining
-    from fewlabels.workflow.reporting import history_record
 
     _, streamed = in_memory_and_streamed(pool)  # x: the 12 labeled images only
     with pytest.warns(FewLabelsWarning, match="no unlabeled samples: training a plain supervised"):
         model = ConsistencyTraining(method="fixmatch", steps=2, steps_per_epoch=2, batch_size=4,
                                     cnn_widths=(4,)).fit(streamed.x, streamed.y)
     assert model.n_unlabeled_ == 0 and model.n_train_labeled_ == 12
-    assert history_record(model)["warnings"] == []
+    assert model.history_record()["warnings"] == []
     assert model.predict(streamed.x).shape == (12,)

@@ -99,6 +99,9 @@ class Algorithm(keras.layers.Layer):
     """True for an algorithm that learns from a teacher's stored predictions (Distill): it
     has `set_targets`, and `ConsistencyTraining.fit` needs `unlabeled_targets`."""
     strong_view: ClassVar[str] = "strong"
+    renamed: ClassVar[dict[str, str]] = {}
+    """Hyperparameters an earlier release named otherwise, `{old: new}`: still read (with a
+    `FutureWarning`), so that saved models and `config.json` files of that release work."""
     """The policy `ConsistencyTraining` uses for the second view with `strong="auto"`."""
 
     def __init__(self, lambda_u: float = 1.0, warmup_steps: int = 0,
@@ -139,6 +142,12 @@ class Algorithm(keras.layers.Layer):
         Each variable is initialized on its own (a `Constant` initializer): two variables
         assigned one array would share a buffer, which JAX's compiled step refuses.
 
+        Across the replicas of a distributed step the state reduces as "only the first
+        replica's": an algorithm updates it from statistics of the whole global batch
+        (`fewlabels.replicas.gathered`), so every replica computes the same value, and the
+        variable keeps the first one's (Keras's default, "none", would let each replica's
+        copy drift, and a checkpoint would save one of them).
+
         Args:
             name: the variable's name (checkpoints and saved models find it by name).
             shape: its shape.
@@ -154,10 +163,12 @@ class Algorithm(keras.layers.Layer):
         ```
         """
         return self.add_weight(shape=shape, initializer=keras.initializers.Constant(value),
-                               dtype=dtype, trainable=False, name=name)
+                               dtype=dtype, trainable=False, name=name,
+                               aggregation="only_first_replica")
 
     def after_step(self, student: keras.Model, step) -> None:
-        """Called inside the compiled step after the loss: update teachers and the like.
+        """Called inside the compiled step after the weights are updated (from the model's
+        `train_step`, never from `compute_loss`): update teachers and the like.
 
         Args:
             student: the student network.

@@ -118,9 +118,9 @@ def test_mixmatch_and_the_ema_refuse_bad_settings_by_name():
     with pytest.raises(FewLabelsError, match="temperature must be in"):
         create("mixmatch", temperature=0.0)
     with pytest.raises(FewLabelsError, match=r"alpha must be in \(0, 2\]; got -1"):
-        create("mixmatch", alpha=-1)
+        create("mixmatch", mixup_alpha=-1)
     with pytest.raises(FewLabelsError, match=r"alpha must be in \(0, 2\]; got 5"):
-        create("mixmatch", alpha=5)
+        create("mixmatch", mixup_alpha=5)
     from fewlabels.ssl_model import SemiSupervisedModel
 
     with pytest.raises(FewLabelsError, match=r"ema_momentum must be in \[0, 1\); got 1.0"):
@@ -141,3 +141,13 @@ def test_mixups_beta_draw_has_the_beta_distributions_mean_and_variance(alpha):
     assert draws.min() >= 0 and draws.max() <= 1
     assert abs(draws.mean() - 0.5) < 0.025  # 5 standard errors
     assert abs(draws.var() - 1 / (4 * (2 * alpha + 1))) < 0.01  # Beta(a, a)'s variance
+
+
+def test_an_earlier_releases_hyperparameter_name_is_read_with_a_warning():
+    from fewlabels.algorithms import create
+
+    with pytest.warns(FutureWarning, match="alpha is now mixup_alpha"):
+        old = create("mixmatch", alpha=0.5)  # a config.json of an earlier release
+    assert old.mixup_alpha == 0.5 and "alpha" not in old.get_config()
+    with pytest.warns(FutureWarning):  # and a saved model's config
+        assert type(old).from_config({**old.get_config(), "alpha": 0.25}).mixup_alpha == 0.25

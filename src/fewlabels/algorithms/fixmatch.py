@@ -22,6 +22,7 @@ from fewlabels.algorithms.base import (
 )
 from fewlabels.algorithms.registry import register
 from fewlabels.errors import InputError
+from fewlabels.replicas import gathered
 
 
 @register
@@ -66,7 +67,7 @@ class FixMatch(Algorithm):
         weak = ops.stop_gradient(weak)
         if not self.distribution_alignment:
             return weak
-        ema_assign(self.p_model, ops.mean(weak, axis=0), 0.999)
+        ema_assign(self.p_model, ops.mean(gathered(weak), axis=0), 0.999)
         return targets.distribution_align(weak, self.p_model)  # to uniform
 
     def unsupervised(self, weak, strong, batch, student) -> dict:

@@ -27,6 +27,7 @@ from fewlabels import targets
 from fewlabels.algorithms.base import MORE_LABELS, ConformanceCase, advice, masked_cross_entropy
 from fewlabels.algorithms.fixmatch import FixMatch
 from fewlabels.algorithms.registry import register
+from fewlabels.replicas import gathered
 
 
 def flexmatch_thresholds(counts, threshold, warmup: bool):
@@ -104,7 +105,9 @@ class FlexMatch(FixMatch):
         # Remember the confident predictions first (the paper updates sigma, then masks).
         old = ops.take(self.remembered, index)
         new = ops.where(confidence > self.threshold, predicted, old)
-        self.remembered.assign(ops.scatter_update(self.remembered, index[:, None], new))
+        # Every replica's images, so that the memory stays one memory (fewlabels.replicas).
+        self.remembered.assign(ops.scatter_update(self.remembered, gathered(index)[:, None],
+                                                  gathered(new)))
         mask = targets.confidence_mask(probs, ops.take(self.class_thresholds(), predicted))
         hard = targets.hard_targets(probs)
         return {"loss": masked_cross_entropy(hard, strong, mask), "mask": mask,

@@ -24,6 +24,7 @@ from fewlabels.algorithms.base import (
     masked_cross_entropy,
 )
 from fewlabels.algorithms.registry import register
+from fewlabels.replicas import gathered, replica_share
 
 
 def freematch_thresholds(tau, p_model):
@@ -99,17 +100,19 @@ class FreeMatch(Algorithm):
     def unsupervised(self, weak, strong, batch, student) -> dict:
         probs = ops.stop_gradient(weak)
         predicted = ops.argmax(probs, axis=-1)
-        ema_assign(self.tau, ops.mean(ops.max(probs, axis=-1)), self.momentum)
-        ema_assign(self.p_model, ops.mean(probs, axis=0), self.momentum)
-        ema_assign(self.label_hist, ops.mean(ops.one_hot(predicted, self.n_classes), axis=0),
+        every = gathered(probs)  # the global batch's statistics (fewlabels.replicas)
+        ema_assign(self.tau, ops.mean(ops.max(every, axis=-1)), self.momentum)
+        ema_assign(self.p_model, ops.mean(every, axis=0), self.momentum)
+        ema_assign(self.label_hist,
+                   ops.mean(ops.one_hot(ops.argmax(every, axis=-1), self.n_classes), axis=0),
                    self.momentum)
         thresholds = freematch_thresholds(self.tau, self.p_model)
         mask = targets.confidence_mask(probs, ops.take(thresholds, predicted))
         hard = targets.hard_targets(probs)
         loss = masked_cross_entropy(hard, strong, mask)
         if self.lambda_f:
-            loss = loss + self.lambda_f * fairness_loss(strong, mask, self.p_model,
-                                                        self.label_hist)
+            loss = loss + self.lambda_f * replica_share(
+                fairness_loss(strong, mask, self.p_model, self.label_hist))
         return {"loss": loss, "mask": mask, "pseudo_labels": predicted}
 
     def get_config(self) -> dict:

@@ -25,6 +25,8 @@ conformance suite requires of every algorithm.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
@@ -68,7 +70,9 @@ class MixMatch(Algorithm):
         lambda_u: the weight of the unlabeled (MSE) term.
         warmup_steps: linear ramp-up of `lambda_u`.
         temperature: the sharpening temperature T.
-        alpha: the Beta distribution's parameter for MixUp, in (0, 2] (the papers use 0.75).
+        mixup_alpha: the Beta distribution's parameter for MixUp, in (0, 2] (the papers'
+            `alpha`, 0.75; USB's name; earlier releases called it `alpha`, which is still
+            read, with a `FutureWarning`).
         mixup_seed: seeds the MixUp draws and shuffles; None (default) draws it from the
             run's seed (`keras.utils.set_random_seed`, which every estimator calls).
     """
@@ -78,17 +82,25 @@ class MixMatch(Algorithm):
     conformance = ConformanceCase(mask_off=None)  # no mask: every image counts
     owns_forward = True
     strong_view = "weak"
+    # label spreading's `alpha` is another thing
+    renamed: ClassVar[dict[str, str]] = {"alpha": "mixup_alpha"}
 
     def __init__(self, lambda_u: float = 75.0, warmup_steps: int = 16000,
-                 temperature: float = 0.5, alpha: float = 0.75,
+                 temperature: float = 0.5, mixup_alpha: float = 0.75,
                  mixup_seed: int | None = None, **kwargs) -> None:
+        if "alpha" in kwargs:  # an earlier release's name (a saved model, a config.json)
+            import warnings
+
+            mixup_alpha = kwargs.pop("alpha")
+            warnings.warn("MixMatch's alpha is now mixup_alpha (--mixup-alpha).",
+                          FutureWarning, stacklevel=2)
         super().__init__(lambda_u=lambda_u, warmup_steps=warmup_steps, **kwargs)
         if not 0 < temperature <= 1:
             raise InputError(f"temperature must be in (0, 1]; got {temperature!r}.")
-        if not 0 < alpha <= 2:
-            raise InputError(f"alpha must be in (0, 2]; got {alpha!r}.")
+        if not 0 < mixup_alpha <= 2:
+            raise InputError(f"mixup_alpha must be in (0, 2]; got {mixup_alpha!r}.")
         self.temperature = float(temperature)
-        self.alpha = float(alpha)
+        self.mixup_alpha = float(mixup_alpha)
         self.mixup_seed = mixup_seed
         self.generator = None
 
@@ -110,7 +122,7 @@ class MixMatch(Algorithm):
         images = ops.concatenate([labeled, u1, u2], axis=0)
         labels = ops.concatenate([ops.cast(one_hot, guess.dtype), guess, guess], axis=0)
         order = keras.random.shuffle(ops.arange(ops.shape(images)[0]), seed=self.generator)
-        lam = symmetric_beta(self.alpha, self.generator)
+        lam = symmetric_beta(self.mixup_alpha, self.generator)
         lam = ops.maximum(lam, 1.0 - lam)
         mixed, mixed_targets = mixup(images, labels, ops.take(images, order, axis=0),
                                      ops.take(labels, order, axis=0), lam)
@@ -126,5 +138,6 @@ class MixMatch(Algorithm):
                 "pseudo_labels": ops.argmax(guess, axis=-1)}
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "temperature": self.temperature, "alpha": self.alpha,
+        return {**super().get_config(), "temperature": self.temperature,
+                "mixup_alpha": self.mixup_alpha,
                 "mixup_seed": self.mixup_seed}

@@ -79,7 +79,7 @@ def check_hyperparameters(name: str, names_given) -> type:
     `names_given` (the unknown ones are named in the error)."""
     cls = get(name)
     accepted = hyperparameter_names(cls)
-    unknown = sorted(set(names_given) - accepted)
+    unknown = sorted(set(names_given) - accepted - set(cls.renamed))
     if unknown:
         raise InputError(
             f"{name} has no hyperparameter(s) {unknown}; it takes {sorted(accepted)}."

@@ -22,6 +22,7 @@ from fewlabels.algorithms.base import (
     masked_cross_entropy,
 )
 from fewlabels.algorithms.registry import register
+from fewlabels.replicas import gathered
 
 
 @register
@@ -68,11 +69,12 @@ class SoftMatch(Algorithm):
     def unsupervised(self, weak, strong, batch, student) -> dict:
         probs = ops.stop_gradient(weak)
         if self.uniform_alignment:
-            ema_assign(self.p_model, ops.mean(probs, axis=0), self.momentum)
+            ema_assign(self.p_model, ops.mean(gathered(probs), axis=0), self.momentum)
             probs = targets.distribution_align(probs, self.p_model)  # to uniform
         confidence = ops.max(probs, axis=-1)
-        ema_assign(self.mu, ops.mean(confidence), self.momentum)
-        ema_assign(self.variance, ops.var(confidence), self.momentum)
+        every = gathered(confidence)  # the global batch's statistics (fewlabels.replicas)
+        ema_assign(self.mu, ops.mean(every), self.momentum)
+        ema_assign(self.variance, ops.var(every), self.momentum)
         weight = targets.truncated_gaussian_weight(
             probs, self.mu, self.variance / self.n_sigma**2 + 1e-8)
         hard = targets.hard_targets(probs)

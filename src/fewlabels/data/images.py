@@ -114,7 +114,8 @@ def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | 
         for folder in candidates:
             if all((folder / f).is_file() for f in FASHION_MNIST_FILES):
                 x_tr, y_tr, x_te, y_te = (read_idx(folder / f) for f in FASHION_MNIST_FILES)
-                return _builtin(name, x_tr, y_tr, x_te, y_te, FASHION_MNIST_CLASSES, str(folder))
+                return _builtin(name, x_tr, y_tr, x_te, y_te, FASHION_MNIST_CLASSES,
+                                source=str(folder))
         raise InputError(
             "Fashion-MNIST was not found; looked in "
             + ", ".join(str(c) for c in candidates)
@@ -128,7 +129,7 @@ def load_image_dataset(name: str, *, search_dirs: Sequence[str | os.PathLike] | 
         if path.is_file():
             arrays = _load_npz(path, ("x_train", "y_train", "x_test", "y_test"))
             return _builtin(name, arrays["x_train"], arrays["y_train"], arrays["x_test"],
-                            arrays["y_test"], [str(i) for i in range(10)], str(path))
+                            arrays["y_test"], [str(i) for i in range(10)], source=str(path))
     raise InputError(
         "MNIST was not found; looked for mnist.npz in "
         + ", ".join(str(c) for c in candidates)
@@ -251,7 +252,7 @@ def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str] = ())
             from err
 
 
-def _builtin(name: str, x_tr, y_tr, x_te, y_te, classes, source: str) -> ImageData:
+def _builtin(name: str, x_tr, y_tr, x_te, y_te, classes, *, source: str) -> ImageData:
     """A built-in dataset's train and test split, checked, as `ImageData`."""
     x_tr, y_tr = check_images(x_tr, y_tr, name=f"{source} (train)")
     x_te, y_te = check_images(x_te, y_te, name=f"{source} (test)")
@@ -269,7 +270,7 @@ def _digits() -> ImageData:
     y = bunch.target.astype(np.int64)
     train, test = stratified_split(y, 0.2, seed=0)
     return _builtin("digits", x[train], y[train], x[test], y[test],
-                    [str(c) for c in bunch.target_names], "scikit-learn")
+                    [str(c) for c in bunch.target_names], source="scikit-learn")
 
 
 def digits_as_images(rows: np.ndarray) -> np.ndarray:

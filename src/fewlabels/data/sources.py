@@ -95,8 +95,10 @@ def load_images(
         raise InputError(f"{data}: stream_unlabeled reads image folders; arrays and "
                              "built-in datasets are in memory already.")
     if path.is_dir():
-        return _load_folder(path, image_size or DEFAULT_IMAGE_SIZE, channels or 3, unlabeled,
-                            unlabeled_dir, on_bad_image, class_folders, stream_unlabeled)
+        return _load_folder(path, image_size or DEFAULT_IMAGE_SIZE, channels or 3,
+                            unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,
+                            on_bad_image=on_bad_image, class_folders=class_folders,
+                            stream_unlabeled=stream_unlabeled)
     if path.suffix.lower() == ".npz":
         x, y, classes = load_npz(path)
         out = ImageData(x, y, classes, None, None, str(path), file_sha256(path),
@@ -165,7 +167,7 @@ def labels_by_name(y: np.ndarray, classes: list[str] | None, model_classes: list
     return lookup[np.where(y < 0, len(classes), y)]
 
 
-def _load_folder(path, image_size, channels, unlabeled, unlabeled_dir, on_bad_image,
+def _load_folder(path, image_size, channels, *, unlabeled, unlabeled_dir, on_bad_image,
                  class_folders, stream_unlabeled=False) -> ImageData:
     from fewlabels.data.folders import (
         files_fingerprint,

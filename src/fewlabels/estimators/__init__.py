@@ -16,17 +16,38 @@ from fewlabels.estimators.base import CONFIG_FILE, Estimator
 from fewlabels.files import read_json
 
 ESTIMATORS = {
-    "SelfTraining": "fewlabels.estimators.self_training",
-    "ConsistencyTraining": "fewlabels.estimators.consistency",
     "TableEnsemble": "fewlabels.estimators.ensemble",
+    "SelfTraining": "fewlabels.estimators.self_training",
     "TeacherStudent": "fewlabels.estimators.teacher_student",
+    "ConsistencyTraining": "fewlabels.estimators.consistency",
 }
-"""Each estimator class, by the name `config.json` records, and its module."""
+"""The registration of each estimator class, by the name `config.json` records, and its
+module. The classes say which `--method` names they train (`Estimator.method_names`), how
+to build themselves from options (`for_method`) and what a run reports about them; the
+workflow and the command line ask them. `fewlabels.methods()` lists the methods in this
+order."""
+
+
+def estimator_class(name: str) -> type[Estimator]:
+    """The registered estimator class of that name (as `config.json` records it)."""
+    if name not in ESTIMATORS:
+        raise InputError(f"unknown estimator {name!r}; known: {list(ESTIMATORS)}.")
+    return getattr(import_module(ESTIMATORS[name]), name)
+
+
+def estimator_classes() -> list[type[Estimator]]:
+    """Every registered estimator class, in `ESTIMATORS`' order (no TensorFlow import)."""
+    return [estimator_class(name) for name in ESTIMATORS]
+
+
+def method_estimator(method: str) -> type[Estimator] | None:
+    """The estimator class that trains `method` (None for an unknown name)."""
+    return next((cls for cls in estimator_classes() if method in cls.method_names()), None)
 
 
 def __getattr__(name: str):
     if name in ESTIMATORS:
-        return getattr(import_module(ESTIMATORS[name]), name)
+        return estimator_class(name)
     raise AttributeError(f"module 'fewlabels.estimators' has no attribute {name!r}")
 
 
@@ -55,4 +76,4 @@ def load_estimator(directory: str | Path, *, trust_model: bool = False) -> Estim
 
 
 __all__ = ["ConsistencyTraining", "Estimator", "SelfTraining", "TableEnsemble", "TeacherStudent",
-           "load_estimator"]
+           "estimator_class", "estimator_classes", "load_estimator", "method_estimator"]

@@ -135,11 +135,8 @@ class Estimator:
     def __repr__(self) -> str:
         import inspect
 
-        defaults = {}  # a subclass taking its parent's parameters as **params has both
-        for klass in reversed(type(self).__mro__):
-            if "__init__" in vars(klass):
-                defaults.update({name: p.default for name, p in
-                                 inspect.signature(klass.__init__).parameters.items()})
+        defaults = {name: p.default for name, p in
+                    inspect.signature(type(self).__init__).parameters.items()}
         changed = [f"{k}={v!r}" for k, v in self.get_params(deep=False).items()
                    if not (k in defaults and _same(defaults[k], v))]
         return f"{type(self).__name__}({', '.join(changed)})"
@@ -185,11 +182,14 @@ class Estimator:
         if X.ndim != 4:
             raise InputError("tta (test-time augmentation) mirrors images; this model takes "
                              "feature rows.")
-        augment = getattr(self, "augment_params", None) or {}
-        if not augment.get("horizontal_flip", True):
+        if not self._augmentation().get("horizontal_flip", True):
             raise InputError("tta mirrors images, but this model was trained with "
                              "horizontal_flip off (digits, text): a mirror image is not its "
                              "data.")
+
+    def _augmentation(self) -> dict:
+        """The image policies' options the model was trained with (`augment_params`)."""
+        return getattr(self, "augment_params", None) or {}
 
     def predict_log_proba(self, X, *, tta: bool = False) -> np.ndarray:
         """The logarithm of `predict_proba` (-inf where a probability is 0).
@@ -321,8 +321,7 @@ class Estimator:
                              "class is named once (predictions are written by name).")
         if not isinstance(config, dict) or not isinstance(config.get("params"), dict):
             raise InputError(f"{directory / CONFIG_FILE}: has no 'params' object.")
-        known = {k: v for k, v in config["params"].items() if k in cls._get_param_names()}
-        estimator = cls(**known)
+        estimator = cls.from_params_json(config["params"])
         model = training.load_model(directory / MODEL_FILE, trust=trust_model)
         _check_model_shape(model, directory / MODEL_FILE)
         n_out = model.output_shape[-1]
@@ -338,6 +337,94 @@ class Estimator:
 
     def _after_load(self) -> None:
         """Set what a loaded estimator needs beyond the model (subclasses)."""
+
+    # -- the methods it serves (`fit --method`, `make_estimator`) --------------------------
+
+    @classmethod
+    def method_names(cls) -> list[str]:
+        """The `--method` names this class trains (`fewlabels.estimators.ESTIMATORS`
+        registers the class; `fewlabels.methods()` lists every class's names)."""
+        return [cls.report_name] if cls.report_name else []
+
+    streams_unlabeled: ClassVar[bool] = False
+    """Whether `fit` takes `unlabeled_files`: unlabeled images read from disk per batch."""
+    summaries: ClassVar[dict[str, str]] = {}
+    """One line per method of `method_names()`, for `fewlabels methods`."""
+
+    @classmethod
+    def describe(cls, method: str) -> list[str]:
+        """What `fewlabels methods` prints about `method`: a line, then any details."""
+        return [cls.summaries.get(method, "")]
+
+    @classmethod
+    def for_method(cls, method: str, **params: Any) -> Estimator:
+        """An unfitted estimator for one of `method_names()`, from flat options (the
+        command line's, a `config.json`'s): each class maps them to its parameters, and an
+        unknown one is named.
+
+        Args:
+            method: one of `method_names()`.
+            **params: options, by parameter name.
+
+        Returns:
+            The estimator, its parameters not yet validated.
+        """
+        return cls().set_params(**params)
+
+    @classmethod
+    def option_classes(cls) -> list[type[Estimator]]:
+        """The classes whose constructor parameters are this one's `fit` options (a
+        recipe's own, then its components')."""
+        return [cls]
+
+    @classmethod
+    def options_of(cls, params: dict) -> dict:
+        """The flat options (as `for_method` takes them) that a `config.json`'s `params`
+        record: `fit --config` re-runs a run from them."""
+        return dict(params)
+
+    @classmethod
+    def from_params_json(cls, params: dict) -> Estimator:
+        """The unfitted estimator that `params_json()` recorded (`load` builds it)."""
+        return cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
+
+    def split_seed(self) -> int:
+        """The seed a run draws its test split and kept labels with (the estimator's)."""
+        return getattr(self, "seed", 0)
+
+    def set_verbose(self, verbose: int) -> None:
+        """Set how much the fit prints (a run sets the command line's `--verbose`)."""
+        self.set_params(verbose=verbose)
+
+    # -- what a run reports (the workflow asks; each estimator answers for itself) ---------
+
+    report_name: ClassVar[str] = ""
+    """The method's name in tables and `config.json` (`method_name` may refine it)."""
+
+    def method_name(self) -> str:
+        """The method's name in the run's tables and `config.json`."""
+        return self.report_name or type(self).__name__
+
+    def supervised_baseline(self) -> Estimator | None:
+        """The supervised-only estimator with the same model and budget (unfitted), for
+        the run's comparison; None when the estimator has none."""
+        return None
+
+    def budget_words(self) -> str:
+        """The training budget, in words (printed before the fit)."""
+        return ""
+
+    def result_stages(self) -> list[tuple[str, str]]:
+        """`(row name, evaluate stage)` for each model of the fit the run scores."""
+        return [(self.method_name(), "final")]
+
+    def run_summary(self) -> dict:
+        """Labeled and pseudo-labeled examples, epochs and training time of the fit."""
+        return {"labeled": getattr(self, "n_train_labeled_", None)}
+
+    def history_record(self) -> dict:
+        """What the run's `history.json` keeps of the fit."""
+        return {"estimator": type(self).__name__}
 
     def _set_data_shape(self, sample_shape, classes) -> None:
         """The fitted attributes that describe the data: `classes_` (a NumPy array, as

@@ -62,8 +62,8 @@ class BaseLearnerRun(SelfTrainingRun):
 
     for_learner = True
 
-    def __init__(self, estimator, X, y, classes, validation_data, y_hidden,
-                 checkpoint, *, sample_weight=None) -> None:
+    def __init__(self, estimator, X, y, classes, *, validation_data, y_hidden, checkpoint,
+                 sample_weight=None) -> None:
         est = estimator
         if checkpoint is not None:
             raise InputError(
@@ -82,7 +82,8 @@ class BaseLearnerRun(SelfTrainingRun):
             if asked and not weighted:
                 raise InputError(f"{what} needs an estimator whose fit takes sample_weight; "
                                  f"{type(est.estimator).__name__}'s does not.")
-        super().__init__(estimator, X, y, classes, validation_data, y_hidden, None,
+        super().__init__(estimator, X, y, classes, validation_data=validation_data,
+                         y_hidden=y_hidden, checkpoint=None,
                          sample_weight=sample_weight)
 
     def _split_validation(self, validation_data, images: bool) -> None:

@@ -44,9 +44,12 @@ def test_a_class_list_naming_a_class_twice_is_refused(tmp_path):
 def test_like_takes_the_shared_parameters_then_the_overrides_and_leaves_the_source_alone():
     from fewlabels import ConsistencyTraining, TeacherStudent
 
-    recipe = TeacherStudent(method="flexmatch", batch_size=8, seed=5, rounds=2, steps=40)
-    stage = ConsistencyTraining.like(recipe, method="supervised", steps=10)
+    teacher = ConsistencyTraining(method="flexmatch", batch_size=8, seed=5, steps=40)
+    stage = ConsistencyTraining.like(teacher, method="supervised", steps=10)
     assert isinstance(stage, ConsistencyTraining)
     assert (stage.method, stage.batch_size, stage.seed, stage.steps) == ("supervised", 8, 5, 10)
-    assert not hasattr(stage, "rounds")  # the recipe's own parameters stay with the recipe
-    assert (recipe.method, recipe.steps) == ("flexmatch", 40)
+    assert (teacher.method, teacher.steps) == ("flexmatch", 40)
+    recipe = TeacherStudent(teacher, rounds=2)
+    baseline = recipe.supervised_baseline()  # the teacher's settings, supervised
+    assert type(baseline) is ConsistencyTraining and not hasattr(baseline, "rounds")
+    assert (baseline.method, baseline.batch_size, baseline.steps) == ("supervised", 8, 40)

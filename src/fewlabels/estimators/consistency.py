@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from fewlabels.estimators.base import Estimator
 from fewlabels.estimators.pool import check_pool, split_validation
 from fewlabels.models.chooser import build_network, check_model_param
 from fewlabels.views import TABULAR_VIEWS
-from fewlabels.views.augment import POLICIES
+from fewlabels.views.augment import POLICIES, with_policy_options
 
 if TYPE_CHECKING:
     from fewlabels.data.folders import ImageFiles
@@ -114,6 +114,7 @@ class ConsistencyTraining(Estimator):
     ```
     """
 
+    streams_unlabeled = True
     _timing_in_budget: ClassVar[bool] = False  # a recipe's later stage: see steps_for_budget
     _parameter_constraints: ClassVar[dict] = {
         "method": p.nonempty_string,
@@ -263,8 +264,7 @@ class ConsistencyTraining(Estimator):
         Returns:
             `self`, fitted.
         """
-        from fewlabels import algorithms, training
-        from fewlabels.algorithms.distill import check_teacher_targets
+        from fewlabels import training
         from fewlabels.ssl_data import ssl_stream
         from fewlabels.training.labelling import reestimate_batchnorm
         from fewlabels.training.recorder import fit_resumable
@@ -273,16 +273,13 @@ class ConsistencyTraining(Estimator):
         network, X, y, classes, y_hidden = self._check_data(X, y, classes, y_hidden,
                                                             unlabeled_files)
         images = X.ndim >= 3
-        algorithm = algorithms.create(self.method, **(self.algorithm_params or {}))
         X_train, train_y, hidden, validation = self._split_validation(
             X, y, y_hidden, validation_data, images, len(classes))
-        if not np.any(train_y < 0) and not unlabeled_files:  # warned: train supervised
-            algorithm = algorithms.create("supervised")
-        check_teacher_targets(algorithm, unlabeled_targets, int(np.sum(train_y < 0)),
-                              len(classes), streamed=bool(unlabeled_files))
-        self.steps_ = self._planned_steps(checkpoint, X_train, train_y, classes, validation,
-                                          hidden, unlabeled_files, unlabeled_targets)
-        training.seed_everything(self.seed, self.deterministic)
+        algorithm = self._algorithm(train_y, len(classes), unlabeled_files, unlabeled_targets)
+        self.steps_ = self._planned_steps(
+            checkpoint, X_train, train_y, classes=classes, validation=validation, hidden=hidden,
+            unlabeled_files=unlabeled_files, targets=unlabeled_targets)
+        training.seed_everything(self.seed)
         backbone = build_network(network, X, len(classes),
                                  {**self.params_json(), "model": self.model})
         weak, strong = self._views(images, X_train, algorithm.strong_view)
@@ -295,26 +292,30 @@ class ConsistencyTraining(Estimator):
                               weak_unlabeled=algorithm.needs_weak_view)[0]
 
         n_unlabeled = int(np.sum(train_y < 0)) + len(unlabeled_files or ())
-        ssl = self._compiled_model(backbone, algorithm, n_unlabeled,
-                                   1 if images else self.steps_per_epoch, unlabeled_targets)
-        ssl.has_hidden_labels = hidden is not None and bool(np.any(hidden[train_y < 0] >= 0))
-        callbacks, monitor, recorder = self._callbacks(
-            ssl, algorithm, classes, train_y, validation, checkpoint, X_train, unlabeled_files)
-        epochs = math.ceil(self.steps_ / self.steps_per_epoch)
-        start = time.perf_counter()
-        fit_resumable(ssl, stream_from, recorder=recorder, epochs=epochs,
-                      steps_per_epoch=self.steps_per_epoch, callbacks=callbacks,
-                      verbose=self.verbose)
-        ssl.finalize_ema()
-        if self.reestimate_bn and images:  # statistics for the averaged weights
-            reestimate_batchnorm(backbone, X_train, seed=self.seed)
+        with training.op_determinism(self.deterministic):  # for this fit only
+            ssl = self._compiled_model(backbone, algorithm, n_unlabeled,
+                                       1 if images else self.steps_per_epoch, unlabeled_targets)
+            ssl.has_hidden_labels = hidden is not None and bool(
+                np.any(hidden[train_y < 0] >= 0))
+            callbacks, monitor, recorder = self._callbacks(
+                ssl, algorithm, classes, train_y=train_y, validation=validation,
+                checkpoint=checkpoint, X_train=X_train, unlabeled_files=unlabeled_files)
+            epochs = math.ceil(self.steps_ / self.steps_per_epoch)
+            start = time.perf_counter()
+            fit_resumable(ssl, stream_from, recorder=recorder, epochs=epochs,
+                          steps_per_epoch=self.steps_per_epoch, callbacks=callbacks,
+                          verbose=self.verbose)
+            ssl.finalize_ema()
+            if self.reestimate_bn and images:  # statistics for the averaged weights
+                reestimate_batchnorm(backbone, X_train, seed=self.seed)
         self.wall_s_ = round(time.perf_counter() - start, 3)
         self.model_ = backbone  # finalize_ema copied the weight average into it
-        self._fitted(X, classes, network, algorithm, recorder, monitor, train_y, n_unlabeled)
+        self._fitted(X, classes, network, algorithm=algorithm, recorder=recorder,
+                     monitor=monitor, train_y=train_y, n_unlabeled=n_unlabeled)
         self.n_steps_ = epochs * self.steps_per_epoch
         return self
 
-    def _fitted(self, X, classes, network, algorithm, recorder, monitor, train_y,
+    def _fitted(self, X, classes, network, *, algorithm, recorder, monitor, train_y,
                 n_unlabeled: int) -> None:
         """Set the fitted attributes that describe the data and the run."""
         self._set_data_shape(X.shape[1:], classes)
@@ -326,6 +327,19 @@ class ConsistencyTraining(Estimator):
         self.epoch_wall_s_ = list(recorder.epoch_wall)
         self.n_train_labeled_ = int(np.sum(train_y >= 0))
         self.n_unlabeled_ = n_unlabeled
+
+    def _algorithm(self, train_y, n_classes: int, unlabeled_files, unlabeled_targets):
+        """The fit's algorithm: `method`'s, or the supervised one when no row is unlabeled
+        (a warning said so); a teacher's targets are checked against it."""
+        from fewlabels import algorithms
+        from fewlabels.algorithms.distill import check_teacher_targets
+
+        algorithm = algorithms.create(self.method, **(self.algorithm_params or {}))
+        if not np.any(train_y < 0) and not unlabeled_files:  # warned: train supervised
+            algorithm = algorithms.create("supervised")
+        check_teacher_targets(algorithm, unlabeled_targets, int(np.sum(train_y < 0)),
+                              n_classes, streamed=bool(unlabeled_files))
+        return algorithm
 
     def _check_data(self, X, y, classes, y_hidden, unlabeled_files):
         """The network for `X`, and the checked `X`, `y`, `classes` and `y_hidden`."""
@@ -366,7 +380,7 @@ class ConsistencyTraining(Estimator):
             algorithm.set_targets(targets)
         return ssl
 
-    def _callbacks(self, ssl, algorithm, classes, train_y, validation, checkpoint, X_train,
+    def _callbacks(self, ssl, algorithm, classes, *, train_y, validation, checkpoint, X_train,
                    unlabeled_files):
         """Validation, the collapse monitor and the checkpoint recorder (last)."""
         from fewlabels import training
@@ -396,7 +410,7 @@ class ConsistencyTraining(Estimator):
         callbacks.append(recorder)  # last: it checkpoints each epoch's complete logs
         return callbacks, monitor, recorder
 
-    def _planned_steps(self, checkpoint, X, y, classes, validation, hidden, unlabeled_files,
+    def _planned_steps(self, checkpoint, X, y, *, classes, validation, hidden, unlabeled_files,
                        targets) -> int:
         """`steps`, or with `budget_s` the steps that fill it: the count a resumed run's
         checkpoint recorded, else a throwaway fit of three epochs timed (`calibration_`)."""
@@ -423,6 +437,65 @@ class ConsistencyTraining(Estimator):
             probe_fit, budget_s=self.budget_s, steps_per_epoch=self.steps_per_epoch,
             count_timing=self._timing_in_budget)
         return steps
+
+    # -- the methods it serves, and what a run reports ----------------------------------------
+
+    @classmethod
+    def method_names(cls) -> list[str]:
+        """Every consistency algorithm of the registry that learns without a teacher."""
+        from fewlabels.catalog import method_names  # (the registry, read without TensorFlow)
+
+        return method_names()
+
+    @classmethod
+    def describe(cls, method: str) -> list[str]:
+        """The algorithm's summary, then its defaults."""
+        from fewlabels.catalog import algorithms
+
+        if method in cls.summaries:  # a recipe built on consistency training
+            return super().describe(method)
+        algorithm = algorithms()[method]
+        return [algorithm.summary, ", ".join(
+            f"{k}={round(v, 3) if isinstance(v, float) else v}"
+            for k, v in algorithm.defaults.items())]
+
+    @classmethod
+    def for_method(cls, method: str, **params: Any) -> ConsistencyTraining:
+        """The augmentation policy's options go to `augment_params`, and the names that
+        are not parameters of the class to the algorithm (`threshold`, `lambda_u`, ...),
+        which names any it does not take, before any data is read."""
+        from fewlabels.algorithms.registry import check_hyperparameters
+
+        params = with_policy_options(params)
+        own = {k: v for k, v in params.items() if k in cls._get_param_names()}
+        algorithm_params = {k: v for k, v in params.items() if k not in own}
+        if algorithm_params:
+            own["algorithm_params"] = {**(own.get("algorithm_params") or {}),
+                                       **algorithm_params}
+        check_hyperparameters(method, own.get("algorithm_params") or {})  # at the door
+        return cls(method=method).set_params(**own)
+
+    def method_name(self) -> str:
+        return self.method
+
+    def supervised_baseline(self) -> ConsistencyTraining:
+        return ConsistencyTraining.like(self, method="supervised", algorithm_params=None)
+
+    def budget_words(self) -> str:
+        return f"budget: {self.steps} steps"
+
+    def run_summary(self) -> dict:
+        # The last epoch's mask rate times the pool: how many images currently pass the mask.
+        mask = (self.history_.get("mask_rate") or [0.0])[-1]
+        return {"labeled": self.n_train_labeled_,
+                "pseudo_labeled": round(mask * self.n_unlabeled_),
+                "epochs": len(self.history_.get("loss", [])), "wall_s": self.wall_s_}
+
+    def history_record(self) -> dict:
+        return {"estimator": "ConsistencyTraining", "method": self.method,
+                "algorithm": self.algorithm_, "steps": self.n_steps_,
+                "ema_momentum": self.ema_used(), "ema_warmup": self.ema_warmup,
+                "epochs": self.history_, "warnings": self.warnings_}
 
     def ema_used(self) -> float:
         """The EMA momentum training uses (`ema_momentum`, or the budget's default)."""

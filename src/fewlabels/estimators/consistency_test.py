@@ -203,3 +203,36 @@ def test_a_wall_clock_budget_sizes_the_steps_and_a_resumed_run_keeps_them(digits
         x, y, checkpoint=CheckpointPolicy(tmp_path / "a", resume=True))
     assert resumed.calibration_ is None and resumed.n_steps_ == model.n_steps_
     assert ConsistencyTraining(**FAST).fit(x, y).calibration_ is None  # steps as given
+
+
+def _determinism_seen_by_fit(model, data, y, before: bool) -> bool:
+    """What a fit's training step sees of TensorFlow's op determinism, the process's
+    setting being `before`; the setting is back to `before` afterwards."""
+    from tensorflow.python.framework import config as tf_config
+
+    import fewlabels.training.recorder as recorder
+
+    seen = []
+    real = recorder.fit_resumable
+
+    def spy(*args, **kwargs):
+        seen.append(tf_config.is_op_determinism_enabled())
+        return real(*args, **kwargs)
+
+    (tf_config.enable_op_determinism if before else tf_config.disable_op_determinism)()
+    try:
+        recorder.fit_resumable = spy
+        model.fit(data.x, y)
+        assert tf_config.is_op_determinism_enabled() is before
+    finally:
+        recorder.fit_resumable = real
+        tf_config.disable_op_determinism()
+    return seen == [True]
+
+
+def test_op_determinism_is_a_choice_of_each_fit_and_is_restored_after_it(digits):
+    data, y, _ = digits
+    short = dict(FAST, steps=2, steps_per_epoch=2)
+    assert _determinism_seen_by_fit(ConsistencyTraining(**short), data, y, before=False)
+    assert not _determinism_seen_by_fit(
+        ConsistencyTraining(deterministic=False, **short), data, y, before=True)

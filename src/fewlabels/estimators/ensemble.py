@@ -220,7 +220,7 @@ class TableEnsemble(Estimator):
         once = {"graph": None if graph is None else {**graph, **features},
                 "network": None if network is None else {"model": network.model_}}
         fitted, records, labels, labeled_iter, termination = self._rounds(
-            Z, y, classes_, anchors, once, fixed, hidden)
+            Z, y, classes_, anchors, once=once, fixed=fixed, hidden=hidden)
         from fewlabels.models.kernels import ensemble_network
 
         self.model_ = ensemble_network(mean, scale, fitted)
@@ -234,6 +234,48 @@ class TableEnsemble(Estimator):
         self.termination_condition_ = termination
         self.wall_s_ = round(time.perf_counter() - start, 3)
         return self
+
+    # -- what a run reports -----------------------------------------------------------------
+
+    report_name = "table-ensemble"
+    summaries: ClassVar[dict[str, str]] = {
+        "table-ensemble": "tables' default: a self-trained ensemble of logistic regression, "
+                          "kernel logistic regression and label spreading"}
+
+    def supervised_baseline(self) -> TableEnsemble:
+        # The members that learn from labels alone (label spreading and FixMatch need the
+        # unlabeled rows).
+        inductive = [n for n in self.member_names() if n in ("linear", "kernel")] or ["linear"]
+        return type(self)(**{**self.get_params(deep=False), "members": inductive,
+                             "rounds": 0, "select": "average", "graph_features": "rows"})
+
+    def budget_words(self) -> str:
+        choice = getattr(self, "choice_", None)
+        why = "" if not choice else f" ({choice['why']})"
+        return f"members: {', '.join(self.member_names())}{why}"
+
+    def result_stages(self) -> list[tuple[str, str]]:
+        members = [(f"  {name} member", name) for name in self.member_names()]
+        return [*(members if len(members) > 1 else []), ("table-ensemble", "final")]
+
+    def run_summary(self) -> dict:
+        calibrated = getattr(self, "calibration_", None)  # (None on a loaded model)
+        return {"labeled": self.n_train_labeled_,
+                "pseudo_labeled": int(np.sum(self.labeled_iter_ > 0)),
+                "rounds": self.n_iter_, "wall_s": self.wall_s_,
+                **({"calibration": calibrated} if calibrated else {}),
+                **({"choice": self.choice_} if getattr(self, "choice_", None) else {})}
+
+    def history_record(self) -> dict:
+        network = getattr(self, "network_", None)
+        return {"estimator": "TableEnsemble", "members": self.member_names(),
+                "choice": self.choice_,
+                "gamma": self.gamma_, "n_iter": self.n_iter_,
+                "termination_condition": self.termination_condition_,
+                "rounds": self.rounds_,
+                **({} if network is None else {"network": {
+                    "steps": network.n_steps_, "wall_s": network.wall_s_,
+                    "mask_rate": (network.history_.get("mask_rate") or [None])[-1]}})}
 
     def member_names(self) -> list[str]:
         """The members the fitted ensemble predicts with (`members_`; for a loaded model,
@@ -339,14 +381,14 @@ class TableEnsemble(Estimator):
             hidden[held] = -1
             graph = (m.fit_graph(space, hidden, n_classes, self.n_neighbors, self.alpha)
                      if "graph" in names else None)
-            fitted = self._fit_members(Z, hidden, hidden, n_classes, anchors,
-                                       {"graph": graph}, names=names)
+            fitted = self._fit_members(Z, hidden, hidden, n_classes, anchors=anchors,
+                                       once={"graph": graph}, names=names)
             for name, member in fitted.items():
                 rows = space[held] if name == "graph" else Z[held]
                 oof[name][folds == fold] = m.PROBA[name](member, rows)
         return oof, int(folds.max()) + 1
 
-    def _fit_members(self, Z, labels, y, n_classes, anchors, once, previous=None,
+    def _fit_members(self, Z, labels, y, n_classes, *, anchors, once, previous=None,
                      names=None) -> dict:
         """The members fitted on `labels`: the linear and kernel members refitted (from
         `previous`), the graph and network members as they were fitted `once` (by name)."""
@@ -356,13 +398,14 @@ class TableEnsemble(Estimator):
             if name == "linear":
                 fitted[name] = m.fit_linear(Z, labels, n_classes, self.C, previous.get(name))
             elif name == "kernel":
-                fitted[name] = m.fit_kernel(Z, labels, y, n_classes, self.C, anchors,
-                                            self.gamma_, self.seed, previous.get(name))
+                fitted[name] = m.fit_kernel(Z, labels, y, n_classes, C=self.C, anchors=anchors,
+                                            gamma=self.gamma_, seed=self.seed,
+                                            previous=previous.get(name))
             else:
                 fitted[name] = once[name]
         return fitted
 
-    def _rounds(self, Z, y, classes, anchors, once, fixed, hidden):
+    def _rounds(self, Z, y, classes, anchors, *, once, fixed, hidden):
         """The pseudo-labeling rounds: `(members, records, labels, labeled_iter,
         termination)`, `labels` the class indices the members were last fitted on (-1:
         none)."""
@@ -374,7 +417,7 @@ class TableEnsemble(Estimator):
         labels = y.copy()
         labeled_iter = np.where(y >= 0, 0, -1)
         records: list[dict] = []
-        fitted = self._fit_members(Z, labels, y, n_classes, anchors, once)
+        fitted = self._fit_members(Z, labels, y, n_classes, anchors=anchors, once=once)
         termination = "max_iter" if len(pool) else "all_labeled"
         for r in range(1, self.rounds + 1 if len(pool) else 1):
             proba = m.ensemble_proba(fitted, Z[pool], fixed)
@@ -394,7 +437,8 @@ class TableEnsemble(Estimator):
                 records[-1]["calibration"] = dict(self.calibration_)
             self._say(f"Round {r}: {int(chosen.sum())} pseudo-labels (mean confidence "
                       f"{records[-1]['mean_confidence']:.3f}).")
-            fitted = self._fit_members(Z, labels, y, n_classes, anchors, once, fitted)
+            fitted = self._fit_members(Z, labels, y, n_classes, anchors=anchors, once=once,
+                                       previous=fitted)
         return fitted, records, labels, labeled_iter, termination
 
     def _record(self, r: int, rows, proba, hidden, classes) -> dict:

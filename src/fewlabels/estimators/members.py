@@ -148,7 +148,7 @@ def kernel_anchors(Z: np.ndarray, y: np.ndarray, max_anchors: int, seed: int) ->
     return Z[np.sort(np.concatenate([labeled, extra]))]
 
 
-def fit_kernel(Z: np.ndarray, labels: np.ndarray, y: np.ndarray, n_classes: int, C: float,
+def fit_kernel(Z: np.ndarray, labels: np.ndarray, y: np.ndarray, n_classes: int, *, C: float,
                anchors: np.ndarray, gamma: float, seed: int,
                previous: dict | None = None) -> dict:
     """Kernel logistic regression: `fit_linear` on RBF features against `anchors`.

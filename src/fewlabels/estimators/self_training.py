@@ -29,7 +29,7 @@ from fewlabels.estimators.base_learner import (
     classifier_proba,
 )
 from fewlabels.models.chooser import check_model_param, choose_network, pretrained
-from fewlabels.views.augment import POLICIES
+from fewlabels.views.augment import POLICIES, with_policy_options
 
 if TYPE_CHECKING:
     from fewlabels.training.checkpoint import CheckpointPolicy
@@ -284,14 +284,16 @@ class SelfTraining(Estimator):
             `self`, fitted.
         """
         from fewlabels.estimators.self_training_run import SelfTrainingRun
+        from fewlabels.training import op_determinism
 
         p.validate_params(self)
         kind = SelfTrainingRun if self.estimator is None else BaseLearnerRun
-        run = kind(self, X, y, classes, validation_data, y_hidden, checkpoint,
-                   sample_weight=sample_weight)
-        run.initial_stage()
-        run.pseudo_label_rounds()
-        run.finetune()
+        with op_determinism(self.deterministic):
+            run = kind(self, X, y, classes, validation_data=validation_data, y_hidden=y_hidden,
+                       checkpoint=checkpoint, sample_weight=sample_weight)
+            run.initial_stage()
+            run.pseudo_label_rounds()
+            run.finetune()
         run.fitted(self)
         return self
 
@@ -373,6 +375,58 @@ class SelfTraining(Estimator):
                 self._check_tta(X)  # a scikit-learn learner takes rows: refused
             return classifier_proba(model, X, len(self.classes_))
         return super()._proba_of(model, X, tta)
+
+    # -- the methods it serves, and what a run reports ----------------------------------------
+
+    summaries: ClassVar[dict[str, str]] = {
+        "self-training": "pseudo-labeling rounds: train, label the confident unlabeled rows, "
+                         "retrain, fine-tune on the labels",
+        "supervised": "the labels alone (the baseline every method is compared with)"}
+
+    @classmethod
+    def method_names(cls) -> list[str]:
+        return list(cls.summaries)
+
+    @classmethod
+    def for_method(cls, method: str, **params: Any) -> SelfTraining:
+        """`"supervised"` is the same network with `rounds=0` and no fine-tuning; the
+        augmentation policy's options go to `augment_params`."""
+        estimator = cls().set_params(**with_policy_options(params))  # names an unknown one
+        if method == "supervised":
+            estimator.set_params(rounds=0, finetune=False)
+        return estimator
+
+    def method_name(self) -> str:
+        return "supervised" if self.rounds == 0 else "self-training"
+
+    def supervised_baseline(self) -> SelfTraining:
+        budget = max(self.epochs, getattr(self, "epochs_run_", 0))
+        return type(self).like(self, epochs=budget, rounds=0, finetune=False)
+
+    def budget_words(self) -> str:
+        return f"budget: {self.epochs} epochs"
+
+    def result_stages(self) -> list[tuple[str, str]]:
+        if self.rounds == 0:
+            return [("supervised", "final")]
+        stages = []
+        if getattr(self, "pre_finetune_model_", None) is not None:
+            stages.append(("self-training (before fine-tune)", "before_finetune"))
+        return [*stages, ("self-training", "final")]
+
+    def run_summary(self) -> dict:
+        calibrated = [r["calibration"] for r in self.rounds_ if "calibration" in r]
+        return {"labeled": self.n_train_labeled_,
+                "pseudo_labeled": int(np.sum(self.labeled_iter_ > 0)),
+                "epochs": self.epochs_run_,
+                "wall_s": round(sum(s["wall_s"] for s in self.stages_), 3),
+                # the last round's temperature, and its validation ECE before and after
+                **({"calibration": calibrated[-1]} if calibrated else {})}
+
+    def history_record(self) -> dict:
+        return {"estimator": "SelfTraining", "n_iter": self.n_iter_,
+                "termination_condition": self.termination_condition_,
+                "rounds": self.rounds_, "stages": self.stages_}
 
     def save(self, directory, *, extra_config: dict | None = None) -> None:
         """Save the model (`model.keras`), class list and parameters into `directory`.

@@ -44,8 +44,8 @@ class SelfTrainingRun:
     for_learner = False
     """Whether the learner is a scikit-learn classifier, which takes sparse rows and float64."""
 
-    def __init__(self, estimator, X, y, classes, validation_data, y_hidden,
-                 checkpoint, *, sample_weight=None) -> None:
+    def __init__(self, estimator, X, y, classes, *, validation_data, y_hidden, checkpoint,
+                 sample_weight=None) -> None:
         from fewlabels import training
 
         self.est = est = estimator
@@ -72,7 +72,7 @@ class SelfTrainingRun:
                           "unlabeled samples will be labeled in the first iteration.",
                           UserWarning, stacklevel=4)
         self._split_validation(validation_data, images)
-        training.seed_everything(est.seed, est.deterministic)
+        training.seed_everything(est.seed)
         n_classes = len(self.classes)
         self.onehot = np.eye(n_classes, dtype=np.float32)
         self.prior = np.bincount(self.y[self.train_rows], minlength=n_classes) / len(

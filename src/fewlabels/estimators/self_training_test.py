@@ -374,7 +374,6 @@ def test_unlabeled_data_with_an_extra_class_does_not_sink_the_known_classes(meth
     unlabeled pool also holds every 9. Training completes, and accuracy on the known classes
     stays within 5 points of the supervised baseline trained on the same labels."""
     from fewlabels.workflow import make_estimator
-    from fewlabels.workflow.reporting import supervised_baseline
 
     table = load_builtin("digits")
 
@@ -391,7 +390,7 @@ def test_unlabeled_data_with_an_extra_class_does_not_sink_the_known_classes(meth
               if method == "self-training" else
               {"hidden_units": (32,), "steps": 300, "steps_per_epoch": 100, "seed": 0})
     ssl = make_estimator(method, **params).fit(train_x, train_y, classes=list(range(9)))
-    base = supervised_baseline(ssl).fit(train_x, train_y, classes=list(range(9)))
+    base = ssl.supervised_baseline().fit(train_x, train_y, classes=list(range(9)))
     test_known = test & known
     acc_ssl = np.mean(ssl.predict(x[test_known]) == y[test_known])
     acc_base = np.mean(base.predict(x[test_known]) == y[test_known])

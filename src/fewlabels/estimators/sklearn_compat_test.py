@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fewlabels import ConsistencyTraining, SelfTraining, TableEnsemble
+from fewlabels import ConsistencyTraining, SelfTraining, TableEnsemble, TeacherStudent
 
 TINY_SELF_TRAINING = dict(hidden_units=(16,), epochs=20, patience=3, min_steps=0, rounds=1,
                           finetune=False, learning_rate=0.03)
@@ -40,7 +40,8 @@ def _expected_failures(estimator):
 
 @parametrize_with_checks([SelfTraining(**TINY_SELF_TRAINING),
                           ConsistencyTraining(**TINY_CONSISTENCY), TableEnsemble(network_steps=10),
-                          SelfTraining(estimator=LogisticRegression())],
+                          SelfTraining(estimator=LogisticRegression()),
+                          TeacherStudent(ConsistencyTraining(**TINY_CONSISTENCY))],
                          expected_failed_checks=_expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():

@@ -1,9 +1,11 @@
 """Teacher, then student: consistency training labels the pool once; a fresh network learns it.
 
-`TeacherStudent(method="fixmatch", steps=6000)` splits its steps between stages, each one a
-`ConsistencyTraining` fit with the same network, views, batch and optimizer settings:
+`TeacherStudent(teacher=ConsistencyTraining(method="fixmatch", steps=6000))` splits the
+teacher's steps between stages, each one a `ConsistencyTraining` fit with the teacher's
+network, views, batch and optimizer settings:
 
-1. **Teacher.** The consistency algorithm (`method`) trains for `teacher_share` of the steps.
+1. **Teacher.** The consistency algorithm (the teacher's `method`) trains for `teacher_share`
+   of the steps.
    Its weight average is the teacher, with BatchNorm statistics re-estimated for those
    weights on clean images (`reestimate_bn`).
 2. **Labelling.** The teacher labels every unlabeled image once, in inference mode, averaged
@@ -34,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -41,7 +44,8 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from fewlabels import params as p
-from fewlabels.errors import InputError
+from fewlabels.errors import FewLabelsWarning, InputError
+from fewlabels.estimators.base import Estimator
 from fewlabels.estimators.consistency import ConsistencyTraining
 from fewlabels.views.augment import POLICIES
 
@@ -80,15 +84,49 @@ def plan_steps(steps: int, teacher_share: float, rounds: int, steps_per_epoch: i
     return [e * steps_per_epoch for e in (teacher, *students)]
 
 
-class TeacherStudent(ConsistencyTraining):
+class _FlatParameters(type):
+    """Builds `TeacherStudent` from the flat parameters of earlier releases
+    (`TeacherStudent(method="fixmatch", steps=6000)`): the `ConsistencyTraining` ones become
+    its `teacher`, with a `FutureWarning` that shows the new form. The constructor itself
+    takes only its own parameters, as scikit-learn requires."""
+
+    def __init__(cls, name, bases, namespace) -> None:
+        import inspect
+
+        super().__init__(name, bases, namespace)
+        # `inspect.signature(TeacherStudent)` (scikit-learn's checks read it) is the
+        # constructor's, not this `__call__`'s.
+        signature = inspect.signature(cls.__init__)
+        cls.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+
+    def __call__(cls, *args, **params):
+        own = set(cls._get_param_names())
+        flat = {k: v for k, v in params.items() if k not in own}
+        if flat and set(flat) <= set(ConsistencyTraining._get_param_names()):
+            import warnings
+
+            teacher = params.pop("teacher", None)
+            for name in flat:
+                params.pop(name)
+            base = {} if teacher is None else teacher.get_params(deep=False)
+            params["teacher"] = ConsistencyTraining(**{**base, **flat})
+            names = ", ".join(f"{k}=..." for k in flat)
+            warnings.warn(
+                f"TeacherStudent({names}) is now TeacherStudent(teacher=ConsistencyTraining("
+                f"{names})); the flat form will be removed in a future release.",
+                FutureWarning, stacklevel=2)
+        return super().__call__(*args, **params)
+
+
+class TeacherStudent(Estimator, metaclass=_FlatParameters):
     """Consistency training as the teacher, then fresh students trained on its labels.
 
-    Every `ConsistencyTraining` parameter applies to every stage (`method` and
-    `algorithm_params` are the teacher's algorithm; `steps`, or `budget_s` in wall-clock
-    seconds, is the whole recipe's budget, split by `teacher_share` and `stage_budget`);
-    these are the recipe's own:
-
     Args:
+        teacher: a `ConsistencyTraining` (default: `ConsistencyTraining()`, FixMatch). Its
+            `method` and `algorithm_params` are the teacher's algorithm; its other settings
+            (network, views, batch, optimizer, seed, ...) are every stage's; its `steps`, or
+            `budget_s` in wall-clock seconds, is the whole recipe's budget, which
+            `teacher_share` splits between the teacher and the students.
         teacher_share: the teacher's share of `steps` (`plan_steps`) or of `budget_s`.
         rounds: students trained one after the other, each labelling the pool for the next.
         targets: `"hard"`: the teacher's top class; `"soft"`: its class probabilities.
@@ -107,23 +145,24 @@ class TeacherStudent(ConsistencyTraining):
         student_view: the student's view of unlabeled images: an image policy (`"strong"`,
             `"weak"`, ...), or `"auto"` (the strong view; swap noise for rows).
         flip: label the pool with each image and its mirror image averaged: `"auto"` where
-            the weak view flips images (`augment_params` `horizontal_flip`, on by default).
+            the weak view flips images (the teacher's `augment_params` `horizontal_flip`,
+            on by default).
         ensemble: the final model averages the last student's and its teacher's
             probabilities.
-        **params: the `ConsistencyTraining` parameters.
 
     Example:
     ```python
-    from fewlabels import TeacherStudent
+    from fewlabels import ConsistencyTraining, TeacherStudent
 
-    model = TeacherStudent(method="fixmatch", steps=6000).fit(x_images, y_partial)
+    teacher = ConsistencyTraining(method="fixmatch", steps=6000)
+    model = TeacherStudent(teacher=teacher).fit(x_images, y_partial)
     model.stages_                     # per stage: steps, wall time, pseudo-label accuracy
     model.evaluate(x_test, y_test, stage="teacher")["accuracy"]
     ```
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        **ConsistencyTraining._parameter_constraints,
+        "teacher": p.optional(p.instance_of(ConsistencyTraining)),
         "teacher_share": p.interval(float, 0.0, 1.0, "neither"),
         "rounds": p.interval(int, 1, None),
         "targets": p.one_of(*TARGETS),
@@ -136,12 +175,12 @@ class TeacherStudent(ConsistencyTraining):
         "ensemble": p.boolean,
     }
 
-    def __init__(self, *, teacher_share: float = 0.5, rounds: int = 1, targets: str = "hard",
-                 target_threshold: float = 0.8, class_balance: bool = False,
-                 target_temperature: float = 1.0, student_consistency: float = 0.0,
-                 student_view: str = "auto", flip: str | bool = "auto", ensemble: bool = False,
-                 **params) -> None:
-        super().__init__(**params)
+    def __init__(self, teacher: ConsistencyTraining | None = None, *, teacher_share: float = 0.5,
+                 rounds: int = 1, targets: str = "hard", target_threshold: float = 0.8,
+                 class_balance: bool = False, target_temperature: float = 1.0,
+                 student_consistency: float = 0.0, student_view: str = "auto",
+                 flip: str | bool = "auto", ensemble: bool = False) -> None:
+        self.teacher = teacher
         self.teacher_share = teacher_share
         self.rounds = rounds
         self.targets = targets
@@ -153,14 +192,98 @@ class TeacherStudent(ConsistencyTraining):
         self.flip = flip
         self.ensemble = ensemble
 
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        """Its own parameters and every `ConsistencyTraining` one."""
-        import inspect
+    def _teacher(self) -> ConsistencyTraining:
+        """The teacher's settings (the default `ConsistencyTraining()` when None)."""
+        return ConsistencyTraining() if self.teacher is None else self.teacher
 
-        own = [n for n in inspect.signature(cls.__init__).parameters
-               if n not in ("self", "params")]
-        return sorted({*own, *ConsistencyTraining._get_param_names()})
+    def _augmentation(self) -> dict:
+        return self._teacher()._augmentation()
+
+    # -- the method it serves, and what a run reports -----------------------------------------
+
+    report_name = "teacher-student"
+    summaries: ClassVar[dict[str, str]] = {
+        "teacher-student": "a consistency algorithm teaches (--teacher, default fixmatch), "
+                           "labels the pool once, and a fresh network learns its labels"}
+
+
+    @classmethod
+    def for_method(cls, method: str, **params) -> TeacherStudent:
+        """Its own options go to it; `teacher=` names the consistency algorithm that teaches
+        (default FixMatch), and the other options go to that `ConsistencyTraining`."""
+        algorithm = params.pop("teacher", "fixmatch")
+        teachers = ConsistencyTraining.method_names()
+        if algorithm not in teachers:
+            raise InputError(f"teacher must be a consistency algorithm, one of {teachers}; "
+                             f"got {algorithm!r}.")
+        own = {k: params.pop(k) for k in list(params) if k in cls._get_param_names()}
+        return cls(teacher=ConsistencyTraining.for_method(algorithm, **params), **own)
+
+    @classmethod
+    def option_classes(cls) -> list[type[Estimator]]:
+        return [cls, ConsistencyTraining]
+
+    @classmethod
+    def options_of(cls, params: dict) -> dict:
+        """Flat options from a `config.json`'s params: the teacher's, its `method` as
+        `teacher`, and its own (a run of an earlier release recorded them flat)."""
+        params = dict(params)
+        nested = params.pop("teacher", None)
+        if isinstance(nested, dict):
+            params.update(nested.get("params") or {})
+        if "method" in params:
+            params["teacher"] = params.pop("method")
+        return params
+
+    @classmethod
+    def from_params_json(cls, params: dict) -> TeacherStudent:
+        options = cls.options_of(params)
+        algorithm = options.pop("teacher", "fixmatch")
+        own = {k: options.pop(k) for k in list(options) if k in cls._get_param_names()}
+        teacher = ConsistencyTraining.from_params_json({**options, "method": algorithm})
+        return cls(teacher=teacher, **own)
+
+    def params_json(self) -> dict:
+        out = super().params_json()
+        out["teacher"] = {"estimator": "ConsistencyTraining",
+                          "params": self._teacher().params_json()}
+        return out
+
+    def split_seed(self) -> int:
+        return self._teacher().seed
+
+    def set_verbose(self, verbose: int) -> None:
+        self.teacher = ConsistencyTraining.like(self._teacher(), verbose=verbose)
+
+    def supervised_baseline(self) -> ConsistencyTraining:
+        return self._teacher().supervised_baseline()
+
+    def method_name(self) -> str:
+        return self.report_name
+
+    def budget_words(self) -> str:
+        plan = getattr(self, "steps_plan_", None)
+        students = ", ".join(map(str, plan[1:])) if plan else ""
+        split = "" if plan is None else f" (teacher {plan[0]}, students {students})"
+        return f"budget: {self._teacher().steps} steps{split}"
+
+    def result_stages(self) -> list[tuple[str, str]]:
+        teacher = [(f"  teacher ({self._teacher().method})", "teacher")] \
+            if hasattr(self, "teacher_") else []
+        return [*teacher, ("teacher-student", "final")]
+
+    def run_summary(self) -> dict:
+        labelled = [s["labels"]["kept"] for s in getattr(self, "stages_", []) if "labels" in s]
+        return {"labeled": self.n_train_labeled_,
+                "pseudo_labeled": labelled[-1] if labelled else 0,
+                "epochs": len(self.history_.get("loss", [])), "wall_s": self.wall_s_,
+                "steps": self.steps_plan_}
+
+    def history_record(self) -> dict:
+        return {"estimator": "TeacherStudent", "teacher": self._teacher().method,
+                "algorithm": self.algorithm_, "steps": self.n_steps_,
+                "steps_plan": self.steps_plan_, "stages": self.stages_,
+                "epochs": self.history_, "warnings": self.warnings_}
 
     def fit(self, X, y, *, classes: Sequence | None = None, validation_data: tuple | None = None,
             y_hidden=None, checkpoint: CheckpointPolicy | None = None,
@@ -180,39 +303,60 @@ class TeacherStudent(ConsistencyTraining):
             gave the pool).
         """
         p.validate_params(self)
+        settings = self._teacher()
+        p.validate_params(settings)
         if unlabeled_files is not None or unlabeled_targets is not None:
             raise InputError("TeacherStudent keeps the unlabeled images in memory and makes "
                              "its own targets: pass neither unlabeled_files nor "
                              "unlabeled_targets.")
         from fewlabels.algorithms import get
-        from fewlabels.training.labelling import predict_views
 
-        teacher_class = get(self.method)  # an unknown name: the registry's own message
+        teacher_class = get(settings.method)  # an unknown name: the registry's own message
         if teacher_class.needs_targets or not teacher_class.has_unsupervised_term:
-            raise InputError(f"method is the teacher's consistency algorithm; got "
-                             f"{self.method!r}.")
-        _, X, y, classes, y_hidden = self._check_data(X, y, classes, y_hidden, None)
+            raise InputError(f"the teacher's method is its consistency algorithm; got "
+                             f"{settings.method!r}.")
+        _, X, y, classes, y_hidden = settings._check_data(X, y, classes, y_hidden, None)
         images = X.ndim >= 3
-        X, y, y_hidden, validation = self._split_validation(
+        X, y, y_hidden, validation = settings._split_validation(
             X, y, y_hidden, validation_data, images, len(classes))
-        if not np.any(y < 0):
-            raise InputError("TeacherStudent needs unlabeled rows (-1) for the teacher to "
-                             "label.")
-        plan = plan_steps(self.steps, self.teacher_share, self.rounds, self.steps_per_epoch)
         pool = np.flatnonzero(y < 0)
-        hidden = None if y_hidden is None else y_hidden[pool]
-        flip = self._flips(images)
+        rounds = self.rounds if len(pool) else 0
+        if not rounds:  # as scikit-learn's self-training: fit on the labels alone
+            warnings.warn("no unlabeled rows: TeacherStudent trains its teacher alone, on "
+                          "the labels, and no student.", FewLabelsWarning, stacklevel=2)
+        plan = (plan_steps(settings.steps, self.teacher_share, rounds, settings.steps_per_epoch)
+                if rounds else [settings.steps])
         common = {"X": X, "y": y, "classes": classes, "validation_data": validation,
                   "y_hidden": y_hidden}
-        budget = None if self.budget_s is None else self.budget_s * self.teacher_share
+        budget_s = settings.budget_s
+        share = self.teacher_share if rounds else 1.0
         policy = _stage_policy(checkpoint, 0)
-        teacher = self._stage(0, plan[0], budget).fit(**common, checkpoint=policy)
-        spent = _spent_s(teacher, policy)
+        teacher = self._stage(0, plan[0], None if budget_s is None else budget_s * share).fit(
+            **common, checkpoint=policy)
         self.stages_ = [_stage_record("teacher", teacher, validation)]
-        current, students = teacher, []
-        prior = (np.bincount(y[y >= 0], minlength=len(classes)) / np.sum(y >= 0)
+        students = self._students(teacher, common, pool=pool, plan=plan,
+                                  spent=_spent_s(teacher, policy), checkpoint=checkpoint)
+        previous = ([teacher, *students])[-2] if students else teacher
+        self._fitted(teacher, students, previous, classes, X)
+        return self
+
+    def _students(self, teacher, common: dict, *, pool, plan: list[int], spent: float,
+                  checkpoint) -> list[ConsistencyTraining]:
+        """Label the pool with the last stage and train the next student on it, `rounds`
+        times (none without a pool); each student gets what is left of a wall-clock
+        budget, shared with those still to come."""
+        from fewlabels.training.labelling import predict_views
+
+        X, y, y_hidden, validation = (common[k] for k in ("X", "y", "y_hidden",
+                                                           "validation_data"))
+        hidden = None if y_hidden is None else y_hidden[pool]
+        flip = self._flips(X.ndim >= 3)
+        n_classes = len(common["classes"])
+        prior = (np.bincount(y[y >= 0], minlength=n_classes) / np.sum(y >= 0)
                  if self.class_balance else None)
-        for r in range(1, self.rounds + 1):
+        budget_s = self._teacher().budget_s
+        current, students = teacher, []
+        for r in range(1, len(plan)):
             start = time.perf_counter()
             proba = predict_views(current.model_, X[pool], flip=flip)
             kept = pool_selection(proba, self.target_threshold, prior)
@@ -224,47 +368,46 @@ class TeacherStudent(ConsistencyTraining):
             spent += labelling_s
             self.stages_[-1].update(labels=_labels_record(proba, hidden, kept),
                                     labelling_s=round(labelling_s, 3))
-            budget = (None if self.budget_s is None else
-                      stage_budget(self.budget_s, spent, self.rounds - r + 1))
+            budget = (None if budget_s is None else
+                      stage_budget(budget_s, spent, len(plan) - r))
             policy = _stage_policy(checkpoint, r)
             student = self._stage(r, plan[r], budget).fit(
                 **common, checkpoint=policy, unlabeled_targets=targets)
             spent += _spent_s(student, policy)
             self.stages_.append(_stage_record(f"student {r}", student, validation))
             students.append(student)
-            previous, current = current, student
-        self._fitted(teacher, students, previous, classes, X)
-        return self
+            current = student
+        return students
 
     def _stage(self, r: int, steps: int, budget_s: float | None) -> ConsistencyTraining:
         """The unfitted `ConsistencyTraining` of stage `r` (0: the teacher): its steps, or
         its wall-clock budget."""
         settings = {"steps": steps, "validation_fraction": 0.0, "budget_s": budget_s}
         if r == 0:
-            return ConsistencyTraining.like(self, **settings)
+            return ConsistencyTraining.like(self._teacher(), **settings)
         threshold = 0.0 if self.class_balance else self.target_threshold  # already selected
         algorithm = {"soft": self.targets == "soft", "threshold": threshold,
                      "temperature": self.target_temperature,
                      "consistency": self.student_consistency}
         settings.update(method="distill", algorithm_params=algorithm,
-                        strong=self.student_view, seed=self.seed + r)
-        return _StudentStage.like(self, **settings)
+                        strong=self.student_view, seed=self._teacher().seed + r)
+        return _StudentStage.like(self._teacher(), **settings)
 
     def _flips(self, images: bool) -> bool:
         if not images or self.flip is False:
             return False
-        allowed = (self.augment_params or {}).get("horizontal_flip", True)
+        allowed = self._augmentation().get("horizontal_flip", True)
         if self.flip is True and not allowed:
             raise InputError("flip=True mirrors images, but augment_params turns "
                              "horizontal_flip off (digits and text): use flip='auto'.")
         return bool(allowed)
 
     def _fitted(self, teacher, students, previous, classes, X) -> None:
-        last = students[-1]
+        last = students[-1] if students else teacher
         self.teacher_ = teacher
         self.students_ = students
-        self.model_ = (average_model([previous.model_, last.model_]) if self.ensemble
-                       else last.model_)
+        self.model_ = (average_model([previous.model_, last.model_])
+                       if self.ensemble and students else last.model_)
         self._set_data_shape(X.shape[1:], classes)
         self.network_ = teacher.network_
         self.algorithm_ = {"teacher": teacher.algorithm_, "student": last.algorithm_}
@@ -277,7 +420,7 @@ class TeacherStudent(ConsistencyTraining):
         self.wall_s_ = round(float(offsets[-1]), 3)
         self.n_steps_ = int(sum(s.n_steps_ for s in stages))
         self.steps_plan_ = [s.n_steps_ for s in stages]
-        self.budget_plan_s_ = (None if self.budget_s is None else
+        self.budget_plan_s_ = (None if self._teacher().budget_s is None else
                                [round(s.budget_s, 3) for s in stages])
         self.n_train_labeled_ = teacher.n_train_labeled_
         self.n_unlabeled_ = teacher.n_unlabeled_
@@ -295,11 +438,11 @@ class TeacherStudent(ConsistencyTraining):
 
     def training_views(self, X: np.ndarray) -> list[tuple[str, object]]:
         """The teacher's weak and strong views, and the student's view (images)."""
-        views = super().training_views(X)
+        views = self._teacher().training_views(X)
         if not views:
             return views
         if self.student_view not in ("auto", "strong"):
-            student = self._stage(1, self.steps, None)._views(True, X)[1]
+            student = self._stage(1, self._teacher().steps, None)._views(True, X)[1]
             views.append(("student view", student))
         return views
 

@@ -60,7 +60,8 @@ def fitted(digits):
 
     with pytest.MonkeyPatch.context() as m:
         m.setattr(ConsistencyTraining, "fit", spy)
-        model = TeacherStudent(**PARAMS, ensemble=True).fit(x, y, y_hidden=hidden)
+        model = TeacherStudent(ConsistencyTraining(**PARAMS), ensemble=True).fit(
+            x, y, y_hidden=hidden)
     return model, given_targets
 
 
@@ -127,7 +128,7 @@ def stop_in_stage(monkeypatch, stage: str, step: int):
     monkeypatch.setattr(TrainingRecorder, "on_train_batch_end", patched)
 
 
-RESUMED = {**PARAMS, "steps": 40, "rounds": 2}
+RESUMED = {**PARAMS, "steps": 40}
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +136,8 @@ def whole(digits, tmp_path_factory):
     """The uninterrupted run the resumed ones must end as."""
     x, y, _ = digits
     folder = tmp_path_factory.mktemp("whole")
-    return TeacherStudent(**RESUMED).fit(x, y, checkpoint=CheckpointPolicy(folder))
+    return TeacherStudent(ConsistencyTraining(**RESUMED), rounds=2).fit(
+        x, y, checkpoint=CheckpointPolicy(folder))
 
 
 @pytest.mark.parametrize("stage", ["stage_0", "stage_2"])
@@ -143,12 +145,14 @@ def test_a_run_stopped_inside_a_stage_resumes_to_the_uninterrupted_result(digits
                                                                            tmp_path,
                                                                            monkeypatch, stage):
     x, y, _ = digits
-    params = RESUMED
+    def recipe():
+        return TeacherStudent(ConsistencyTraining(**RESUMED), rounds=2)
+
     with monkeypatch.context() as m:
         stop_in_stage(m, stage, 7)
         with pytest.raises(TrainingInterruptedError, match="stopped by SIGTERM"):
-            TeacherStudent(**params).fit(x, y, checkpoint=CheckpointPolicy(tmp_path / "cut"))
-    resumed = TeacherStudent(**params).fit(
+            recipe().fit(x, y, checkpoint=CheckpointPolicy(tmp_path / "cut"))
+    resumed = recipe().fit(
         x, y, checkpoint=CheckpointPolicy(tmp_path / "cut", resume=True))
     for a, b in zip(whole.model_.get_weights(), resumed.model_.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -163,16 +167,20 @@ def test_bad_settings_are_refused_at_the_door_naming_them(digits):
         TeacherStudent(teacher_share=1.0).fit(x, y)
     with pytest.raises(InputError, match="class_balance"):
         TeacherStudent(class_balance="yes").fit(x, y)
-    with pytest.raises(InputError, match="the teacher's consistency algorithm"):
-        TeacherStudent(method="distill").fit(x, y)
-    with pytest.raises(InputError, match="the teacher's consistency algorithm; got 'supervised'"):
-        TeacherStudent(method="supervised").fit(x, y)
-    with pytest.raises(InputError, match="needs unlabeled rows"):
-        TeacherStudent(**PARAMS).fit(x[:40], y[:40])
+    with pytest.raises(InputError, match="teacher must be a ConsistencyTraining; got 'fixmatch'"):
+        TeacherStudent(teacher="fixmatch").fit(x, y)
+    with pytest.raises(InputError, match="the teacher's method is its consistency algorithm"):
+        TeacherStudent(ConsistencyTraining(method="distill")).fit(x, y)
+    with pytest.raises(InputError, match="consistency algorithm; got 'supervised'"):
+        TeacherStudent(ConsistencyTraining(method="supervised")).fit(x, y)
+    with pytest.raises(InputError, match="steps must be"):
+        TeacherStudent(ConsistencyTraining(steps=0)).fit(x, y)
+    teacher = ConsistencyTraining(**PARAMS)
     with pytest.raises(InputError, match="horizontal_flip off"):
-        TeacherStudent(**PARAMS, flip=True, augment_params={"horizontal_flip": False}).fit(x, y)
+        TeacherStudent(ConsistencyTraining(**PARAMS, augment_params={"horizontal_flip": False}),
+                       flip=True).fit(x, y)
     with pytest.raises(InputError, match="makes its own targets: pass neither"):
-        TeacherStudent(**PARAMS).fit(x, y, unlabeled_targets=np.zeros((160, 10)))
+        TeacherStudent(teacher).fit(x, y, unlabeled_targets=np.zeros((160, 10)))
     with pytest.raises(InputError, match="learns from a teacher"):
         ConsistencyTraining(method="distill", steps=5).fit(x, y)
     with pytest.raises(InputError, match="makes its own targets"):
@@ -188,8 +196,8 @@ def test_rows_work_too_with_swap_noise_as_the_students_view():
     x = rng.normal(size=(120, 4)).astype("float32")
     truth = (x[:, 0] > 0).astype(int)
     y = np.where(np.arange(120) < 20, truth, -1)
-    model = TeacherStudent(steps=40, steps_per_epoch=10, batch_size=8, uratio=2,
-                           hidden_units=(8,)).fit(x, y)
+    model = TeacherStudent(ConsistencyTraining(steps=40, steps_per_epoch=10, batch_size=8,
+                                               uratio=2, hidden_units=(8,))).fit(x, y)
     assert model.n_features_in_ == 4
     assert model.model_ is model.students_[0].model_  # no ensemble: the student itself
     assert model.score(x, truth) > 0.7
@@ -198,7 +206,8 @@ def test_rows_work_too_with_swap_noise_as_the_students_view():
 
 def test_a_wall_clock_budget_gives_the_teacher_its_share_and_the_student_what_is_left(digits):
     x, y, _ = digits
-    model = TeacherStudent(**{**PARAMS, "budget_s": 6.0, "teacher_share": 0.25}).fit(x, y)
+    model = TeacherStudent(ConsistencyTraining(**PARAMS, budget_s=6.0),
+                           teacher_share=0.25).fit(x, y)
     teacher, student = model.stages_
     assert model.budget_plan_s_ == [teacher["budget_s"], student["budget_s"]]
     assert teacher["budget_s"] == 1.5
@@ -245,7 +254,8 @@ def test_class_balance_trains_the_student_on_the_rows_the_labeled_prior_shares(d
 
     monkeypatch.setattr(labelling, "predict_views", predict)
     monkeypatch.setattr(_StudentStage, "fit", fit)
-    model = TeacherStudent(**PARAMS, class_balance=True, target_threshold=0.0).fit(
+    model = TeacherStudent(ConsistencyTraining(**PARAMS), class_balance=True,
+                           target_threshold=0.0).fit(
         x[:150], y[:150], validation_data=(x[150:], hidden[150:]))
     proba, targets = seen["proba"], seen["targets"]
     labeled = y[:150][y[:150] >= 0]
@@ -256,3 +266,43 @@ def test_class_balance_trains_the_student_on_the_rows_the_labeled_prior_shares(d
     np.testing.assert_array_equal(targets[kept], proba[kept])
     assert model.stages_[0]["labels"]["kept"] == len(kept)
     assert model.students_[0].algorithm_params["threshold"] == 0.0  # selected already
+
+
+def test_without_unlabeled_rows_the_teacher_trains_alone_and_says_so(digits):
+    from fewlabels.errors import FewLabelsWarning
+
+    x, y, _ = digits
+    assert np.all(y[:40] >= 0)
+    with pytest.warns(FewLabelsWarning, match="trains its teacher alone"):
+        model = TeacherStudent(ConsistencyTraining(**PARAMS), ensemble=True).fit(x[:40], y[:40])
+    assert model.students_ == [] and model.model_ is model.teacher_.model_
+    assert [s["stage"] for s in model.stages_] == ["teacher"] and model.steps_plan_ == [20]
+
+
+def test_the_flat_parameters_of_earlier_releases_still_build_the_same_recipe():
+    with pytest.warns(FutureWarning, match=r"TeacherStudent\(teacher=ConsistencyTraining\("
+                                           r"method=..., steps=...\)\)"):
+        old = TeacherStudent(method="flexmatch", steps=40, rounds=2)
+    new = TeacherStudent(ConsistencyTraining(method="flexmatch", steps=40), rounds=2)
+    assert repr(old) == repr(new)
+    with pytest.raises(TypeError, match="hidden_unitz"):  # a name of neither kind
+        TeacherStudent(hidden_unitz=(8,))
+
+
+def test_a_saved_recipe_of_an_earlier_release_loads_and_a_new_one_round_trips(digits, tmp_path):
+    from fewlabels.files import read_json, write_json
+
+    x, y, _ = digits
+    model = TeacherStudent(ConsistencyTraining(**PARAMS, method="softmatch"), rounds=1).fit(x, y)
+    model.save(tmp_path / "new")
+    loaded = load_estimator(tmp_path / "new")
+    assert loaded.params_json() == model.params_json()  # (tuples read back as lists)
+    assert loaded.teacher.method == "softmatch"
+    np.testing.assert_allclose(loaded.predict_proba(x[:5]), model.predict_proba(x[:5]),
+                               atol=1e-6)
+    config = read_json(tmp_path / "new" / "config.json")  # as earlier releases wrote it: flat
+    teacher = config["params"].pop("teacher")["params"]
+    config["params"].update(teacher)
+    write_json(tmp_path / "new" / "config.json", config)
+    old = load_estimator(tmp_path / "new")
+    assert old.params_json() == model.params_json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -38,19 +39,43 @@ def quiet_retracing() -> None:
         logger.addFilter(_QuietRetracing())
 
 
-def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and the backend; on TensorFlow, also make ops deterministic.
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and the backend (`keras.utils.set_random_seed`).
 
     Args:
         seed: the seed.
-        deterministic: enable TensorFlow's op determinism (the same seed then gives the same
-            weights, at a small cost in speed).
     """
     keras.utils.set_random_seed(seed)
-    if deterministic and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
 
-        tf.config.experimental.enable_op_determinism()
+
+@contextlib.contextmanager
+def op_determinism(enabled: bool):
+    """TensorFlow's op determinism on or off for one fit, then as it was before.
+
+    TensorFlow switches it for the whole process; a fit that left it on would make every
+    later fit deterministic (and rule XLA out), whatever that fit asked for.
+
+    Args:
+        enabled: whether the same seed must give the same weights (at a small cost in
+            speed; Keras then runs without XLA).
+
+    Example:
+    ```python
+    with op_determinism(estimator.deterministic):
+        model.fit(...)
+    ```
+    """
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    from tensorflow.python.framework import config as tf_config
+
+    before = tf_config.is_op_determinism_enabled()
+    tf_config.enable_op_determinism() if enabled else tf_config.disable_op_determinism()
+    try:
+        yield
+    finally:
+        tf_config.enable_op_determinism() if before else tf_config.disable_op_determinism()
 
 
 class ValidationLoss(keras.callbacks.Callback):

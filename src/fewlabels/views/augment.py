@@ -58,6 +58,23 @@ POLICY_OPTIONS = ("rotation", "width_shift", "height_shift", "shear", "zoom", "h
 """The options of `build_policy` an estimator's `augment_params` may set."""
 
 
+def with_policy_options(params: dict) -> dict:
+    """`params` with the augmentation policy's options (`rotation`, `horizontal_flip`, ...)
+    moved into `augment_params`, as the estimators take them.
+
+    Args:
+        params: flat options (the command line's).
+
+    Returns:
+        A new dict.
+    """
+    params = dict(params)
+    policy = {k: params.pop(k) for k in list(params) if k in POLICY_OPTIONS}
+    if policy:
+        params["augment_params"] = {**(params.get("augment_params") or {}), **policy}
+    return params
+
+
 def build_policy(
     name: str,
     *,

@@ -121,7 +121,7 @@ class RandAugment(DataView):
         fill = 0.5 if background is None else background
         x = _affine(ops, x, geometry, height, width, fill)
         if self.cutout > 0:
-            x = _cutout(ops, x, self.cutout, height, width, seed, fill)
+            x = _cutout(ops, x, self.cutout, height, width, seed, fill=fill)
         return x * (high - low) + low
 
     def _background(self) -> float | None:
@@ -238,7 +238,7 @@ def _affine(ops, x, geometry, height, width, fill=0.5):
     return ops.where(_per_image(still), x, moved)
 
 
-def _cutout(ops, x, largest, height, width, seed, fill=0.5):
+def _cutout(ops, x, largest, height, width, seed, *, fill=0.5):
     """Fill a square of side up to `largest` of the image side, at a random center, with
     `fill` (gray, or the plain background)."""
     batch = ops.shape(x)[0]

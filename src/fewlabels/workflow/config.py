@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fewlabels.errors import InputError
+from fewlabels.estimators import ESTIMATORS, estimator_class
 
 RUN_OPTIONS = ("data", "method", "test", "test_fraction", "labels_per_class", "baseline",
                "stream_unlabeled", "label_column", "delimiter", "header", "encoding",
@@ -64,9 +65,11 @@ def read_run_config(path: str | Path) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise InputError(f"{path}: '{table}' must be a table of options.")
         options.update(value)
-    if raw.get("estimator") == "TeacherStudent" and "method" in raw.get("params", {}):
-        # its parameter `method` is the teacher's algorithm; the run's method is its own
-        options["teacher"], options["method"] = raw["params"]["method"], raw.get("method")
+    if isinstance(raw.get("params"), dict) and raw.get("estimator") in ESTIMATORS:
+        # the estimator says which options its recorded parameters are (a recipe's nested
+        # teacher, say); the run's method is the run's own
+        options.update(estimator_class(raw["estimator"]).options_of(raw["params"]))
+        options["method"] = raw.get("method", options.get("method"))
     if "estimator" in raw:  # a run's config.json: "test" records where its test data came
         options.pop("test", None)  # from ("given", "held out ..."); "test_data" is the file
         if isinstance(raw.get("test_data"), str):

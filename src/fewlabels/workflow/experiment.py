@@ -29,7 +29,6 @@ from fewlabels.workflow.rundir import (
     write_manifest,
 )
 
-SELF_TRAINING_METHODS = ("self-training", "supervised")
 TABLE_METHOD = "table-ensemble"
 TEACHER_STUDENT = "teacher-student"
 """`TeacherStudent`: a consistency algorithm teaches (`teacher=`, default FixMatch), fresh
@@ -74,9 +73,9 @@ def methods() -> list[str]:
     fewlabels.methods()   # ['table-ensemble', 'self-training', 'supervised', 'fixmatch', ...]
     ```
     """
-    from fewlabels.catalog import method_names  # (the registry, read without TensorFlow)
+    from fewlabels.estimators import estimator_classes  # (no TensorFlow)
 
-    return [TABLE_METHOD, *SELF_TRAINING_METHODS, TEACHER_STUDENT, *method_names()]
+    return [name for cls in estimator_classes() for name in cls.method_names()]
 
 
 def default_method(images: bool, *, streamed: bool = False, transfer: bool = False) -> str:
@@ -165,44 +164,12 @@ def make_estimator(method: str = "self-training", **params: Any):
     ```
     """
     from fewlabels import params as p
-    from fewlabels.algorithms.registry import check_hyperparameters
-    from fewlabels.estimators import (
-        ConsistencyTraining,
-        SelfTraining,
-        TableEnsemble,
-        TeacherStudent,
-    )
-    from fewlabels.views.augment import POLICY_OPTIONS
+    from fewlabels.estimators import method_estimator
 
-    if method == TABLE_METHOD:
-        estimator = TableEnsemble().set_params(**params)  # names an unknown parameter
-        p.validate_params(estimator)
-        return estimator
-
-    policy = {k: params.pop(k) for k in list(params) if k in POLICY_OPTIONS}
-    if policy:  # the views' options (rotation, flips, ...) travel as augment_params
-        params["augment_params"] = {**(params.get("augment_params") or {}), **policy}
-    if method in SELF_TRAINING_METHODS:
-        estimator = SelfTraining().set_params(**params)  # names an unknown parameter
-        if method == "supervised":
-            estimator.set_params(rounds=0, finetune=False)
-    elif method not in methods():
+    cls = method_estimator(method)
+    if cls is None:
         raise InputError(f"method must be one of {methods()}; got {method!r}.")
-    else:
-        cls = TeacherStudent if method == TEACHER_STUDENT else ConsistencyTraining
-        algorithm = params.pop("teacher", "fixmatch") if cls is TeacherStudent else method
-        teachers = [m for m in methods() if m not in (TABLE_METHOD, TEACHER_STUDENT,
-                                                      *SELF_TRAINING_METHODS)]
-        if algorithm not in teachers:
-            raise InputError(f"teacher must be a consistency algorithm, one of {teachers}; "
-                             f"got {algorithm!r}.")
-        own = {k: v for k, v in params.items() if k in cls._get_param_names()}
-        algorithm_params = {k: v for k, v in params.items() if k not in own}
-        if algorithm_params:
-            own["algorithm_params"] = {**(own.get("algorithm_params") or {}),
-                                       **algorithm_params}
-        check_hyperparameters(algorithm, own.get("algorithm_params") or {})  # at the door
-        estimator = cls(method=algorithm).set_params(**own)
+    estimator = cls.for_method(method, **params)  # names an unknown parameter
     p.validate_params(estimator)  # at the door: before any data is read
     return estimator
 
@@ -257,16 +224,15 @@ def run_experiment(
         A `RunResult`.
     """
     out = check_run_dir(out, overwrite, resume)
-    if tensorboard is not None:
-        _check_tensorboard()
+    _check_tensorboard(tensorboard)
+    seed = estimator.split_seed()
     x, y, y_hidden, x_test, y_test, test_source = _split_test(
-        np.asarray(x), np.asarray(y, dtype=np.int64), y_hidden, x_test, y_test, test_fraction,
-        estimator.seed)
+        np.asarray(x), np.asarray(y, dtype=np.int64), y_hidden, x_test, y_test,
+        test_fraction=test_fraction, seed=seed)
     if labels_per_class is not None:
-        y, y_hidden = _keep_labels(y, y_hidden, labels_per_class, estimator.seed)
-    _warn_if_few_test_rows(y_test, given=test_source == "given")
-    estimator.set_params(verbose=verbose)
-    method = reporting.method_name(estimator)
+        y, y_hidden = _keep_labels(y, y_hidden, labels_per_class, seed)
+    estimator.set_verbose(verbose)
+    method = estimator.method_name()
     streamed = _streamed(estimator, method, unlabeled_files)
     with run_lock(out):
         if overwrite:
@@ -278,32 +244,36 @@ def run_experiment(
         say(verbose, f"== {method} ==")
         estimator.fit(x, y, classes=classes, y_hidden=y_hidden, checkpoint=policy("main"),
                       **streamed)
-        baseline_estimator = _baseline(estimator, method, baseline, x, y, classes, policy,
-                                       streamed, verbose)
+        baseline_estimator = _baseline(estimator, method, baseline, x, y, classes, policy=policy,
+                                       streamed=streamed, verbose=verbose)
         results = _score(estimator, baseline_estimator, x_test, y_test)
         save_examples(out, estimator, x_test, y_test)  # (image runs: shown in the report)
-        _write_run(out, estimator, baseline_estimator, results, test_source,
-                   0 if y_test is None else len(y_test),
-                   {"method": method, **(config or {}), "test": test_source}, tensorboard)
+        _write_run(out, estimator, baseline_estimator, results, test_source=test_source,
+                   n_test=0 if y_test is None else len(y_test),
+                   config={"method": method, **(config or {}), "test": test_source},
+                   tensorboard=tensorboard)
     table = report.comparison_table(results) if results else "(no test rows)"
     return RunResult(run_dir=out, estimator=estimator, results=results, table=table)
 
 
-def _baseline(estimator, method: str, baseline: bool, x, y, classes, policy, streamed: dict,
+def _baseline(estimator, method: str, baseline: bool, x, y, classes, *, policy, streamed: dict,
               verbose: int):
     """The supervised baseline with the same budget, fitted (None when not asked for)."""
     if not baseline or method == "supervised":
         return None
-    fitted = reporting.supervised_baseline(estimator)
-    say(verbose, f"== supervised baseline ({reporting.budget(fitted)}) ==")
+    fitted = estimator.supervised_baseline()
+    if fitted is None:
+        return None
+    say(verbose, f"== supervised baseline ({fitted.budget_words()}) ==")
     fitted.fit(x, y, classes=classes, checkpoint=policy("baseline"), **streamed)
     return fitted
 
 
-def _check_tensorboard() -> None:
+def _check_tensorboard(tensorboard) -> None:
+    """TensorBoard logs asked for (`tensorboard` not None) need TensorBoard installed."""
     import importlib.util
 
-    if importlib.util.find_spec("tensorboard") is None:
+    if tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
         raise InputError("--tensorboard writes TensorBoard logs, which needs TensorBoard: "
                          "pip install 'fewlabels[tensorboard]'.")
 
@@ -316,14 +286,16 @@ def _score(estimator, baseline_estimator, x_test, y_test) -> list[dict]:
     if baseline_estimator is not None:
         results.append(result_row("supervised baseline", baseline_estimator, x_test, y_test))
     return results + [result_row(name, estimator, x_test, y_test, stage=stage)
-                      for name, stage in reporting.result_stages(estimator)]
+                      for name, stage in estimator.result_stages()]
 
 
-def _split_test(x, y, y_hidden, x_test, y_test, test_fraction: float, seed: int):
-    """Hold out `test_fraction` of each labeled class as test data, unless test data is given."""
+def _split_test(x, y, y_hidden, x_test, y_test, *, test_fraction: float, seed: int):
+    """Hold out `test_fraction` of each labeled class as test data, unless test data is
+    given; warn when the test rows are too few to measure."""
     if y_hidden is not None:
         y_hidden = np.asarray(y_hidden, dtype=np.int64)
     if x_test is not None:
+        _warn_if_few_test_rows(y_test, given=True)
         return x, y, y_hidden, x_test, y_test, "given"
     if not 0.0 <= test_fraction < 1.0:
         raise InputError(f"test_fraction must be in [0, 1); got {test_fraction!r}.")
@@ -331,6 +303,7 @@ def _split_test(x, y, y_hidden, x_test, y_test, test_fraction: float, seed: int)
     _, held = stratified_split(y[labeled], test_fraction, seed)
     test_rows = labeled[held]
     train = np.setdiff1d(np.arange(len(y)), test_rows)
+    _warn_if_few_test_rows(y[test_rows], given=False)
     return (x[train], y[train], None if y_hidden is None else y_hidden[train], x[test_rows],
             y[test_rows], f"held out: {test_fraction:.0%} of each labeled class")
 
@@ -346,14 +319,14 @@ def _keep_labels(y, y_hidden, labels_per_class, seed: int):
 def _warn_if_few_test_rows(y_test, given: bool) -> None:
     if y_test is None or len(y_test) == 0:
         warnings.warn("no test rows: the run reports validation scores only.",
-                      FewLabelsWarning, stacklevel=3)
+                      FewLabelsWarning, stacklevel=4)
     elif len(y_test) < FEW_TEST_ROWS:
         more = ("a larger test set measures more precisely" if given else
                 "pass a labeled test file (--test FILE) to measure more precisely")
         warnings.warn(
             f"the test split has only {len(y_test)} rows, so one row is "
             f"{100 / len(y_test):.0f} points of accuracy and the scores are noisy; {more}.",
-            FewLabelsWarning, stacklevel=3,
+            FewLabelsWarning, stacklevel=4,
         )
 
 
@@ -361,9 +334,7 @@ def _streamed(estimator, method: str, unlabeled_files) -> dict:
     """The `fit` keyword that streams unlabeled images, for the methods that can."""
     if unlabeled_files is None:
         return {}
-    from fewlabels.estimators import ConsistencyTraining
-
-    if not isinstance(estimator, ConsistencyTraining):
+    if not estimator.streams_unlabeled:
         raise InputError(
             f"method {method!r} cannot stream unlabeled images from disk; use a "
             "consistency method (fewlabels methods), or drop --stream-unlabeled.")
@@ -374,10 +345,10 @@ def result_row(name: str, estimator, x_test, y_test, stage: str = "final") -> di
     """One row of a run's results: the test metrics of one model, and what its fit did."""
     return {"name": name, "stage": stage,
             "metrics": estimator.evaluate(x_test, y_test, stage=stage),
-            **reporting.run_summary(estimator)}
+            **estimator.run_summary()}
 
 
-def _write_run(out: Path, estimator, baseline_estimator, results: list[dict], test_source: str,
+def _write_run(out: Path, estimator, baseline_estimator, results: list[dict], *, test_source: str,
                n_test: int, config: dict, tensorboard=None) -> None:
     """Write the run files: the model, classes and config, metrics, history and the report
     (and TensorBoard logs, if asked)."""
@@ -391,16 +362,16 @@ def _write_run(out: Path, estimator, baseline_estimator, results: list[dict], te
         "fewlabels_version": __version__,
     })
     write_json(inside(out, HISTORY_FILE), {
-        **reporting.history_record(estimator),
+        **estimator.history_record(),
         "baseline": None if baseline_estimator is None
-        else reporting.history_record(baseline_estimator),
+        else baseline_estimator.history_record(),
     })
     _report_or_warn(out)
     if tensorboard is not None:
         for name, fitted in ((config["method"], estimator),
                              ("supervised baseline", baseline_estimator)):
             if fitted is not None:
-                reporting.write_tensorboard(reporting.history_record(fitted),
+                reporting.write_tensorboard(fitted.history_record(),
                                             Path(tensorboard) / name)
 
 

@@ -434,13 +434,14 @@ def demo(
         rows[0]["name"] = "supervised MLP"
         result.results.extend(rows)
     if fixmatch:
-        result.results.extend(_demo_fixmatch(x, y, y_partial, y_hidden, rest, test, classes,
-                                             out, seed, config, overwrite, verbose))
+        result.results.extend(_demo_fixmatch(
+            x, y, y_partial, y_hidden, rest, test, classes=classes, out=out, seed=seed,
+            config=config, overwrite=overwrite, verbose=verbose))
     result.table = report.comparison_table(result.results)
     return result
 
 
-def _demo_fixmatch(x, y, y_partial, y_hidden, rest, test, classes, out, seed, config,
+def _demo_fixmatch(x, y, y_partial, y_hidden, rest, test, *, classes, out, seed, config,
                    overwrite, verbose) -> list[dict]:
     """The demo's FixMatch run on the digits as 8x8 images: its result rows."""
     from fewlabels.data.images import digits_as_images

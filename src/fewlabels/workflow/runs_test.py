@@ -100,7 +100,7 @@ def test_auto_is_the_measured_default_for_the_data():
 
     assert type(estimator_for("auto", images=False)) is TableEnsemble
     recipe = estimator_for("auto", images=True, steps=60)
-    assert type(recipe) is TeacherStudent and recipe.steps == 60
+    assert type(recipe) is TeacherStudent and recipe.teacher.steps == 60
     streamed = estimator_for("auto", images=True, streamed=True)
     assert type(streamed) is ConsistencyTraining and streamed.method == "softmatch"
     transfer = estimator_for("auto", images=True, backbone="MobileNetV2")
