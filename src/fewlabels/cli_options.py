@@ -91,10 +91,9 @@ def method_params(method: str, teacher: str = "fixmatch") -> list[tuple[str, lis
     estimator = method_estimator(method)
     params, docs = [], {}
     for klass in estimator.option_classes():  # a recipe's own, then its components'
-        if "__init__" in vars(klass):
-            params += [p for p in _signature_params(klass) if p.name not in NOT_OPTIONS
-                       and p.name not in {q.name for q in params}]
-            docs = {**param_docs(klass), **docs}
+        params += [p for p in _signature_params(klass) if p.name not in NOT_OPTIONS
+                   and p.name not in {q.name for q in params}]
+        docs = {**param_docs(klass), **docs}
     groups = [(f"{method}: model and training options", params, docs)]
     if any("augment_params" in k._get_param_names() for k in estimator.option_classes()):
         groups.append(("augmentation (images)", [

@@ -53,3 +53,15 @@ def test_like_takes_the_shared_parameters_then_the_overrides_and_leaves_the_sour
     baseline = recipe.supervised_baseline()  # the teacher's settings, supervised
     assert type(baseline) is ConsistencyTraining and not hasattr(baseline, "rounds")
     assert (baseline.method, baseline.batch_size, baseline.steps) == ("supervised", 8, 40)
+
+
+def test_the_registry_names_an_unknown_estimator_and_finds_each_methods_class():
+    from fewlabels import ConsistencyTraining, TeacherStudent
+    from fewlabels.errors import FewLabelsError
+    from fewlabels.estimators import estimator_class, method_estimator
+
+    with pytest.raises(FewLabelsError, match=r"unknown estimator 'Nope'; known: \['TableEnsemble'"):
+        estimator_class("Nope")
+    assert method_estimator("teacher-student") is TeacherStudent
+    assert method_estimator("flexmatch") is ConsistencyTraining
+    assert method_estimator("distill") is None  # a stage of teacher-student, not a method

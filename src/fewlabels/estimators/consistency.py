@@ -452,8 +452,6 @@ class ConsistencyTraining(Estimator):
         """The algorithm's summary, then its defaults."""
         from fewlabels.catalog import algorithms
 
-        if method in cls.summaries:  # a recipe built on consistency training
-            return super().describe(method)
         algorithm = algorithms()[method]
         return [algorithm.summary, ", ".join(
             f"{k}={round(v, 3) if isinstance(v, float) else v}"

@@ -64,12 +64,11 @@ def read_run_config(path: str | Path) -> dict[str, Any]:
         value = raw.get(table, {})
         if not isinstance(value, dict):
             raise InputError(f"{path}: '{table}' must be a table of options.")
+        if table == "params" and raw.get("estimator") in ESTIMATORS:
+            # the estimator says which options its recorded parameters are (a recipe's
+            # nested teacher, say)
+            value = estimator_class(raw["estimator"]).options_of(value)
         options.update(value)
-    if isinstance(raw.get("params"), dict) and raw.get("estimator") in ESTIMATORS:
-        # the estimator says which options its recorded parameters are (a recipe's nested
-        # teacher, say); the run's method is the run's own
-        options.update(estimator_class(raw["estimator"]).options_of(raw["params"]))
-        options["method"] = raw.get("method", options.get("method"))
     if "estimator" in raw:  # a run's config.json: "test" records where its test data came
         options.pop("test", None)  # from ("given", "held out ..."); "test_data" is the file
         if isinstance(raw.get("test_data"), str):
