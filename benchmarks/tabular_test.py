@@ -42,8 +42,9 @@ def test_the_image_recipe_on_rows_teaches_with_the_network_member_and_its_steps(
 
     model = tabular._teacher_student(3)
     member = tabular._fixmatch(3)
-    assert isinstance(model, TeacherStudent) and model.seed == 3
-    assert model.steps == 2 * TableEnsemble().network_steps == 2 * member.steps
+    teacher = model.teacher  # the recipe's settings and budget
+    assert isinstance(model, TeacherStudent) and teacher.seed == 3
+    assert teacher.steps == 2 * TableEnsemble().network_steps == 2 * member.steps
     assert model.teacher_share == 0.5
-    assert (model.method, model.optimizer, model.learning_rate) == (
+    assert (teacher.method, teacher.optimizer, teacher.learning_rate) == (
         member.method, member.optimizer, member.learning_rate)
