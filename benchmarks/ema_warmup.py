@@ -107,8 +107,8 @@ def main() -> None:
         subset = np.random.default_rng(1000 + seed).choice(len(data.y_test), CURVE_SUBSET,
                                                            replace=False)
         for label, ema in variants(args.ema_momentum).items():
-            model = ConsistencyTraining(
-                method="supervised", model="cnn", cnn_widths=(16, 32, 64), batch_size=32,
+            model = ConsistencyTraining.for_method(  # flat options, as the command line's
+                "supervised", model="cnn", cnn_widths=(16, 32, 64), batch_size=32,
                 steps=args.steps, steps_per_epoch=STEPS_PER_EPOCH, optimizer="sgd",
                 learning_rate=0.03, weight_decay=5e-4, jit_compile=True, deterministic=False,
                 seed=seed, **ema)

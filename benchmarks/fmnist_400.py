@@ -152,7 +152,7 @@ def make_model(method: str, args, seed: int):
     budget = {"steps": args.steps} if args.steps else {"budget_s": args.budget_min * 60.0}
     common = {**settings(args), **budget, "seed": seed}
     if method == "teacher-student":
-        return TeacherStudent(ConsistencyTraining(method=args.teacher, **common),
+        return TeacherStudent(ConsistencyTraining.for_method(args.teacher, **common),
                               teacher_share=args.teacher_share,
                               rounds=args.rounds, student_view=args.student_view,
                               targets=args.targets, target_threshold=args.target_threshold,
@@ -163,7 +163,7 @@ def make_model(method: str, args, seed: int):
     # were made so, and in a 30-minute run the start is forgotten. The library's default
     # ramps the weight over a third of the run (docs/consistency.md, short runs).
     papers = {"ramp_fraction": 0.0} if algorithm in PERMISSIVE_START else None
-    return ConsistencyTraining(method=algorithm, algorithm_params=papers, **common)
+    return ConsistencyTraining.for_method(algorithm, algorithm_params=papers, **common)
 
 
 def step_seconds(model, spe: int) -> float:

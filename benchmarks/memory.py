@@ -35,11 +35,11 @@ x = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
 y = np.full(n, -1)
 y[:400] = np.arange(400) % 10
 if method == "fixmatch":
-    fewlabels.ConsistencyTraining(method="fixmatch", steps=20, steps_per_epoch=10,
-                                  seed=seed).fit(x, y)
+    fewlabels.ConsistencyTraining(method="fixmatch", seed=seed,
+                                  budget=fewlabels.Budget(20, steps_per_epoch=10)).fit(x, y)
 else:
-    fewlabels.SelfTraining(rounds=1, epochs=1, min_steps=0, finetune_epochs=1,
-                           seed=seed).fit(x, y)
+    fewlabels.SelfTraining(rounds=1, stopping=fewlabels.Stopping(1, min_steps=0),
+                           finetune=fewlabels.FineTune(1), seed=seed).fit(x, y)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 

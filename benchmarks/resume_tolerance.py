@@ -45,7 +45,7 @@ def fit(x, y, seed: int, folder: Path, *, stop: bool = False, resume: bool = Fal
     if stop:
         TrainingRecorder.on_train_batch_end = stopping
     try:
-        return ConsistencyTraining(**params).fit(
+        return ConsistencyTraining.for_method(**params).fit(  # flat options
             x, y, checkpoint=CheckpointPolicy(folder, resume=resume))
     except TrainingInterruptedError:
         return None

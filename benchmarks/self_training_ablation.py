@@ -54,7 +54,8 @@ def main() -> None:
         y_hidden = np.where(y_partial < 0, y[train], -1)
         for name, params in VARIANTS.items():
             start = time.perf_counter()
-            model = SelfTraining(seed=seed, **params).fit(x[train], y_partial, y_hidden=y_hidden)
+            model = SelfTraining.for_method("self-training", seed=seed, **params)  # flat
+            model.fit(x[train], y_partial, y_hidden=y_hidden)
             wall = time.perf_counter() - start
             pseudo = model.labeled_iter_ > 0
             run = {

@@ -49,7 +49,7 @@ def time_mode(mode: str, root: Path, args, seed: int) -> dict:
     data = load_images(root, image_size=28, channels=1,
                        stream_unlabeled=mode == MODES[1])
     load_s = time.perf_counter() - start
-    model = ConsistencyTraining(method="fixmatch", cnn_widths=(16, 32, 64), steps=args.steps,
+    model = ConsistencyTraining.for_method("fixmatch", cnn_widths=(16, 32, 64), steps=args.steps,
                                 steps_per_epoch=args.steps // 3, jit_compile=True,
                                 deterministic=False, seed=seed)
     model.fit(data.x, data.y, unlabeled_files=data.unlabeled_files)

@@ -125,7 +125,7 @@ def _base_learner(name, **params):
 
         learner = {"LR": lambda: LogisticRegression(max_iter=1000),
                    "SVC": lambda: SVC(probability=True, random_state=seed)}[name]()
-        return SelfTraining(estimator=learner, seed=seed, **params)
+        return SelfTraining.for_method("self-training", estimator=learner, seed=seed, **params)
     return make
 
 
@@ -139,26 +139,26 @@ def _self_training_mlp(**params):
     def make(seed):
         from fewlabels import SelfTraining
 
-        return SelfTraining(seed=seed, **params)
+        return SelfTraining.for_method("self-training", seed=seed, **params)  # flat options
     return make
 
 
 def _fixmatch(seed):
     """The table ensemble's network member alone: its recipe and its default steps."""
-    from fewlabels import ConsistencyTraining, TableEnsemble
+    from fewlabels import Budget, ConsistencyTraining, TableEnsemble
     from fewlabels.estimators.ensemble import NETWORK_RECIPE
 
-    return ConsistencyTraining(**NETWORK_RECIPE, steps=TableEnsemble().network_steps,
-                               seed=seed)
+    return ConsistencyTraining(**NETWORK_RECIPE, seed=seed, budget=Budget(
+        TableEnsemble().network_steps, steps_per_epoch=100))
 
 
 def _teacher_student(seed):
     """The image recipe on the rows: the network member as its teacher (the same steps), then
     a fresh student for as many steps."""
     from fewlabels import ConsistencyTraining, TeacherStudent
-    from fewlabels.estimators.ensemble import NETWORK_RECIPE
 
-    teacher = ConsistencyTraining(**NETWORK_RECIPE, steps=2 * _fixmatch(seed).steps, seed=seed)
+    member = _fixmatch(seed)
+    teacher = ConsistencyTraining.like(member, steps=2 * member.budget.steps)
     return TeacherStudent(teacher, teacher_share=0.5)
 
 

@@ -6,6 +6,8 @@ when first used, so `import fewlabels` and `fewlabels --help` stay fast.
 - Estimators: `TableEnsemble` (the default for tables), `SelfTraining`,
   `ConsistencyTraining`, `TeacherStudent` (scikit-learn style), `make_estimator`
   (one by method name), `methods()` (every method name), `load_estimator` (a saved run).
+- The settings they share, built once and passed whole: `Network`, `Views`, `Optimizer`,
+  `Budget`, `WeightAverage`, and self-training's `Stopping`, `Selection`, `FineTune`.
 - Data: `load_table` (a text/CSV file), `load_images` (folders, `.npz`, built-in datasets).
 - Runs: `fit_run`, `evaluate_run`, `predict_run`, `demo` (what the command line does), and
   `augment_preview`.
@@ -46,6 +48,9 @@ _LAZY = {
     "ConsistencyTraining": "fewlabels.estimators.consistency",
     "TableEnsemble": "fewlabels.estimators.ensemble",
     "TeacherStudent": "fewlabels.estimators.teacher_student",
+    **{name: "fewlabels.estimators.specs" for name in (
+        "Budget", "FineTune", "Network", "Optimizer", "Selection", "Stopping", "Views",
+        "WeightAverage")},
     "load_estimator": "fewlabels.estimators",
     "make_estimator": "fewlabels.workflow",
     "methods": "fewlabels.workflow",
@@ -60,21 +65,29 @@ _LAZY = {
 }
 
 __all__ = [
+    "Budget",
     "CheckpointError",
     "ConsistencyTraining",
     "FewLabelsError",
     "FewLabelsWarning",
+    "FineTune",
     "InputError",
     "InputTypeError",
     "MissingMethodError",
+    "Network",
     "NonFiniteLossError",
     "NotFittedError",
+    "Optimizer",
     "ResumeMismatchError",
+    "Selection",
     "SelfTraining",
+    "Stopping",
     "StorageError",
     "TableEnsemble",
     "TeacherStudent",
     "TrainingInterruptedError",
+    "Views",
+    "WeightAverage",
     "__version__",
     "augment_preview",
     "demo",

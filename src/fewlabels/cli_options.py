@@ -91,11 +91,13 @@ def method_params(method: str, teacher: str = "fixmatch") -> list[tuple[str, lis
     estimator = method_estimator(method)
     params, docs = [], {}
     for klass in estimator.option_classes():  # a recipe's own, then its components'
-        params += [p for p in _signature_params(klass) if p.name not in NOT_OPTIONS
+        own, own_docs = _estimator_params(klass)
+        params += [p for p in own if p.name not in NOT_OPTIONS
                    and p.name not in {q.name for q in params}]
-        docs = {**param_docs(klass), **docs}
+        docs = {**own_docs, **docs}
     groups = [(f"{method}: model and training options", params, docs)]
-    if any("augment_params" in k._get_param_names() for k in estimator.option_classes()):
+    if any("augment_params" in {*k._get_param_names(), *k.flat_names()}
+           for k in estimator.option_classes()):
         groups.append(("augmentation (images)", [
             p for p in _signature_params(build_policy)
             if p.name not in ("name", "seed", "value_range", "background")],
@@ -126,6 +128,24 @@ def add_every_method_option(parser: argparse.ArgumentParser, methods: Sequence[s
                 else:
                     parser.add_argument(flag, default=argparse.SUPPRESS,
                                         help=argparse.SUPPRESS)
+
+
+def _estimator_params(klass) -> tuple[list, dict]:
+    """An estimator's options and their help lines: its own parameters, and each setting
+    of its specs under its flat name (`--hidden-units` for `model=Network(hidden_units=)`),
+    defaulting to the estimator's default spec."""
+    from fewlabels.catalog import Param
+
+    flat = klass.flat_names()
+    params = [p for p in _signature_params(klass)
+              if not (p.name in klass._specs and (p.name in flat or p.default is None))]
+    docs = param_docs(klass)
+    for name, (param, field) in flat.items():
+        spec = klass._specs[param]
+        annotation = inspect.signature(type(spec)).parameters[field].annotation
+        params.append(Param(name, getattr(spec, field), str(annotation)))
+        docs[name] = param_docs(type(spec)).get(field, "")
+    return params, docs
 
 
 def _signature_params(target) -> list:

@@ -309,7 +309,8 @@ def test_fit_predict_and_evaluate_on_an_image_folder(digit_folder, tmp_path, cap
     assert "Checking 45 files:" in shown and "Decoding 30 labeled images:" in shown
     assert "Decoding 15 unlabeled images:" in shown and "45/45" in shown
     config = json.loads((out / "config.json").read_text())
-    assert config["params"]["model"] == "auto" and config["input_shape"] == [8, 8, 1]
+    assert config["params"]["model"]["architecture"] == "auto"
+    assert config["input_shape"] == [8, 8, 1]
     assert json.loads((out / "classes.json").read_text()) == ["d0", "d1", "d2"]
     assert config["read"]["image_size"] == 8 and len(config["data_sha256"]) == 64
     preds = tmp_path / "preds.csv"
@@ -359,7 +360,7 @@ def test_fit_an_npz_with_labels_per_class_and_a_transfer_backbone(tmp_path, caps
                      "--weights", "none", "--no-baseline", "--threshold", "0",
                      *IMAGE_FAST]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["labels_per_class"] == 3 and config["params"]["backbone"] == "cnn"
+    assert config["labels_per_class"] == 3 and config["params"]["model"]["backbone"] == "cnn"
     history = json.loads((out / "history.json").read_text())
     assert "phases" not in history["stages"][0]  # no pretrained weights: it trains whole
     assert history["stages"][0]["rows"] == 20  # 3 per class, 1 of each held for validation

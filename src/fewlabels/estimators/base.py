@@ -14,7 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fewlabels.errors import InputError, not_fitted
+from fewlabels.estimators.composition import Composed
 from fewlabels.estimators.labels import plain
+from fewlabels.estimators.specs import changed_repr
 from fewlabels.files import inside, read_json, write_json
 from fewlabels.validation import check_features, onehot_to_indices
 
@@ -23,13 +25,16 @@ CLASSES_FILE = "classes.json"
 CONFIG_FILE = "config.json"
 
 
-class Estimator:
+class Estimator(Composed):
     """Base class: scikit-learn's estimator protocol and the fitted model's common methods.
 
     It follows `sklearn.base.BaseEstimator` and `ClassifierMixin` (`get_params(deep)`,
     `set_params`, `clone`, `__sklearn_tags__`, `score`, `classes_`, `n_features_in_`)
     without importing scikit-learn, so that `import fewlabels` stays fast: `Pipeline`,
     `GridSearchCV` and `cross_val_score` take it as they take any classifier.
+
+    Settings that several estimators share come as specs (`Composed`,
+    `fewlabels.estimators.specs`).
     """
 
     _parameter_constraints: ClassVar[dict] = {}
@@ -71,7 +76,8 @@ class Estimator:
 
         Args:
             other: the estimator whose parameters are copied (left unchanged).
-            **overrides: parameters set after the copy.
+            **overrides: parameters set after the copy, by name or by a spec setting's flat
+                name (`steps=100` changes the copied `budget`'s steps).
 
         Returns:
             The new estimator, unfitted.
@@ -84,15 +90,19 @@ class Estimator:
         """
         own = cls._get_param_names()
         shared = {k: v for k, v in other.get_params(deep=False).items() if k in own}
-        return cls(**{**shared, **overrides})
+        return cls(**{**shared, **cls._nest(overrides, current=shared)})
 
     def params_json(self) -> dict[str, Any]:
-        """The constructor parameters as JSON-friendly values: tuples become lists, and a
-        user's own network (a `keras.Model` or a function) its name, `"custom:<name>"`, and a
-        scikit-learn `estimator` its repr (left out when None: not a command-line option)."""
+        """The constructor parameters as JSON-friendly values: each spec with every setting
+        it resolves to (a dict), tuples as lists, a user's own network (a `keras.Model` or a
+        function) as its name, `"custom:<name>"`, and a scikit-learn `estimator` as its repr
+        (left out when None: not a command-line option)."""
         out = {}
         for k, v in self.get_params(deep=False).items():
-            if isinstance(v, tuple):
+            if k in self._specs:  # resolved: the run records every setting it used
+                spec = self._spec(k)
+                v = v if spec is None else spec.to_json()
+            elif isinstance(v, tuple):
                 v = list(v)
             elif k == "model" and not isinstance(v, str):
                 v = f"custom:{getattr(v, 'name', None) or getattr(v, '__name__', type(v).__name__)}"
@@ -110,6 +120,16 @@ class Estimator:
             `self`. An unknown name is an `InputError` listing the known ones.
         """
         valid = self._get_param_names()
+        fields = self.flat_names()
+        flat = [k for k in params if k in fields and fields[k][0] != k]
+        if flat:  # an earlier release's name: `set_params(threshold=0.8)`
+            import warnings
+
+            new = ", ".join(f"{fields[k][0]}__{fields[k][1]}=..." for k in flat)
+            warnings.warn(f"set_params({', '.join(k + '=...' for k in flat)}) is now "
+                          f"set_params({new}); the flat form will be removed in a future "
+                          "release.", FutureWarning, stacklevel=2)
+            params = self._nest(params, current=self.get_params(deep=False))
         nested: dict[str, dict] = {}
         for key, value in params.items():
             name, _, sub = key.partition("__")
@@ -120,6 +140,9 @@ class Estimator:
             else:
                 setattr(self, name, value)
         for name, sub_params in nested.items():
+            if name in self._specs and not hasattr(getattr(self, name), "set_params"):
+                # None or a bare value: the spec it stands for takes the settings
+                setattr(self, name, type(self._specs[name]).of(getattr(self, name), name))
             getattr(self, name).set_params(**sub_params)
         return self
 
@@ -133,13 +156,7 @@ class Estimator:
                     transformer_tags=None, regressor_tags=None)
 
     def __repr__(self) -> str:
-        import inspect
-
-        defaults = {name: p.default for name, p in
-                    inspect.signature(type(self).__init__).parameters.items()}
-        changed = [f"{k}={v!r}" for k, v in self.get_params(deep=False).items()
-                   if not (k in defaults and _same(defaults[k], v))]
-        return f"{type(self).__name__}({', '.join(changed)})"
+        return changed_repr(self)
 
     # -- prediction and evaluation ----------------------------------------------------------
 
@@ -369,7 +386,7 @@ class Estimator:
         Returns:
             The estimator, its parameters not yet validated.
         """
-        return cls().set_params(**params)
+        return cls().set_params(**cls._nest(params))
 
     @classmethod
     def option_classes(cls) -> list[type[Estimator]]:
@@ -380,13 +397,24 @@ class Estimator:
     @classmethod
     def options_of(cls, params: dict) -> dict:
         """The flat options (as `for_method` takes them) that a `config.json`'s `params`
-        record: `fit --config` re-runs a run from them."""
-        return dict(params)
+        record: `fit --config` re-runs a run from them. A spec recorded as a dict gives
+        its settings by their flat names (a run of an earlier release recorded them flat)."""
+        out = {}
+        fields = {target: flat for flat, target in cls.flat_names().items()}
+        for name, value in params.items():
+            if name in cls._specs and isinstance(value, dict):
+                out.update({fields[(name, k)]: v for k, v in value.items()
+                            if (name, k) in fields})
+            else:
+                out[name] = value
+        return out
 
     @classmethod
     def from_params_json(cls, params: dict) -> Estimator:
-        """The unfitted estimator that `params_json()` recorded (`load` builds it)."""
-        return cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
+        """The unfitted estimator that `params_json()` recorded (`load` builds it), from
+        this release's nested specs or an earlier one's flat names."""
+        known = {*cls._get_param_names(), *cls.flat_names()}
+        return cls(**cls._nest({k: v for k, v in params.items() if k in known}))
 
     def split_seed(self) -> int:
         """The seed a run draws its test split and kept labels with (the estimator's)."""
@@ -473,11 +501,3 @@ def _check_model_shape(model, path: Path) -> None:
         raise InputError(f"{path}: the model's input shape {shape} is not fixed; fewlabels "
                          "needs every input dimension known (rows of n features, or images "
                          "of one size).")
-
-
-def _same(a, b) -> bool:
-    """Whether a parameter value equals its default (`repr` shows only the changed ones)."""
-    try:
-        return bool(a == b) if not isinstance(a, np.ndarray) else False
-    except Exception:  # values that cannot be compared
-        return False

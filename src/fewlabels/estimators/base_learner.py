@@ -70,14 +70,16 @@ class BaseLearnerRun(SelfTrainingRun):
                 "SelfTraining(estimator=...) cannot be checkpointed or saved: fewlabels writes "
                 "only Keras models, which load without running code (a pickled scikit-learn "
                 "estimator runs code when loaded). Use it from Python, or use a Keras model.")
-        if est.budget_s is not None:
-            raise InputError("budget_s sizes a network's training passes; a scikit-learn "
-                             "estimator is fitted once per stage: leave budget_s unset.")
-        if est.soft_labels:
+        selection = est._spec("selection")
+        if est._spec("budget").seconds is not None:
+            raise InputError("budget sizes a network's training passes; a scikit-learn "
+                             "estimator is fitted once per stage: leave budget unset.")
+        if selection.soft_labels:
             raise InputError("soft_labels=True needs a network; a scikit-learn estimator "
                              "trains on hard labels.")
         weighted = "sample_weight" in inspect.signature(est.estimator.fit).parameters
-        for asked, what in ((est.pseudo_weight != 1.0, f"pseudo_weight={est.pseudo_weight}"),
+        for asked, what in ((selection.pseudo_weight != 1.0,
+                             f"pseudo_weight={selection.pseudo_weight}"),
                             (sample_weight is not None, "fit(..., sample_weight=...)")):
             if asked and not weighted:
                 raise InputError(f"{what} needs an estimator whose fit takes sample_weight; "
@@ -87,7 +89,7 @@ class BaseLearnerRun(SelfTrainingRun):
                          sample_weight=sample_weight)
 
     def _split_validation(self, validation_data, images: bool) -> None:
-        if validation_data is not None or self.est.calibrate:
+        if validation_data is not None or self.sel.calibrate:
             super()._split_validation(validation_data, images)
             return
         self.train_rows = np.flatnonzero(self.y >= 0)

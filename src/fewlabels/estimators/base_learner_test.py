@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 
-from fewlabels import SelfTraining
+from fewlabels import Budget, SelfTraining
 from fewlabels.errors import InputError
 from fewlabels.estimators.base_learner import classifier_proba
 from fewlabels.training.checkpoint import CheckpointPolicy
@@ -204,5 +204,5 @@ def test_sparse_rows_reach_a_scikit_learn_learner_and_other_methods_refuse_them(
 
 def test_a_budget_with_a_scikit_learn_learner_is_refused_by_name():
     x, _, y_partial = _blobs()
-    with pytest.raises(InputError, match="budget_s sizes a network's training passes"):
-        SelfTraining(LogisticRegression(), budget_s=10.0).fit(x, y_partial)
+    with pytest.raises(InputError, match="budget sizes a network's training passes"):
+        SelfTraining(LogisticRegression(), budget=Budget(seconds=10.0)).fit(x, y_partial)

@@ -42,17 +42,19 @@ def test_a_class_list_naming_a_class_twice_is_refused(tmp_path):
 
 
 def test_like_takes_the_shared_parameters_then_the_overrides_and_leaves_the_source_alone():
-    from fewlabels import ConsistencyTraining, TeacherStudent
+    from fewlabels import Budget, ConsistencyTraining, TeacherStudent
 
-    teacher = ConsistencyTraining(method="flexmatch", batch_size=8, seed=5, steps=40)
-    stage = ConsistencyTraining.like(teacher, method="supervised", steps=10)
+    teacher = ConsistencyTraining(method="flexmatch", batch_size=8, seed=5, budget=Budget(40))
+    stage = ConsistencyTraining.like(teacher, method="supervised", steps=10)  # a flat setting
     assert isinstance(stage, ConsistencyTraining)
-    assert (stage.method, stage.batch_size, stage.seed, stage.steps) == ("supervised", 8, 5, 10)
-    assert (teacher.method, teacher.steps) == ("flexmatch", 40)
+    assert (stage.method, stage.batch_size, stage.seed) == ("supervised", 8, 5)
+    assert stage.budget == Budget(10) and teacher.budget == Budget(40)
+    assert teacher.method == "flexmatch"
     recipe = TeacherStudent(teacher, rounds=2)
     baseline = recipe.supervised_baseline()  # the teacher's settings, supervised
     assert type(baseline) is ConsistencyTraining and not hasattr(baseline, "rounds")
-    assert (baseline.method, baseline.batch_size, baseline.steps) == ("supervised", 8, 40)
+    assert (baseline.method, baseline.batch_size, baseline.budget) == ("supervised", 8,
+                                                                       Budget(40))
 
 
 def test_the_registry_names_an_unknown_estimator_and_finds_each_methods_class():

@@ -19,15 +19,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from fewlabels import params as p
+from fewlabels.errors import InputError
 from fewlabels.estimators.base import Estimator
 from fewlabels.estimators.pool import check_pool, split_validation
-from fewlabels.models.chooser import build_network, check_model_param
-from fewlabels.views import TABULAR_VIEWS
-from fewlabels.views.augment import POLICIES, with_policy_options
+from fewlabels.estimators.specs import Budget, Network, Optimizer, Views, WeightAverage
+from fewlabels.models.chooser import build_network
+from fewlabels.views.augment import with_policy_options
 
 if TYPE_CHECKING:
     from fewlabels.data.folders import ImageFiles
     from fewlabels.training.checkpoint import CheckpointPolicy
+    from fewlabels.training.stages import StageCheckpoints
 
 
 class ConsistencyTraining(Estimator):
@@ -38,77 +40,38 @@ class ConsistencyTraining(Estimator):
             (`fewlabels methods` on the command line).
         algorithm_params: the algorithm's own hyperparameters, such as `{"threshold":
             0.9}`; unknown names are an error that lists the accepted ones.
-        model: the network, as for `SelfTraining`: `"auto"` (MLP for rows, CNN for images,
-            transfer with `backbone`), `"mlp"`, `"cnn"`, `"wrn"` or `"transfer"`.
-        backbone: a `keras.applications` name (or `"cnn"`/`"wrn"`) for a transfer model.
-        weights: the backbone's weights: `"imagenet"`, a path, or `"none"` (random: the
-            whole network trains).
-        input_size: the side images are resized to inside a transfer model.
-        head_units: transfer models: units of the head's hidden Dense layer.
-        hidden_units: `"mlp"`: widths of the hidden layers.
-        cnn_widths: `"cnn"`: filters of its stages (two 3x3 convolutions each); the cost
-            per image grows with the square of the widths.
-        activation: `"mlp"`: activation of the hidden layers.
-        dropout: dropout rate (MLP hidden layers, CNN and transfer heads).
-        weak: the weak view: an image policy (`"weak"`, `"classic"`, `"none"`, ...) or, for
-            rows, `"noise"`; `"auto"` picks `"weak"` for images and `"noise"` for rows.
-        strong: the strong view: `"strong"` for images, `"swap"` for rows (`"auto"`).
-        augment_params: options of the image views' policies
-            (`fewlabels.views.augment.build_policy`): `horizontal_flip=False` for digits and
-            text keeps the weak view from mirroring them; `rotation`, `zoom`, ... for
-            `classic`.
-        noise: rows: Gaussian noise of the views, as a fraction of each feature's std.
-        swap_rate: rows: the share of cells the strong view swaps between rows.
+        model: the network: a `Network` (`fewlabels.estimators.specs`), or its architecture
+            alone: `"auto"` (MLP for rows, CNN for images, transfer with a backbone),
+            `"mlp"`, `"cnn"`, `"wrn"`, `"transfer"`, a `.keras` file, a `keras.Model` or a
+            function building one. A pretrained backbone stays frozen (`unfreeze` is
+            self-training's).
+        views: the weak and strong views and how the step passes them: a `Views`
+            (default: `"weak"`/`"strong"` for images, noise/swap for rows).
         batch_size: labeled images per step (B).
         uratio: unlabeled images per labeled one (the step has `uratio * B` unlabeled).
-        steps: optimizer steps in all.
-        budget_s: a wall-clock budget for training, in seconds, instead of `steps`: the
-            step count is sized to fill it from a throwaway fit of three epochs with the
-            same settings (the later two timed, their validation and logging included; the
-            fit's setup and compile taken off the budget), and kept in `n_steps_` and the
-            checkpoints, so a resumed run keeps it.
-        steps_per_epoch: steps between two epochs' logs, validation and warnings.
-        optimizer: `"sgd"` (Nesterov momentum 0.9, as FixMatch) or `"adam"`.
-        learning_rate: the initial learning rate, decayed by a cosine over `steps`.
-        weight_decay: decoupled weight decay.
-        decay_all: the weight decay acts on every weight (True), or spares BatchNorm's scales
-            and shifts and the biases (False), as large-batch practice does.
-        warmup_fraction: the share of the steps over which the learning rate rises linearly
-            from 0 before its cosine decay (0: none).
-        ema_momentum: momentum of the weight EMA used to evaluate and save (0: none).
-            Default (None): `min(0.999, 1 - 10 / steps)`, so that the average spans at most a
-            tenth of training (FixMatch's 0.999 assumes about a million steps).
-        ema_warmup: the pace of the EMA's warm-up: its momentum at step `n` is
-            `min(ema_momentum, n / (n + ema_warmup))`, so the average follows the network
-            from the first steps (TensorFlow's `ExponentialMovingAverage` rule at 9). 0: no
-            warm-up; a plain EMA then still weighs the random initial weights at
-            `ema_momentum ** n` after `n` steps (docs/consistency.md).
-        separate_weak_pass: FixMatch, FlexMatch, FreeMatch, SoftMatch: pass the weak view
-            on its own with no gradient instead of in the joint pass with the labeled and
-            strong views. Faster steps, but BatchNorm normalizes the weak view by its own
-            statistics; off by default, since that can cost accuracy
-            (docs/consistency.md).
-        ema_targets: FixMatch, FlexMatch, FreeMatch, SoftMatch: the pseudo-labels come from
-            the weight average in inference mode (a pass with no gradient), not from the
-            network being trained (`SemiSupervisedModel`).
-        reestimate_bn: after training, recompute the BatchNorm statistics for the averaged
-            weights on the clean training images (`fewlabels.training.labelling`): the
-            average's weights never had statistics of their own.
+        budget: a `Budget`: `steps` (default 1000), or `seconds` of wall clock, and
+            `steps_per_epoch` (default 100) between two epochs' logs and validation.
+        optimizer: an `Optimizer`, or its name: `"sgd"` (Nesterov momentum 0.9, learning
+            rate 0.03, weight decay 5e-4, as FixMatch; the default) or `"adam"`; a cosine
+            decay over the steps.
+        average: the weight average that evaluates and saves the model: a `WeightAverage`
+            (its momentum, warm-up, whether it gives the pseudo-labels, and BatchNorm
+            statistics re-estimated for it).
         validation_fraction: share of each labeled class held out to report validation
             accuracy every epoch (0: none, every label trains).
         collapse_epochs: epochs in a row that trigger the collapse warnings.
         jit_compile: compile the training step with XLA. TensorFlow's op determinism
             (`deterministic=True`) rules XLA out, so Keras then runs without it.
         seed: seeds weights, views, shuffling and the validation split.
-        deterministic: enable TensorFlow op determinism.
+        deterministic: enable TensorFlow op determinism for this fit.
         verbose: 0 silent; 1 one short line per epoch (per stage for self-training); 2
             Keras's own line per epoch, with every metric.
 
     Example:
     ```python
-    from fewlabels.estimators.consistency import ConsistencyTraining
+    from fewlabels import Budget, ConsistencyTraining
 
-    model = ConsistencyTraining(method="fixmatch", steps=2000).fit(x_images, y_partial)
+    model = ConsistencyTraining(method="fixmatch", budget=Budget(2000)).fit(x_images, y_partial)
     model.evaluate(x_test, y_test)["accuracy"]
     model.history_["mask_rate"]                     # per epoch
     ```
@@ -119,34 +82,8 @@ class ConsistencyTraining(Estimator):
     _parameter_constraints: ClassVar[dict] = {
         "method": p.nonempty_string,
         "algorithm_params": p.optional(p.mapping),
-        "model": check_model_param,
-        "backbone": p.optional(p.nonempty_string),
-        "weights": p.nonempty_string,
-        "input_size": p.optional(p.interval(int, 8, None)),
-        "head_units": p.interval(int, 1, None),
-        "hidden_units": p.int_sequence(1),
-        "cnn_widths": p.int_sequence(1),
-        "activation": p.nonempty_string,
-        "dropout": p.interval(float, 0.0, 1.0, "left"),
-        "weak": p.one_of("auto", *POLICIES, *TABULAR_VIEWS),
-        "strong": p.one_of("auto", *POLICIES, *TABULAR_VIEWS),
-        "noise": p.interval(float, 0.0, None),
-        "swap_rate": p.interval(float, 0.0, 1.0),
         "batch_size": p.interval(int, 1, None),
         "uratio": p.interval(int, 1, None),
-        "steps": p.interval(int, 1, None),
-        "budget_s": p.optional(p.interval(float, 0.0, None, "neither")),
-        "steps_per_epoch": p.interval(int, 1, None),
-        "optimizer": p.one_of("sgd", "adam"),
-        "learning_rate": p.interval(float, 0.0, None, "neither"),
-        "weight_decay": p.interval(float, 0.0, None),
-        "decay_all": p.boolean,
-        "warmup_fraction": p.interval(float, 0.0, 1.0, "left"),
-        "ema_momentum": p.optional(p.interval(float, 0.0, 1.0, "left")),
-        "ema_warmup": p.interval(float, 0.0, None),
-        "separate_weak_pass": p.boolean,
-        "reestimate_bn": p.boolean,
-        "ema_targets": p.boolean,
         "validation_fraction": p.interval(float, 0.0, 1.0, "left"),
         "collapse_epochs": p.interval(int, 1, None),
         "jit_compile": p.boolean,
@@ -154,41 +91,25 @@ class ConsistencyTraining(Estimator):
         "deterministic": p.boolean,
         "verbose": p.one_of(0, 1, 2),
     }
+    _specs: ClassVar[dict] = {"model": Network(), "views": Views(),
+                              "budget": Budget(1000, steps_per_epoch=100),
+                              "optimizer": Optimizer(), "average": WeightAverage()}
+    _renamed: ClassVar[dict] = {"budget_s": "budget.seconds", "ema_momentum": "average.momentum",
+                                "ema_warmup": "average.warmup", "ema_targets": "average.targets"}
+    _unused: ClassVar[frozenset] = frozenset({"model.unfreeze", "model.unfreeze_learning_rate"})
 
     def __init__(
         self,
         *,
         method: str = "fixmatch",
         algorithm_params: dict | None = None,
-        model: str = "auto",
-        backbone: str | None = None,
-        weights: str = "imagenet",
-        input_size: int | None = None,
-        head_units: int = 256,
-        hidden_units: Sequence[int] = (64, 64),
-        cnn_widths: Sequence[int] = (32, 64, 128),
-        activation: str = "relu",
-        dropout: float = 0.1,
-        weak: str = "auto",
-        strong: str = "auto",
-        augment_params: dict | None = None,
-        noise: float = 0.1,
-        swap_rate: float = 0.3,
+        model: Network | str = "auto",
+        views: Views | None = None,
         batch_size: int = 32,
         uratio: int = 7,
-        steps: int = 1000,
-        budget_s: float | None = None,
-        steps_per_epoch: int = 100,
-        optimizer: str = "sgd",
-        learning_rate: float = 0.03,
-        weight_decay: float = 5e-4,
-        decay_all: bool = True,
-        warmup_fraction: float = 0.0,
-        ema_momentum: float | None = None,
-        ema_warmup: float = 9.0,
-        separate_weak_pass: bool = False,
-        reestimate_bn: bool = True,
-        ema_targets: bool = False,
+        budget: Budget | None = None,
+        optimizer: Optimizer | str = "sgd",
+        average: WeightAverage | None = None,
         validation_fraction: float = 0.0,
         collapse_epochs: int = 3,
         jit_compile: bool = True,
@@ -199,34 +120,12 @@ class ConsistencyTraining(Estimator):
         self.method = method
         self.algorithm_params = algorithm_params
         self.model = model
-        self.backbone = backbone
-        self.weights = weights
-        self.input_size = input_size
-        self.head_units = head_units
-        self.hidden_units = hidden_units
-        self.cnn_widths = cnn_widths
-        self.activation = activation
-        self.dropout = dropout
-        self.weak = weak
-        self.strong = strong
-        self.augment_params = augment_params
-        self.noise = noise
-        self.swap_rate = swap_rate
+        self.views = views
         self.batch_size = batch_size
         self.uratio = uratio
-        self.steps = steps
-        self.budget_s = budget_s
-        self.steps_per_epoch = steps_per_epoch
+        self.budget = budget
         self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.decay_all = decay_all
-        self.warmup_fraction = warmup_fraction
-        self.ema_momentum = ema_momentum
-        self.ema_warmup = ema_warmup
-        self.separate_weak_pass = separate_weak_pass
-        self.reestimate_bn = reestimate_bn
-        self.ema_targets = ema_targets
+        self.average = average
         self.validation_fraction = validation_fraction
         self.collapse_epochs = collapse_epochs
         self.jit_compile = jit_compile
@@ -234,8 +133,17 @@ class ConsistencyTraining(Estimator):
         self.deterministic = deterministic
         self.verbose = verbose
 
+    def _validate(self) -> None:
+        """Every parameter and spec setting, at the door."""
+        p.validate_params(self)
+        self._check_specs()
+        if self._spec("model").unfreeze:
+            raise InputError("model.unfreeze: consistency training keeps a pretrained backbone "
+                             "frozen; unfreezing its top layers is self-training's second "
+                             "phase (or pass weights='none' to train the whole network).")
+
     def fit(self, X, y, *, classes: Sequence | None = None, validation_data: tuple | None = None,
-            y_hidden=None, checkpoint: CheckpointPolicy | None = None,
+            y_hidden=None, checkpoint: CheckpointPolicy | StageCheckpoints | None = None,
             unlabeled_files: ImageFiles | None = None,
             unlabeled_targets=None) -> ConsistencyTraining:
         """Fit on labeled and unlabeled rows or images.
@@ -249,9 +157,9 @@ class ConsistencyTraining(Estimator):
                 `validation_fraction` of the labels.
             y_hidden: true labels of the unlabeled rows, when known (benchmarks): reported
                 as `pseudo_label_accuracy`, never used to train.
-            checkpoint: write checkpoints (and resume from them): see
-                `fewlabels.training.checkpoint.CheckpointPolicy`. A resumed run ends with the same
-                weights, history and warnings as an uninterrupted one.
+            checkpoint: a `fewlabels.training.checkpoint.CheckpointPolicy` (a resumed run ends
+                as an uninterrupted one), or the `StageCheckpoints` of a recipe's run this fit
+                is a stage of (`fewlabels.training.stages`).
             unlabeled_files: more unlabeled images, streamed from disk batch by batch
                 instead of held in memory (`fewlabels.data.folders.ImageFiles`, from
                 `load_images(folder, stream_unlabeled=True)`): for pools larger than memory.
@@ -269,19 +177,20 @@ class ConsistencyTraining(Estimator):
         from fewlabels.training.labelling import reestimate_batchnorm
         from fewlabels.training.recorder import fit_resumable
 
-        p.validate_params(self)
+        self._validate()
+        budget, average = self._spec("budget"), self._spec("average")
         network, X, y, classes, y_hidden = self._check_data(X, y, classes, y_hidden,
                                                             unlabeled_files)
         images = X.ndim >= 3
         X_train, train_y, hidden, validation = self._split_validation(
             X, y, y_hidden, validation_data, images, len(classes))
         algorithm = self._algorithm(train_y, len(classes), unlabeled_files, unlabeled_targets)
+        stages = self._stages(checkpoint, classes, X_train, train_y, unlabeled_files)
         self.steps_ = self._planned_steps(
-            checkpoint, X_train, train_y, classes=classes, validation=validation, hidden=hidden,
+            stages, X_train, train_y, classes=classes, validation=validation, hidden=hidden,
             unlabeled_files=unlabeled_files, targets=unlabeled_targets)
         training.seed_everything(self.seed)
-        backbone = build_network(network, X, len(classes),
-                                 {**self.params_json(), "model": self.model})
+        backbone = build_network(network, X, len(classes), self._spec("model"))
         weak, strong = self._views(images, X_train, algorithm.strong_view)
 
         def stream_from(step: int):
@@ -294,25 +203,24 @@ class ConsistencyTraining(Estimator):
         n_unlabeled = int(np.sum(train_y < 0)) + len(unlabeled_files or ())
         with training.op_determinism(self.deterministic):  # for this fit only
             ssl = self._compiled_model(backbone, algorithm, n_unlabeled,
-                                       1 if images else self.steps_per_epoch, unlabeled_targets)
-            ssl.has_hidden_labels = hidden is not None and bool(
-                np.any(hidden[train_y < 0] >= 0))
+                                       1 if images else budget.steps_per_epoch, unlabeled_targets)
+            ssl.has_hidden_labels = hidden is not None and bool(np.any(hidden[train_y < 0] >= 0))
             callbacks, monitor, recorder = self._callbacks(
-                ssl, algorithm, classes, train_y=train_y, validation=validation,
-                checkpoint=checkpoint, X_train=X_train, unlabeled_files=unlabeled_files)
-            epochs = math.ceil(self.steps_ / self.steps_per_epoch)
+                ssl, algorithm, classes, train_y=train_y, validation=validation, stages=stages)
+            epochs = math.ceil(self.steps_ / budget.steps_per_epoch)
             start = time.perf_counter()
             fit_resumable(ssl, stream_from, recorder=recorder, epochs=epochs,
-                          steps_per_epoch=self.steps_per_epoch, callbacks=callbacks,
+                          steps_per_epoch=budget.steps_per_epoch, callbacks=callbacks,
                           verbose=self.verbose)
+            stages.stage_done(recorder)
             ssl.finalize_ema()
-            if self.reestimate_bn and images:  # statistics for the averaged weights
+            if average.reestimate_bn and images:  # statistics for the averaged weights
                 reestimate_batchnorm(backbone, X_train, seed=self.seed)
         self.wall_s_ = round(time.perf_counter() - start, 3)
         self.model_ = backbone  # finalize_ema copied the weight average into it
         self._fitted(X, classes, network, algorithm=algorithm, recorder=recorder,
                      monitor=monitor, train_y=train_y, n_unlabeled=n_unlabeled)
-        self.n_steps_ = epochs * self.steps_per_epoch
+        self.n_steps_ = epochs * budget.steps_per_epoch
         return self
 
     def _fitted(self, X, classes, network, *, algorithm, recorder, monitor, train_y,
@@ -327,6 +235,32 @@ class ConsistencyTraining(Estimator):
         self.epoch_wall_s_ = list(recorder.epoch_wall)
         self.n_train_labeled_ = int(np.sum(train_y >= 0))
         self.n_unlabeled_ = n_unlabeled
+
+    _FITTED: ClassVar[tuple[str, ...]] = (
+        "network_", "algorithm_", "history_", "warnings_", "epoch_wall_s_", "n_train_labeled_",
+        "n_unlabeled_", "wall_s_", "n_steps_", "steps_", "calibration_")
+    """The fitted attributes beside the network and the data's shape."""
+
+    def fitted_state(self) -> dict:
+        """The fitted attributes beside the network, as JSON values: what a recipe's
+        journal keeps of a finished stage (`restore_fitted` reads it back)."""
+        self._check_fitted()
+        return {k: getattr(self, k) for k in self._FITTED}
+
+    def restore_fitted(self, state: dict, weights: list, X: np.ndarray,
+                       classes) -> ConsistencyTraining:
+        """Fitted as `fitted_state` and the network's `weights` say, for inputs like `X`:
+        a recipe's finished stage when the run resumes.
+
+        Returns:
+            `self`, fitted.
+        """
+        for key in self._FITTED:
+            setattr(self, key, state[key])
+        self.model_ = build_network(self.network_, X, len(classes), self._spec("model"))
+        self.model_.set_weights(weights)
+        self._set_data_shape(X.shape[1:], classes)
+        return self
 
     def _algorithm(self, train_y, n_classes: int, unlabeled_files, unlabeled_targets):
         """The fit's algorithm: `method`'s, or the supervised one when no row is unlabeled
@@ -343,8 +277,9 @@ class ConsistencyTraining(Estimator):
 
     def _check_data(self, X, y, classes, y_hidden, unlabeled_files):
         """The network for `X`, and the checked `X`, `y`, `classes` and `y_hidden`."""
-        return check_pool(X, y, classes, y_hidden, unlabeled_files, model=self.model,
-                          backbone=self.backbone)
+        network = self._spec("model")
+        return check_pool(X, y, classes, y_hidden, unlabeled_files,
+                          model=network.architecture, backbone=network.backbone)
 
     def _split_validation(self, X, y, y_hidden, validation_data, images: bool,
                           n_classes: int):
@@ -366,13 +301,14 @@ class ConsistencyTraining(Estimator):
         from fewlabels.training.optimizers import build_optimizer
 
         algorithm.plan(self.steps_)
+        average, spec = self._spec("average"), self._spec("optimizer")
         ssl = SemiSupervisedModel(backbone, algorithm, n_unlabeled,
-                                  ema_momentum=self.ema_used(), ema_warmup=self.ema_warmup,
-                                  separate_weak_pass=self.separate_weak_pass,
-                                  ema_targets=self.ema_targets)
-        optimizer = build_optimizer(self.optimizer, self.learning_rate, steps=self.steps_,
-                                    weight_decay=self.weight_decay, decay_all=self.decay_all,
-                                    warmup_fraction=self.warmup_fraction)
+                                  ema_momentum=self.ema_used(), ema_warmup=average.warmup,
+                                  separate_weak_pass=self._spec("views").separate_weak_pass,
+                                  ema_targets=average.targets)
+        optimizer = build_optimizer(spec.name, spec.learning_rate, steps=self.steps_,
+                                    weight_decay=spec.weight_decay, decay_all=spec.decay_all,
+                                    warmup_fraction=spec.warmup_fraction)
         ssl.compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
                     jit_compile=self.jit_compile and not self.deterministic)
         ssl.optimizer.build(ssl.trainable_variables)
@@ -380,13 +316,28 @@ class ConsistencyTraining(Estimator):
             algorithm.set_targets(targets)
         return ssl
 
-    def _callbacks(self, ssl, algorithm, classes, *, train_y, validation, checkpoint, X_train,
-                   unlabeled_files):
+    def _stages(self, checkpoint, classes, X_train, train_y, unlabeled_files):
+        """The run's checkpoints: a recipe's, when this fit is one of its stages, else a run
+        of this one stage (`fewlabels.training.stages`)."""
+        from fewlabels.training.checkpoint import array_fingerprint
+        from fewlabels.training.stages import StageCheckpoints, StageJournal
+
+        if isinstance(checkpoint, StageCheckpoints):
+            return checkpoint
+        return StageCheckpoints(checkpoint, StageJournal(), {
+            "estimator": type(self).__name__, "classes": [str(c) for c in classes],
+            "params": self._settings(), "data": array_fingerprint(X_train, train_y),
+            "unlabeled_files": unlabeled_files.fingerprint if unlabeled_files else None})
+
+    def _settings(self) -> dict:
+        """The parameters that define a run (not how it prints or compiles)."""
+        return {k: v for k, v in self.params_json().items()
+                if k not in ("verbose", "jit_compile")}
+
+    def _callbacks(self, ssl, algorithm, classes, *, train_y, validation, stages):
         """Validation, the collapse monitor and the checkpoint recorder (last)."""
         from fewlabels import training
         from fewlabels.ssl_model import CollapseMonitor, EMAValidation
-        from fewlabels.training.checkpoint import array_fingerprint
-        from fewlabels.training.recorder import start_recorder
 
         n_classes = len(classes)
         callbacks: list = []
@@ -398,32 +349,23 @@ class ConsistencyTraining(Estimator):
                                   advice=algorithm.collapse_advice())
         if algorithm.has_unsupervised_term:
             callbacks.append(monitor)
-        settings = {k: v for k, v in self.params_json().items()
-                    if k not in ("verbose", "jit_compile")}
-        recorder = start_recorder(checkpoint, ssl, {
-            "estimator": type(self).__name__, "classes": [str(c) for c in classes],
+        recorder = stages.recorder(ssl, {"collapse_monitor": monitor}, {
             "algorithm": {"method": algorithm.registry_name, **algorithm.hyperparameters()},
-            "params": settings, "data": array_fingerprint(X_train, train_y),
-            "planned_steps": self.steps_,
-            "unlabeled_files": unlabeled_files.fingerprint if unlabeled_files else None,
-        }, stateful={"collapse_monitor": monitor})
+            "planned_steps": self.steps_, "params": self._settings()})
         callbacks.append(recorder)  # last: it checkpoints each epoch's complete logs
         return callbacks, monitor, recorder
 
-    def _planned_steps(self, checkpoint, X, y, *, classes, validation, hidden, unlabeled_files,
+    def _planned_steps(self, stages, X, y, *, classes, validation, hidden, unlabeled_files,
                        targets) -> int:
         """`steps`, or with `budget_s` the steps that fill it: the count a resumed run's
         checkpoint recorded, else a throwaway fit of three epochs timed (`calibration_`)."""
         self.calibration_ = None
-        if self.budget_s is None:
-            return self.steps
-        if checkpoint is not None and checkpoint.resume:
-            from fewlabels.training.checkpoint import CheckpointStore
-
-            planned = CheckpointStore(checkpoint.directory).latest()[1].get(
-                "fingerprint", {}).get("planned_steps")
-            if planned:
-                return int(planned)
+        budget = self._spec("budget")
+        if budget.seconds is None:
+            return budget.steps
+        planned = stages.resumed("planned_steps")  # the count a resumed run planned
+        if planned:
+            return int(planned)
         from fewlabels.training.budget import steps_for_budget
 
         def probe_fit(steps: int) -> ConsistencyTraining:
@@ -434,7 +376,7 @@ class ConsistencyTraining(Estimator):
                              unlabeled_targets=targets)
 
         steps, self.calibration_ = steps_for_budget(
-            probe_fit, budget_s=self.budget_s, steps_per_epoch=self.steps_per_epoch,
+            probe_fit, budget_s=budget.seconds, steps_per_epoch=budget.steps_per_epoch,
             count_timing=self._timing_in_budget)
         return steps
 
@@ -465,13 +407,14 @@ class ConsistencyTraining(Estimator):
         from fewlabels.algorithms.registry import check_hyperparameters
 
         params = with_policy_options(params)
-        own = {k: v for k, v in params.items() if k in cls._get_param_names()}
+        known = {*cls._get_param_names(), *cls.flat_names()}
+        own = {k: v for k, v in params.items() if k in known}
         algorithm_params = {k: v for k, v in params.items() if k not in own}
         if algorithm_params:
             own["algorithm_params"] = {**(own.get("algorithm_params") or {}),
                                        **algorithm_params}
         check_hyperparameters(method, own.get("algorithm_params") or {})  # at the door
-        return cls(method=method).set_params(**own)
+        return cls(method=method).set_params(**cls._nest(own))
 
     def method_name(self) -> str:
         return self.method
@@ -480,7 +423,7 @@ class ConsistencyTraining(Estimator):
         return ConsistencyTraining.like(self, method="supervised", algorithm_params=None)
 
     def budget_words(self) -> str:
-        return f"budget: {self.steps} steps"
+        return f"budget: {self._spec('budget').steps} steps"
 
     def run_summary(self) -> dict:
         # The last epoch's mask rate times the pool: how many images currently pass the mask.
@@ -492,14 +435,15 @@ class ConsistencyTraining(Estimator):
     def history_record(self) -> dict:
         return {"estimator": "ConsistencyTraining", "method": self.method,
                 "algorithm": self.algorithm_, "steps": self.n_steps_,
-                "ema_momentum": self.ema_used(), "ema_warmup": self.ema_warmup,
+                "ema_momentum": self.ema_used(), "ema_warmup": self._spec("average").warmup,
                 "epochs": self.history_, "warnings": self.warnings_}
 
     def ema_used(self) -> float:
         """The EMA momentum training uses (`ema_momentum`, or the budget's default)."""
-        if self.ema_momentum is not None:
-            return self.ema_momentum
-        steps = getattr(self, "steps_", None) or self.steps
+        momentum = self._spec("average").momentum
+        if momentum is not None:
+            return momentum
+        steps = getattr(self, "steps_", None) or self._spec("budget").steps
         return max(0.0, min(0.999, 1.0 - 10.0 / steps))
 
     def training_views(self, X: np.ndarray) -> list[tuple[str, object]]:
@@ -516,6 +460,10 @@ class ConsistencyTraining(Estimator):
         """The weak and strong view layers for images or rows (`fewlabels.views.pair`)."""
         from fewlabels.views.pair import weak_and_strong
 
-        return weak_and_strong(X, images=images, weak=self.weak, strong=self.strong,
-                               strong_view=strong_view, augment_params=self.augment_params,
-                               noise=self.noise, swap_rate=self.swap_rate, seed=self.seed)
+        views = self._spec("views")
+        return weak_and_strong(X, images=images, weak=views.weak, strong=views.strong,
+                               strong_view=strong_view, augment_params=views.augment_params,
+                               noise=views.noise, swap_rate=views.swap_rate, seed=self.seed)
+
+    def _augmentation(self) -> dict:
+        return self._spec("views").augment_params or {}

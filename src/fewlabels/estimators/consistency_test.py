@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fewlabels import FewLabelsError, FewLabelsWarning
+from fewlabels import FewLabelsError, FewLabelsWarning, Network, WeightAverage
 from fewlabels.data import hide_labels, load_builtin
 from fewlabels.estimators import load_estimator
 from fewlabels.estimators.consistency import ConsistencyTraining
@@ -111,8 +111,8 @@ def test_validation_fraction_reports_validation_every_epoch(digits):
     ({"algorithm_params": {"treshold": 0.9}},
      r"fixmatch has no hyperparameter\(s\) \['treshold'\]"),
     ({"uratio": 0}, "uratio must be"),
-    ({"ema_warmup": -1.0}, r"ema_warmup must be in \[0.0, inf\]; got -1.0"),
-    ({"optimizer": "rmsprop"}, "optimizer must be one of"),
+    ({"average": WeightAverage(warmup=-1.0)}, r"average\.warmup must be in \[0.0, inf\]; got -1.0"),
+    ({"optimizer": "rmsprop"}, r"optimizer must be one of"),
 ])
 def test_bad_parameters_are_named(digits, params, message):
     data, y, _ = digits
@@ -146,8 +146,9 @@ def test_cnn_widths_set_the_compact_cnn_stages_for_both_estimators():
     from fewlabels.models.chooser import build_network
 
     x = np.zeros((4, 28, 28, 1), np.float32)
-    for estimator in (ConsistencyTraining(cnn_widths=(8, 16)), SelfTraining(cnn_widths=[8, 16])):
-        model = build_network("cnn", x, 3, estimator.get_params())
+    network = Network(cnn_widths=[8, 16])
+    for estimator in (ConsistencyTraining(model=network), SelfTraining(model=network)):
+        model = build_network("cnn", x, 3, estimator._spec("model"))
         filters = [layer.filters for layer in model.layers if hasattr(layer, "filters")]
         assert filters == [8, 8, 16, 16]
 

@@ -38,12 +38,12 @@ from fewlabels.errors import InputError
 from fewlabels.estimators import members as m
 from fewlabels.estimators.base import Estimator
 from fewlabels.estimators.labels import encode_hidden, encode_labels, labels_of
+from fewlabels.estimators.specs import Budget, Optimizer
 from fewlabels.validation import check_dense, check_training_data
 
-NETWORK_RECIPE = {"method": "fixmatch", "optimizer": "adam", "learning_rate": 0.003,
-                  "steps_per_epoch": 100}
-"""The network member's recipe (`ConsistencyTraining` parameters; `steps` is the
-ensemble's `network_steps`): the tabular benchmark's FixMatch on the rows."""
+NETWORK_RECIPE = {"method": "fixmatch", "optimizer": Optimizer("adam", learning_rate=0.003)}
+"""The network member's recipe (`ConsistencyTraining` parameters; its budget is the
+ensemble's `network_steps`, 100 to an epoch): the tabular benchmark's FixMatch on the rows."""
 CALIBRATION_FOLDS = 5
 """The most out-of-fold splits of the labeled rows that `calibrate=True` fits its temperature
 on and `select="cv"` scores the members on."""
@@ -343,8 +343,8 @@ class TableEnsemble(Estimator):
         from fewlabels.estimators.consistency import ConsistencyTraining
 
         self._say(f"Network member: FixMatch on the rows, {self.network_steps} steps.")
-        return ConsistencyTraining(**{**NETWORK_RECIPE, "steps": self.network_steps,
-                                      "seed": self.seed}).fit(X, y, classes=classes)
+        return ConsistencyTraining(**NETWORK_RECIPE, seed=self.seed, budget=Budget(
+            self.network_steps, steps_per_epoch=100)).fit(X, y, classes=classes)
 
     def _temperature(self, Z, space, y, n_classes, anchors, fixed) -> dict:
         """The temperature that calibrates the ensemble, fitted on out-of-fold probabilities

@@ -28,7 +28,8 @@ from fewlabels.estimators.base_learner import (
     check_classifier,
     classifier_proba,
 )
-from fewlabels.models.chooser import check_model_param, choose_network, pretrained
+from fewlabels.estimators.specs import Budget, FineTune, Network, Selection, Stopping
+from fewlabels.models.chooser import choose_network, pretrained
 from fewlabels.views.augment import POLICIES, with_policy_options
 
 if TYPE_CHECKING:
@@ -41,208 +42,111 @@ class SelfTraining(Estimator):
     With `rounds=0` it is the plain supervised MLP, trained by the same code: the baseline.
 
     Args:
-        model: the network. `"auto"` (default): `"mlp"` for feature rows, `"cnn"` for images,
-            `"transfer"` when `backbone` is set. For images `(n, height, width, channels)` in
-            0..255: `"cnn"` (compact CNN), `"wrn"` (WRN-28-2) or `"transfer"` (a pretrained
-            `keras.applications` backbone with a new head, see `backbone`).
         estimator: a scikit-learn classifier to self-train instead of a network
             (`SVC(probability=True)`, `LogisticRegression()`, a `Pipeline`, ...): the same
             rounds, selection, class balance, calibration and records, with a fresh clone
             of it fitted each stage (see `fewlabels.estimators.base_learner`). Feature rows
             only; such a fit cannot be saved or checkpointed (only Keras models load
             safely), and there is no fine-tuning.
-        backbone: for transfer learning, a `keras.applications` name (`"MobileNetV2"`,
-            `"ResNet50"`, `"EfficientNetV2B0"`, ...). Setting it selects `model="transfer"`.
-        weights: the backbone's weights: `"imagenet"` (Keras's cache, `~/.keras/models`),
-            a path to a weights file for the backbone, or `"none"`: random initialization,
-            and then the whole network trains from the start (a frozen random backbone
-            would have nothing to transfer).
-        input_size: the side images are resized to inside a transfer model (default: the
-            image side, raised to the backbone's minimum).
-        unfreeze: transfer phase 2: unfreeze this many of the backbone's top layers (those
-            with weights; BatchNormalization stays frozen and in inference mode) and train
-            again at `unfreeze_learning_rate`. 0 keeps the backbone frozen (phase 1 only).
-            None (default): 20 with pretrained weights. Refused with `weights="none"` or
-            without a backbone, where nothing is frozen to unfreeze.
-        unfreeze_learning_rate: the phase-2 learning rate (default: `learning_rate / 10`).
-        head_units: transfer models: units of the head's hidden Dense layer.
+        model: the network: a `Network` (`fewlabels.estimators.specs`), or its architecture
+            alone. `"auto"` (default): `"mlp"` for feature rows, `"cnn"` for images,
+            `"transfer"` when the network has a `backbone`. For images `(n, height, width,
+            channels)` in 0..255: `"cnn"` (compact CNN), `"wrn"` (WRN-28-2) or `"transfer"`
+            (a pretrained `keras.applications` backbone with a new head, and a second
+            phase that unfreezes its top layers: `Network.unfreeze`).
         augment: for images, the augmentation policy applied to every training batch:
             `"none"`, `"classic"`, `"weak"` or `"strong"` (see `fewlabels.views.augment`).
         augment_params: options of the policy (`fewlabels.views.augment.build_policy`):
             `rotation`, `width_shift`, `height_shift`, `shear`, `zoom`, `horizontal_flip`,
             `vertical_flip`, `fill_mode`.
-        hidden_units: `"mlp"`: widths of the hidden layers.
-        cnn_widths: `"cnn"`: filters of its stages (two 3x3 convolutions each); the cost
-            per image grows with the square of the widths.
-        activation: `"mlp"`: Keras activation of the hidden layers.
-        dropout: dropout rate (`"mlp"`: after each hidden layer; `"cnn"`: before the head).
-        learning_rate: the learning rate (self-training trains with Adam).
+        learning_rate: Adam's learning rate in every stage.
         batch_size: training batch size.
-        epochs: the most epochs per training stage (early stopping usually ends sooner).
-        patience: epochs without validation improvement before a stage stops.
-        min_steps: optimizer steps a training stage runs before early stopping may act. With
-            a few validation rows, the validation loss often bottoms out after a few epochs,
-            which would leave the model underfit (see docs/self-training.md).
-        validation_fraction: share of each labeled class held out for early stopping.
-        criterion: `"threshold"` (accept the rows whose confidence is above `threshold`,
-            strictly, as scikit-learn's) or `"k_best"` (accept the `k_best` most confident
-            rows of the pool each round).
-        threshold: the confidence `"threshold"` must exceed.
-        k_best: rows per round for `"k_best"` (all that are left, when fewer).
-        class_balance: share each round's pseudo-labels among classes by the labeled prior:
-            the criterion sets how many rows a round accepts, and each class takes its share
-            from its own most confident predictions. This caps a class the model
-            over-predicts and keeps a hard class from starving.
-        calibrate: before each round's selection, fit a temperature on the validation rows
-            (`fewlabels.calibration`) and apply it to the predictions the criterion reads,
-            so that a confidence threshold means what it says; each round records the
-            temperature and the validation ECE before and after. None (the default): on
-            where a validation split exists, that is for a network (the tabular benchmark
-            measured it, docs/self-training.md); off for `estimator=`, whose labeled rows
-            all train. True with `estimator=` holds out `validation_fraction` to fit on.
-        soft_labels: train on the predicted probabilities instead of one-hot pseudo-labels.
-        pseudo_weight: sample weight of pseudo-labeled rows (labeled rows weigh 1).
+        stopping: when a stage stops: a `Stopping` (at most `epochs`, early stopping with
+            `patience` after `min_steps`, on a `validation_fraction` of each class).
+        selection: which rows a round accepts and how they train: a `Selection`
+            (`criterion`, `threshold`, `k_best`, `class_balance`, `calibrate`,
+            `soft_labels`, `pseudo_weight`).
         rounds: the most pseudo-labeling rounds (0: supervised only; None: until every row
             is labeled or a round accepts none, as scikit-learn's `max_iter=None`).
         warm_start: continue training the previous round's model instead of a fresh one.
-        finetune: fine-tune on the labeled rows after the last round.
-        finetune_epochs: the most fine-tuning epochs.
-        finetune_learning_rate: the fine-tuning learning rate (default: `learning_rate / 10`).
-        budget_s: a wall-clock budget for the whole fit, in seconds. A few timed training
-            steps size each stage's passes (the initial stage, each round, fine-tuning) to
-            share it by their rows; a round that would get fewer than 3 passes is left out
-            (rounds from the last). The plan is said first (verbose) and kept in `plan_`;
-            a resumed run keeps it. None: `epochs` and early stopping alone. A network
-            learner only.
+        finetune: fine-tune on the labeled rows after the last round: True, False, or a
+            `FineTune` (its epochs and learning rate).
+        budget: a wall-clock budget for the whole fit: `Budget(seconds=...)`. A few timed
+            training steps size each stage's passes (the initial stage, each round,
+            fine-tuning) to share it by their rows; a round that would get fewer than 3
+            passes is left out (rounds from the last). The plan is said first (verbose) and
+            kept in `plan_`; a resumed run keeps it. None: epochs and early stopping alone.
+            A network learner only.
         seed: seeds weights, shuffling, dropout and the validation split.
-        deterministic: enable TensorFlow op determinism, so a seed reproduces exactly.
+        deterministic: enable TensorFlow op determinism for this fit, so a seed reproduces
+            exactly.
         verbose: 0 silent; 1 one short line per epoch (per stage for self-training); 2
             Keras's own line per epoch, with every metric.
 
     Example:
     ```python
-    from fewlabels import SelfTraining
+    from fewlabels import Selection, SelfTraining
     from fewlabels.data import load_table
 
     table = load_table("data.csv")            # -1 marks unlabeled rows
-    model = SelfTraining(threshold=0.9).fit(table.x, table.y, classes=table.classes)
+    model = SelfTraining(selection=Selection(threshold=0.9)).fit(table.x, table.y,
+                                                                 classes=table.classes)
     model.predict(x_new)                        # class labels, values of model.classes_
     model.save("run/")
     ```
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "model": check_model_param,
         "estimator": check_classifier,
-        "backbone": p.optional(p.nonempty_string),
-        "weights": p.nonempty_string,
-        "input_size": p.optional(p.interval(int, 8, None)),
-        "unfreeze": p.optional(p.interval(int, 0, None)),
-        "unfreeze_learning_rate": p.optional(p.interval(float, 0.0, None, "neither")),
-        "head_units": p.interval(int, 1, None),
         "augment": p.one_of(*POLICIES),
         "augment_params": p.optional(p.mapping),
-        "hidden_units": p.int_sequence(1),
-        "cnn_widths": p.int_sequence(1),
-        "activation": p.nonempty_string,
-        "dropout": p.interval(float, 0.0, 1.0, "left"),
         "learning_rate": p.interval(float, 0.0, None, "neither"),
         "batch_size": p.interval(int, 1, None),
-        "epochs": p.interval(int, 1, None),
-        "patience": p.interval(int, 0, None),
-        "min_steps": p.interval(int, 0, None),
-        "validation_fraction": p.interval(float, 0.0, 1.0, "left"),
-        "criterion": p.one_of("threshold", "k_best"),
-        "threshold": p.interval(float, 0.0, 1.0),
-        "k_best": p.interval(int, 1, None),
-        "class_balance": p.boolean,
-        "calibrate": p.optional(p.boolean),
-        "soft_labels": p.boolean,
-        "pseudo_weight": p.interval(float, 0.0, None),
         "rounds": p.optional(p.interval(int, 0, None)),
         "warm_start": p.boolean,
-        "finetune": p.boolean,
-        "finetune_epochs": p.interval(int, 1, None),
-        "finetune_learning_rate": p.optional(p.interval(float, 0.0, None, "neither")),
-        "budget_s": p.optional(p.interval(float, 0.0, None, "neither")),
         "seed": p.interval(int, 0, 2**32 - 1),
         "deterministic": p.boolean,
         "verbose": p.one_of(0, 1, 2),
     }
+    _specs: ClassVar[dict] = {"model": Network(), "stopping": Stopping(),
+                              "selection": Selection(), "finetune": FineTune(),
+                              "budget": Budget()}
+    _renamed: ClassVar[dict] = {"budget_s": "budget.seconds",
+                                "finetune_epochs": "finetune.epochs",
+                                "finetune_learning_rate": "finetune.learning_rate"}
+    _unused: ClassVar[frozenset] = frozenset({"budget.steps", "budget.steps_per_epoch"})
 
     def __init__(
         self,
         estimator: Any = None,
         *,
-        model: str = "auto",
-        backbone: str | None = None,
-        weights: str = "imagenet",
-        input_size: int | None = None,
-        unfreeze: int | None = None,
-        unfreeze_learning_rate: float | None = None,
-        head_units: int = 256,
+        model: Network | str = "auto",
         augment: str = "none",
         augment_params: dict | None = None,
-        hidden_units: Sequence[int] = (64, 64),
-        cnn_widths: Sequence[int] = (32, 64, 128),
-        activation: str = "relu",
-        dropout: float = 0.1,
         learning_rate: float = 1e-3,
         batch_size: int = 32,
-        epochs: int = 200,
-        patience: int = 20,
-        min_steps: int = 300,
-        validation_fraction: float = 0.2,
-        criterion: str = "threshold",
-        threshold: float = 0.9,
-        k_best: int = 10,
-        class_balance: bool = True,
-        calibrate: bool | None = None,
-        soft_labels: bool = False,
-        pseudo_weight: float = 1.0,
+        stopping: Stopping | None = None,
+        selection: Selection | None = None,
         rounds: int | None = 5,
         warm_start: bool = False,
-        finetune: bool = True,
-        finetune_epochs: int = 30,
-        finetune_learning_rate: float | None = None,
-        budget_s: float | None = None,
+        finetune: bool | FineTune = True,
+        budget: Budget | None = None,
         seed: int = 0,
         deterministic: bool = True,
         verbose: int = 0,
     ) -> None:
         self.estimator = estimator
         self.model = model
-        self.backbone = backbone
-        self.weights = weights
-        self.input_size = input_size
-        self.unfreeze = unfreeze
-        self.unfreeze_learning_rate = unfreeze_learning_rate
-        self.head_units = head_units
         self.augment = augment
         self.augment_params = augment_params
-        self.hidden_units = hidden_units
-        self.cnn_widths = cnn_widths
-        self.activation = activation
-        self.dropout = dropout
         self.learning_rate = learning_rate
         self.batch_size = batch_size
-        self.epochs = epochs
-        self.patience = patience
-        self.min_steps = min_steps
-        self.validation_fraction = validation_fraction
-        self.criterion = criterion
-        self.threshold = threshold
-        self.k_best = k_best
-        self.class_balance = class_balance
-        self.calibrate = calibrate
-        self.soft_labels = soft_labels
-        self.pseudo_weight = pseudo_weight
+        self.stopping = stopping
+        self.selection = selection
         self.rounds = rounds
         self.warm_start = warm_start
         self.finetune = finetune
-        self.finetune_epochs = finetune_epochs
-        self.finetune_learning_rate = finetune_learning_rate
-        self.budget_s = budget_s
+        self.budget = budget
         self.seed = seed
         self.deterministic = deterministic
         self.verbose = verbose
@@ -287,6 +191,11 @@ class SelfTraining(Estimator):
         from fewlabels.training import op_determinism
 
         p.validate_params(self)
+        self._check_specs()
+        if self._spec("budget").steps is not None or self._spec("budget").steps_per_epoch:
+            raise InputError("budget: self-training's stages stop early, so its budget is in "
+                             "seconds (Budget(seconds=...)); steps and steps_per_epoch are "
+                             "consistency training's.")
         kind = SelfTrainingRun if self.estimator is None else BaseLearnerRun
         with op_determinism(self.deterministic):
             run = kind(self, X, y, classes, validation_data=validation_data, y_hidden=y_hidden,
@@ -309,18 +218,19 @@ class SelfTraining(Estimator):
     def network_for(self, ndim: int) -> str:
         """The network `fit` builds for inputs of `ndim` dimensions (2: rows, 4: images);
         `"estimator"` when a scikit-learn `estimator` is the learner."""
+        spec = self._spec("model")
         if self.estimator is None:
-            network = choose_network(self.model, self.backbone, ndim)
-            if self.unfreeze is not None and not (network == "transfer"
-                                                  and pretrained(self.weights)):
+            network = choose_network(spec.architecture, spec.backbone, ndim)
+            if spec.unfreeze is not None and not (network == "transfer"
+                                                  and pretrained(spec.weights)):
                 raise InputError(
-                    f"unfreeze={self.unfreeze} unfreezes a pretrained backbone's top layers, "
+                    f"model.unfreeze={spec.unfreeze} unfreezes a pretrained backbone's top layers, "
                     "but " + ("weights='none' trains the whole network from the start"
                               if network == "transfer" else
                               f"the network is {network!r}, with no frozen backbone") +
                     ": leave unfreeze unset.")
             return network
-        if self.model != "auto" or self.backbone is not None:
+        if spec.architecture != "auto" or spec.backbone is not None:
             raise InputError("estimator= is the learner; leave model='auto' and backbone=None "
                              "(or drop estimator= to train a network).")
         if ndim != 2:
@@ -391,7 +301,8 @@ class SelfTraining(Estimator):
     def for_method(cls, method: str, **params: Any) -> SelfTraining:
         """`"supervised"` is the same network with `rounds=0` and no fine-tuning; the
         augmentation policy's options go to `augment_params`."""
-        estimator = cls().set_params(**with_policy_options(params))  # names an unknown one
+        # set_params names an unknown option
+        estimator = cls().set_params(**cls._nest(with_policy_options(params)))
         if method == "supervised":
             estimator.set_params(rounds=0, finetune=False)
         return estimator
@@ -400,11 +311,11 @@ class SelfTraining(Estimator):
         return "supervised" if self.rounds == 0 else "self-training"
 
     def supervised_baseline(self) -> SelfTraining:
-        budget = max(self.epochs, getattr(self, "epochs_run_", 0))
+        budget = max(self._spec("stopping").epochs, getattr(self, "epochs_run_", 0))
         return type(self).like(self, epochs=budget, rounds=0, finetune=False)
 
     def budget_words(self) -> str:
-        return f"budget: {self.epochs} epochs"
+        return f"budget: {self._spec('stopping').epochs} epochs"
 
     def result_stages(self) -> list[tuple[str, str]]:
         if self.rounds == 0:

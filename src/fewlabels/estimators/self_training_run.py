@@ -20,6 +20,7 @@ from fewlabels.estimators.labels import encode_hidden, encode_labels, labels_of
 from fewlabels.estimators.selection import pseudo_targets, select_pseudo_labels
 from fewlabels.metrics import dominant_classes
 from fewlabels.models.chooser import build_network, pretrained
+from fewlabels.training.stages import StageJournal
 from fewlabels.validation import (
     check_dense,
     check_features,
@@ -49,6 +50,8 @@ class SelfTrainingRun:
         from fewlabels import training
 
         self.est = est = estimator
+        self.net, self.stop, self.sel = (est._spec(k) for k in ("model", "stopping", "selection"))
+        self.tune, self.budget_s = est._spec("finetune"), est._spec("budget").seconds
         if not (self.for_learner and hasattr(X, "tocsr")):  # (a learner takes sparse rows)
             check_dense(X)
             X = np.asarray(X)
@@ -67,7 +70,7 @@ class SelfTrainingRun:
         n_unlabeled = int(np.sum(self.y < 0))
         # rounds=None: until all are labeled or none is accepted; each round labels a row.
         self.last_round = n_unlabeled if est.rounds is None else est.rounds
-        if est.criterion == "k_best" and est.k_best > n_unlabeled:
+        if self.sel.criterion == "k_best" and self.sel.k_best > n_unlabeled:
             warnings.warn("k_best is larger than the amount of unlabeled samples. All "
                           "unlabeled samples will be labeled in the first iteration.",
                           UserWarning, stacklevel=4)
@@ -86,7 +89,7 @@ class SelfTrainingRun:
         self.resume_at = self.journal.stage_number(self.last_round) if resuming else -1
         self.model = self._fresh_model(self.resume_at) if self.resume_at >= 0 else \
             self._new_model(0)
-        if not resuming and est.budget_s is not None and not self.for_learner:
+        if not resuming and self.budget_s is not None and not self.for_learner:
             self._plan_budget()
         elif not resuming and self.network == "transfer" and est.verbose:
             self._say_unbounded_plan()
@@ -108,7 +111,7 @@ class SelfTrainingRun:
         X, y, est = self.X, self.y, self.est
         labeled = np.flatnonzero(y >= 0)
         if validation_data is None:
-            kept, held = stratified_split(y[labeled], est.validation_fraction, est.seed)
+            kept, held = stratified_split(y[labeled], self.stop.validation_fraction, est.seed)
             self.train_rows, val_rows = labeled[kept], labeled[held]
             self.x_val, self.y_val = X[val_rows], y[val_rows]
             return
@@ -141,7 +144,8 @@ class SelfTrainingRun:
         policy = views[0][1] if views else None
         validation = (self.x_val, self.onehot[self.y_val]) if len(self.y_val) else None
         return dict(learning_rate=est.learning_rate, batch_size=est.batch_size,
-                    epochs=est.epochs, patience=est.patience, min_steps=est.min_steps,
+                    epochs=self.stop.epochs, patience=self.stop.patience,
+                    min_steps=self.stop.min_steps,
                     augment=policy, seed=est.seed, verbose=est.verbose,
                     validation=validation, checkpoint=self.checkpoints)
 
@@ -151,8 +155,7 @@ class SelfTrainingRun:
         import keras
 
         keras.utils.set_random_seed(self.est.seed + 7919 * stage)
-        return build_network(self.network, self.X, len(self.classes),
-                             {**self.est.params_json(), "model": self.est.model})
+        return build_network(self.network, self.X, len(self.classes), self.net)
 
     def _fresh_model(self, stage: int):
         """The network of a resumed stage, unfrozen as phase 2 had left it."""
@@ -172,17 +175,17 @@ class SelfTrainingRun:
         n_all = n_train + int(np.sum(self.y < 0))
         stages = [("initial", n_train), *((f"round_{r}", n_all)
                                           for r in range(1, self.last_round + 1))]
-        if est.finetune and self.last_round:
+        if self.tune is not None and self.last_round:
             stages.append(("finetune", n_train))
         step_s = seconds_per_step(self.model, self.X[self.train_rows],
                                   self.onehot[self.y[self.train_rows]],
                                   batch_size=est.batch_size, learning_rate=est.learning_rate)
-        self.journal.plan = plan_stages(stages, budget_s=est.budget_s, step_s=step_s,
+        self.journal.plan = plan_stages(stages, budget_s=self.budget_s, step_s=step_s,
                                         batch_size=est.batch_size)
         self._keep_planned_rounds()
         epochs = self.journal.plan["epochs"]
         rounds = [n for n in epochs if n.startswith("round_")]
-        self._say(f"Plan for budget_s={est.budget_s:g}: one step takes {step_s:.3f} s; the "
+        self._say(f"Plan for budget_s={self.budget_s:g}: one step takes {step_s:.3f} s; the "
                   f"initial stage up to {epochs['initial']} passes over {n_train} "
                   f"{self._unit}, {len(rounds)} round(s) up to "
                   f"{epochs[rounds[0]] if rounds else 0} passes over up to {n_all}, "
@@ -198,9 +201,9 @@ class SelfTrainingRun:
                                   self.onehot[self.y[self.train_rows]],
                                   batch_size=est.batch_size, learning_rate=est.learning_rate)
         n_all = len(self.train_rows) + int(np.sum(self.y < 0))
-        worst = est.epochs * -(-n_all // est.batch_size) * step_s
+        worst = self.stop.epochs * -(-n_all // est.batch_size) * step_s
         self._say(f"Plan: the initial stage and up to {self.last_round} round(s), each up to "
-                  f"{est.epochs} passes (early stopping after {est.patience} without "
+                  f"{self.stop.epochs} passes (early stopping after {self.stop.patience} without "
                   f"improvement); one step takes {step_s:.3f} s, so a round over {n_all} "
                   f"{self._unit} may take up to {worst / 60:.0f} min. Pass budget_s "
                   "(--budget-s) to bound the whole fit.")
@@ -226,7 +229,7 @@ class SelfTrainingRun:
             stage = self._run_stage("initial", self.X[self.train_rows],
                                     self.onehot[self.y[self.train_rows]],
                                     sample_weight=self._labeled_weight(),
-                                    epochs=self._epochs("initial", self.est.epochs))
+                                    epochs=self._epochs("initial", self.stop.epochs))
             self.journal.stages.append({"stage": "initial", "rows": n, **stage})
         if not np.any(self.y < 0):
             self.journal.termination = "all_labeled"
@@ -246,7 +249,7 @@ class SelfTrainingRun:
 
     def _select(self, r: int) -> bool:
         """Round `r`'s pseudo-labels, into the journal; False when the rounds must stop."""
-        est, journal = self.est, self.journal
+        journal = self.journal
         pool = np.flatnonzero(journal.labeled_iter == -1)
         if len(pool) == 0:
             journal.termination = "all_labeled"
@@ -254,13 +257,13 @@ class SelfTrainingRun:
         journal.round_start = time.perf_counter()
         proba = self._proba(self.X[pool])
         # (calibrate=None: wherever there are validation rows; estimator= keeps none then)
-        calibrated = (self._calibration(proba) if est.calibrate is not False
+        calibrated = (self._calibration(proba) if self.sel.calibrate is not False
                       and len(self.y_val) else None)
         if calibrated is not None:
             proba = calibrated.pop("proba")
-        chosen = select_pseudo_labels(proba, criterion=est.criterion, threshold=est.threshold,
-                                      k_best=est.k_best,
-                                      prior=self.prior if est.class_balance else None)
+        chosen = select_pseudo_labels(proba, criterion=self.sel.criterion,
+                                      threshold=self.sel.threshold, k_best=self.sel.k_best,
+                                      prior=self.prior if self.sel.class_balance else None)
         if len(chosen) == 0:
             journal.termination, journal.n_iter = "no_change", r  # counted, as scikit-learn
             self._say(f"End of iteration {r}, added 0 new labels: no unlabeled example "
@@ -269,7 +272,7 @@ class SelfTrainingRun:
         rows = pool[chosen]
         journal.labeled_iter[rows] = r
         journal.transduction[rows] = proba[chosen].argmax(axis=1)
-        journal.pseudo_targets[rows] = pseudo_targets(proba[chosen], est.soft_labels)
+        journal.pseudo_targets[rows] = pseudo_targets(proba[chosen], self.sel.soft_labels)
         journal.record = self._round_record(r, rows, proba[chosen])
         if calibrated is not None:
             journal.record["calibration"] = calibrated
@@ -289,12 +292,12 @@ class SelfTrainingRun:
         labeled = self._labeled_weight()
         w_fit = np.concatenate([np.ones(len(self.train_rows), np.float32) if labeled is None
                                 else labeled,
-                                np.full(len(pseudo_rows), est.pseudo_weight, np.float32)])
+                                np.full(len(pseudo_rows), self.sel.pseudo_weight, np.float32)])
         if not est.warm_start and r > self.resume_at:
             self.model = self._new_model(r)
             journal.unfrozen = False
         stage = self._run_stage(f"round_{r}", x_fit, t_fit, sample_weight=w_fit,
-                                epochs=self._epochs(f"round_{r}", est.epochs))
+                                epochs=self._epochs(f"round_{r}", self.stop.epochs))
         journal.stages.append({"stage": f"round_{r}", "rows": x_fit.shape[0], **stage})
         record = journal.record
         record["validation"] = _scores(self._proba(self.x_val), self.y_val)
@@ -307,7 +310,7 @@ class SelfTrainingRun:
         from fewlabels import training
 
         est, journal = self.est, self.journal
-        if not est.finetune or not np.any(journal.labeled_iter > 0):
+        if self.tune is None or not np.any(journal.labeled_iter > 0):
             return
         if self.resume_at == self.last_round + 1:
             self.pre_finetune_model = self._new_model(self.last_round + 1)
@@ -323,8 +326,8 @@ class SelfTrainingRun:
             self.model, self.X[self.train_rows], self.onehot[self.y[self.train_rows]],
             sample_weight=self._labeled_weight(),
             **{**self.stage_args,
-               "learning_rate": est.finetune_learning_rate or est.learning_rate / 10,
-               "epochs": self._epochs("finetune", est.finetune_epochs),
+               "learning_rate": self.tune.learning_rate or est.learning_rate / 10,
+               "epochs": self._epochs("finetune", self.tune.epochs),
                "min_steps": 0})  # kept only if it beats the pre-fine-tune validation loss
         before, after = journal.before, self._validation_scores()
         kept = before["loss"] is None or after["loss"] <= before["loss"]
@@ -363,7 +366,7 @@ class SelfTrainingRun:
         from fewlabels.calibration import apply_temperature, temperature_record
 
         record = temperature_record(self._proba(self.x_val), self.y_val)
-        if "skipped" in record and self.est.calibrate:  # asked for, not merely on by default
+        if "skipped" in record and self.sel.calibrate:  # asked for, not merely on by default
             warnings.warn(f"calibrate=True: {record['skipped']}.", FewLabelsWarning,
                           stacklevel=5)
         return {"proba": apply_temperature(proba, record["temperature"]), **record}
@@ -389,12 +392,12 @@ class SelfTrainingRun:
         from fewlabels import training
         from fewlabels.models.transfer import unfreeze_top
 
-        est, journal = self.est, self.journal
+        journal = self.journal
         journal.stage, journal.phase = name, 0
         args = {**self.stage_args, **kwargs}
-        if self.network != "transfer" or self._unfreeze == 0 or not pretrained(est.weights):
+        if self.network != "transfer" or self._unfreeze == 0 or not pretrained(self.net.weights):
             return training.train_stage(self.model, x, targets_, **args)
-        slow = est.unfreeze_learning_rate or args["learning_rate"] / 10
+        slow = self.net.unfreeze_learning_rate or args["learning_rate"] / 10
         if journal.unfrozen and journal.phase_record is None:
             return training.train_stage(self.model, x, targets_,
                                         **{**args, "learning_rate": slow})
@@ -435,7 +438,7 @@ class SelfTrainingRun:
         over = [c for c in dominant_classes(share, prior) if counts[c] >= 10]
         if over:
             advice = ("a higher threshold or more labels of the classes it neglects"
-                      if self.est.class_balance else "class_balance=True or a higher threshold")
+                      if self.sel.class_balance else "class_balance=True or a higher threshold")
             warnings.warn(
                 f"round {r}: pseudo-labels collapse onto class {classes[over[0]]!r} "
                 f"({share[over[0]]:.0%} of this round's; its labeled share is "
@@ -461,7 +464,7 @@ class SelfTrainingRun:
     @property
     def _unfreeze(self) -> int:
         """The backbone layers phase 2 unfreezes: `unfreeze`, 20 when it is unset."""
-        return DEFAULT_UNFREEZE if self.est.unfreeze is None else self.est.unfreeze
+        return DEFAULT_UNFREEZE if self.net.unfreeze is None else self.net.unfreeze
 
     @property
     def _unit(self) -> str:
@@ -483,7 +486,7 @@ def _scores(proba: np.ndarray, y: np.ndarray) -> dict:
     }
 
 
-class Journal:
+class Journal(StageJournal):
     """What a self-training run has done so far, beyond the network: checkpointed with it.
 
     `stage` is the stage in progress (`initial`, `round_<r>`, `finetune`) and `phase` its
@@ -494,7 +497,7 @@ class Journal:
     """
 
     def __init__(self, n: int, n_classes: int, y: np.ndarray) -> None:
-        self.stage, self.phase, self.steps_done = "initial", 0, 0
+        super().__init__("initial")
         self.transduction = y.copy()
         self.labeled_iter = np.where(y >= 0, 0, -1)
         self.pseudo_targets = np.zeros((n, n_classes), dtype=np.float32)

@@ -269,7 +269,7 @@ def test_self_training_on_images_with_a_cnn_and_augmentation(digit_images, tmp_p
     assert np.mean(model.predict(data.x_test) == np.asarray(model.classes_)[data.y_test]) > 0.5
     model.save(tmp_path / "run")
     loaded = SelfTraining.load(tmp_path / "run")
-    assert loaded.model == "cnn" and loaded.input_shape_ == (8, 8, 1)
+    assert loaded.model.architecture == "cnn" and loaded.input_shape_ == (8, 8, 1)
     np.testing.assert_allclose(loaded.predict_proba(data.x_test[:5]),
                                model.predict_proba(data.x_test[:5]), rtol=1e-5, atol=1e-6)
     with pytest.raises(FewLabelsError, match=r"images of shape \(8, 8, 1\), but the model was "
@@ -406,7 +406,7 @@ def test_calibrate_fits_a_temperature_before_each_selection_and_records_ece():
     assert "calibration" not in plain.rounds_[0]
     # The default calibrates where there is a validation split: the network's.
     default = SelfTraining(**{**FAST, "rounds": 1}).fit(x, y)
-    assert SelfTraining().calibrate is None and default.n_validation_ > 0
+    assert SelfTraining()._spec("selection").calibrate is None and default.n_validation_ > 0
     assert default.rounds_[0]["calibration"] == record
 
 

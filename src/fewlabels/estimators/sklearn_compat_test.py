@@ -58,14 +58,17 @@ def _labeled_blobs():
 
 
 def test_clone_get_params_deep_and_set_params_follow_scikit_learn():
-    model = SelfTraining(hidden_units=[8, 8], threshold=0.8)
+    from fewlabels import Network, Selection
+
+    model = SelfTraining(model=Network(hidden_units=[8, 8]), selection=Selection(threshold=0.8))
     twin = clone(model)
     assert twin.get_params(deep=True) == model.get_params(deep=True)
-    assert twin.hidden_units == [8, 8] and isinstance(twin.hidden_units, list)  # as given
-    assert "threshold=0.8" in repr(model)
-    pipe = Pipeline([("scale", StandardScaler()), ("st", SelfTraining())])
-    pipe.set_params(st__threshold=0.7)
-    assert pipe.get_params()["st__threshold"] == 0.7
+    assert twin.model is not model.model and twin.model == model.model  # a clone of the spec
+    assert twin.model.hidden_units == [8, 8] and isinstance(twin.model.hidden_units, list)
+    assert "selection=Selection(threshold=0.8)" in repr(model)
+    pipe = Pipeline([("scale", StandardScaler()), ("st", model)])
+    pipe.set_params(st__selection__threshold=0.7)  # a spec's setting, as a nested estimator's
+    assert pipe.get_params()["st__selection__threshold"] == 0.7
 
 
 def test_pipeline_grid_search_and_cross_val_score_take_self_training():
@@ -76,9 +79,12 @@ def test_pipeline_grid_search_and_cross_val_score_take_self_training():
     pipe.fit(x, y_partial)
     assert list(pipe.classes_) == ["cat", "dog", "eel"]
     assert set(pipe.predict(x)) <= {"cat", "dog", "eel"} and pipe.score(x, y) > 0.9
-    search = GridSearchCV(pipe, {"st__threshold": [0.8, 0.95]}, cv=2)
-    search.fit(x, y)
-    assert search.best_params_["st__threshold"] in (0.8, 0.95)
+    search = GridSearchCV(pipe, {"st__selection__threshold": [0.8, 0.95]}, cv=2)
+    search.fit(x, y)  # (the default selection, None, becomes the Selection it stands for)
+    assert search.best_params_["st__selection__threshold"] in (0.8, 0.95)
+    with pytest.warns(FutureWarning, match=r"set_params\(selection__threshold=\.\.\.\)"):
+        pipe.set_params(st__threshold=0.7)  # an earlier release's flat name
+    assert pipe.named_steps["st"].selection.threshold == 0.7
     scores = cross_val_score(pipe, x, y, cv=3)
     assert scores.shape == (3,) and scores.mean() > 0.9
 

@@ -27,7 +27,7 @@ from sklearn.svm import SVC
 from sklearn.tests.test_pipeline import SimpleEstimator
 from sklearn.tree import DecisionTreeClassifier
 
-from fewlabels import SelfTraining
+from fewlabels import Selection, SelfTraining
 
 # Authors: The scikit-learn developers
 # SPDX-License-Identifier: BSD-3-Clause
@@ -37,9 +37,8 @@ def SelfTrainingClassifier(  # noqa: N802 - scikit-learn's name, so its tests re
     verbose=False,
 ):
     """`sklearn.semi_supervised.SelfTrainingClassifier`'s constructor, mapped to fewlabels."""
-    return SelfTraining(estimator, threshold=threshold, criterion=criterion, k_best=k_best,
-                        rounds=max_iter, verbose=int(verbose), class_balance=False,
-                        calibrate=False)
+    return SelfTraining(estimator, rounds=max_iter, verbose=int(verbose), selection=Selection(
+        criterion, threshold=threshold, k_best=k_best, class_balance=False, calibrate=False))
 
 
 # load the iris dataset and randomly permute it

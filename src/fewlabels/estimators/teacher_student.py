@@ -18,27 +18,26 @@ network, views, batch and optimizer settings:
 4. **Rounds.** With `rounds > 1`, each student labels the pool for the next one; the steps
    after the teacher's are shared equally between the students.
 
-With a wall-clock budget (`budget_s`), the teacher gets `teacher_share` of it, and each
+With a wall-clock budget (`Budget(seconds=...)`), the teacher gets `teacher_share` of it, and each
 student what is left when it starts (after the teacher, the labelling and the earlier
 students, its own timing included), shared with the students still to come: a stage that ran
 long or short moves the next one's budget, so the recipe ends near its budget as a whole.
 
 The final model is the last student, or with `ensemble=True` the average of its
 probabilities and its teacher's. The validation split is made once, so every stage reports
-on the same held-out labels. With a checkpoint policy, each stage writes its checkpoints to
-its own folder (`stage_0` for the teacher, `stage_<r>` for student r): a run killed in any
-stage resumes inside it, and the stages already finished are restored from their last
-checkpoint rather than trained again.
+on the same held-out labels. With a checkpoint policy, the run checkpoints as every fit
+does (`fewlabels.training.stages`): one store, and a journal of the finished stages (their
+fitted state and weights, their records, the seconds spent) in every checkpoint. A run
+killed in any stage resumes inside it; the stages already finished are restored from the
+journal rather than trained again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -46,7 +45,9 @@ import numpy as np
 from fewlabels import params as p
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.estimators.base import Estimator
+from fewlabels.estimators.composition import FlatParameters
 from fewlabels.estimators.consistency import ConsistencyTraining
+from fewlabels.training.stages import StageJournal
 from fewlabels.views.augment import POLICIES
 
 if TYPE_CHECKING:
@@ -84,37 +85,27 @@ def plan_steps(steps: int, teacher_share: float, rounds: int, steps_per_epoch: i
     return [e * steps_per_epoch for e in (teacher, *students)]
 
 
-class _FlatParameters(type):
+class _FlatParameters(FlatParameters):
     """Builds `TeacherStudent` from the flat parameters of earlier releases
     (`TeacherStudent(method="fixmatch", steps=6000)`): the `ConsistencyTraining` ones become
     its `teacher`, with a `FutureWarning` that shows the new form. The constructor itself
     takes only its own parameters, as scikit-learn requires."""
 
-    def __init__(cls, name, bases, namespace) -> None:
-        import inspect
-
-        super().__init__(name, bases, namespace)
-        # `inspect.signature(TeacherStudent)` (scikit-learn's checks read it) is the
-        # constructor's, not this `__call__`'s.
-        signature = inspect.signature(cls.__init__)
-        cls.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
-
-    def __call__(cls, *args, **params):
+    def __call__(cls, *args, **params):  # noqa: N805 - a metaclass method
         own = set(cls._get_param_names())
         flat = {k: v for k, v in params.items() if k not in own}
-        if flat and set(flat) <= set(ConsistencyTraining._get_param_names()):
-            import warnings
-
+        teachers = {*ConsistencyTraining._get_param_names(), *ConsistencyTraining.flat_names()}
+        if flat and set(flat) <= teachers:
             teacher = params.pop("teacher", None)
             for name in flat:
                 params.pop(name)
-            base = {} if teacher is None else teacher.get_params(deep=False)
-            params["teacher"] = ConsistencyTraining(**{**base, **flat})
+            params["teacher"] = ConsistencyTraining.like(teacher or ConsistencyTraining(),
+                                                         **flat)
             names = ", ".join(f"{k}=..." for k in flat)
             warnings.warn(
-                f"TeacherStudent({names}) is now TeacherStudent(teacher=ConsistencyTraining("
-                f"{names})); the flat form will be removed in a future release.",
-                FutureWarning, stacklevel=2)
+                f"TeacherStudent({names}) is now TeacherStudent(teacher="
+                f"{ConsistencyTraining.new_form(flat)}); the flat form will be removed in a "
+                "future release.", FutureWarning, stacklevel=2)
         return super().__call__(*args, **params)
 
 
@@ -124,10 +115,10 @@ class TeacherStudent(Estimator, metaclass=_FlatParameters):
     Args:
         teacher: a `ConsistencyTraining` (default: `ConsistencyTraining()`, FixMatch). Its
             `method` and `algorithm_params` are the teacher's algorithm; its other settings
-            (network, views, batch, optimizer, seed, ...) are every stage's; its `steps`, or
-            `budget_s` in wall-clock seconds, is the whole recipe's budget, which
-            `teacher_share` splits between the teacher and the students.
-        teacher_share: the teacher's share of `steps` (`plan_steps`) or of `budget_s`.
+            (network, views, batch, optimizer, seed, ...) are every stage's; its `budget`
+            (steps, or seconds of wall clock) is the whole recipe's, which `teacher_share`
+            splits between the teacher and the students.
+        teacher_share: the teacher's share of the budget's steps (`plan_steps`) or seconds.
         rounds: students trained one after the other, each labelling the pool for the next.
         targets: `"hard"`: the teacher's top class; `"soft"`: its class probabilities.
         target_threshold: unlabeled images whose top teacher probability is lower are left
@@ -230,7 +221,7 @@ class TeacherStudent(Estimator, metaclass=_FlatParameters):
         params = dict(params)
         nested = params.pop("teacher", None)
         if isinstance(nested, dict):
-            params.update(nested.get("params") or {})
+            params.update(ConsistencyTraining.options_of(nested.get("params") or {}))
         if "method" in params:
             params["teacher"] = params.pop("method")
         return params
@@ -265,7 +256,7 @@ class TeacherStudent(Estimator, metaclass=_FlatParameters):
         plan = getattr(self, "steps_plan_", None)
         students = ", ".join(map(str, plan[1:])) if plan else ""
         split = "" if plan is None else f" (teacher {plan[0]}, students {students})"
-        return f"budget: {self._teacher().steps} steps{split}"
+        return f"budget: {self._teacher()._spec('budget').steps} steps{split}"
 
     def result_stages(self) -> list[tuple[str, str]]:
         teacher = [(f"  teacher ({self._teacher().method})", "teacher")] \
@@ -304,7 +295,8 @@ class TeacherStudent(Estimator, metaclass=_FlatParameters):
         """
         p.validate_params(self)
         settings = self._teacher()
-        p.validate_params(settings)
+        settings._validate()
+        budget = settings._spec("budget")
         if unlabeled_files is not None or unlabeled_targets is not None:
             raise InputError("TeacherStudent keeps the unlabeled images in memory and makes "
                              "its own targets: pass neither unlabeled_files nor "
@@ -324,29 +316,57 @@ class TeacherStudent(Estimator, metaclass=_FlatParameters):
         if not rounds:  # as scikit-learn's self-training: fit on the labels alone
             warnings.warn("no unlabeled rows: TeacherStudent trains its teacher alone, on "
                           "the labels, and no student.", FewLabelsWarning, stacklevel=2)
-        plan = (plan_steps(settings.steps, self.teacher_share, rounds, settings.steps_per_epoch)
-                if rounds else [settings.steps])
+        plan = (plan_steps(budget.steps, self.teacher_share, rounds, budget.steps_per_epoch)
+                if rounds else [budget.steps])
         common = {"X": X, "y": y, "classes": classes, "validation_data": validation,
                   "y_hidden": y_hidden}
-        budget_s = settings.budget_s
-        share = self.teacher_share if rounds else 1.0
-        policy = _stage_policy(checkpoint, 0)
-        teacher = self._stage(0, plan[0], None if budget_s is None else budget_s * share).fit(
-            **common, checkpoint=policy)
-        self.stages_ = [_stage_record("teacher", teacher, validation)]
-        students = self._students(teacher, common, pool=pool, plan=plan,
-                                  spent=_spent_s(teacher, policy), checkpoint=checkpoint)
+        stages = self._checkpoints(checkpoint, X, y, classes)
+        journal = stages.journal
+        self.stages_ = journal.records  # (restored with the journal when the run resumes)
+        if journal.finished:
+            teacher = self._restored(0, plan, common, journal)
+        else:
+            budget_s = budget.seconds
+            share = self.teacher_share if rounds else 1.0
+            resumed = stages.resuming
+            teacher = self._stage(0, plan[0], None if budget_s is None else budget_s * share
+                                  ).fit(**common, checkpoint=stages)
+            journal.finish(teacher, _stage_record("teacher", teacher, validation),
+                           _spent_s(teacher, resumed))
+        students = self._students(teacher, common, pool=pool, plan=plan, stages=stages)
         previous = ([teacher, *students])[-2] if students else teacher
         self._fitted(teacher, students, previous, classes, X)
         return self
 
-    def _students(self, teacher, common: dict, *, pool, plan: list[int], spent: float,
-                  checkpoint) -> list[ConsistencyTraining]:
+    def _checkpoints(self, policy, X, y, classes):
+        """The run's checkpoints: one store and one journal for every stage
+        (`fewlabels.training.stages`); each stage adds its own fingerprint."""
+        from fewlabels.training.checkpoint import array_fingerprint
+        from fewlabels.training.stages import StageCheckpoints
+
+        settings = self.params_json()
+        settings["teacher"]["params"] = self._teacher()._settings()
+        return StageCheckpoints(policy, _RecipeJournal(), {
+            "estimator": type(self).__name__, "classes": [str(c) for c in classes],
+            "params": settings, "data": array_fingerprint(X, y)})
+
+    def _restored(self, r: int, plan: list[int], common: dict,
+                  journal: _RecipeJournal) -> ConsistencyTraining:
+        """Stage `r`, finished before the run was stopped, as the journal kept it."""
+        state, weights = journal.finished[r]
+        state = dict(state)
+        stage = self._stage(r, plan[r], state.pop("seconds"))
+        return stage.restore_fitted(state, weights, common["X"], common["classes"])
+
+    def _students(self, teacher, common: dict, *, pool, plan: list[int],
+                  stages) -> list[ConsistencyTraining]:
         """Label the pool with the last stage and train the next student on it, `rounds`
         times (none without a pool); each student gets what is left of a wall-clock
-        budget, shared with those still to come."""
+        budget, shared with those still to come. Students the journal has finished are
+        restored, not trained again."""
         from fewlabels.training.labelling import predict_views
 
+        journal = stages.journal
         X, y, y_hidden, validation = (common[k] for k in ("X", "y", "y_hidden",
                                                            "validation_data"))
         hidden = None if y_hidden is None else y_hidden[pool]
@@ -354,9 +374,13 @@ class TeacherStudent(Estimator, metaclass=_FlatParameters):
         n_classes = len(common["classes"])
         prior = (np.bincount(y[y >= 0], minlength=n_classes) / np.sum(y >= 0)
                  if self.class_balance else None)
-        budget_s = self._teacher().budget_s
+        budget_s = self._teacher()._spec("budget").seconds
         current, students = teacher, []
         for r in range(1, len(plan)):
+            if r < len(journal.finished):
+                current = self._restored(r, plan, common, journal)
+                students.append(current)
+                continue
             start = time.perf_counter()
             proba = predict_views(current.model_, X[pool], flip=flip)
             kept = pool_selection(proba, self.target_threshold, prior)
@@ -364,17 +388,19 @@ class TeacherStudent(Estimator, metaclass=_FlatParameters):
             if self.class_balance:  # the students learn the selected rows only
                 targets = np.zeros_like(proba)
                 targets[kept] = proba[kept]
-            labelling_s = time.perf_counter() - start
-            spent += labelling_s
-            self.stages_[-1].update(labels=_labels_record(proba, hidden, kept),
-                                    labelling_s=round(labelling_s, 3))
+            resumed = stages.resuming  # inside this student: the journal has its labelling
+            if not resumed:
+                labelling_s = time.perf_counter() - start
+                journal.spent += labelling_s
+                self.stages_[-1].update(labels=_labels_record(proba, hidden, kept),
+                                        labelling_s=round(labelling_s, 3))
+            journal.stage = f"stage_{r}"
             budget = (None if budget_s is None else
-                      stage_budget(budget_s, spent, len(plan) - r))
-            policy = _stage_policy(checkpoint, r)
+                      stage_budget(budget_s, journal.spent, len(plan) - r))
             student = self._stage(r, plan[r], budget).fit(
-                **common, checkpoint=policy, unlabeled_targets=targets)
-            spent += _spent_s(student, policy)
-            self.stages_.append(_stage_record(f"student {r}", student, validation))
+                **common, checkpoint=stages, unlabeled_targets=targets)
+            journal.finish(student, _stage_record(f"student {r}", student, validation),
+                           _spent_s(student, resumed))
             students.append(student)
             current = student
         return students
@@ -420,8 +446,8 @@ class TeacherStudent(Estimator, metaclass=_FlatParameters):
         self.wall_s_ = round(float(offsets[-1]), 3)
         self.n_steps_ = int(sum(s.n_steps_ for s in stages))
         self.steps_plan_ = [s.n_steps_ for s in stages]
-        self.budget_plan_s_ = (None if self._teacher().budget_s is None else
-                               [round(s.budget_s, 3) for s in stages])
+        self.budget_plan_s_ = (None if _seconds_of(self._teacher()) is None else
+                               [round(_seconds_of(s), 3) for s in stages])
         self.n_train_labeled_ = teacher.n_train_labeled_
         self.n_unlabeled_ = teacher.n_unlabeled_
 
@@ -442,9 +468,42 @@ class TeacherStudent(Estimator, metaclass=_FlatParameters):
         if not views:
             return views
         if self.student_view not in ("auto", "strong"):
-            student = self._stage(1, self._teacher().steps, None)._views(True, X)[1]
+            student = self._stage(1, 1, None)._views(True, X)[1]
             views.append(("student view", student))
         return views
+
+
+class _RecipeJournal(StageJournal):
+    """What a teacher-student run has done so far (checkpointed with every stage): the
+    stages finished, each as its fitted state and network weights, their records
+    (`stages_`), and the seconds spent of a wall-clock budget."""
+
+    def __init__(self) -> None:
+        super().__init__("stage_0")
+        self.finished: list[tuple[dict, list]] = []
+        self.records: list[dict] = []
+        self.spent = 0.0
+
+    def finish(self, stage: ConsistencyTraining, record: dict, spent_s: float) -> None:
+        """Stage `len(finished)` is done: keep it, its record and its seconds."""
+        state = {**stage.fitted_state(), "seconds": _seconds_of(stage)}
+        self.finished.append((state, stage.model_.get_weights()))
+        self.records.append(record)
+        self.spent += spent_s
+
+    def get_state(self) -> dict:
+        return {**super().get_state(), "states": [s for s, _ in self.finished],
+                "counts": [len(w) for _, w in self.finished], "records": self.records,
+                "spent": self.spent, "arrays": [a for _, w in self.finished for a in w]}
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        arrays, self.finished = list(state["arrays"]), []
+        for saved, count in zip(state["states"], state["counts"], strict=True):
+            self.finished.append((saved, arrays[:count]))
+            arrays = arrays[count:]
+        self.records[:] = state["records"]  # the list `stages_` is
+        self.spent = state["spent"]
 
 
 class _StudentStage(ConsistencyTraining):
@@ -477,16 +536,21 @@ def stage_budget(budget_s: float, spent_s: float, stages_left: int) -> float:
     return max(1e-3, (budget_s - spent_s) / stages_left)
 
 
-def _spent_s(stage: ConsistencyTraining, policy) -> float:
+def _spent_s(stage: ConsistencyTraining, resumed: bool) -> float:
     """The seconds a stage spent of a wall-clock budget: its training, and a student's
     timing; its whole budget when it resumed from a checkpoint (an earlier process's wall time
     is not recorded)."""
-    if stage.budget_s is None:
+    if _seconds_of(stage) is None:
         return 0.0
-    if policy is not None and policy.resume:
-        return stage.budget_s
+    if resumed:
+        return _seconds_of(stage)
     timing = stage.calibration_["wall_s"] if stage._timing_in_budget else 0.0
     return stage.wall_s_ + timing
+
+
+def _seconds_of(stage: ConsistencyTraining) -> float | None:
+    """A stage's wall-clock budget in seconds (None: it has steps)."""
+    return stage._spec("budget").seconds
 
 
 def average_model(models: list):
@@ -507,25 +571,12 @@ def average_model(models: list):
     return keras.Model(inputs, outputs, name="average_of_members")
 
 
-def _stage_policy(policy, r: int):
-    """Stage `r`'s checkpoint policy: its own folder; resumed when the run resumes and the
-    folder holds a checkpoint (always for the teacher, so a missing one is an error)."""
-    if policy is None:
-        return None
-    from fewlabels.training.checkpoint import CheckpointStore
-
-    directory = Path(policy.directory) / f"stage_{r}"
-    started = directory.is_dir() and bool(CheckpointStore(directory, policy.keep).paths())
-    return dataclasses.replace(policy, directory=directory,
-                               resume=policy.resume and (r == 0 or started))
-
-
 def _stage_record(role: str, stage: ConsistencyTraining, validation) -> dict:
     """What a stage did: role, algorithm, steps, wall time, final validation accuracy."""
     record = {"stage": role, "method": stage.method, "steps": stage.n_steps_,
               "wall_s": stage.wall_s_}
     if stage.calibration_ is not None:  # the steps were sized to a wall-clock budget
-        record.update(budget_s=round(stage.budget_s, 3), calibration=stage.calibration_)
+        record.update(budget_s=round(_seconds_of(stage), 3), calibration=stage.calibration_)
     if validation is not None:
         record["val_accuracy"] = round(float(np.mean(
             stage.predict_proba(validation[0]).argmax(1) == validation[1])), 6)

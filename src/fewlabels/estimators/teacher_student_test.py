@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fewlabels import TeacherStudent
+from fewlabels import Budget, TeacherStudent
 from fewlabels.data.builtin import load_builtin
 from fewlabels.data.images import digits_as_images
 from fewlabels.errors import InputError, TrainingInterruptedError
@@ -121,7 +121,7 @@ def stop_in_stage(monkeypatch, stage: str, step: int):
     original = TrainingRecorder.on_train_batch_end
 
     def patched(self, batch, logs=None):
-        if self.store.directory.name == stage and self.epoch_start + batch + 1 == step:
+        if self.fingerprint["stage"] == stage and self.epoch_start + batch + 1 == step:
             self.request_stop("SIGTERM")
         return original(self, batch, logs)
 
@@ -154,6 +154,8 @@ def test_a_run_stopped_inside_a_stage_resumes_to_the_uninterrupted_result(digits
             recipe().fit(x, y, checkpoint=CheckpointPolicy(tmp_path / "cut"))
     resumed = recipe().fit(
         x, y, checkpoint=CheckpointPolicy(tmp_path / "cut", resume=True))
+    # one store for every stage, as every fit checkpoints (the journal holds finished stages)
+    assert not [p for p in (tmp_path / "cut").iterdir() if p.is_dir()]
     for a, b in zip(whole.model_.get_weights(), resumed.model_.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_equal(resumed.history_, whole.history_)  # NaN where a stage logs none
@@ -281,9 +283,9 @@ def test_without_unlabeled_rows_the_teacher_trains_alone_and_says_so(digits):
 
 def test_the_flat_parameters_of_earlier_releases_still_build_the_same_recipe():
     with pytest.warns(FutureWarning, match=r"TeacherStudent\(teacher=ConsistencyTraining\("
-                                           r"method=..., steps=...\)\)"):
+                                           r"method=..., budget=Budget\(steps=...\)\)\)"):
         old = TeacherStudent(method="flexmatch", steps=40, rounds=2)
-    new = TeacherStudent(ConsistencyTraining(method="flexmatch", steps=40), rounds=2)
+    new = TeacherStudent(ConsistencyTraining(method="flexmatch", budget=Budget(40)), rounds=2)
     assert repr(old) == repr(new)
     with pytest.raises(TypeError, match="hidden_unitz"):  # a name of neither kind
         TeacherStudent(hidden_unitz=(8,))
@@ -301,8 +303,8 @@ def test_a_saved_recipe_of_an_earlier_release_loads_and_a_new_one_round_trips(di
     np.testing.assert_allclose(loaded.predict_proba(x[:5]), model.predict_proba(x[:5]),
                                atol=1e-6)
     config = read_json(tmp_path / "new" / "config.json")  # as earlier releases wrote it: flat
-    teacher = config["params"].pop("teacher")["params"]
-    config["params"].update(teacher)
+    teacher = ConsistencyTraining.options_of(config["params"].pop("teacher")["params"])
+    config["params"].update(teacher)  # every setting flat: hidden_units, steps, ...
     write_json(tmp_path / "new" / "config.json", config)
     old = load_estimator(tmp_path / "new")
     assert old.params_json() == model.params_json()

@@ -65,15 +65,16 @@ def choose_network(model, backbone: str | None, ndim: int) -> str:
     return network
 
 
-def build_network(network: str, X: np.ndarray, n_classes: int, params: dict):
-    """Build `network` for inputs like `X`, from an estimator's parameters.
+def build_network(network: str, X: np.ndarray, n_classes: int, spec):
+    """Build `network` for inputs like `X`, as a network spec sets it.
 
     Args:
-        network: `"mlp"`, `"cnn"`, `"wrn"` or `"transfer"` (see `choose_network`).
+        network: `"mlp"`, `"cnn"`, `"wrn"`, `"transfer"` or `"custom"` (see
+            `choose_network`).
         X: the training inputs (the MLP adapts its standardization to them).
         n_classes: the number of classes.
-        params: the estimator's parameters (`hidden_units`, `dropout`, `backbone`, ...;
-            `model` as given, for a custom network).
+        spec: a `fewlabels.estimators.specs.Network` (its `architecture` as given, for a
+            custom network; `hidden_units`, `dropout`, `backbone`, ...).
 
     Returns:
         An uncompiled Keras model from inputs to class probabilities.
@@ -83,25 +84,24 @@ def build_network(network: str, X: np.ndarray, n_classes: int, params: dict):
     if network == "custom":
         from fewlabels.models.custom import build_custom
 
-        return build_custom(params["model"], X.shape[1:], n_classes)
+        return build_custom(spec.architecture, X.shape[1:], n_classes)
     if network == "cnn":
-        return build_cnn(X.shape[1:], n_classes, dropout=params["dropout"],
-                         widths=tuple(params.get("cnn_widths", (32, 64, 128))))
+        return build_cnn(X.shape[1:], n_classes, dropout=spec.dropout,
+                         widths=tuple(spec.cnn_widths))
     if network == "wrn":
         return build_wrn(X.shape[1:], n_classes)
     if network == "transfer":
         from fewlabels.models.transfer import build_transfer_model
 
-        random = not pretrained(params["weights"])
+        random = not pretrained(spec.weights)
         return build_transfer_model(
-            params["backbone"], X.shape[1:], n_classes,
-            weights=None if random else params["weights"],
-            input_size=params["input_size"], head_units=params["head_units"],
-            dropout=params["dropout"],
+            spec.backbone, X.shape[1:], n_classes,
+            weights=None if random else spec.weights,
+            input_size=spec.input_size, head_units=spec.head_units, dropout=spec.dropout,
             frozen=not random,  # a random backbone has nothing to keep: it trains whole
         )
-    return build_mlp(X.shape[1], n_classes, hidden_units=params["hidden_units"],
-                     activation=params["activation"], dropout=params["dropout"], adapt_data=X)
+    return build_mlp(X.shape[1], n_classes, hidden_units=spec.hidden_units,
+                     activation=spec.activation, dropout=spec.dropout, adapt_data=X)
 
 
 def is_model_file(model) -> bool:

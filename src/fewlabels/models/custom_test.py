@@ -34,7 +34,7 @@ def test_a_keras_model_trains_saves_and_reloads_in_self_training(tmp_path):
     model.save(tmp_path / "run")
     again = load_estimator(tmp_path / "run")
     np.testing.assert_allclose(again.predict_proba(x), model.predict_proba(x), atol=1e-6)
-    assert model.params_json()["model"] == "custom:my_mlp"
+    assert model.params_json()["model"]["architecture"] == "custom:my_mlp"
 
 
 def test_a_function_building_the_network_serves_consistency_training():
@@ -92,8 +92,8 @@ def test_the_command_line_takes_a_keras_file_as_the_model_and_loads_it_safely(tm
                      "--model", str(tmp_path / "net.keras"), "--epochs", "3", "--rounds", "1",
                      "--no-finetune", "--no-baseline", "--verbose", "0"]) == 0
     assert load_estimator(run).model_.get_layer(index=1).units == 6  # its architecture
-    assert json.loads((run / "config.json").read_text())["params"]["model"].endswith(
-        "net.keras")
+    assert json.loads((run / "config.json").read_text())["params"]["model"][
+        "architecture"].endswith("net.keras")
     inputs = keras.Input((4,))  # a Lambda: refused by the inspection, before training
     unsafe = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(
         keras.layers.Lambda(lambda t: t * 2.0)(inputs)))

@@ -76,7 +76,7 @@ def main() -> int:
     import keras
     import numpy as np
 
-    from fewlabels import SelfTraining
+    from fewlabels import Budget, FineTune, Network, SelfTraining, Stopping
     from fewlabels.algorithms import names
     from fewlabels.data import hide_labels, load_builtin
     from fewlabels.data.images import load_image_dataset
@@ -96,7 +96,7 @@ def main() -> int:
     print("fixmatch with distribution alignment: finite loss", flush=True)
 
     # 120 steps: at 60, the cosine schedule leaves FixMatch on digits near 0.3 on some CPUs
-    fast = dict(steps=120, steps_per_epoch=20, batch_size=16, uratio=2)
+    fast = dict(budget=Budget(120, steps_per_epoch=20), batch_size=16, uratio=2)
     images = load_image_dataset("digits")
     y_partial, y_hidden = hide_labels(images.y, 10, seed=0)
     model = ConsistencyTraining(method="fixmatch", algorithm_params={"threshold": 0.5},
@@ -114,13 +114,14 @@ def main() -> int:
     print(f"fixmatch on wine rows: accuracy {accuracy:.3f}", flush=True)
     assert accuracy > 0.6, accuracy  # chance is about 0.4
 
-    selftrained = SelfTraining(epochs=30, min_steps=20, rounds=1).fit(x, y_rows)
+    selftrained = SelfTraining(stopping=Stopping(30, min_steps=20), rounds=1).fit(x, y_rows)
     accuracy = float(np.mean(selftrained.predict(x) == y))
     print(f"self-training on wine rows: accuracy {accuracy:.3f}", flush=True)
     assert accuracy > 0.6, accuracy
 
-    augmented = SelfTraining(model="cnn", cnn_widths=(8, 16, 16), augment="classic", epochs=40,
-                             min_steps=100, rounds=1, finetune_epochs=2)
+    augmented = SelfTraining(model=Network("cnn", cnn_widths=(8, 16, 16)), augment="classic",
+                             stopping=Stopping(40, min_steps=100), rounds=1,
+                             finetune=FineTune(2))
     augmented.fit(images.x, y_partial)
     accuracy = float(np.mean(augmented.predict(images.x_test) == images.y_test))
     print(f"self-training with classic augmentation on digit images: test accuracy "

@@ -262,8 +262,8 @@ def check_learns_at_its_defaults(name: str) -> None:
     learns from a teacher's targets has nothing to learn from alone, and passes."""
     import warnings
 
+    from fewlabels import Budget, ConsistencyTraining
     from fewlabels.data import hide_labels, load_images
-    from fewlabels.estimators.consistency import ConsistencyTraining
 
     if get(name).needs_targets:
         return
@@ -271,7 +271,8 @@ def check_learns_at_its_defaults(name: str) -> None:
     y, _ = hide_labels(data.y, 5, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collapse warnings: the accuracy says it
-        model = ConsistencyTraining(method=name, steps=LEARNS_STEPS, seed=0).fit(data.x, y)
+        model = ConsistencyTraining(method=name, budget=Budget(LEARNS_STEPS), seed=0).fit(
+            data.x, y)
     accuracy = model.evaluate(data.x_test, data.y_test)["accuracy"]
     assert accuracy > LEARNS_ABOVE, (
         f"{name} at its defaults scores {accuracy:.3f} after {LEARNS_STEPS} steps on digits "

@@ -296,9 +296,7 @@ def check_fingerprint(saved: dict, current: dict) -> None:
         old, new = saved.get(key), current.get(key)
         if json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True):
             if isinstance(old, dict) and isinstance(new, dict):
-                parts = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
-                         for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-                changed.append(f"{key} ({', '.join(parts)})")
+                changed.append(f"{key} ({', '.join(_changed_settings(old, new))})")
             elif isinstance(old, str) and len(old) == 64:  # a hash
                 changed.append(f"{key} (fingerprint {old[:12]} -> {str(new)[:12]})")
             else:
@@ -309,6 +307,18 @@ def check_fingerprint(saved: dict, current: dict) -> None:
             + "; ".join(changed) + ". Resume with the original settings and data, or start a "
             "new run (another --out, or --overwrite)."
         )
+
+
+def _changed_settings(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """`name: old -> new` for each setting that differs, nested ones as `budget.steps`."""
+    parts = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            parts += _changed_settings(a, b, f"{prefix}{k}.")
+        elif a != b:
+            parts.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return parts
 
 
 def array_fingerprint(*arrays: np.ndarray) -> str:

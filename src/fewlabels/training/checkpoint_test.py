@@ -193,7 +193,7 @@ def test_resume_refuses_another_algorithm_or_other_data_naming_it(tmp_path, digi
         with pytest.raises(TrainingInterruptedError):
             ConsistencyTraining(**PARAMS).fit(x, y, checkpoint=CheckpointPolicy(tmp_path))
     resume = CheckpointPolicy(tmp_path, resume=True)
-    with pytest.raises(ResumeMismatchError, match=r"algorithm .*method: 'flexmatch' -> 'fixmatch'"):
+    with pytest.raises(ResumeMismatchError, match=r"params \(.*method: 'flexmatch' -> 'fixmatch'"):
         ConsistencyTraining(**{**PARAMS, "method": "fixmatch"}).fit(x, y, checkpoint=resume)
     y2 = y.copy()
     y2[5] = (y2[5] + 1) % 10

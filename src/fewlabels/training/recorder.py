@@ -24,14 +24,11 @@ from fewlabels.errors import (
     TrainingInterruptedError,
 )
 from fewlabels.training.checkpoint import (
-    CheckpointPolicy,
     CheckpointStore,
-    architecture_fingerprint,
     capture,
     check_fingerprint,
     describe,
     restore,
-    state_variables,
 )
 
 
@@ -209,35 +206,6 @@ def refuse_earlier_run(store: CheckpointStore) -> None:
             f"{store.directory} holds checkpoints of an earlier run: pass --resume "
             "(resume=True) to continue it, or --overwrite to start over."
         )
-
-
-def start_recorder(policy: CheckpointPolicy | None, model: keras.Model, fingerprint: dict, *,
-                   stateful: dict | None = None) -> TrainingRecorder:
-    """The recorder of a run: fresh, or restored from `policy.directory` when resuming.
-
-    Args:
-        policy: checkpointing, or None (no checkpoints; NaN and SIGTERM still stop the run).
-        model: the compiled model, optimizer built.
-        fingerprint: what defines the run (the architecture is added here).
-        stateful: objects with `get_state`/`set_state` to checkpoint with it.
-
-    Raises:
-        CheckpointError: resuming without a usable checkpoint or with a changed run; or
-            not resuming while the folder already holds checkpoints.
-    """
-    variables, n_metrics = state_variables(model)
-    fingerprint = {**fingerprint, "architecture": architecture_fingerprint(variables)}
-    store = None if policy is None else CheckpointStore(policy.directory, policy.keep)
-    recorder = TrainingRecorder(
-        variables, store=store, fingerprint=fingerprint,
-        every_steps=None if policy is None else policy.every_steps,
-        every_seconds=None if policy is None else policy.every_seconds,
-        stateful=stateful, n_metric_variables=n_metrics)
-    if policy is not None and policy.resume:
-        recorder.resume_from(*store.latest())
-    elif store is not None:
-        refuse_earlier_run(store)
-    return recorder
 
 
 def measured(model: keras.Model, logs: dict | None) -> dict:

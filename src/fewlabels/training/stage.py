@@ -247,7 +247,7 @@ def _callbacks(model, validation, patience: int, start_epoch: int, checkpoint):
                                      start_from_epoch=start_epoch)
     callbacks.append(stopper)
     if checkpoint is not None:
-        recorder = checkpoint.recorder(model, stopper)
+        recorder = checkpoint.recorder(model, {"stopper": stopper})
     else:
         recorder = TrainingRecorder(state_variables(model)[0])
     callbacks.append(recorder)

@@ -141,8 +141,9 @@ def test_a_toml_config_sets_fit_options_and_the_command_line_overrides_it(tmp_pa
     run = tmp_path / "run"
     assert cli.main(["fit", "--config", str(config), "--out", str(run), "--epochs", "2"]) == 0
     saved = json.loads((run / "config.json").read_text())
-    assert saved["method"] == "supervised" and saved["params"]["epochs"] == 2
-    assert saved["params"]["hidden_units"] == [8] and saved["params"]["learning_rate"] == 0.02
+    params = saved["params"]  # the specs, every setting resolved
+    assert saved["method"] == "supervised" and params["stopping"]["epochs"] == 2
+    assert params["model"]["hidden_units"] == [8] and params["learning_rate"] == 0.02
     assert saved["baseline"] is False
 
 

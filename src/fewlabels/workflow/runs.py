@@ -25,6 +25,7 @@ from fewlabels.data.sources import is_image_source, labels_by_name, load_images
 from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsWarning, InputError
+from fewlabels.estimators.specs import Budget
 from fewlabels.files import csv_cell, file_sha256, inside, write_json, write_text
 from fewlabels.progress import counted, shown
 from fewlabels.validation import check_label_counts
@@ -375,7 +376,7 @@ def _image_batches(estimator, data, on_bad_image: str):
 
 
 
-DEMO_FIXMATCH = {"steps": 300, "steps_per_epoch": 50, "batch_size": 16, "uratio": 4}
+DEMO_FIXMATCH = {"budget": Budget(300, steps_per_epoch=50), "batch_size": 16, "uratio": 4}
 """The demo's FixMatch budget: 300 steps of 16 labeled and 64 unlabeled images."""
 
 

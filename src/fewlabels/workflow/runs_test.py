@@ -79,7 +79,7 @@ def test_make_estimator_refuses_unknown_methods():
         workflow.make_estimator("fixmatch-ish")
     assert workflow.make_estimator("supervised").rounds == 0
     fixmatch = workflow.make_estimator("fixmatch", threshold=0.8, steps=50)
-    assert fixmatch.steps == 50 and fixmatch.algorithm_params == {"threshold": 0.8}
+    assert fixmatch.budget.steps == 50 and fixmatch.algorithm_params == {"threshold": 0.8}
     with pytest.raises(FewLabelsError, match=r"fixmatch has no hyperparameter\(s\) \['rounds'\]"):
         workflow.make_estimator("fixmatch", rounds=3)  # at the door, before any data
     with pytest.raises(FewLabelsError, match=r"freematch has no hyperparameter\(s\) \['tau'\]"):
@@ -100,11 +100,11 @@ def test_auto_is_the_measured_default_for_the_data():
 
     assert type(estimator_for("auto", images=False)) is TableEnsemble
     recipe = estimator_for("auto", images=True, steps=60)
-    assert type(recipe) is TeacherStudent and recipe.teacher.steps == 60
+    assert type(recipe) is TeacherStudent and recipe.teacher.budget.steps == 60
     streamed = estimator_for("auto", images=True, streamed=True)
     assert type(streamed) is ConsistencyTraining and streamed.method == "softmatch"
     transfer = estimator_for("auto", images=True, backbone="MobileNetV2")
-    assert type(transfer) is SelfTraining and transfer.backbone == "MobileNetV2"
+    assert type(transfer) is SelfTraining and transfer.model.backbone == "MobileNetV2"
     assert type(estimator_for("self-training", images=True, epochs=3)) is SelfTraining
     # a parameter of another method: the error says what "auto" chose
     with pytest.raises(FewLabelsError, match=r"fixmatch has no hyperparameter\(s\) \['epochs'\]"
