@@ -40,6 +40,7 @@ from fewlabels.errors import (
     InputError,
     TrainingInterruptedError,
 )
+from fewlabels.training.distribute import STRATEGIES
 
 DEMO_SKIP = ("verbose",)
 """Estimator options `demo` does not offer (its verbosity is `--verbose`'s)."""
@@ -174,6 +175,10 @@ def _fit_parser(sub, method: str | None, defaults: dict, *, reading: bool = Fals
     fit.add_argument("--tensorboard", metavar="DIR", default=None,
                      help="also write every per-epoch metric as TensorBoard logs in DIR "
                      "(view them with: tensorboard --logdir DIR)")
+    fit.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                     help="the devices to train on: auto (every GPU of the host when it has "
+                     "several, else one device), none, mirrored (every local device), "
+                     "multi-worker (refused: TensorFlow's does not run Keras 3's fit)")
     fit.add_argument("--checkpoint-seconds", type=float, default=60.0, metavar="S",
                      help="checkpoint when S seconds passed since the last (default: 60)")
     verbose_option(fit)
@@ -424,7 +429,7 @@ def _run(args: argparse.Namespace) -> int:
             checkpoint_seconds=args.checkpoint_seconds, image_size=args.image_size,
             channels=args.channels, unlabeled=args.unlabeled,
             unlabeled_dir=args.unlabeled_dir, stream_unlabeled=args.stream_unlabeled,
-            tensorboard=args.tensorboard, **read,
+            tensorboard=args.tensorboard, strategy=args.strategy, **read,
             **estimator_kwargs(args),
         )
         _print_run(result)

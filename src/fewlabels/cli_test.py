@@ -610,3 +610,15 @@ def test_predictions_neutralize_cells_a_spreadsheet_would_run_as_formulas(tmp_pa
 def test_an_unknown_method_is_one_line_naming_the_methods(tmp_path, capsys):
     assert cli.main(["fit", "digits", "--method", "fixmath", "--out", str(tmp_path / "r")]) == 2
     assert "method must be one of ['auto', 'table-ensemble'" in capsys.readouterr().err
+
+
+def test_fit_strategy_runs_the_fit_in_a_mirrored_scope_and_refuses_multi_worker(
+        seed_file, tmp_path, capsys):
+    train, _, _ = seed_file
+    out = tmp_path / "run"
+    assert cli.main(["fit", str(train), "--out", str(out), "--method", "fixmatch", "--steps",
+                     "20", "--strategy", "mirrored", "--no-baseline", "--verbose", "0"]) == 0
+    assert json.loads((out / "config.json").read_text())["strategy"] == "mirrored"
+    code = cli.main(["fit", str(train), "--out", str(tmp_path / "r2"), "--strategy",
+                     "multi-worker"])
+    assert code == 2 and "keras-team/keras#20585" in capsys.readouterr().err

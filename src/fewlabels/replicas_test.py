@@ -50,3 +50,33 @@ def test_freematchs_fairness_term_is_per_replica_and_stays_close(runs):
     one, two = runs["freematch"]["1"], runs["freematch"]["2"]
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=2e-2)
     assert not np.allclose(two["loss"], one["loss"], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def estimators():
+    done = subprocess.run([sys.executable, "-m", "fewlabels.testing.two_replicas",
+                           "estimators"], capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", ["fixmatch", "self-training"])
+def test_a_whole_fit_in_a_mirrored_scope_follows_one_device(estimators, name):
+    # `distributed("mirrored")` around the fit: the networks are built in the scope, one step
+    # per compiled call, validation by a direct call. Without dropout (its masks are drawn
+    # per replica) the trajectory is the one device's.
+    one, two = estimators["1"][name], estimators["2"][name]
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
+    np.testing.assert_allclose(two["proba"], one["proba"], atol=1e-5)
+
+
+def test_multi_worker_is_refused_naming_the_upstream_issue():
+    from fewlabels.errors import FewLabelsError
+    from fewlabels.training.distribute import build_strategy
+
+    with pytest.raises(FewLabelsError, match=r"keras-team/keras#20585"):
+        build_strategy("multi-worker")
+    with pytest.raises(FewLabelsError, match=r"strategy must be one of"):
+        build_strategy("ring")
+    assert build_strategy("none") is None

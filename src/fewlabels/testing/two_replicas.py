@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 CASES = {  # low thresholds, so that the state moves within a few steps
     "fixmatch": {"threshold": 0.3, "distribution_alignment": True},
@@ -49,6 +51,41 @@ def run(strategy, method: str, params: dict, steps: int = 12) -> dict:
             "state": state}
 
 
+def fit_estimators(strategy) -> dict:
+    """Consistency training (FixMatch) and self-training fitted inside `strategy`'s scope,
+    as `fewlabels.training.distribute.distributed` runs them: the losses per epoch and the
+    probabilities of a few rows."""
+    import numpy as np
+
+    from fewlabels import Budget, ConsistencyTraining, Network, SelfTraining, Stopping
+    from fewlabels.training.checkpoint import CheckpointPolicy
+    from fewlabels.training.distribute import distributed
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int)
+    y[64:] = -1
+    estimators = {
+        "fixmatch": ConsistencyTraining(
+            method="fixmatch", model=Network(hidden_units=(16,), dropout=0.0), batch_size=8,
+            uratio=2,
+            budget=Budget(20, steps_per_epoch=10), algorithm_params={"threshold": 0.5},
+            jit_compile=False),
+        "self-training": SelfTraining(
+            model=Network(hidden_units=(16,), dropout=0.0), stopping=Stopping(4, min_steps=0),
+            rounds=1,
+            finetune=False, batch_size=8),
+    }
+    out = {}
+    with distributed(strategy), tempfile.TemporaryDirectory() as folder:
+        for name, estimator in estimators.items():  # checkpointed: every variable is read
+            estimator.fit(x, y, checkpoint=CheckpointPolicy(Path(folder) / name))
+            history = getattr(estimator, "history_", None) or estimator.stages_[0]["history"]
+            out[name] = {"loss": history["loss"],
+                         "proba": estimator.predict_proba(x[:8]).tolist()}
+    return out
+
+
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
@@ -59,8 +96,13 @@ def main() -> None:
     # its collective keys.
     strategies = {1: tf.distribute.get_strategy(),
                   2: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}
-    out = {method: {n: run(strategy, method, CASES[method]) for n, strategy in strategies.items()}
-           for method in sys.argv[1:] or list(CASES)}
+    if sys.argv[1:] == ["estimators"]:
+        out = {n: fit_estimators(None if n == 1 else strategy)
+               for n, strategy in strategies.items()}
+    else:
+        out = {method: {n: run(strategy, method, CASES[method])
+                        for n, strategy in strategies.items()}
+               for method in sys.argv[1:] or list(CASES)}
     print(json.dumps(out))
 
 

@@ -256,7 +256,7 @@ def describe(variables: list) -> list[list]:
 
 def capture(variables: list) -> list[np.ndarray]:
     """The variables' current values, as NumPy arrays."""
-    return [np.array(keras.ops.convert_to_numpy(v.value)) for v in variables]
+    return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]  # (mirrored ones too)
 
 
 def restore(variables: list, arrays: list[np.ndarray], described: list[list]) -> None:

@@ -94,7 +94,11 @@ class ValidationLoss(keras.callbacks.Callback):
         self.targets = np.asarray(targets, dtype=np.float64)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        proba = np.asarray(self.model.predict_on_batch(self.x), dtype=np.float64)
+        from fewlabels.training.distribute import replicated
+
+        proba = np.asarray(keras.ops.convert_to_numpy(self.model(self.x, training=False))
+                           if replicated() else self.model.predict_on_batch(self.x),
+                           dtype=np.float64)
         if logs is not None:
             clipped = np.clip(proba / proba.sum(axis=1, keepdims=True), 1e-7, 1 - 1e-7)
             logs["val_loss"] = float(np.mean(-np.sum(self.targets * np.log(clipped), axis=1)))
@@ -180,14 +184,14 @@ def train_stage(
             the stream: new transforms every epoch, the same ones for the same seed.
         seed, verbose: seeds the order and the augmentation; 0 quiet, 1 one line for the
             stage, 2 Keras's own line per epoch.
-        checkpoint: a `fewlabels.training.stages.StageCheckpoints` that makes a recorder
-            (checkpoints at epoch ends, resume), or None.
+        checkpoint: the run's `fewlabels.training.stages.StageCheckpoints`, or None.
 
     Returns:
         A record: `epochs` (passes) run, `best_epoch` (1-based, in passes),
         `passes_per_epoch`, `wall_s` and the Keras `history` (one entry per Keras epoch).
     """
     from fewlabels.stepwise import indexed_stream
+    from fewlabels.training.distribute import steps_per_call
     from fewlabels.training.recorder import fit_resumable
 
     quiet_retracing()
@@ -198,7 +202,7 @@ def train_stage(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.CategoricalCrossentropy(),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        steps_per_execution=steps,
+        steps_per_execution=steps_per_call(steps),
     )
     model.optimizer.build(model.trainable_variables)
     make_batch = _batches(x, targets, sample_weight, batch_size, augment, seed)

@@ -14,6 +14,7 @@ from fewlabels import report
 from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.files import inside, write_json
+from fewlabels.training.distribute import build_strategy, distributed
 from fewlabels.workflow import reporting
 from fewlabels.workflow.html_report import save_examples, write_report
 from fewlabels.workflow.rundir import (
@@ -195,6 +196,7 @@ def run_experiment(
     checkpoint_seconds: float | None = 60.0,
     unlabeled_files=None,
     tensorboard: str | Path | None = None,
+    strategy: str = "auto",
 ) -> RunResult:
     """Fit a method, compare it with a supervised baseline on test data, and write a run dir.
 
@@ -219,18 +221,19 @@ def run_experiment(
         unlabeled_files: more unlabeled images, streamed from disk during training
             (`fewlabels.data.folders.ImageFiles`; consistency methods only).
         tensorboard: also write every per-epoch metric as TensorBoard logs here.
+        strategy: the devices the method and its baseline train on: `"auto"`, `"none"`,
+            `"mirrored"` (`fewlabels.training.distribute.build_strategy`).
 
     Returns:
         A `RunResult`.
     """
     out = check_run_dir(out, overwrite, resume)
+    devices = build_strategy(strategy)  # (an unknown or unsupported one, at the door)
     _check_tensorboard(tensorboard)
-    seed = estimator.split_seed()
     x, y, y_hidden, x_test, y_test, test_source = _split_test(
         np.asarray(x), np.asarray(y, dtype=np.int64), y_hidden, x_test, y_test,
-        test_fraction=test_fraction, seed=seed)
-    if labels_per_class is not None:
-        y, y_hidden = _keep_labels(y, y_hidden, labels_per_class, seed)
+        test_fraction=test_fraction, seed=estimator.split_seed(),
+        labels_per_class=labels_per_class)
     estimator.set_verbose(verbose)
     method = estimator.method_name()
     streamed = _streamed(estimator, method, unlabeled_files)
@@ -241,11 +244,9 @@ def run_experiment(
         policy = functools.partial(checkpoint_policy, out, resume=resume,
                                    checkpoint_steps=checkpoint_steps,
                                    checkpoint_seconds=checkpoint_seconds)
-        say(verbose, f"== {method} ==")
-        estimator.fit(x, y, classes=classes, y_hidden=y_hidden, checkpoint=policy("main"),
-                      **streamed)
-        baseline_estimator = _baseline(estimator, method, baseline, x, y, classes, policy=policy,
-                                       streamed=streamed, verbose=verbose)
+        baseline_estimator = _train(estimator, method, baseline, devices=devices,
+                                    data=(x, y, classes, y_hidden), policy=policy,
+                                    streamed=streamed, verbose=verbose)
         results = _score(estimator, baseline_estimator, x_test, y_test)
         save_examples(out, estimator, x_test, y_test)  # (image runs: shown in the report)
         _write_run(out, estimator, baseline_estimator, results, test_source=test_source,
@@ -254,6 +255,19 @@ def run_experiment(
                    tensorboard=tensorboard)
     table = report.comparison_table(results) if results else "(no test rows)"
     return RunResult(run_dir=out, estimator=estimator, results=results, table=table)
+
+
+def _train(estimator, method: str, baseline: bool, *, devices, data: tuple, policy,
+           streamed: dict, verbose: int):
+    """The method's fit, then its supervised baseline's (returned), both on `devices` (a
+    `tf.distribute` strategy, or None for one device)."""
+    x, y, classes, y_hidden = data
+    say(verbose, f"== {method} ==")
+    with distributed(devices):  # every network of a fit is built in its scope
+        estimator.fit(x, y, classes=classes, y_hidden=y_hidden, checkpoint=policy("main"),
+                      **streamed)
+        return _baseline(estimator, method, baseline, x, y, classes, policy=policy,
+                         streamed=streamed, verbose=verbose)
 
 
 def _baseline(estimator, method: str, baseline: bool, x, y, classes, *, policy, streamed: dict,
@@ -289,7 +303,18 @@ def _score(estimator, baseline_estimator, x_test, y_test) -> list[dict]:
                       for name, stage in estimator.result_stages()]
 
 
-def _split_test(x, y, y_hidden, x_test, y_test, *, test_fraction: float, seed: int):
+def _split_test(x, y, y_hidden, x_test, y_test, *, test_fraction: float, seed: int,
+                labels_per_class: int | None = None):
+    """The training and test data (`_held_out`), then `labels_per_class` labels of each
+    class kept for training, when asked."""
+    x, y, y_hidden, x_test, y_test, source = _held_out(x, y, y_hidden, x_test, y_test,
+                                                       test_fraction=test_fraction, seed=seed)
+    if labels_per_class is not None:
+        y, y_hidden = _keep_labels(y, y_hidden, labels_per_class, seed)
+    return x, y, y_hidden, x_test, y_test, source
+
+
+def _held_out(x, y, y_hidden, x_test, y_test, *, test_fraction: float, seed: int):
     """Hold out `test_fraction` of each labeled class as test data, unless test data is
     given; warn when the test rows are too few to measure."""
     if y_hidden is not None:

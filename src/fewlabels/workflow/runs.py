@@ -71,6 +71,7 @@ def fit_run(
     checkpoint_steps: int | None = None,
     checkpoint_seconds: float | None = 60.0,
     tensorboard: str | Path | None = None,
+    strategy: str = "auto",
     **params: Any,
 ) -> RunResult:
     """Train on a table or on images and write a run directory (what `fewlabels fit` does).
@@ -86,11 +87,9 @@ def fit_run(
         test, label_column, delimiter, header, encoding, image_size, channels, unlabeled,
             unlabeled_dir, on_bad_image, stream_unlabeled: how to read the data (see
             `load_training_data`).
-        test_fraction, labels_per_class: see `run_experiment`.
-        baseline: also train the supervised-only baseline with the same budget.
-        overwrite: allow a non-empty run directory.
+        test_fraction, labels_per_class, baseline, overwrite: see `run_experiment`.
         verbose: 0 quiet; 1 one short line per epoch or stage; 2 Keras's own lines.
-        resume, checkpoint_steps, checkpoint_seconds, tensorboard: see `run_experiment`.
+        resume, checkpoint_steps, checkpoint_seconds, tensorboard, strategy: `run_experiment`'s.
         **params: the method's estimator parameters (`threshold`, `rounds`, `seed`, ...).
 
     Returns:
@@ -116,7 +115,7 @@ def fit_run(
             "test_data": None if test is None else str(test), "test_fraction": test_fraction,
             "labels_per_class": labels_per_class, "read": loaded["read"],
             "feature_names": loaded["feature_names"], "baseline": baseline,
-            "stream_unlabeled": stream_unlabeled,
+            "stream_unlabeled": stream_unlabeled, "strategy": strategy,
         }
         return run_experiment(
             loaded["x"], loaded["y"], loaded["classes"], out=out, estimator=estimator,
@@ -124,7 +123,7 @@ def fit_run(
             labels_per_class=labels_per_class, baseline=baseline, overwrite=overwrite,
             config=config, verbose=verbose, resume=resume, checkpoint_steps=checkpoint_steps,
             checkpoint_seconds=checkpoint_seconds, unlabeled_files=loaded["unlabeled_files"],
-            tensorboard=tensorboard,
+            tensorboard=tensorboard, strategy=strategy,
         )
 
 
