@@ -80,3 +80,15 @@ def test_multi_worker_is_refused_naming_the_upstream_issue():
     with pytest.raises(FewLabelsError, match=r"strategy must be one of"):
         build_strategy("ring")
     assert build_strategy("none") is None
+
+
+def test_mirrored_is_refused_on_another_keras_backend(monkeypatch):
+    import keras
+
+    from fewlabels.errors import FewLabelsError
+    from fewlabels.training.distribute import build_strategy
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(FewLabelsError, match=r"Keras runs on jax here: use strategy='none'"):
+        build_strategy("mirrored")
+    assert build_strategy("auto") is None  # one device

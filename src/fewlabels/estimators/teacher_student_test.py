@@ -10,12 +10,8 @@ from fewlabels.data.images import digits_as_images
 from fewlabels.errors import InputError, TrainingInterruptedError
 from fewlabels.estimators import load_estimator
 from fewlabels.estimators.consistency import ConsistencyTraining
-from fewlabels.estimators.teacher_student import (
-    _StudentStage,
-    plan_steps,
-    pool_selection,
-    stage_budget,
-)
+from fewlabels.estimators.recipe import plan_steps, pool_selection, stage_budget
+from fewlabels.estimators.teacher_student import _StudentStage
 from fewlabels.training.budget_test import fills
 from fewlabels.training.checkpoint import CheckpointPolicy
 from fewlabels.training.labelling import predict_views, reestimate_batchnorm

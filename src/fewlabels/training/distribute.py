@@ -41,20 +41,29 @@ def build_strategy(name: str):
     Args:
         name: `"auto"` (mirrored when the host has several GPUs, else one device),
             `"none"` (one device), `"mirrored"` (every local GPU, or every logical CPU
-            device when there is no GPU), or `"multi-worker"` (refused: see the module).
+            device when there is no GPU; TensorFlow backend only), or `"multi-worker"`
+            (refused: see the module).
 
     Returns:
         A strategy, or None for one device.
     """
-    import tensorflow as tf
+    import keras
 
     if name not in STRATEGIES:
         raise InputError(f"strategy must be one of {list(STRATEGIES)}; got {name!r}.")
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        if name == "mirrored":
+            raise InputError(f"strategy='mirrored' is TensorFlow's MirroredStrategy; Keras "
+                             f"runs on {backend} here: use strategy='none'.")
+        name = "none" if name == "auto" else name
     if name == "multi-worker":
         raise InputError(
             "strategy='multi-worker': TensorFlow's MultiWorkerMirroredStrategy does not run "
             "Keras 3's fit in the installed versions (keras-team/keras#20585); use "
             "'mirrored' for the devices of one host.")
+    import tensorflow as tf
+
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     if name == "none" or (name == "auto" and len(gpus) < 2):
         return None
