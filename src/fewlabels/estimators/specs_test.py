@@ -88,6 +88,7 @@ def test_a_bare_value_is_the_spec_of_that_name_and_a_wrong_kind_is_named():
     (SelfTraining(stopping=Stopping(patience=-1)), r"stopping\.patience must be"),
     (SelfTraining(selection=Selection("best")), r"selection\.criterion must be one of"),
     (SelfTraining(budget=Budget(100)), r"budget: self-training's stages stop early"),
+    (SelfTraining(finetune=3), r"finetune must be a FineTune; got 3"),
 ])
 def test_a_bad_setting_is_named_with_its_spec_before_any_data_is_read(estimator, message):
     with pytest.raises(FewLabelsError, match=message):
