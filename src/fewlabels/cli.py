@@ -178,7 +178,7 @@ def _fit_parser(sub, method: str | None, defaults: dict, *, reading: bool = Fals
     fit.add_argument("--strategy", choices=STRATEGIES, default="auto",
                      help="the devices to train on: auto (every GPU of the host when it has "
                      "several, else one device), none, mirrored (every local device), "
-                     "multi-worker (refused: TensorFlow's does not run Keras 3's fit)")
+                     "multi-worker (the processes TF_CONFIG describes; KERAS_BACKEND=jax)")
     fit.add_argument("--checkpoint-seconds", type=float, default=60.0, metavar="S",
                      help="checkpoint when S seconds passed since the last (default: 60)")
     verbose_option(fit)
@@ -403,6 +403,9 @@ def _print_run(result) -> None:
     if result.results:
         print(f"\nPer class ({result.results[-1]['name']})")
         print(report.per_class_table(result.results[-1]["metrics"]))
+    if not result.written:
+        print(f"\nTrained as a worker of the cluster; its chief writes {result.run_dir}/")
+        return
     print(f"\nWrote {result.run_dir}/ (model.keras, config.json, classes.json, metrics.json, "
           "history.json, report.html)")
 

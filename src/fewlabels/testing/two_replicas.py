@@ -1,10 +1,13 @@
-"""Consistency training on one and on two replicas of `tf.distribute.MirroredStrategy`.
+"""Consistency training on one device and on two, as `fit --strategy mirrored` runs it.
 
 Run as a script (`python -m fewlabels.testing.two_replicas`), in a process of its own: the
-two logical CPU devices must be declared before TensorFlow starts. For each algorithm it
-trains the same small network from the same weights on the same stream, once on one device
-and once on two, and prints one JSON line: the loss per epoch, the final weights and every
-state variable as each replica holds it. `replicas_test.py` reads it.
+two devices must be declared before the backend starts. On TensorFlow they are two logical
+CPU devices under `tf.distribute.MirroredStrategy`; with `KERAS_BACKEND=jax`, two host
+devices (`XLA_FLAGS=--xla_force_host_platform_device_count=2`) under
+`keras.distribution.DataParallel`. For each algorithm it trains the same small network from
+the same weights on the same stream, once on one device and once on two, and prints one JSON
+line: the loss per epoch, the final weights and every state variable as each device holds
+it. `replicas_test.py` reads it.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ def run(strategy, method: str, params: dict, steps: int = 12) -> dict:
     from fewlabels.algorithms import create
     from fewlabels.ssl_data import ssl_stream
     from fewlabels.ssl_model import SemiSupervisedModel
+    from fewlabels.training.distribute import distributed
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(256, 8)).astype("float32")
     y = np.full(256, -1)
     y[:32] = np.arange(32) % 4
-    with strategy.scope():
+    with distributed(strategy):
         keras.utils.set_random_seed(1)
         net = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
                                 keras.layers.Dense(4, activation="softmax")])
@@ -45,16 +49,25 @@ def run(strategy, method: str, params: dict, steps: int = 12) -> dict:
         model.compile(optimizer=keras.optimizers.SGD(0.1))
     stream = ssl_stream(x, y, batch_size=8, uratio=2, seed=0)[0]
     history = model.fit(stream, steps_per_epoch=steps // 2, epochs=2, verbose=0).history
-    state = {v.name: [np.asarray(r).tolist() for r in strategy.experimental_local_results(v.value)]
+    state = {v.name: [np.asarray(r).tolist() for r in _copies(strategy, v)]
              for v in model.non_trainable_variables}
     return {"loss": history["loss"], "weights": [w.tolist() for w in net.get_weights()],
             "state": state}
 
 
+def _copies(strategy, variable) -> list:
+    """The copy of `variable` each device holds."""
+    if strategy is None:
+        return [variable.value]
+    if hasattr(strategy, "experimental_local_results"):  # tf.distribute
+        return list(strategy.experimental_local_results(variable.value))
+    return [shard.data for shard in variable.value.addressable_shards]  # a JAX array
+
+
 def fit_estimators(strategy) -> dict:
-    """Consistency training (FixMatch) and self-training fitted inside `strategy`'s scope,
-    as `fewlabels.training.distribute.distributed` runs them: the losses per epoch and the
-    probabilities of a few rows."""
+    """Consistency training (FixMatch, FlexMatch) and self-training fitted inside
+    `strategy`'s scope, as `fewlabels.training.distribute.distributed` runs them: the losses
+    per epoch and the probabilities of a few rows."""
     import numpy as np
 
     from fewlabels import Budget, ConsistencyTraining, Network, SelfTraining, Stopping
@@ -68,6 +81,11 @@ def fit_estimators(strategy) -> dict:
     estimators = {
         "fixmatch": ConsistencyTraining(
             method="fixmatch", model=Network(hidden_units=(16,), dropout=0.0), batch_size=8,
+            uratio=2,
+            budget=Budget(20, steps_per_epoch=10), algorithm_params={"threshold": 0.5},
+            jit_compile=False),
+        "flexmatch": ConsistencyTraining(
+            method="flexmatch", model=Network(hidden_units=(16,), dropout=0.0), batch_size=8,
             uratio=2,
             budget=Budget(20, steps_per_epoch=10), algorithm_params={"threshold": 0.5},
             jit_compile=False),
@@ -86,16 +104,31 @@ def fit_estimators(strategy) -> dict:
     return out
 
 
-def main() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+def two_devices() -> dict:
+    """One device and two, on the running backend: `{1: None, 2: strategy}`."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        from fewlabels.training.distribute import build_strategy
+
+        assert len(jax.devices()) == 2, jax.devices()
+        return {1: None, 2: build_strategy("mirrored")}
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     # One strategy for every two-replica run: a second one in the same process would reuse
     # its collective keys.
-    strategies = {1: tf.distribute.get_strategy(),
-                  2: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}
+    return {1: None, 2: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}
+
+
+def main() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + " --xla_force_host_platform_device_count=2").strip()
+    strategies = two_devices()
     if sys.argv[1:] == ["estimators"]:
         out = {n: fit_estimators(None if n == 1 else strategy)
                for n, strategy in strategies.items()}

@@ -60,6 +60,8 @@ class CheckpointPolicy:
             on the time trigger).
         every_seconds: also write one when this much wall time passed since the last.
         keep: how many checkpoints to keep.
+        write: write checkpoints (False: a worker of a multi-worker run, which resumes
+            from the chief's checkpoints and writes none).
     """
 
     directory: str | Path
@@ -67,6 +69,7 @@ class CheckpointPolicy:
     every_steps: int | None = None
     every_seconds: float | None = 60.0
     keep: int = 3
+    write: bool = True
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -97,11 +100,14 @@ class CheckpointStore:
     Args:
         directory: the folder (created on the first write).
         keep: checkpoints to keep; older ones are deleted after each write.
+        write: False for a store that is only read (a worker of a multi-worker run reads
+            the chief's): `save` then writes nothing.
     """
 
-    def __init__(self, directory: str | Path, keep: int = 3) -> None:
+    def __init__(self, directory: str | Path, keep: int = 3, write: bool = True) -> None:
         self.directory = Path(directory)
         self.keep = keep
+        self.write = write
 
     def paths(self) -> list[Path]:
         """The checkpoint files, oldest first."""
@@ -117,8 +123,10 @@ class CheckpointStore:
             CheckpointError: the write failed (a full disk, permissions); the message names
                 the previous checkpoint, which is intact.
         """
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"ckpt-{int(step):010d}.npz"
+        if not self.write:
+            return path
+        self.directory.mkdir(parents=True, exist_ok=True)
         record = {**meta, "format": FORMAT, "step": int(step), "n_arrays": len(arrays),
                   "sha256": _digest(arrays)}
         payload = {f"a{i:05d}": a for i, a in enumerate(arrays)}

@@ -67,7 +67,8 @@ class StageCheckpoints:
         self.policy = policy
         self.journal = journal
         self.fingerprint = fingerprint
-        self.store = None if policy is None else CheckpointStore(policy.directory, policy.keep)
+        self.store = None if policy is None else CheckpointStore(policy.directory, policy.keep,
+                                                                 policy.write)
         self.pending = None
         if policy is not None and policy.resume:
             self.pending = self.store.latest()
@@ -75,7 +76,7 @@ class StageCheckpoints:
             check_fingerprint({k: v for k, v in meta.get("fingerprint", {}).items()
                                if k not in STAGE_KEYS}, fingerprint)
             journal.set_state(stateful_states(arrays, meta)["journal"])
-        elif self.store is not None:
+        elif self.store is not None and self.store.write:
             refuse_earlier_run(self.store)
 
     @property

@@ -28,6 +28,7 @@ from fewlabels.workflow.rundir import (
     say,
     versions,
     write_manifest,
+    written_folder,
 )
 
 TABLE_METHOD = "table-ensemble"
@@ -52,12 +53,15 @@ class RunResult:
         estimator: the fitted estimator of the chosen method.
         results: one record per evaluated method/stage (`name`, `metrics`, ...).
         table: the comparison table, as printed.
+        written: whether this process wrote `run_dir` (False on a worker of a multi-worker
+            run: its chief writes it).
     """
 
     run_dir: Path
     estimator: Any
     results: list[dict]
     table: str
+    written: bool = True
 
 
 def methods() -> list[str]:
@@ -221,8 +225,8 @@ def run_experiment(
         unlabeled_files: more unlabeled images, streamed from disk during training
             (`fewlabels.data.folders.ImageFiles`; consistency methods only).
         tensorboard: also write every per-epoch metric as TensorBoard logs here.
-        strategy: the devices the method and its baseline train on: `"auto"`, `"none"`,
-            `"mirrored"` (`fewlabels.training.distribute.build_strategy`).
+        strategy: the devices the method and its baseline train on (`build_strategy`); in
+            a multi-worker run every process calls this, and only the chief writes `out`.
 
     Returns:
         A `RunResult`.
@@ -237,10 +241,10 @@ def run_experiment(
     estimator.set_verbose(verbose)
     method = estimator.method_name()
     streamed = _streamed(estimator, method, unlabeled_files)
-    with run_lock(out):
+    with run_lock(out), written_folder(out) as folder:  # a worker's: scratch (`is_chief`)
         if overwrite:
-            retire_previous_run(out)
-        write_manifest(out, list(RUN_FILES[:-1]))  # what a later overwrite may remove
+            retire_previous_run(folder)
+        write_manifest(folder, list(RUN_FILES[:-1]))  # what a later overwrite may remove
         policy = functools.partial(checkpoint_policy, out, resume=resume,
                                    checkpoint_steps=checkpoint_steps,
                                    checkpoint_seconds=checkpoint_seconds)
@@ -248,13 +252,13 @@ def run_experiment(
                                     data=(x, y, classes, y_hidden), policy=policy,
                                     streamed=streamed, verbose=verbose)
         results = _score(estimator, baseline_estimator, x_test, y_test)
-        save_examples(out, estimator, x_test, y_test)  # (image runs: shown in the report)
-        _write_run(out, estimator, baseline_estimator, results, test_source=test_source,
+        save_examples(folder, estimator, x_test, y_test)  # (image runs: shown in the report)
+        _write_run(folder, estimator, baseline_estimator, results, test_source=test_source,
                    n_test=0 if y_test is None else len(y_test),
                    config={"method": method, **(config or {}), "test": test_source},
                    tensorboard=tensorboard)
-    table = report.comparison_table(results) if results else "(no test rows)"
-    return RunResult(run_dir=out, estimator=estimator, results=results, table=table)
+    return RunResult(run_dir=out, estimator=estimator, results=results, written=folder == out,
+                     table=report.comparison_table(results) if results else "(no test rows)")
 
 
 def _train(estimator, method: str, baseline: bool, *, devices, data: tuple, policy,

@@ -45,9 +45,14 @@ def check_run_dir(out: str | Path, overwrite: bool, resume: bool = False) -> Pat
         resume: continue the unfinished run in it.
 
     Returns:
-        `out`, as a `Path`.
+        `out`, as a `Path`. A worker of a multi-worker run checks nothing: the chief
+        (`fewlabels.training.distribute.is_chief`) owns the directory.
     """
+    from fewlabels.training.distribute import is_chief
+
     out = Path(out)
+    if not is_chief():
+        return out
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory.")
     checkpoints = out / CHECKPOINTS
@@ -131,11 +136,18 @@ def run_lock(out: Path):
     thread the lock nests: `fit_run` takes it before reading the data, and the
     `run_experiment` it calls holds it already.
 
+    A worker of a multi-worker run takes no lock: only the chief writes the directory.
+
     Raises:
         InputError: another process holds the lock.
     """
     import fcntl
 
+    from fewlabels.training.distribute import is_chief
+
+    if not is_chief():
+        yield
+        return
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     key = (out.resolve(), threading.get_ident())
@@ -167,6 +179,21 @@ def run_lock(out: Path):
 
 _HELD: set[tuple[Path, int]] = set()
 """The run directories (and the thread) this process holds the lock of (`run_lock` nests)."""
+
+
+@contextlib.contextmanager
+def written_folder(out: Path):
+    """The folder a run writes its files into: `out`, but on a worker of a multi-worker run
+    a scratch folder of its own, deleted afterwards (only the chief writes the run)."""
+    import tempfile
+
+    from fewlabels.training.distribute import is_chief
+
+    if is_chief():
+        yield out
+        return
+    with tempfile.TemporaryDirectory(prefix="fewlabels-worker-") as scratch:
+        yield Path(scratch)
 
 
 def retire_previous_run(out: Path) -> None:
@@ -209,12 +236,15 @@ def write_manifest(out: Path, names: list[str]) -> None:
 
 def checkpoint_policy(out: Path, name: str, resume: bool, checkpoint_steps: int | None,
                       checkpoint_seconds: float | None):
-    """The checkpoint policy of one estimator of a run (`RUN_DIR/checkpoints/<name>`)."""
+    """The checkpoint policy of one estimator of a run (`RUN_DIR/checkpoints/<name>`): the
+    chief of a multi-worker run writes it, every process reads it."""
     from fewlabels.training.checkpoint import CheckpointPolicy
+    from fewlabels.training.distribute import is_chief
 
     directory = inside(out, CHECKPOINTS, name)
     return CheckpointPolicy(directory, resume=resume and directory.is_dir(),
-                            every_steps=checkpoint_steps, every_seconds=checkpoint_seconds)
+                            every_steps=checkpoint_steps, every_seconds=checkpoint_seconds,
+                            write=is_chief())
 
 
 def versions() -> dict:

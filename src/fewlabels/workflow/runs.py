@@ -28,6 +28,7 @@ from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.estimators.specs import Budget
 from fewlabels.files import csv_cell, file_sha256, inside, write_json, write_text
 from fewlabels.progress import counted, shown
+from fewlabels.training.distribute import build_strategy
 from fewlabels.validation import check_label_counts
 from fewlabels.workflow.experiment import (
     RunResult,
@@ -101,6 +102,7 @@ def fit_run(
     print(result.table)
     ```
     """
+    build_strategy(strategy)  # a multi-worker run joins its cluster before any computation
     estimator = estimator_for(method, images=is_image_source(data),
                               streamed=stream_unlabeled, **params)
     data_options = dict(test=test, label_column=label_column, delimiter=delimiter,
