@@ -31,6 +31,7 @@ from fewlabels.cli_options import (
     tta_option,
     verbose_option,
 )
+from fewlabels.cli_scale import SCALE_COMMANDS, run_scale_command, scale_parsers
 from fewlabels.errors import (
     EXIT_CTRL_C,
     EXIT_INPUT,
@@ -73,6 +74,7 @@ def build_parser(fit_method: str | None = None, fit_defaults: dict | None = None
     _methods_parser(sub)
     _evaluate_parser(sub)
     _predict_parser(sub)
+    scale_parsers(sub)
     _demo_parser(sub)
     _preview_parser(sub)
     _export_parser(sub)
@@ -465,6 +467,8 @@ def _run(args: argparse.Namespace) -> int:
         path = workflow.export_run(args.run_dir, format=args.format, out=args.out,
                                    trust_model=args.trust_model, overwrite=args.overwrite)
         print(f"Wrote {path}")
+    elif args.command in SCALE_COMMANDS:
+        run_scale_command(args)
     elif args.command == "predict":
         n = workflow.predict_run(args.run_dir, args.data, args.out,
                                  trust_model=args.trust_model, verbose=args.verbose,

@@ -94,7 +94,7 @@ LAYERS = [
     ("training",),
     ("estimators",),
     ("workflow",),
-    ("cli", "cli_options", "testing", "__main__"),
+    ("cli", "cli_options", "cli_scale", "testing", "__main__"),
 ]
 
 

@@ -162,7 +162,9 @@ def _check_stream(x, y, batch_size, uratio, *, start_step, unlabeled_files, with
 
 
 def _file_reader(unlabeled_files, x_all, unlabeled_rows, u_batch: int, seed: int):
-    """`read(step)`: the unlabeled images of a step, rows of `x` first, then files."""
+    """`read(step)`: the unlabeled images of a step, rows of `x` first, then files (an
+    `ImageFiles` or an `ImageShards`: anything with `encoded(indices)`, `image_size` and
+    `channels`)."""
     import tensorflow as tf
 
     from fewlabels.stepwise import batch_indices
@@ -171,22 +173,15 @@ def _file_reader(unlabeled_files, x_all, unlabeled_rows, u_batch: int, seed: int
     n_unl = n_mem + len(unlabeled_files)
 
     def read(step):
-        from fewlabels.data.folders import decode_file
+        from fewlabels.data.folders import decode_batch
 
         index = batch_indices(step, u_batch, n_unl, seed + 1)
-        paths = tf.constant(unlabeled_files.paths)
-        spec = tf.TensorSpec(unlabeled_files.shape, tf.float32)
-
-        def one(i):
-            if n_mem == 0:
-                return decode_file(paths[i], unlabeled_files.image_size,
-                                   unlabeled_files.channels)
-            row = unlabeled_rows[tf.minimum(i, n_mem - 1)]
-            return tf.cond(i < n_mem, lambda: tf.cast(x_all[row], tf.float32),
-                           lambda: decode_file(paths[tf.maximum(i - n_mem, 0)],
-                                               unlabeled_files.image_size,
-                                               unlabeled_files.channels))
-
-        return index, tf.map_fn(one, index, fn_output_signature=spec)
+        raw = unlabeled_files.encoded(tf.maximum(index - n_mem, 0))  # one read per batch
+        images = decode_batch(raw, unlabeled_files.image_size, unlabeled_files.channels)
+        if n_mem:  # rows of `x` first (their files' reads, of file 0, are not used)
+            rows = tf.gather(unlabeled_rows, tf.minimum(index, n_mem - 1))
+            in_memory = tf.cast(tf.gather(x_all, rows), tf.float32)
+            images = tf.where((index < n_mem)[:, None, None, None], in_memory, images)
+        return index, images
 
     return read

@@ -306,6 +306,14 @@ class ImageFiles:
         """The shape of one decoded image, `(height, width, channels)`."""
         return (*self.image_size, self.channels)
 
+    def encoded(self, indices):
+        """The encoded bytes of the files at `indices` (an int64 tensor), as a string
+        tensor, inside `tf.data`."""
+        import tensorflow as tf
+
+        paths = tf.gather(tf.constant(self.paths), indices)
+        return tf.map_fn(tf.io.read_file, paths, fn_output_signature=tf.string)
+
 
 def files_fingerprint(paths, root: Path) -> str:
     """A SHA-256 of the files' names (relative to `root`) and sizes: cheap, and it changes
@@ -332,7 +340,24 @@ def decode_file(path, image_size: tuple[int, int], channels: int):
     """Read, decode and resize one checked image file inside `tf.data` (float32, 0..255)."""
     import tensorflow as tf
 
-    raw = tf.io.read_file(path)
+    return decode_bytes(tf.io.read_file(path), image_size, channels)
+
+
+def decode_batch(raw, image_size: tuple[int, int], channels: int):
+    """Decode and resize a batch of checked encoded images (a 1-D string tensor) inside
+    `tf.data`: `(n, height, width, channels)` float32, 0..255."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((*image_size, channels), tf.float32)
+    return tf.map_fn(lambda r: decode_bytes(r, image_size, channels), raw,
+                     fn_output_signature=spec)
+
+
+def decode_bytes(raw, image_size: tuple[int, int], channels: int):
+    """Decode and resize one checked encoded image (a string tensor) inside `tf.data`
+    (float32, 0..255)."""
+    import tensorflow as tf
+
     image = tf.io.decode_image(raw, channels=channels, expand_animations=False)
     image = tf.image.resize(tf.cast(image, tf.float32), image_size)
     image.set_shape((*image_size, channels))

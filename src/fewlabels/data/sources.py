@@ -92,7 +92,8 @@ def load_images(
                          f"{image_size!r}.")
     path = Path(data)
     if stream_unlabeled and not path.is_dir():
-        raise InputError(f"{data}: stream_unlabeled reads image folders; arrays and "
+        raise InputError(f"{data}: stream_unlabeled reads image folders and shard "
+                         "directories; arrays and "
                              "built-in datasets are in memory already.")
     if path.is_dir():
         return _load_folder(path, image_size or DEFAULT_IMAGE_SIZE, channels or 3,
@@ -176,7 +177,10 @@ def _load_folder(path, image_size, channels, *, unlabeled, unlabeled_dir, on_bad
         scan_image_folder,
         unlabeled_files,
     )
+    from fewlabels.data.shards import is_shard_dir
 
+    if is_shard_dir(path):
+        return _load_shards(path, image_size, channels, stream_unlabeled)
     if class_folders:
         folder = scan_image_folder(path, unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,
                                    on_bad_image=on_bad_image)
@@ -208,3 +212,26 @@ def _load_folder(path, image_size, channels, *, unlabeled, unlabeled_dir, on_bad
     return ImageData(np.concatenate(parts), np.concatenate(labels),
                      folder.classes or None, None, None, str(path), fingerprint, names,
                      files)
+
+
+def _load_shards(path, image_size: int, channels: int, stream_unlabeled: bool) -> ImageData:
+    """A shard directory (`fewlabels shard`): the labeled images decoded, the unlabeled
+    ones too, or left on disk to stream (`stream_unlabeled`)."""
+    from fewlabels.data.shards import open_shards
+    from fewlabels.progress import counted
+
+    pool = open_shards(path).decoded_as((image_size, image_size), channels)
+    keep = pool.y >= 0 if stream_unlabeled else np.ones(len(pool), bool)
+    rows = np.flatnonzero(keep)
+    rows = np.concatenate([rows[pool.y[rows] >= 0], rows[pool.y[rows] < 0]])  # labeled first
+    parts = [np.zeros((0, image_size, image_size, channels), np.uint8)]
+    chosen = pool.subset(rows)
+    for images in counted(chosen.dataset(), len(rows), f"Decoding {len(rows)} images",
+                          size=len):
+        parts.append(np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8))
+    kept = [name for name, k in zip(pool.names(), keep, strict=True) if k]  # directory order
+    place = np.cumsum(keep) - 1
+    names = [kept[place[r]] for r in rows]
+    files = pool.subset(np.flatnonzero(pool.y < 0)) if stream_unlabeled else None
+    return ImageData(np.concatenate(parts), chosen.y.copy(), pool.classes or None, None, None,
+                     str(path), pool.fingerprint, names, files)

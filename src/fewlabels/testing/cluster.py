@@ -52,13 +52,13 @@ def worker_env(ports: list[int], index: int, heartbeat_s: int = 5) -> dict:
             "PYTHONUNBUFFERED": "1"}
 
 
-def start_workers(args: list[str], workers: int, logs: Path,
-                  strategy: str = "multi-worker") -> list[subprocess.Popen]:
-    """Start `workers` processes of `python -m fewlabels ARGS --strategy STRATEGY`, each
+def start_workers(args: list[str], workers: int, logs: Path, strategy: str = "multi-worker",
+                  module: str = "fewlabels") -> list[subprocess.Popen]:
+    """Start `workers` processes of `python -m MODULE ARGS --strategy STRATEGY`, each
     writing its output to `logs/worker-<i>.log`."""
     ports = free_ports(workers)
     logs.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "fewlabels", *args, "--strategy", strategy]
+    command = [sys.executable, "-m", module, *args, "--strategy", strategy]
     processes = []
     for index in range(workers):
         with open(logs / f"worker-{index}.log", "w") as log:
@@ -88,7 +88,7 @@ def wait_all(processes: list[subprocess.Popen], timeout_s: float) -> list[int]:
 
 def run_workers(args: list[str], *, workers: int = 2, logs: Path, timeout_s: float = 300,
                 kill_when: Callable[[], bool] | None = None, kill: int = 1,
-                strategy: str = "multi-worker") -> list[int]:
+                strategy: str = "multi-worker", module: str = "fewlabels") -> list[int]:
     """Run a multi-worker command to its end (or until `kill_when()` holds, then SIGKILL
     worker `kill` and let the others fail).
 
@@ -100,11 +100,12 @@ def run_workers(args: list[str], *, workers: int = 2, logs: Path, timeout_s: flo
         kill_when: polled every 0.2 s while the workers run.
         kill: the worker to kill when `kill_when()` holds.
         strategy: `--strategy` (`"none"` with one worker: the one-process reference).
+        module: the module each process runs (`fewlabels`: the command line).
 
     Returns:
         Each worker's exit code.
     """
-    processes = start_workers(args, workers, logs, strategy)
+    processes = start_workers(args, workers, logs, strategy, module)
     deadline = time.monotonic() + timeout_s
     if kill_when is not None:
         while time.monotonic() < deadline and processes[kill].poll() is None:
@@ -113,3 +114,23 @@ def run_workers(args: list[str], *, workers: int = 2, logs: Path, timeout_s: flo
                 break
             time.sleep(0.2)
     return wait_all(processes, max(1.0, deadline - time.monotonic()))
+
+
+def run_losses(run_dir: Path) -> list[float]:
+    """Every loss a run directory's `history.json` records, in order: each epoch of each
+    stage (a teacher's, students', self-training's rounds, the baseline's)."""
+    found: list[float] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "loss" and isinstance(value, list):
+                    found.extend(float(v) for v in value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads((Path(run_dir) / "history.json").read_text()))
+    return found

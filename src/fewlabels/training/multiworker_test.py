@@ -1,8 +1,9 @@
-"""`fit --strategy multi-worker`: two worker processes on loopback, as a cluster runs them.
+"""`--strategy multi-worker`: two worker processes on loopback, as a cluster runs them.
 
-Each worker is a `python -m fewlabels fit` process on the JAX backend, told its place by
-`TF_CONFIG` (two 127.0.0.1 ports; `fewlabels.testing.cluster`). The reference is one process
-on JAX with the same global batch. Bounded: every cluster is killed after 240 s.
+Each worker is a process on the JAX backend, told its place by `TF_CONFIG` (two 127.0.0.1
+ports; `fewlabels.testing.cluster`): `fewlabels.testing.cluster_fits`, which runs three
+methods through `fit_run` in one cluster, or `python -m fewlabels fit`. The reference is one
+process on JAX with the same global batch. Bounded: every cluster is killed after 240 s.
 """
 
 import json
@@ -11,53 +12,30 @@ import keras
 import numpy as np
 import pytest
 
-from fewlabels.data.builtin import load_builtin
-from fewlabels.testing.cluster import run_workers
-
-METHODS = {
-    "fixmatch": ["--steps", "40", "--steps-per-epoch", "10", "--batch-size", "8",
-                 "--uratio", "2"],
-    "flexmatch": ["--steps", "40", "--steps-per-epoch", "10", "--batch-size", "8",
-                  "--uratio", "2", "--threshold", "0.5"],
-    "self-training": ["--hidden-units", "16", "--epochs", "60", "--patience", "100",
-                      "--min-steps", "0", "--rounds", "1", "--threshold", "0.6",
-                      "--finetune-epochs", "2", "--batch-size", "8"],
-}
+from fewlabels.testing.cluster import run_losses, run_workers
+from fewlabels.testing.cluster_fits import FITS
+from fewlabels.testing.tables import partly_labeled_wine
 
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     """Wine, 10 labels per class, the others unlabeled (-1)."""
-    data = load_builtin("wine")
-    rng = np.random.default_rng(0)
-    y = np.full(len(data.y), -1)
-    for c in np.unique(data.y):
-        rows = rng.permutation(np.flatnonzero(data.y == c))[:10]
-        y[rows] = data.y[rows]
-    path = tmp_path_factory.mktemp("data") / "wine.txt"
-    np.savetxt(path, np.column_stack([data.x, y]), fmt="%g")
-    return path
+    return partly_labeled_wine(tmp_path_factory.mktemp("data"))
 
 
-def fit_args(table, out, method: str, *extra: str) -> list[str]:
-    return ["fit", str(table), "--out", str(out), "--method", method, "--seed", "0",
-            "--no-baseline", "--verbose", "0", *METHODS[method], *extra]
-
-
-def one_process(table, out, method: str, *extra: str) -> None:
-    codes = run_workers(fit_args(table, out, method, *extra), workers=1, strategy="none",
-                        logs=out.parent / f"{out.name}-logs", timeout_s=240)
-    assert codes == [0], (out.parent / f"{out.name}-logs" / "worker-0.log").read_text()[-3000:]
+def one_process(table, out, *args: str) -> None:
+    logs = out.parent / f"{out.name}-logs"
+    codes = run_workers(["fit", str(table), "--out", str(out), *args], workers=1,
+                        strategy="none", logs=logs, timeout_s=240)
+    assert codes == [0], (logs / "worker-0.log").read_text()[-3000:]
 
 
 def trained(out) -> tuple[list, list]:
     """The loss per epoch (every stage) and the final weights of a run directory."""
     history = json.loads((out / "history.json").read_text())
-    losses = history["epochs"]["loss"] if "epochs" in history else [  # self-training's
-        loss for stage in history["stages"] for loss in stage["history"]["loss"]]
-    if "rounds" in history:  # and it labelled the pool in a round
+    if "rounds" in history:  # self-training labelled the pool in a round
         assert history["rounds"] and history["rounds"][0]["accepted"] > 0, history["rounds"]
-    return losses, keras.saving.load_model(out / "model.keras").get_weights()
+    return run_losses(out), keras.saving.load_model(out / "model.keras").get_weights()
 
 
 def assert_same_run(a, b, atol=1e-6) -> None:
@@ -68,35 +46,44 @@ def assert_same_run(a, b, atol=1e-6) -> None:
         np.testing.assert_allclose(wa, wb, atol=atol)
 
 
-@pytest.mark.parametrize("method", list(METHODS))
-def test_two_workers_follow_one_process_and_only_the_chief_writes(table, tmp_path, method):
-    one_process(table, tmp_path / "one", method)
-    logs = tmp_path / "logs"
-    codes = run_workers(fit_args(table, tmp_path / "two", method), workers=2, logs=logs,
-                        timeout_s=240)
-    assert codes == [0, 0], (logs / "worker-0.log").read_text()[-3000:]
-    assert_same_run(tmp_path / "two", tmp_path / "one")
-    written = sorted(p.name for p in (tmp_path / "two").iterdir())
-    assert written == sorted(p.name for p in (tmp_path / "one").iterdir())
-    assert "its chief writes" in (logs / "worker-1.log").read_text()
-    assert "Wrote" in (logs / "worker-0.log").read_text()
+@pytest.fixture(scope="module")
+def fits(table, tmp_path_factory):
+    """FixMatch, FlexMatch and self-training (`fewlabels.testing.cluster_fits`) run by one
+    process, and by a cluster of two workers."""
+    root = tmp_path_factory.mktemp("fits")
+    for name, workers, strategy in (("one", 1, "none"), ("two", 2, "multi-worker")):
+        codes = run_workers([str(table), str(root / name)], workers=workers, logs=root / name,
+                            strategy=strategy, module="fewlabels.testing.cluster_fits",
+                            timeout_s=240)
+        assert codes == [0] * workers, (root / name / "worker-0.log").read_text()[-3000:]
+    return root
+
+
+@pytest.mark.parametrize("method", list(FITS))
+def test_two_workers_follow_one_process_and_only_the_chief_writes(fits, method):
+    assert_same_run(fits / "two" / method, fits / "one" / method)
+    written = sorted(p.name for p in (fits / "two" / method).iterdir())
+    assert written == sorted(p.name for p in (fits / "one" / method).iterdir())
+    assert f"{method} trained as a worker" in (fits / "two" / "worker-1.log").read_text()
+    assert f"{method} wrote" in (fits / "two" / "worker-0.log").read_text()
 
 
 def test_a_killed_worker_stops_the_cluster_and_both_resume_from_the_chiefs_checkpoint(
         table, tmp_path):
-    extra = ("--checkpoint-steps", "10")
-    steps = ["--steps", "300", "--steps-per-epoch", "20"]
-    args = [*fit_args(table, tmp_path / "run", "fixmatch", *extra), *steps]
+    args = ["--method", "fixmatch", "--seed", "0", "--no-baseline", "--verbose", "0",
+            "--batch-size", "8", "--uratio", "2", "--steps", "300", "--steps-per-epoch", "20",
+            "--checkpoint-steps", "10"]
     checkpoints = tmp_path / "run" / "checkpoints" / "main"
-    codes = run_workers(args, workers=2, logs=tmp_path / "killed", timeout_s=240,
+    run = ["fit", str(table), "--out", str(tmp_path / "run"), *args]
+    codes = run_workers(run, workers=2, logs=tmp_path / "killed", timeout_s=240,
                         kill_when=lambda: len(list(checkpoints.glob("ckpt-*.npz"))) >= 2)
     assert codes[1] == -9
     assert codes[0] != 0  # the chief stops when its peer's heartbeat does
     assert not (tmp_path / "run" / "model.keras").exists()
-    codes = run_workers([*args, "--resume"], workers=2, logs=tmp_path / "resumed",
+    codes = run_workers([*run, "--resume"], workers=2, logs=tmp_path / "resumed",
                         timeout_s=240)
     assert codes == [0, 0], (tmp_path / "resumed" / "worker-0.log").read_text()[-3000:]
-    one_process(table, tmp_path / "one", "fixmatch", *extra, *steps)
+    one_process(table, tmp_path / "one", *args)
     assert_same_run(tmp_path / "run", tmp_path / "one")
 
 

@@ -176,6 +176,8 @@ def make_estimator(method: str = "self-training", **params: Any):
         raise InputError(f"method must be one of {methods()}; got {method!r}.")
     estimator = cls.for_method(method, **params)  # names an unknown parameter
     p.validate_params(estimator)  # at the door: before any data is read
+    if hasattr(estimator, "_check_specs"):  # and the specs' settings (`selection.threshold`)
+        estimator._check_specs()
     return estimator
 
 

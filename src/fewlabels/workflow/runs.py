@@ -12,7 +12,6 @@ A run directory holds:
 from __future__ import annotations
 
 import csv
-import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,13 @@ import numpy as np
 
 from fewlabels import report
 from fewlabels.data.builtin import load_builtin
+from fewlabels.data.shards import is_shard_dir, open_shards
 from fewlabels.data.sources import is_image_source, labels_by_name, load_images
 from fewlabels.data.splits import hide_labels, stratified_split
 from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.estimators.specs import Budget
-from fewlabels.files import csv_cell, file_sha256, inside, write_json, write_text
+from fewlabels.files import csv_cell, file_sha256, inside, write_atomic, write_json
 from fewlabels.progress import counted, shown
 from fewlabels.training.distribute import build_strategy
 from fewlabels.validation import check_label_counts
@@ -102,7 +102,8 @@ def fit_run(
     print(result.table)
     ```
     """
-    build_strategy(strategy)  # a multi-worker run joins its cluster before any computation
+    if strategy not in ("auto", "none"):  # a multi-worker run joins its cluster before any
+        build_strategy(strategy)          # computation (and an unknown name is refused)
     estimator = estimator_for(method, images=is_image_source(data),
                               streamed=stream_unlabeled, **params)
     data_options = dict(test=test, label_column=label_column, delimiter=delimiter,
@@ -323,17 +324,19 @@ def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict,
         table = load_table(data, **table_read, classes=estimator.classes_,
                            n_features=estimator.input_shape_[0])
         key, batches = "row", [([int(r) for r in table.rows], table.x)]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([key, "class", *(f"p_{c}" for c in estimator.classes_)])
-    n = 0
-    for names, x in batches:
-        for name, p in zip(names, estimator.predict_proba(x, tta=tta), strict=True):
-            writer.writerow([csv_cell(name), csv_cell(estimator.classes_[int(p.argmax())]),
-                             *(f"{v:.6f}" for v in p)])
-            n += 1
-    write_text(out, buf.getvalue())
-    return n
+    counts = []
+
+    def write(f) -> None:  # batch by batch: a pool of millions never sits in memory
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow([key, "class", *(f"p_{c}" for c in estimator.classes_)])
+        for names, x in batches:
+            for name, p in zip(names, estimator.predict_proba(x, tta=tta), strict=True):
+                writer.writerow([csv_cell(name), csv_cell(estimator.classes_[int(p.argmax())]),
+                                 *(f"{v:.6f}" for v in p)])
+            counts.append(len(x))
+
+    write_atomic(out, write)
+    return sum(counts)
 
 
 def _image_read(estimator, data, on_bad_image: str) -> dict:
@@ -351,6 +354,8 @@ def _image_batches(estimator, data, on_bad_image: str):
             "folder of images, an .npz file or a built-in image dataset."
         )
     read = _image_read(estimator, data, on_bad_image)
+    if is_shard_dir(data):
+        return "path", _shard_batches(data, read["image_size"], read["channels"])
     if not Path(data).is_dir():
         images = load_images(data, **read)
         x = images.x_test if images.x_test is not None else images.x
@@ -373,6 +378,18 @@ def _image_batches(estimator, data, on_bad_image: str):
             start += len(x)
 
     return "path", batches()
+
+
+def _shard_batches(data, side: int, channels: int):
+    """`(names, uint8 images)` of a shard directory, batch by batch, in its order."""
+    import itertools
+
+    pool = open_shards(data).decoded_as((side, side), channels)
+    names = pool.names()
+    for images in counted(pool.dataset(), len(pool), f"Predicting {len(pool)} images",
+                          size=len):
+        x = np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8)
+        yield list(itertools.islice(names, len(x))), x
 
 
 

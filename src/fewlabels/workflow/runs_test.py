@@ -87,6 +87,8 @@ def test_make_estimator_refuses_unknown_methods():
                                 algorithm_params={"tau": 0.9})
     with pytest.raises(FewLabelsError, match="unknown parameter 'treshold'"):
         workflow.make_estimator(treshold=0.9)
+    with pytest.raises(FewLabelsError, match=r"selection.threshold must be in \[0.0, 1.0\]"):
+        workflow.make_estimator("self-training", threshold=7.0)  # a spec's setting, too
 
 
 def test_auto_is_the_measured_default_for_the_data():
