@@ -93,8 +93,7 @@ def fit_run(
         resume, checkpoint_steps, checkpoint_seconds, tensorboard, strategy: `run_experiment`'s.
         **params: the method's estimator parameters (`threshold`, `rounds`, `seed`, ...).
 
-    Returns:
-        A `RunResult`.
+    Returns: a `RunResult`.
 
     Example:
     ```python
@@ -102,8 +101,8 @@ def fit_run(
     print(result.table)
     ```
     """
-    if strategy not in ("auto", "none"):  # a multi-worker run joins its cluster before any
-        build_strategy(strategy)          # computation (and an unknown name is refused)
+    if strategy not in ("auto", "none"):
+        build_strategy(strategy)  # a multi-worker run joins its cluster before any computation
     estimator = estimator_for(method, images=is_image_source(data),
                               streamed=stream_unlabeled, **params)
     data_options = dict(test=test, label_column=label_column, delimiter=delimiter,
