@@ -112,3 +112,18 @@ def test_cli_shards_a_folder_then_fits_streaming_and_predicts_as_from_the_folder
         assert row["class"] == predicted["folder"][key]["class"]
         assert float(row["p_bright"]) == pytest.approx(float(predicted["folder"][key]["p_bright"]),
                                                        abs=1e-5)
+
+
+def test_a_shard_cut_short_after_it_was_indexed_is_named(shards, tmp_path):
+    import shutil
+
+    cut = tmp_path / "cut"
+    shutil.copytree(shards, cut)
+    pool = open_shards(cut)
+    last = pool.files[-1]
+    data = (cut / last).read_bytes()
+    (cut / last).write_bytes(data[: int(pool.offset[-1]) + 10])
+    with pytest.raises(FewLabelsError, match=r"past its end; the shard is truncated"):
+        pool.read(len(pool) - 1)
+    with pytest.raises(FewLabelsError, match=r"image 59 .* lies outside its shard"):
+        open_shards(cut)

@@ -166,10 +166,14 @@ def join_cluster(addresses: list[str], index: int) -> None:
             raise InputError(f"this process already joined the cluster {_JOINED[0]}; one "
                              "cluster per process.")
         return
+    heartbeat = os.environ.get(HEARTBEAT_ENV, "100")
+    if not heartbeat.isdigit() or int(heartbeat) < 1:
+        raise InputError(f"{HEARTBEAT_ENV} must be a whole number of seconds >= 1; got "
+                         f"{heartbeat!r}.")
     import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    heartbeat = int(os.environ.get(HEARTBEAT_ENV, "100"))
+    heartbeat = int(heartbeat)
     try:
         jax.distributed.initialize(coordinator_address=addresses[0],
                                    num_processes=len(addresses), process_id=index,

@@ -104,3 +104,13 @@ def test_tf_config_names_what_is_wrong():
         cluster_from_tf_config(json.dumps({**two, "task": {"type": "worker", "index": 2}}))
     with pytest.raises(FewLabelsError, match="task type must be 'chief' or 'worker'"):
         cluster_from_tf_config(json.dumps({**two, "task": {"type": "ps", "index": 0}}))
+
+
+def test_a_bad_heartbeat_setting_is_named_before_joining(monkeypatch):
+    from fewlabels.errors import FewLabelsError
+    from fewlabels.training.distribute import HEARTBEAT_ENV, join_cluster
+
+    monkeypatch.setenv(HEARTBEAT_ENV, "soon")
+    with pytest.raises(FewLabelsError, match="FEWLABELS_HEARTBEAT_SECONDS must be a whole "
+                                             "number of seconds >= 1; got 'soon'"):
+        join_cluster(["127.0.0.1:1"], 0)

@@ -69,3 +69,18 @@ def test_a_sweep_on_local_ray_writes_the_runs_one_by_one_runs_write(table, tmp_p
                     keras.saving.load_model(tmp_path / "alone" / "model.keras").get_weights(),
                     strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_bad_sweep_settings_are_named_before_ray_starts(table, tmp_path, capsys):
+    import ray
+
+    with pytest.raises(FewLabelsError, match="cpus_per_run must be an integer >= 1"):
+        sweep(table, tmp_path / "s", cpus_per_run=0)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(FewLabelsError, match="not empty; choose another folder"):
+        sweep(table, tmp_path / "full")
+    assert cli.main(["sweep", str(table), "--out", str(tmp_path / "s"), "--grid",
+                     "threshold"]) == 2
+    assert "--grid takes NAME=VALUE; got 'threshold'" in capsys.readouterr().err
+    assert not ray.is_initialized()
