@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 
 from fewlabels import __version__
+from fewlabels.cli_active import ACTIVE_COMMANDS, active_parsers, run_active_command
 from fewlabels.cli_options import (
     add_every_method_option,
     add_fit_options,
@@ -26,6 +27,7 @@ from fewlabels.cli_options import (
     image_options,
     import_tensorflow_quietly,
     kwargs_for,
+    strategy_option,
     table_options,
     trust_option,
     tta_option,
@@ -41,7 +43,6 @@ from fewlabels.errors import (
     InputError,
     TrainingInterruptedError,
 )
-from fewlabels.training.distribute import STRATEGIES
 
 DEMO_SKIP = ("verbose",)
 """Estimator options `demo` does not offer (its verbosity is `--verbose`'s)."""
@@ -75,6 +76,7 @@ def build_parser(fit_method: str | None = None, fit_defaults: dict | None = None
     _evaluate_parser(sub)
     _predict_parser(sub)
     scale_parsers(sub)
+    active_parsers(sub)
     _demo_parser(sub)
     _preview_parser(sub)
     _export_parser(sub)
@@ -177,10 +179,13 @@ def _fit_parser(sub, method: str | None, defaults: dict, *, reading: bool = Fals
     fit.add_argument("--tensorboard", metavar="DIR", default=None,
                      help="also write every per-epoch metric as TensorBoard logs in DIR "
                      "(view them with: tensorboard --logdir DIR)")
-    fit.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                     help="the devices to train on: auto (every GPU of the host when it has "
-                     "several, else one device), none, mirrored (every local device), "
-                     "multi-worker (the processes TF_CONFIG describes; KERAS_BACKEND=jax)")
+    strategy_option(fit, "train on")
+    fit.add_argument("--labels", metavar="FILE", action="append", default=None,
+                     help="an annotator's labels to merge into DATA first (repeatable): a CSV "
+                     "with a row, path or index column and a label column, as fewlabels "
+                     "suggest writes it "
+                     "(checked: every item must exist, every label be a class, no item "
+                     "labelled twice differently or against DATA's own label)")
     fit.add_argument("--checkpoint-seconds", type=float, default=60.0, metavar="S",
                      help="checkpoint when S seconds passed since the last (default: 60)")
     verbose_option(fit)
@@ -309,6 +314,7 @@ def _predict_parser(sub) -> None:
     predict.add_argument("--verbose", type=int, choices=[0, 1], default=1,
                          help="1 progress bars while a large image folder is checked and "
                          "predicted (default); 0 none")
+    strategy_option(predict, "predict on")
     table_options(predict, label_optional=True)
     trust_option(predict)
     tta_option(predict)
@@ -395,6 +401,9 @@ def _print_methods() -> None:
 def _print_run(result) -> None:
     from fewlabels import report
 
+    if not result.written:  # the chief prints the results
+        print(f"Trained as a worker of the cluster; its chief writes {result.run_dir}/")
+        return
     est = result.estimator
     if getattr(est, "rounds_", None):
         print("\nSelf-training rounds")
@@ -405,9 +414,6 @@ def _print_run(result) -> None:
     if result.results:
         print(f"\nPer class ({result.results[-1]['name']})")
         print(report.per_class_table(result.results[-1]["metrics"]))
-    if not result.written:
-        print(f"\nTrained as a worker of the cluster; its chief writes {result.run_dir}/")
-        return
     print(f"\nWrote {result.run_dir}/ (model.keras, config.json, classes.json, metrics.json, "
           "history.json, report.html)")
 
@@ -434,7 +440,7 @@ def _run(args: argparse.Namespace) -> int:
             checkpoint_seconds=args.checkpoint_seconds, image_size=args.image_size,
             channels=args.channels, unlabeled=args.unlabeled,
             unlabeled_dir=args.unlabeled_dir, stream_unlabeled=args.stream_unlabeled,
-            tensorboard=args.tensorboard, strategy=args.strategy, **read,
+            tensorboard=args.tensorboard, strategy=args.strategy, labels=args.labels, **read,
             **estimator_kwargs(args),
         )
         _print_run(result)
@@ -469,11 +475,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Wrote {path}")
     elif args.command in SCALE_COMMANDS:
         run_scale_command(args)
+    elif args.command in ACTIVE_COMMANDS:
+        run_active_command(args)
     elif args.command == "predict":
         n = workflow.predict_run(args.run_dir, args.data, args.out,
                                  trust_model=args.trust_model, verbose=args.verbose,
-                                 tta=args.tta, **read)
-        print(f"Wrote {n} predictions to {args.out}")
+                                 tta=args.tta, strategy=args.strategy, **read)
+        from fewlabels.training.distribute import is_chief
+
+        print(f"Wrote {n} predictions to {args.out}" if is_chief() else
+              f"Predicted {n} rows as a worker of the cluster; its chief writes {args.out}")
     return 0
 
 

@@ -278,6 +278,15 @@ def trust_option(parser: argparse.ArgumentParser) -> None:
                         "link): model files are code, so only for files you trust")
 
 
+def strategy_option(parser: argparse.ArgumentParser, doing: str) -> None:
+    from fewlabels.training.distribute import STRATEGIES
+
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                        help=f"the devices to {doing}: auto (every GPU of the host when it "
+                        "has several, else one device), none, mirrored (every local device), "
+                        "multi-worker (the processes TF_CONFIG describes; KERAS_BACKEND=jax)")
+
+
 def tta_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation (images): average each image's "

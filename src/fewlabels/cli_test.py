@@ -282,21 +282,9 @@ IMAGE_FAST = ["--method", "self-training", "--epochs", "3", "--min-steps", "0", 
 @pytest.fixture(scope="module")
 def digit_folder(tmp_path_factory):
     """Digits as PNG files: classes 0-2 in class folders (10 each), 15 in unlabeled/."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
+    from fewlabels.testing.tables import digit_folder
 
-    digits = load_digits()
-    root = tmp_path_factory.mktemp("images") / "digits"
-    counts = {0: 0, 1: 0, 2: 0}
-    for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
-        if label not in counts or sum(counts.values()) >= 45:
-            continue
-        folder = f"d{label}" if counts[label] < 10 else "unlabeled"
-        counts[label] += counts[label] < 15
-        path = root / folder / f"{i}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.clip(image * 16, 0, 255).astype(np.uint8)).save(path)
-    return root
+    return digit_folder(tmp_path_factory.mktemp("images"))
 
 
 def test_fit_predict_and_evaluate_on_an_image_folder(digit_folder, tmp_path, capsys,

@@ -86,7 +86,7 @@ def test_importing_fewlabels_changes_no_global_state(tmp_path):
 
 LAYERS = [
     ("errors", "files", "params", "metrics", "report", "targets", "validation", "model_files",
-     "calibration", "progress", "catalog", "replicas"),
+     "calibration", "progress", "catalog", "replicas", "acquisition"),
     ("data",),
     ("views", "models"),
     ("algorithms", "stepwise"),
@@ -94,7 +94,7 @@ LAYERS = [
     ("training",),
     ("estimators",),
     ("workflow",),
-    ("cli", "cli_options", "cli_scale", "testing", "__main__"),
+    ("cli", "cli_options", "cli_scale", "cli_active", "testing", "__main__"),
 ]
 
 

@@ -97,6 +97,25 @@ def test_a_whole_fit_on_two_devices_follows_one_device(estimators, name):
     np.testing.assert_allclose(two["proba"], one["proba"], atol=1e-5)
 
 
+def test_labelling_on_two_devices_gives_each_half_of_every_batch_and_the_same_rows(
+        estimators):
+    # `batch_predictor`: 37 rows padded to 38, 19 on each device, gathered back in order.
+    one, two = estimators["prediction"]["1"], estimators["prediction"]["2"]
+    assert one["rows"] == [37]
+    assert two["rows"] == [19, 19]
+    np.testing.assert_allclose(two["proba"], one["proba"], atol=1e-6)
+
+
+def test_on_jax_a_batch_that_does_not_split_across_devices_is_refused_by_name(
+        estimators, request):
+    if request.node.callspec.params["estimators"] == "tensorflow":
+        assert estimators["uneven"] is None  # MirroredStrategy splits uneven batches itself
+        return
+    assert estimators["uneven"] == (
+        "a batch of 3 rows does not split evenly across 2 devices: make the batch size (and "
+        "uratio times it) a multiple of the device count.")
+
+
 def test_multi_worker_on_tensorflow_is_refused_naming_the_upstream_issue_and_jax():
     from fewlabels.errors import FewLabelsError
     from fewlabels.training.distribute import build_strategy

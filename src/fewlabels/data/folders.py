@@ -353,6 +353,13 @@ def decode_batch(raw, image_size: tuple[int, int], channels: int):
                      fn_output_signature=spec)
 
 
+def as_pixels(images) -> np.ndarray:
+    """Decoded images (float, 0..255: a tensor or an array) rounded to `uint8`, as fewlabels
+    keeps images in memory: a file decoded for training, labelling or predicting gives the
+    same pixels each time."""
+    return np.clip(np.rint(np.asarray(images)), 0, 255).astype(np.uint8)
+
+
 def decode_bytes(raw, image_size: tuple[int, int], channels: int):
     """Decode and resize one checked encoded image (a string tensor) inside `tf.data`
     (float32, 0..255)."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fewlabels.data.folders import as_pixels
 from fewlabels.data.images import IMAGE_DATASETS, ImageData, load_image_dataset, load_npz
 from fewlabels.errors import InputError
 from fewlabels.files import file_sha256
@@ -197,7 +198,7 @@ def _load_folder(path, image_size, channels, *, unlabeled, unlabeled_dir, on_bad
                                 channels=channels, batch_size=256, labeled=is_labeled)
         what = f"Decoding {n} {'labeled' if is_labeled else 'unlabeled'} images"
         for images, y in counted(batches, n, what, size=lambda batch: len(batch[1])):
-            parts.append(np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8))
+            parts.append(as_pixels(images))
             labels.append(y.numpy().astype(np.int64))
     fingerprint = files_fingerprint(folder.paths, folder.root)
     names = [str(p) for p, lab in zip(folder.paths, folder.y, strict=True) if lab >= 0]
@@ -228,7 +229,7 @@ def _load_shards(path, image_size: int, channels: int, stream_unlabeled: bool) -
     chosen = pool.subset(rows)
     for images in counted(chosen.dataset(), len(rows), f"Decoding {len(rows)} images",
                           size=len):
-        parts.append(np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8))
+        parts.append(as_pixels(images))
     kept = [name for name, k in zip(pool.names(), keep, strict=True) if k]  # directory order
     place = np.cumsum(keep) - 1
     names = [kept[place[r]] for r in rows]

@@ -184,6 +184,29 @@ class Estimator(Composed):
         self._check_fitted()
         return self._proba_of(self.model_, self._check_input(X), tta)
 
+    def features(self, X) -> np.ndarray:
+        """The model's features of `X`: what its output layer (`probabilities`) reads, the
+        space `fewlabels suggest` measures diversity in.
+
+        A model without such a layer of its own (the table ensemble) gives its network
+        member's features, or, without a network, the rows themselves.
+
+        Args:
+            X: features or images.
+
+        Returns:
+            `(n_samples, n_features)` float64.
+        """
+        from fewlabels.training.stage import batched_outputs
+
+        self._check_fitted()
+        X = self._check_input(X)
+        trunk = _feature_model(self.model_)
+        if trunk is None:
+            return X.reshape(len(X), -1).astype(np.float64)
+        out = batched_outputs(trunk, X if len(X) else np.zeros((1, *X.shape[1:]), X.dtype))
+        return out.reshape(len(out), -1)[:len(X)].astype(np.float64)
+
     def _proba_of(self, model, X: np.ndarray, tta: bool = False) -> np.ndarray:
         """`model`'s class probabilities for checked rows `X` (the model a stage names),
         with test-time augmentation when `tta`."""
@@ -501,3 +524,19 @@ def _check_model_shape(model, path: Path) -> None:
         raise InputError(f"{path}: the model's input shape {shape} is not fixed; fewlabels "
                          "needs every input dimension known (rows of n features, or images "
                          "of one size).")
+
+
+def _feature_model(model):
+    """A model from `model`'s input to what its `probabilities` Dense layer reads (looked for
+    in `model`, then in the models it holds), or None."""
+    import keras
+
+    for candidate in [model, *(layer for layer in model.layers
+                                if isinstance(layer, keras.Model))]:
+        try:
+            head = candidate.get_layer("probabilities")
+        except ValueError:
+            continue
+        if isinstance(head, keras.layers.Dense):  # (the ensemble's is an average of members)
+            return keras.Model(candidate.input, head.input)
+    return None

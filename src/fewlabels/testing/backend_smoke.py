@@ -3,12 +3,13 @@
 Run it with `KERAS_BACKEND=jax` (`backends_test.py` does, in a subprocess, since Keras picks
 its backend once per process). It checks what a user of that backend relies on:
 
-- for every registered algorithm, the whole conformance suite
-  (`fewlabels.testing.conformance`): the loss is finite, the unsupervised gradient follows
-  the mask, zero unlabeled weight gives the supervised update, one seeded `fit` step (views
-  made in `tf.data`) runs the same twice, and the config round-trips and a saved model
-  reloads with `safe_mode=True` and predicts the same; and FixMatch with distribution
-  alignment gives a finite loss (SoftMatch aligns by default);
+- for every registered algorithm, the conformance suite (`fewlabels.testing.conformance`):
+  the loss is finite, the unsupervised gradient follows the mask, the step compiles, zero
+  unlabeled weight gives the supervised update, one seeded `fit` step (views made in
+  `tf.data`) runs the same twice, and the config round-trips and a saved model reloads with
+  `safe_mode=True` and predicts the same; "it learns at its defaults" for FixMatch
+  (`LEARNS_ON_EVERY_BACKEND`); and FixMatch with distribution alignment gives a finite loss
+  (SoftMatch aligns by default);
 - `ConsistencyTraining` (FixMatch) trains on 8x8 digit images through the `tf.data` stream
   with its per-image RandAugment, and on table rows (wine) with the tabular views, and beats
   chance on held-out data;
@@ -25,6 +26,11 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+
+LEARNS_ON_EVERY_BACKEND = ("fixmatch",)
+"""The algorithms whose 40-step learning check (about a minute each on JAX, two cores) runs
+here too; every algorithm's runs on TensorFlow (`conformance_test.py`), and its step is the
+same `keras.ops` code on either backend."""
 
 
 def trajectory(steps: int = 8) -> dict[str, list[float]]:
@@ -89,7 +95,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names():
             for check in c.CHECKS.values():
-                check(name)
+                if check is not c.check_learns_at_its_defaults or name in LEARNS_ON_EVERY_BACKEND:
+                    check(name)
             c.check_config_and_saving(name, Path(tmp))
             print(f"{name}: conformance passed", flush=True)
     c.check_finite_loss("fixmatch", distribution_alignment=True)  # SoftMatch aligns by default

@@ -104,6 +104,54 @@ def fit_estimators(strategy) -> dict:
     return out
 
 
+def sharded_prediction(strategy) -> dict:
+    """`predict_proba` of 37 rows (one batch, an odd one) inside `strategy`'s scope: the
+    probabilities, and the rows each call of the network saw on each device of this process
+    (`batch_predictor` gives each its slice)."""
+    import keras
+    import numpy as np
+
+    from fewlabels.training.distribute import distributed
+    from fewlabels.training.stage import predict_proba
+
+    seen = []
+
+    class Rows(keras.layers.Layer):
+        def call(self, x):
+            try:  # a JAX array over devices (a tracer, while Keras builds, has no shards)
+                seen.append([s.data.shape[0] for s in x.addressable_shards])
+            except Exception:  # a TensorFlow tensor: one replica's
+                seen.append([x.shape[0]])
+            return x
+
+    x = np.random.default_rng(0).normal(size=(37, 8)).astype("float32")
+    with distributed(strategy):
+        keras.utils.set_random_seed(1)
+        net = keras.Sequential([keras.Input((8,)), Rows(), keras.layers.Dense(16, "relu"),
+                                keras.layers.Dense(4, activation="softmax")])
+        seen.clear()  # (the build's calls)
+        proba = predict_proba(net, x)
+    return {"proba": proba.tolist(), "rows": sorted(int(n) for call in seen for n in call
+                                                 if n is not None)}
+
+
+def uneven_batch(strategy) -> str | None:
+    """What `ProcessSlices` (JAX) says of a batch of 3 rows for two devices (None on
+    TensorFlow, whose strategy splits uneven batches itself)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from fewlabels.errors import InputError
+
+    if not hasattr(strategy, "distribute_dataset"):
+        return None
+    try:
+        strategy.distribute_dataset(tf.data.Dataset.from_tensors(np.zeros((3, 2))))
+    except InputError as error:
+        return str(error)
+    return "accepted"
+
+
 def two_devices() -> dict:
     """One device and two, on the running backend: `{1: None, 2: strategy}`."""
     import keras
@@ -132,6 +180,9 @@ def main() -> None:
     if sys.argv[1:] == ["estimators"]:
         out = {n: fit_estimators(None if n == 1 else strategy)
                for n, strategy in strategies.items()}
+        out["prediction"] = {n: sharded_prediction(None if n == 1 else strategy)
+                             for n, strategy in strategies.items()}
+        out["uneven"] = uneven_batch(strategies[2])
     else:
         out = {method: {n: run(strategy, method, CASES[method])
                         for n, strategy in strategies.items()}

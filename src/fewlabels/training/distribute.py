@@ -261,6 +261,93 @@ def compiled_step(asked: bool) -> bool:
     return asked or bool(_JOINED)
 
 
+def batch_predictor(model):
+    """How to run `model` on one batch with the devices in scope: each replica (each device,
+    on every worker) computes its slice of the batch, and every process gets the whole
+    output back, rows in order.
+
+    One device: a plain call. A TensorFlow strategy of several replicas: `strategy.run` on
+    each replica's slice, then `strategy.gather`. A JAX distribution over several devices
+    (`mirrored`, or `multi-worker` across processes): a global array from each process's
+    slice (`jax.make_array_from_process_local_data`), the model's call, then the output
+    gathered from every process (`process_allgather`). A batch that does not split evenly is
+    padded with its last row, and the padding dropped.
+
+    Args:
+        model: a Keras model built in the strategy's scope.
+
+    Returns:
+        A function from a NumPy batch to the model's NumPy output for it.
+
+    Example:
+    ```python
+    with distributed("mirrored"):
+        predict = batch_predictor(model)
+        proba = np.concatenate([predict(x[i:i + 256]) for i in range(0, len(x), 256)])
+    ```
+    """
+    import keras
+
+    if replicated():
+        return _replicas_predictor(model)
+    if keras.backend.backend() == "jax":
+        devices = keras.distribution.distribution()
+        if devices is not None and devices.device_mesh.devices.size > 1:
+            return _devices_predictor(model, devices)
+    return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def _padded(x, parts: int):
+    """`x` with its last row repeated until its length is a multiple of `parts`."""
+    import numpy as np
+
+    short = -len(x) % parts
+    return np.concatenate([x, np.repeat(x[-1:], short, axis=0)]) if short else x
+
+
+def _replicas_predictor(model):
+    """`batch_predictor` under a TensorFlow strategy of several replicas."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+
+    @tf.function(reduce_retracing=True)
+    def run(values):
+        out = strategy.run(lambda x: model(x, training=False), args=(values,))
+        return strategy.gather(out, axis=0)
+
+    def predict(x):
+        padded = _padded(x, replicas)
+        share = len(padded) // replicas
+        values = strategy.experimental_distribute_values_from_function(
+            lambda context: padded[context.replica_id_in_sync_group * share:][:share])
+        return run(values).numpy()[:len(x)]
+
+    return predict
+
+
+def _devices_predictor(model, devices):
+    """`batch_predictor` under a JAX distribution over several devices (and processes)."""
+    import jax
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    def predict(x):
+        padded = _padded(x, devices.device_mesh.devices.size)
+        layout = devices.get_data_layout(padded.shape).backend_layout
+        rows = [index[0] for index in
+                layout.addressable_devices_indices_map(padded.shape).values()]
+        here = padded[min(r.start for r in rows):max(r.stop for r in rows)]
+        out = model(jax.make_array_from_process_local_data(layout, here, padded.shape),
+                    training=False)
+        if jax.process_count() > 1:
+            out = multihost_utils.process_allgather(out, tiled=True)
+        return np.asarray(out)[:len(x)]
+
+    return predict
+
+
 def replicated() -> bool:
     """Whether a TensorFlow strategy of several replicas is in scope."""
     import keras

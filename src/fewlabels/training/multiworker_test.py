@@ -68,6 +68,28 @@ def test_two_workers_follow_one_process_and_only_the_chief_writes(fits, method):
     assert f"{method} wrote" in (fits / "two" / "worker-0.log").read_text()
 
 
+def labelling(log) -> dict:
+    line = next(t for t in log.read_text().splitlines() if t.startswith("labelling "))
+    return json.loads(line.split(" ", 1)[1])
+
+
+def test_two_workers_label_half_of_every_batch_each_and_the_chief_writes_the_predictions(
+        fits):
+    # `batch_predictor`: 37 rows padded to 38, 19 computed by each process, gathered in order.
+    one = labelling(fits / "one" / "worker-0.log")
+    assert one["rows"] == [37]
+    for worker in (0, 1):
+        two = labelling(fits / "two" / f"worker-{worker}.log")
+        assert two["rows"] == [19]
+        np.testing.assert_allclose(two["proba"], one["proba"], atol=1e-6)
+    # `predict_run` on two workers: the chief's CSV is the one process's.
+    with_two = np.genfromtxt(fits / "two" / "predictions.csv", delimiter=",", skip_header=1)
+    with_one = np.genfromtxt(fits / "one" / "predictions.csv", delimiter=",", skip_header=1)
+    assert with_two.shape == with_one.shape and len(with_one) > 100
+    np.testing.assert_allclose(with_two, with_one, atol=2e-6)
+    assert "predicted 178" in (fits / "two" / "worker-1.log").read_text()
+
+
 def test_a_killed_worker_stops_the_cluster_and_both_resume_from_the_chiefs_checkpoint(
         table, tmp_path):
     args = ["--method", "fixmatch", "--seed", "0", "--no-baseline", "--verbose", "0",
@@ -83,6 +105,10 @@ def test_a_killed_worker_stops_the_cluster_and_both_resume_from_the_chiefs_check
     codes = run_workers([*run, "--resume"], workers=2, logs=tmp_path / "resumed",
                         timeout_s=240)
     assert codes == [0, 0], (tmp_path / "resumed" / "worker-0.log").read_text()[-3000:]
+    chief, worker = ((tmp_path / "resumed" / f"worker-{i}.log").read_text() for i in (0, 1))
+    assert "Test results" in chief and f"Wrote {tmp_path / 'run'}/" in chief
+    assert "Test results" not in worker  # the chief prints the results
+    assert f"Trained as a worker of the cluster; its chief writes {tmp_path / 'run'}/" in worker
     one_process(table, tmp_path / "one", *args)
     assert_same_run(tmp_path / "run", tmp_path / "one")
 

@@ -302,10 +302,18 @@ def predict_proba(model: keras.Model, x: np.ndarray) -> np.ndarray:
     """Class probabilities for `x`, in batches, as float64 rows that sum to 1."""
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]))
+    proba = batched_outputs(model, x).astype(np.float64)
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def batched_outputs(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """`model`'s outputs for `x` (at least one row), batch by batch, each batch split across
+    the devices in scope (`batch_predictor`)."""
     # A direct call per batch, not `model.predict`: pools of changing sizes would retrace
     # predict's compiled function every round. Images go in smaller batches than rows.
     # Images count on a progress bar (`fewlabels.progress`): labelling a large pool is slow.
     from fewlabels.progress import counted
+    from fewlabels.training.distribute import batch_predictor
 
     images = x.ndim > 2
     batch = max(1, PREDICT_BATCH_SIZE // 4) if images else PREDICT_BATCH_SIZE
@@ -313,10 +321,8 @@ def predict_proba(model: keras.Model, x: np.ndarray) -> np.ndarray:
     if images:
         starts = counted(starts, len(x), f"Predicting {len(x)} images",
                          size=lambda i: min(batch, len(x) - i))
-    parts = [keras.ops.convert_to_numpy(model(x[i : i + batch], training=False))
-             for i in starts]
-    proba = np.concatenate(parts).astype(np.float64)
-    return proba / proba.sum(axis=1, keepdims=True)
+    predict = batch_predictor(model)  # each device (and worker) its slice of a batch
+    return np.concatenate([predict(x[i : i + batch]) for i in starts])
 
 
 def copy_model(model: keras.Model) -> keras.Model:

@@ -18,10 +18,12 @@ from fewlabels.estimators import ESTIMATORS, estimator_class
 RUN_OPTIONS = ("data", "method", "test", "test_fraction", "labels_per_class", "baseline",
                "stream_unlabeled", "label_column", "delimiter", "header", "encoding",
                "image_size", "channels", "unlabeled", "unlabeled_dir", "on_bad_image",
-               "checkpoint_steps", "checkpoint_seconds", "verbose", "tensorboard", "strategy")
+               "checkpoint_steps", "checkpoint_seconds", "verbose", "tensorboard", "strategy",
+               "labels")
 """`fit` options that are not estimator or algorithm parameters."""
 RECORD_ONLY = {"fewlabels_version", "estimator", "input_shape", "versions", "data_sha256",
-               "feature_names", "n_per_class", "test_data", "read", "params"}
+               "feature_names", "n_per_class", "test_data", "read", "params",
+               "labels_sha256", "labels_added"}
 """Keys of a run's `config.json` that record the run rather than set an option."""
 
 

@@ -250,10 +250,10 @@ def run_experiment(
         policy = functools.partial(checkpoint_policy, out, resume=resume,
                                    checkpoint_steps=checkpoint_steps,
                                    checkpoint_seconds=checkpoint_seconds)
-        baseline_estimator = _train(estimator, method, baseline, devices=devices,
-                                    data=(x, y, classes, y_hidden), policy=policy,
-                                    streamed=streamed, verbose=verbose)
-        results = _score(estimator, baseline_estimator, x_test, y_test)
+        with distributed(devices):  # every network is built, and the test set predicted,
+            baseline_estimator, results = _train(  # in its scope
+                estimator, method, baseline, data=(x, y, classes, y_hidden, x_test, y_test),
+                policy=policy, streamed=streamed, verbose=verbose)
         save_examples(folder, estimator, x_test, y_test)  # (image runs: shown in the report)
         _write_run(folder, estimator, baseline_estimator, results, test_source=test_source,
                    n_test=0 if y_test is None else len(y_test),
@@ -263,17 +263,17 @@ def run_experiment(
                      table=report.comparison_table(results) if results else "(no test rows)")
 
 
-def _train(estimator, method: str, baseline: bool, *, devices, data: tuple, policy,
-           streamed: dict, verbose: int):
-    """The method's fit, then its supervised baseline's (returned), both on `devices` (a
-    `tf.distribute` strategy, or None for one device)."""
-    x, y, classes, y_hidden = data
+def _train(estimator, method: str, baseline: bool, *, data: tuple, policy, streamed: dict,
+           verbose: int):
+    """The method's fit, then its supervised baseline's; returns the baseline (or None) and
+    both scored on the test rows."""
+    x, y, classes, y_hidden, x_test, y_test = data
     say(verbose, f"== {method} ==")
-    with distributed(devices):  # every network of a fit is built in its scope
-        estimator.fit(x, y, classes=classes, y_hidden=y_hidden, checkpoint=policy("main"),
-                      **streamed)
-        return _baseline(estimator, method, baseline, x, y, classes, policy=policy,
-                         streamed=streamed, verbose=verbose)
+    estimator.fit(x, y, classes=classes, y_hidden=y_hidden, checkpoint=policy("main"),
+                  **streamed)
+    fitted = _baseline(estimator, method, baseline, x, y, classes, policy=policy,
+                       streamed=streamed, verbose=verbose)
+    return fitted, _score(estimator, fitted, x_test, y_test)
 
 
 def _baseline(estimator, method: str, baseline: bool, x, y, classes, *, policy, streamed: dict,

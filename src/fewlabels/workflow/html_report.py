@@ -17,6 +17,7 @@ import html
 import io
 from pathlib import Path
 
+from fewlabels.data.folders import as_pixels
 from fewlabels.errors import InputError
 from fewlabels.files import inside, read_json, write_text
 from fewlabels.workflow.reporting import history_series
@@ -155,7 +156,7 @@ def _view_examples(estimator, x_test) -> dict:
         for draw in (1, 2):
             grid.append(keras.ops.convert_to_numpy(layer(batch, training=True)))
             names.append(f"{name} {draw}")
-    return {"view_images": np.clip(np.rint(np.stack(grid)), 0, 255).astype(np.uint8),
+    return {"view_images": as_pixels(np.stack(grid)),
             "view_names": np.array(names)}
 
 

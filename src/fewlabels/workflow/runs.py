@@ -12,6 +12,7 @@ A run directory holds:
 from __future__ import annotations
 
 import csv
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 
 from fewlabels import report
 from fewlabels.data.builtin import load_builtin
+from fewlabels.data.folders import as_pixels
 from fewlabels.data.shards import is_shard_dir, open_shards
 from fewlabels.data.sources import is_image_source, labels_by_name, load_images
 from fewlabels.data.splits import hide_labels, stratified_split
@@ -28,7 +30,7 @@ from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.estimators.specs import Budget
 from fewlabels.files import csv_cell, file_sha256, inside, write_atomic, write_json
 from fewlabels.progress import counted, shown
-from fewlabels.training.distribute import build_strategy
+from fewlabels.training.distribute import build_strategy, distributed, is_chief
 from fewlabels.validation import check_label_counts
 from fewlabels.workflow.experiment import (
     RunResult,
@@ -73,6 +75,7 @@ def fit_run(
     checkpoint_seconds: float | None = 60.0,
     tensorboard: str | Path | None = None,
     strategy: str = "auto",
+    labels: str | Path | list | None = None,
     **params: Any,
 ) -> RunResult:
     """Train on a table or on images and write a run directory (what `fewlabels fit` does).
@@ -88,6 +91,8 @@ def fit_run(
         test, label_column, delimiter, header, encoding, image_size, channels, unlabeled,
             unlabeled_dir, on_bad_image, stream_unlabeled: how to read the data (see
             `load_training_data`).
+        labels: an annotator's labels (a CSV as `fewlabels suggest` writes it, or a list of
+            them) merged into `data` first, checked (`fewlabels.data.answers`).
         test_fraction, labels_per_class, baseline, overwrite: see `run_experiment`.
         verbose: 0 quiet; 1 one short line per epoch or stage; 2 Keras's own lines.
         resume, checkpoint_steps, checkpoint_seconds, tensorboard, strategy: `run_experiment`'s.
@@ -108,17 +113,14 @@ def fit_run(
     data_options = dict(test=test, label_column=label_column, delimiter=delimiter,
                         header=header, encoding=encoding, image_size=image_size,
                         channels=channels, unlabeled=unlabeled, unlabeled_dir=unlabeled_dir,
-                        on_bad_image=on_bad_image, stream_unlabeled=stream_unlabeled)
+                        on_bad_image=on_bad_image, stream_unlabeled=stream_unlabeled,
+                        labels=labels)
     out = check_run_dir(out, overwrite, resume)  # then the lock, before the data is read
     with run_lock(out), shown(verbose):  # progress bars: the pre-scan, decoding, labelling
         loaded = load_training_data(data, **data_options)
-        config = {
-            "data": str(data), "data_sha256": loaded["fingerprint"],
-            "test_data": None if test is None else str(test), "test_fraction": test_fraction,
-            "labels_per_class": labels_per_class, "read": loaded["read"],
-            "feature_names": loaded["feature_names"], "baseline": baseline,
-            "stream_unlabeled": stream_unlabeled, "strategy": strategy,
-        }
+        config = _fit_config(data, loaded, data_options, test_fraction=test_fraction,
+                             labels_per_class=labels_per_class, baseline=baseline,
+                             strategy=strategy)
         return run_experiment(
             loaded["x"], loaded["y"], loaded["classes"], out=out, estimator=estimator,
             x_test=loaded["x_test"], y_test=loaded["y_test"], test_fraction=test_fraction,
@@ -129,9 +131,26 @@ def fit_run(
         )
 
 
+def _fit_config(data, loaded: dict, options: dict, *, test_fraction, labels_per_class,
+                baseline, strategy) -> dict:
+    """What a run's `config.json` records of its data and options."""
+    test, labels = options["test"], options["labels"]
+    stream_unlabeled = options["stream_unlabeled"]
+    return {
+        "data": str(data), "data_sha256": loaded["fingerprint"],
+        "test_data": None if test is None else str(test), "test_fraction": test_fraction,
+        "labels_per_class": labels_per_class, "read": loaded["read"],
+        "feature_names": loaded["feature_names"], "baseline": baseline,
+        "stream_unlabeled": stream_unlabeled, "strategy": strategy,
+        **({} if labels is None else {
+            "labels": label_files(labels), "labels_added": loaded["labels_added"],
+            "labels_sha256": [file_sha256(p) for p in label_files(labels)]}),
+    }
+
+
 def load_training_data(data, *, test, label_column, delimiter, header, encoding, image_size,
                        channels, unlabeled, unlabeled_dir, on_bad_image,
-                       stream_unlabeled) -> dict:
+                       stream_unlabeled, labels=None) -> dict:
     """Read a run's training data (and its test data), a table or images, checked whole.
 
     Args:
@@ -146,19 +165,25 @@ def load_training_data(data, *, test, label_column, delimiter, header, encoding,
         on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
         stream_unlabeled: folders, consistency methods: read the unlabeled images from disk
             batch by batch during training instead of decoding them all into memory.
+        labels: an annotator's labels to merge in first, a file or a list of files
+            (`fewlabels.data.answers`: a CSV of `row`, `path` or `index` and `label`, as
+            `fewlabels suggest` writes it).
 
     Returns:
         A dict: `x`, `y`, `classes`, `x_test`, `y_test` (None to hold out a split),
         `unlabeled_files` (streamed images or None), `fingerprint`, `read` (the reading
-        options, for `config.json`) and `feature_names` (tables).
+        options, for `config.json`), `feature_names` (tables), `key` and `keys` (what names
+        each item: `item_keys`) and `labels_added` (by `labels`).
     """
     if is_image_source(data):
         read = dict(image_size=image_size, channels=channels, unlabeled=unlabeled,
                     unlabeled_dir=None if unlabeled_dir is None else str(unlabeled_dir),
                     on_bad_image=on_bad_image)
         images = load_images(data, **read, stream_unlabeled=stream_unlabeled)
-        check_label_counts(images.y, images.classes or list(
-            range(int(images.y.max(initial=-1)) + 1)), name=str(data))
+        key, keys = item_keys(data, images.names)
+        y, added = _merged(labels, images.y, keys, images.classes, key)
+        check_label_counts(y, images.classes or list(range(int(y.max(initial=-1)) + 1)),
+                           name=str(data))
         x_test, y_test = images.x_test, images.y_test
         if test is not None:
             model_classes = images.classes or list(
@@ -169,9 +194,10 @@ def load_training_data(data, *, test, label_column, delimiter, header, encoding,
             y_test = labels_by_name(test_images.y, test_images.classes, model_classes,
                                     str(test))
             _all_labeled(y_test, test)
-        return dict(x=images.x, y=images.y, classes=images.classes, x_test=x_test,
+        return dict(x=images.x, y=y, classes=images.classes, x_test=x_test,
                     y_test=y_test, unlabeled_files=images.unlabeled_files,
-                    fingerprint=images.fingerprint, read=read, feature_names=None)
+                    fingerprint=images.fingerprint, read=read, feature_names=None, key=key,
+                    keys=keys, labels_added=added)
     if stream_unlabeled:
         raise InputError(f"{data}: stream_unlabeled reads image folders; a table is "
                          "read into memory.")
@@ -180,15 +206,44 @@ def load_training_data(data, *, test, label_column, delimiter, header, encoding,
     table = load_table(data, **read)
     if len(table.y) < 2:
         raise InputError(f"{data}: need at least 2 rows; got {len(table.y)}.")
-    check_label_counts(table.y, table.classes, name=str(data))
+    keys = [str(int(r)) for r in table.rows]
+    y, added = _merged(labels, table.y, keys, table.classes, "row")
+    check_label_counts(y, table.classes, name=str(data))
     x_test = y_test = None
     if test is not None:
         test_table = load_table(test, classes=table.classes, **read)
         _all_labeled(test_table.y, test, test_table.rows)
         x_test, y_test = test_table.x, test_table.y
-    return dict(x=table.x, y=table.y, classes=table.classes, x_test=x_test, y_test=y_test,
+    return dict(x=table.x, y=y, classes=table.classes, x_test=x_test, y_test=y_test,
                 unlabeled_files=None, fingerprint=file_sha256(data), read=read,
-                feature_names=table.feature_names)
+                feature_names=table.feature_names, key="row", keys=keys, labels_added=added)
+
+
+def item_keys(data, names: list[str]) -> tuple[str, list[str]]:
+    """How the items of image data are named in a picks or labels CSV: `("path", paths
+    inside the folder)` for a folder or shards, else `("index", positions)`."""
+    if Path(data).is_dir():
+        return "path", [os.path.relpath(name, data) for name in names]
+    return "index", [str(i) for i in range(len(names))]
+
+
+def _merged(labels, y: np.ndarray, keys: list[str], classes, key: str):
+    """`(y, number of items labelled)` with answers files' labels merged in, in order."""
+    from fewlabels.data.answers import merge_answers, read_answers
+
+    names = list(classes) if classes else [str(c) for c in range(int(y.max(initial=-1)) + 1)]
+    added = 0
+    for path in label_files(labels):
+        y, n = merge_answers(y, keys, names, read_answers(path), key=key)
+        added += n
+    return y, added
+
+
+def label_files(labels) -> list[str]:
+    """`labels` (None, a file, or a list of files) as a list of file names."""
+    if labels is None:
+        return []
+    return [str(p) for p in ([labels] if isinstance(labels, str | Path) else labels)]
 
 
 def _all_labeled(y: np.ndarray, source, rows: np.ndarray | None = None) -> None:
@@ -280,6 +335,7 @@ def predict_run(
     trust_model: bool = False,
     verbose: int = 0,
     tta: bool = False,
+    strategy: str = "auto",
 ) -> int:
     """Predict every row (or image) of `data` with a saved run's model; write a CSV.
 
@@ -300,6 +356,8 @@ def predict_run(
         on_bad_image: folders: `"error"` or `"skip"` for files that fail the pre-scan.
         trust_model, tta: see `evaluate_run`.
         verbose: 1: progress bars for a large image folder (`fewlabels.progress`); 0 none.
+        strategy: the devices that predict (`build_strategy`): every batch is split across
+            them; in a multi-worker run every process calls this, and the chief writes `out`.
 
     Returns:
         The number of rows predicted.
@@ -307,8 +365,9 @@ def predict_run(
     from fewlabels.estimators import load_estimator
 
     out = check_output_file(out, run_dir, data, kind="predictions")
-    estimator = load_estimator(run_dir, trust_model=trust_model)
-    with shown(verbose):
+    devices = build_strategy(strategy)  # a multi-worker run joins its cluster first
+    with distributed(devices), shown(verbose):
+        estimator = load_estimator(run_dir, trust_model=trust_model)
         return _predict_to(out, estimator, data, on_bad_image,
                            dict(label_column=label_column, delimiter=delimiter,
                                 header=header, encoding=encoding), tta)
@@ -334,7 +393,11 @@ def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict,
                                  *(f"{v:.6f}" for v in p)])
             counts.append(len(x))
 
-    write_atomic(out, write)
+    if is_chief():
+        write_atomic(out, write)
+    else:  # a worker of a multi-worker run predicts its part of every batch; the chief writes
+        with open(os.devnull, "w", encoding="utf-8") as f:
+            write(f)
     return sum(counts)
 
 
@@ -372,7 +435,7 @@ def _image_batches(estimator, data, on_bad_image: str):
         for images, _ in counted(stream, len(names), f"Predicting {len(names)} images",
                                  size=lambda batch: len(batch[0])):
             # Rounded to uint8 as at training time, so a file predicts the same either way.
-            x = np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8)
+            x = as_pixels(images)
             yield names[start:start + len(x)], x
             start += len(x)
 
@@ -387,7 +450,7 @@ def _shard_batches(data, side: int, channels: int):
     names = pool.names()
     for images in counted(pool.dataset(), len(pool), f"Predicting {len(pool)} images",
                           size=len):
-        x = np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8)
+        x = as_pixels(images)
         yield list(itertools.islice(names, len(x))), x
 
 

@@ -1,0 +1,140 @@
+"""Active learning: accuracy against the number of labels, each strategy against random picks.
+
+A simulated annotator holds the hidden labels. Each seed holds out a stratified test split
+(30%), starts from 1 label per class (a seeded stratified choice) and runs `--rounds` rounds:
+fit the method on the pool (labeled + unlabeled), measure the test accuracy, then ask
+`fewlabels.workflow.suggest.suggest` for `--budget` more items by the strategy and reveal
+their labels. `random` picks uniformly (seeded), the baseline. Every strategy starts from
+the same labels on the same split, so the curves differ only by what was picked.
+
+The target: the best strategy reaches random picking's final accuracy (mean over seeds)
+with at most 60% of random's labels (`labels to reach random's final`, linear between
+rounds).
+
+Run: `python benchmarks/active_learning.py --seeds 3`. It writes
+`benchmarks/results/active_learning.json` and `docs/benchmarks/active_learning.md`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import base_parser, footer, parse_seeds, write_outputs
+
+STRATEGIES = ("random", "margin", "entropy", "k-center", "diverse-margin", "typical")
+METHODS = {
+    # The table default, and self-training of the MLP (both retrained from scratch each
+    # round, with their default budgets).
+    "table-ensemble": lambda seed: _fewlabels().TableEnsemble(seed=seed),
+    "self-training": lambda seed: _fewlabels().SelfTraining(seed=seed),
+}
+
+
+def _fewlabels():
+    import fewlabels
+
+    return fewlabels
+
+
+def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+    from fewlabels.data import load_builtin
+
+    data = load_builtin(name)
+    return np.asarray(data.x, dtype=np.float32), np.asarray(data.y)
+
+
+def one_curve(x, y, method: str, strategy: str, seed: int, rounds: int, budget: int) -> dict:
+    """The accuracy after each round of one strategy on one seed's split."""
+    from fewlabels.data import labeled_subset, stratified_split
+    from fewlabels.workflow.suggest import suggest
+
+    pool, test = stratified_split(y, 0.3, seed)
+    known = np.zeros(len(pool), bool)
+    known[labeled_subset(y[pool], n_per_class=1, seed=seed)] = True
+    curve, start = [], time.perf_counter()
+    for r in range(rounds + 1):
+        partial = np.where(known, y[pool], -1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = METHODS[method](seed).fit(x[pool], partial)
+        accuracy = float(np.mean(model.predict(x[test]) == y[test]))
+        curve.append([int(known.sum()), round(accuracy, 4)])
+        if r == rounds:
+            break
+        unknown = np.flatnonzero(~known)
+        picks = suggest(model, x[pool][unknown], budget, strategy=strategy,
+                        labeled=x[pool][known], seed=seed * 1000 + r)
+        known[unknown[picks.indices]] = True  # the annotator reveals them
+    return {"test_accuracy": curve[-1][1], "wall_s": round(time.perf_counter() - start, 1),
+            "labels_curve": curve}
+
+
+def main() -> None:
+    parser = base_parser("active_learning", __doc__.splitlines()[0], default_seeds="3")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--method", default="self-training", choices=list(METHODS))
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--budget", type=int, default=10, help="labels added per round")
+    args = parser.parse_args()
+    x, y = load(args.dataset)
+    runs = []
+    for seed in parse_seeds(args.seeds):
+        for strategy in args.strategies.split(","):
+            run = {"dataset": args.dataset, "n_labeled": None, "method": args.method,
+                   "strategy": strategy, "seed": seed, "rounds": args.rounds,
+                   "budget": args.budget,
+                   **one_curve(x, y, args.method, strategy, seed, args.rounds, args.budget)}
+            run["n_labeled"] = run["labels_curve"][-1][0]
+            runs.append(run)
+            print(json.dumps(run), flush=True)
+    write_outputs(args, runs, table, settings={k: getattr(args, k) for k in (
+        "dataset", "method", "rounds", "budget")})
+
+
+def labels_to_reach(curve, level: float) -> float | None:
+    """The labels at which a mean curve first reaches `level`, linear between rounds."""
+    for (n0, a0), (n1, a1) in itertools.pairwise(curve):
+        if a0 >= level:
+            return float(n0)
+        if a1 >= level:
+            return n0 + (n1 - n0) * (level - a0) / (a1 - a0)
+    return float(curve[0][0]) if curve and curve[0][1] >= level else None
+
+
+def table(runs, info) -> str:
+    strategies = [s for s in STRATEGIES if any(r["strategy"] == s for r in runs)]
+    mean = {}
+    for s in strategies:
+        curves = np.array([r["labels_curve"] for r in runs if r["strategy"] == s], float)
+        mean[s] = curves.mean(axis=0)  # (rounds + 1, 2): labels, accuracy
+    labels = [int(n) for n in mean[strategies[0]][:, 0]]
+    seeds = len({r["seed"] for r in runs})
+    lines = [f"| strategy | {' | '.join(f'{n} labels' for n in labels)} | labels to reach "
+             "random's final | share of random's labels |",
+             "|---|" + "---|" * (len(labels) + 2)]
+    final = mean["random"][-1, 1] if "random" in mean else None
+    for s in strategies:
+        reach = None if final is None else labels_to_reach(mean[s].tolist(), final)
+        share = "" if reach is None else f"{reach / labels[-1]:.0%}"
+        lines.append(f"| {s} | " + " | ".join(f"{a:.4f}" for a in mean[s][:, 1])
+                     + f" | {'not reached' if reach is None else f'{reach:.1f}'} | {share} |")
+    method, dataset = runs[0]["method"], runs[0]["dataset"]
+    lines.append("")
+    lines.append(f"Mean test accuracy over {seeds} seeds ({dataset}, {method} retrained from "
+                 f"scratch each round, {runs[0]['budget']} labels per round; start: 1 label "
+                 "per class, the same for every strategy).")
+    return "\n".join(lines + footer(info))
+
+
+if __name__ == "__main__":
+    main()
