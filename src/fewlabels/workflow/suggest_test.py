@@ -84,6 +84,13 @@ def test_a_label_that_contradicts_the_data_stops_fit_naming_the_line(wine_run, t
     with pytest.raises(FewLabelsError, match="budget must be a whole number from 1 to the "
                                              "169 unlabeled items; got 500"):
         suggest_run(wine_run[1], table, tmp_path / "p.csv", budget=500)
+    full = tmp_path / "labeled.txt"
+    rows = np.loadtxt(table)
+    rows[:, -1] = load_builtin("wine").y
+    np.savetxt(full, rows, fmt="%g")
+    with pytest.raises(FewLabelsError, match="every item is labeled; there is nothing to "
+                                             "suggest"):
+        suggest_run(wine_run[1], full, tmp_path / "p.csv", budget=5)
 
 
 def test_suggest_on_an_image_folder_names_files_inside_it(tmp_path):
