@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/fewlabels demo --out runs/demo --overwrite
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

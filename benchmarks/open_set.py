@@ -12,7 +12,9 @@ ways, each scored on the known test rows:
 - `oracle`: the foreign rows removed by their true class (the bound a filter can reach).
 
 It also reports how well the first fit's top probability separates foreign from known
-unlabeled rows (AUROC: 0.5 is chance). Run: `python benchmarks/open_set.py --seeds 3`.
+unlabeled rows (AUROC: 0.5 is chance), and what a run's suspected list holds: the pool rows
+below the threshold a run sets (`fewlabels.novelty.threshold_for` on the test rows: 95% of
+known rows stay above it), foreign and known. Run: `python benchmarks/open_set.py --seeds 3`.
 """
 
 from __future__ import annotations
@@ -77,9 +79,12 @@ def run_setting(x, y, n: int, fraction: float, seed: int) -> list[dict]:
         accuracy = float(np.mean(model.predict(x[test]) == [classes[c] for c in y[test]]))
         return model, accuracy, time.perf_counter() - start
 
+    from fewlabels.novelty import known_scores, threshold_for
+
     pool = np.concatenate([known_rows, foreign_rows])
     model, plain, wall = fit(pool)
     top = model.predict_proba(x[pool]).max(axis=1)
+    listed = top < threshold_for(known_scores(model.predict_proba(x[test])))
     threshold = np.quantile(model.predict_proba(x[labeled]).max(axis=1), QUANTILE)
     kept = pool[top >= threshold]
     _, filtered, wall_f = fit(kept)
@@ -88,7 +93,9 @@ def run_setting(x, y, n: int, fraction: float, seed: int) -> list[dict]:
     base = {"dataset": "digits (0-5 known, 6-9 foreign)", "n_labeled": len(labeled),
             "labels_per_class": n, "foreign_fraction": fraction, "seed": seed,
             "n_foreign": len(foreign_rows),
-            "auroc_max_softmax": round(auroc(top[~is_foreign], top[is_foreign]), 4)}
+            "auroc_max_softmax": round(auroc(top[~is_foreign], top[is_foreign]), 4),
+            "listed_foreign": int(np.sum(is_foreign & listed)),
+            "listed_known": int(np.sum(~is_foreign & listed))}
     dropped = {"dropped_foreign": int(np.sum(is_foreign & (top < threshold))),
                "dropped_known": int(np.sum(~is_foreign & (top < threshold)))}
     return [
@@ -121,7 +128,8 @@ def table(runs, info) -> str:
     seeds = len({r["seed"] for r in runs})
     lines = ["| labels per class | foreign share of the pool | as is | max-softmax filter | "
              "oracle (foreign removed) | drop as is vs clean pool | AUROC of max-softmax | "
-             "filter dropped: foreign / known |", "|---|---|---|---|---|---|---|---|"]
+             "filter dropped: foreign / known | the run's suspected list: foreign / known |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for n in LABELS:
         clean = np.mean([r["test_accuracy"] for r in runs if r["labels_per_class"] == n
                          and r["foreign_fraction"] == 0 and r["method"] == "as is"])
@@ -134,17 +142,20 @@ def table(runs, info) -> str:
             foreign = np.mean([r["n_foreign"] for r in filt])
             aurocs = [r["auroc_max_softmax"] for r in filt if r["auroc_max_softmax"] == r[
                 "auroc_max_softmax"]]
+            listed = (f" {np.mean([r['listed_foreign'] for r in filt]):.0f} of {foreign:.0f} / "
+                      f"{np.mean([r['listed_known'] for r in filt]):.0f} of "
+                      f"{UNLABELED_KNOWN} |")
             lines.append(
                 f"| {n} | {fraction:.0%} | {acc['as is']:.4f} | {acc['max-softmax filter']:.4f}"
                 f" | {acc['oracle']:.4f} | {100 * (acc['as is'] - clean):+.1f} pt | "
                 f"{np.mean(aurocs):.3f} | "
                 f"{np.mean([r['dropped_foreign'] for r in filt]):.0f} of {foreign:.0f} / "
                 f"{np.mean([r['dropped_known'] for r in filt]):.0f} of {UNLABELED_KNOWN} |"
-                if aurocs else
+                + listed if aurocs else
                 f"| {n} | {fraction:.0%} | {acc['as is']:.4f} | {acc['max-softmax filter']:.4f}"
                 f" | {acc['oracle']:.4f} | {100 * (acc['as is'] - clean):+.1f} pt | - | "
                 f"0 of 0 / {np.mean([r['dropped_known'] for r in filt]):.0f} of "
-                f"{UNLABELED_KNOWN} |")
+                f"{UNLABELED_KNOWN} |" + listed)
     lines += ["", f"Mean test accuracy on the known classes over {seeds} seeds (the table "
               "ensemble; 480 unlabeled known rows, plus the foreign ones)."]
     return "\n".join(lines + footer(info))

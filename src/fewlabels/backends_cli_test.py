@@ -1,8 +1,10 @@
-"""Every command of the command line on the JAX backend (`KERAS_BACKEND=jax`), in processes
-of their own: fit with each kind of method, a SIGTERM stop and `--resume`, predict, evaluate,
-export (a SavedModel, and TFLite, which converts under TensorFlow), report, augment-preview,
-methods."""
+"""Every command of the command line on the JAX backend (`KERAS_BACKEND=jax`): fit with each
+kind of method, predict, evaluate, export (a SavedModel, and TFLite, which converts under
+TensorFlow), report, augment-preview and methods, one after the other in one JAX process (as
+`fewlabels.cli.main` calls, each with its own exit code); and a SIGTERM stop and `--resume`, in
+processes of their own."""
 
+import json
 import os
 import signal
 import subprocess
@@ -31,10 +33,21 @@ def table(tmp_path_factory):
     return path
 
 
+ONE_PROCESS = """
+import json, sys
+import keras
+from fewlabels.cli import main
+print("backend:", keras.backend.backend(), flush=True)
+for args in json.loads(sys.argv[1]):
+    print(json.dumps([args[:3], main(args)]), flush=True)
+"""
+
+
 def test_every_command_runs_on_jax(table, tmp_path):
     run = tmp_path / "run"
-    for args in (
-        ["fit", table, "--out", run, "--verbose", "0"],  # the table ensemble
+    commands = (
+        # the table ensemble, its network member trained on JAX (one round, 60 steps)
+        ["fit", table, "--out", run, "--rounds", "1", "--network-steps", "60", "--verbose", "0"],
         ["fit", table, "--out", tmp_path / "st", "--method", "self-training", "--epochs", "3",
          "--rounds", "1", "--verbose", "0"],
         ["fit", "digits", "--out", tmp_path / "ts", "--method", "teacher-student", "--steps",
@@ -47,15 +60,21 @@ def test_every_command_runs_on_jax(table, tmp_path):
         ["report", run],
         ["augment-preview", "digits", "--out", tmp_path / "preview.png"],
         ["methods"],
-    ):
-        done = fewlabels(*args)
-        assert done.returncode == 0, f"{args[:3]}: {done.stderr[-2000:]}"
+    )
+    argv = json.dumps([[str(a) for a in args] for args in commands])
+    done = subprocess.run([sys.executable, "-c", ONE_PROCESS, argv], env=ENV,
+                          capture_output=True, text=True, timeout=900)
+    codes = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('[["')]
+    assert done.returncode == 0 and len(codes) == len(commands), done.stderr[-3000:]
+    assert done.stdout.startswith("backend: jax\n"), done.stdout[:200]
+    for args, code in codes:
+        assert code == 0, f"{args}: exit {code}; {done.stderr[-3000:]}"
     assert (tmp_path / "m.tflite").stat().st_size > 0 and (tmp_path / "saved").is_dir()
 
 
 def test_a_sigterm_stop_and_resume_run_on_jax(table, tmp_path):
     run = tmp_path / "run"
-    args = ["fit", table, "--out", run, "--method", "fixmatch", "--steps", "400",
+    args = ["fit", table, "--out", run, "--method", "fixmatch", "--steps", "150",
             "--steps-per-epoch", "10", "--batch-size", "8", "--checkpoint-steps", "1",
             "--no-baseline", "--verbose", "0"]
     proc = subprocess.Popen([sys.executable, "-m", "fewlabels", *map(str, args)], env=ENV,

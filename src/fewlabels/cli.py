@@ -318,6 +318,12 @@ def _predict_parser(sub) -> None:
     table_options(predict, label_optional=True)
     trust_option(predict)
     tta_option(predict)
+    predict.add_argument("--unknown", nargs="?", type=float, const=True, default=False,
+                         metavar="THRESHOLD",
+                         help="write 'unknown' as the class of an item whose largest class "
+                         "probability is below THRESHOLD (0 to 1); without a number, the "
+                         "run's own threshold, set on its test rows so that 95%% of items of "
+                         "known classes stay above it")
     image_options(predict, training=False)
 
 
@@ -480,7 +486,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "predict":
         n = workflow.predict_run(args.run_dir, args.data, args.out,
                                  trust_model=args.trust_model, verbose=args.verbose,
-                                 tta=args.tta, strategy=args.strategy, **read)
+                                 tta=args.tta, strategy=args.strategy, unknown=args.unknown,
+                                 **read)
         from fewlabels.training.distribute import is_chief
 
         print(f"Wrote {n} predictions to {args.out}" if is_chief() else

@@ -86,7 +86,7 @@ def test_importing_fewlabels_changes_no_global_state(tmp_path):
 
 LAYERS = [
     ("errors", "files", "params", "metrics", "report", "targets", "validation", "model_files",
-     "calibration", "progress", "catalog", "replicas", "acquisition"),
+     "calibration", "progress", "catalog", "replicas", "acquisition", "novelty"),
     ("data",),
     ("views", "models"),
     ("algorithms", "stepwise"),

@@ -17,6 +17,7 @@ from fewlabels.files import inside, write_json
 from fewlabels.training.distribute import build_strategy, distributed
 from fewlabels.workflow import reporting
 from fewlabels.workflow.html_report import save_examples, write_report
+from fewlabels.workflow.open_set import score_pool, write_suspected
 from fewlabels.workflow.rundir import (
     HISTORY_FILE,
     METRICS_FILE,
@@ -55,6 +56,8 @@ class RunResult:
         table: the comparison table, as printed.
         written: whether this process wrote `run_dir` (False on a worker of a multi-worker
             run: its chief writes it).
+        open_set: the unlabeled pool scored for foreign items (`metrics.json`'s `open_set`:
+            the threshold, how many items are suspected, the first of them).
     """
 
     run_dir: Path
@@ -62,6 +65,7 @@ class RunResult:
     results: list[dict]
     table: str
     written: bool = True
+    open_set: dict | None = None
 
 
 def methods() -> list[str]:
@@ -203,13 +207,13 @@ def run_experiment(
     unlabeled_files=None,
     tensorboard: str | Path | None = None,
     strategy: str = "auto",
+    items: tuple[str, list[str]] | None = None,
 ) -> RunResult:
     """Fit a method, compare it with a supervised baseline on test data, and write a run dir.
 
     Args:
-        x: features of every training row, labeled and unlabeled.
-        y: class indices, -1 for unlabeled rows.
-        classes: the class names.
+        x, y, classes: every training row's features and class index (-1: unlabeled), and
+            the class names.
         out, estimator: the run directory, and an unfitted estimator (`make_estimator`).
         x_test, y_test: held-out test data; if None, `test_fraction` of each labeled class
             is held out (seeded by the estimator's seed). Unlabeled rows never go to test.
@@ -219,24 +223,23 @@ def run_experiment(
             accuracy; never used for training).
         labels_per_class: keep only this many labels per class, hiding the others.
         overwrite, config: allow a non-empty run directory; extra keys for `config.json`.
-        verbose: 0 quiet; 1 stage messages and one short line per epoch or stage; 2 Keras's
-            own line per epoch.
+        verbose: 0 quiet; 1 stage messages and a short line per epoch; 2 Keras's own lines.
         resume: continue the unfinished run in `out` (refused if anything changed).
         checkpoint_steps, checkpoint_seconds: also checkpoint every this many steps, and
             when this much time passed since the last checkpoint.
-        unlabeled_files: more unlabeled images, streamed from disk during training
-            (`fewlabels.data.folders.ImageFiles`; consistency methods only).
+        unlabeled_files: more unlabeled images streamed from disk (`data.folders.ImageFiles`).
         tensorboard: also write every per-epoch metric as TensorBoard logs here.
         strategy: the devices the method and its baseline train on (`build_strategy`); in
             a multi-worker run every process calls this, and only the chief writes `out`.
+        items: `(key, names)`: `suspected.csv`'s name for each row of `x` (`runs.item_keys`).
 
     Returns:
-        A `RunResult`.
+        A `RunResult`; its `open_set` is the unlabeled pool scored (`workflow.open_set`).
     """
     out = check_run_dir(out, overwrite, resume)
     devices = build_strategy(strategy)  # (an unknown or unsupported one, at the door)
     _check_tensorboard(tensorboard)
-    x, y, y_hidden, x_test, y_test, test_source = _split_test(
+    x, y, y_hidden, x_test, y_test, test_source, kept = _split_test(
         np.asarray(x), np.asarray(y, dtype=np.int64), y_hidden, x_test, y_test,
         test_fraction=test_fraction, seed=estimator.split_seed(),
         labels_per_class=labels_per_class)
@@ -251,29 +254,32 @@ def run_experiment(
                                    checkpoint_steps=checkpoint_steps,
                                    checkpoint_seconds=checkpoint_seconds)
         with distributed(devices):  # every network is built, and the test set predicted,
-            baseline_estimator, results = _train(  # in its scope
+            baseline_estimator, results, pool = _train(  # in its scope
                 estimator, method, baseline, data=(x, y, classes, y_hidden, x_test, y_test),
-                policy=policy, streamed=streamed, verbose=verbose)
+                policy=policy, streamed=streamed, verbose=verbose, items=(items, kept))
         save_examples(folder, estimator, x_test, y_test)  # (image runs: shown in the report)
         _write_run(folder, estimator, baseline_estimator, results, test_source=test_source,
                    n_test=0 if y_test is None else len(y_test),
                    config={"method": method, **(config or {}), "test": test_source},
-                   tensorboard=tensorboard)
+                   tensorboard=tensorboard, pool=pool)
     return RunResult(run_dir=out, estimator=estimator, results=results, written=folder == out,
-                     table=report.comparison_table(results) if results else "(no test rows)")
+                     table=report.comparison_table(results) if results else "(no test rows)",
+                     open_set=pool.record)
 
 
 def _train(estimator, method: str, baseline: bool, *, data: tuple, policy, streamed: dict,
-           verbose: int):
-    """The method's fit, then its supervised baseline's; returns the baseline (or None) and
-    both scored on the test rows."""
+           verbose: int, items: tuple):
+    """The method's fit, then its supervised baseline's; returns the baseline (or None),
+    both scored on the test rows, and the unlabeled pool scored (`_score_pool`)."""
     x, y, classes, y_hidden, x_test, y_test = data
     say(verbose, f"== {method} ==")
     estimator.fit(x, y, classes=classes, y_hidden=y_hidden, checkpoint=policy("main"),
                   **streamed)
     fitted = _baseline(estimator, method, baseline, x, y, classes, policy=policy,
                        streamed=streamed, verbose=verbose)
-    return fitted, _score(estimator, fitted, x_test, y_test)
+    return (fitted, _score(estimator, fitted, x_test, y_test),
+            _score_pool(estimator, x, y, x_test, *items,
+                        unlabeled_files=streamed.get("unlabeled_files")))
 
 
 def _baseline(estimator, method: str, baseline: bool, x, y, classes, *, policy, streamed: dict,
@@ -287,6 +293,23 @@ def _baseline(estimator, method: str, baseline: bool, x, y, classes, *, policy, 
     say(verbose, f"== supervised baseline ({fitted.budget_words()}) ==")
     fitted.fit(x, y, classes=classes, checkpoint=policy("baseline"), **streamed)
     return fitted
+
+
+def _score_pool(estimator, x, y, x_test, items, kept, *, unlabeled_files):
+    """The run's unlabeled pool scored for foreign items (`open_set.score_pool`), the
+    threshold set on the test rows (or, without them, on the labeled training rows).
+    `items`: `(key, names)` of the rows of the data (None: positions); `kept`: the data's
+    row of each training row."""
+    key, names = items or ("index", None)
+    names = [str(i) for i in kept] if names is None else [names[i] for i in kept]
+    pool = np.flatnonzero(y < 0)
+    held_out = x_test is not None and len(x_test) > 0
+    known_from = (f"test rows ({len(x_test)})" if held_out else
+                  f"labeled training rows ({int(np.sum(y >= 0))}; seen in training, so the "
+                  "threshold is lower than held-out rows would set)")
+    return score_pool(estimator, x[pool], [names[i] for i in pool],
+                      x_test if held_out else x[y >= 0], key=key, known_from=known_from,
+                      not_scored=0 if unlabeled_files is None else len(unlabeled_files))
 
 
 def _check_tensorboard(tensorboard) -> None:
@@ -312,12 +335,12 @@ def _score(estimator, baseline_estimator, x_test, y_test) -> list[dict]:
 def _split_test(x, y, y_hidden, x_test, y_test, *, test_fraction: float, seed: int,
                 labels_per_class: int | None = None):
     """The training and test data (`_held_out`), then `labels_per_class` labels of each
-    class kept for training, when asked."""
-    x, y, y_hidden, x_test, y_test, source = _held_out(x, y, y_hidden, x_test, y_test,
-                                                       test_fraction=test_fraction, seed=seed)
+    class kept for training, when asked; last, the positions in `x` of the training rows."""
+    x, y, y_hidden, x_test, y_test, source, kept = _held_out(
+        x, y, y_hidden, x_test, y_test, test_fraction=test_fraction, seed=seed)
     if labels_per_class is not None:
         y, y_hidden = _keep_labels(y, y_hidden, labels_per_class, seed)
-    return x, y, y_hidden, x_test, y_test, source
+    return x, y, y_hidden, x_test, y_test, source, kept
 
 
 def _held_out(x, y, y_hidden, x_test, y_test, *, test_fraction: float, seed: int):
@@ -327,7 +350,7 @@ def _held_out(x, y, y_hidden, x_test, y_test, *, test_fraction: float, seed: int
         y_hidden = np.asarray(y_hidden, dtype=np.int64)
     if x_test is not None:
         _warn_if_few_test_rows(y_test, given=True)
-        return x, y, y_hidden, x_test, y_test, "given"
+        return x, y, y_hidden, x_test, y_test, "given", np.arange(len(y))
     if not 0.0 <= test_fraction < 1.0:
         raise InputError(f"test_fraction must be in [0, 1); got {test_fraction!r}.")
     labeled = np.flatnonzero(y >= 0)
@@ -336,7 +359,7 @@ def _held_out(x, y, y_hidden, x_test, y_test, *, test_fraction: float, seed: int
     train = np.setdiff1d(np.arange(len(y)), test_rows)
     _warn_if_few_test_rows(y[test_rows], given=False)
     return (x[train], y[train], None if y_hidden is None else y_hidden[train], x[test_rows],
-            y[test_rows], f"held out: {test_fraction:.0%} of each labeled class")
+            y[test_rows], f"held out: {test_fraction:.0%} of each labeled class", train)
 
 
 def _keep_labels(y, y_hidden, labels_per_class, seed: int):
@@ -380,16 +403,20 @@ def result_row(name: str, estimator, x_test, y_test, stage: str = "final") -> di
 
 
 def _write_run(out: Path, estimator, baseline_estimator, results: list[dict], *, test_source: str,
-               n_test: int, config: dict, tensorboard=None) -> None:
-    """Write the run files: the model, classes and config, metrics, history and the report
-    (and TensorBoard logs, if asked)."""
+               n_test: int, config: dict, tensorboard=None, pool=None) -> None:
+    """Write the run files: the model, classes and config, metrics, history, the suspected
+    foreign items (`pool`: `open_set.PoolScores`) and the report (and TensorBoard logs, if
+    asked)."""
     from fewlabels import __version__
 
     out.mkdir(parents=True, exist_ok=True)
+    if pool is not None:
+        write_suspected(out, pool, list(estimator.classes_))
     estimator.save(out, extra_config={**config, "versions": versions()})
     write_json(inside(out, METRICS_FILE), {
         "test": {"source": test_source, "n": n_test},
         "results": results,
+        "open_set": None if pool is None else pool.record,
         "fewlabels_version": __version__,
     })
     write_json(inside(out, HISTORY_FILE), {

@@ -95,6 +95,7 @@ def _sections(run_dir: Path, config: dict, metrics: dict, history: dict,
     sections += _curves(history)
     sections += _rounds(history)
     sections += _example_grids(run_dir)
+    sections += _suspected(run_dir, metrics.get("open_set"))
     # One figure per trained model: an ensemble's member rows are parts of the final model.
     models = [r for r in results if r.get("stage", "final") in ("final", "before_finetune")]
     sections += [_figure_section("Confusion matrices (rows: true class, columns: predicted)",
@@ -207,6 +208,45 @@ def _example_grids(run_dir: Path) -> list[str]:
         images.append(_png(fig))
     return [_figure_section("Test images (true / predicted, confidence)", images),
             *_view_grid(arrays, plt)]
+
+
+def _suspected(run_dir: Path, record: dict | None) -> list[str]:
+    """The unlabeled items that look foreign to the known classes (`workflow.open_set`): the
+    threshold, how many, the least known of them, and their images for an image run."""
+    import numpy as np
+
+    if not isinstance(record, dict) or "threshold" not in record:
+        return []
+    note = (f"{record['suspected']} of the {record['pool']} unlabeled items score below "
+            f"{record['threshold']:.4f}, the {record['score']} that "
+            f"{record['known_recall']:.0%} of the {record['threshold_from']} reach: they may "
+            f"belong to none of the classes (or be hard cases). All of them: "
+            f"{record['file']}.")
+    if record.get("not_scored"):
+        note += (f" The {record['not_scored']} images streamed from disk were not scored: "
+                 "fewlabels predict RUN FOLDER --unknown scores a folder of any size.")
+    rows = "".join(f"<tr><td>{html.escape(str(r['item']))}</td><td>{r['score']:.4f}</td>"
+                   f"<td>{html.escape(str(r['predicted']))}</td></tr>"
+                   for r in record.get("shown", []))
+    table = (f"<table><tr><th>{html.escape(record['key'])}</th><th>score</th>"
+             f"<th>predicted</th></tr>{rows}</table>") if rows else ""
+    section = [f"<h2>Suspected foreign items</h2><p class='note'>{html.escape(note)}</p>"
+               f"{table}"]
+    path = run_dir / "suspected.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            images, scores = data["images"], data["scores"]
+        plt = _pyplot()
+        fig, axes = plt.subplots(1, len(images), figsize=(1.3 * len(images), 1.6),
+                                 squeeze=False)
+        for ax, image, score in zip(axes[0], images, scores, strict=True):
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray",
+                      vmin=0, vmax=255)
+            ax.set_title(f"{score:.2f}", fontsize=7)
+            ax.axis("off")
+        section.append(_figure_section("The least known unlabeled images (score)",
+                                       [_png(fig)]))
+    return section
 
 
 def _summary(config: dict, metrics: dict) -> str:

@@ -1,5 +1,6 @@
 """Every fit writes a self-contained report.html, and a real browser shows its figures."""
 
+import json
 import os
 import re
 import shutil
@@ -96,8 +97,8 @@ def test_an_image_run_shows_confident_uncertain_and_misclassified_test_images(tm
     from fewlabels.data.images import load_image_dataset
 
     digits = load_image_dataset("digits")
-    np.savez(tmp_path / "d.npz", x=digits.x[:200], y=digits.y[:200],
-             classes=np.array(digits.classes))
+    y = np.where(np.arange(200) < 120, digits.y[:200], -1)  # 80 unlabeled images
+    np.savez(tmp_path / "d.npz", x=digits.x[:200], y=y, classes=np.array(digits.classes))
     np.savez(tmp_path / "t.npz", x=digits.x_test[:60], y=digits.y_test[:60],
              classes=np.array(digits.classes))
     run = tmp_path / "run"
@@ -118,6 +119,14 @@ def test_an_image_run_shows_confident_uncertain_and_misclassified_test_images(tm
     titles = re.findall(r"<img alt='([^']*)'", page)
     assert titles.count("Test images (true / predicted, confidence)") >= 2
     assert titles.count("Augmentation: what training saw (first row: test images)") == 1
+    # the unlabeled images that score lowest: the least known, with their scores
+    record = json.loads((run / "metrics.json").read_text())["open_set"]
+    assert record["pool"] == 80 and record["key"] == "index" and record["suspected"] >= 1
+    with np.load(run / "suspected.npz") as suspected:
+        assert suspected["images"].shape[1:] == (8, 8, 1)
+        assert len(suspected["images"]) == min(8, record["suspected"])
+        assert np.all(np.diff(suspected["scores"]) >= 0)
+    assert titles.count("The least known unlabeled images (score)") == 1
 
 
 def test_consistency_training_pictures_its_weak_and_strong_views():

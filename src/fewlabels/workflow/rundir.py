@@ -21,7 +21,7 @@ HISTORY_FILE = "history.json"
 CHECKPOINTS = "checkpoints"
 EVALUATION_FILE = "evaluation.json"
 RUN_FILES = (MODEL_FILE, "classes.json", "config.json", METRICS_FILE, HISTORY_FILE, CHECKPOINTS,
-             "report.html", "examples.npz", EVALUATION_FILE)
+             "report.html", "examples.npz", "suspected.csv", "suspected.npz", EVALUATION_FILE)
 """Every name a run writes at the top of its directory (the model first: without it, a run
 is unfinished)."""
 LOCK_FILE = ".lock"

@@ -39,6 +39,7 @@ from fewlabels.workflow.experiment import (
     make_estimator,
     run_experiment,
 )
+from fewlabels.workflow.open_set import UNKNOWN, check_unknown, run_threshold
 from fewlabels.workflow.rundir import (
     EVALUATION_FILE,
     check_output_file,
@@ -127,7 +128,7 @@ def fit_run(
             labels_per_class=labels_per_class, baseline=baseline, overwrite=overwrite,
             config=config, verbose=verbose, resume=resume, checkpoint_steps=checkpoint_steps,
             checkpoint_seconds=checkpoint_seconds, unlabeled_files=loaded["unlabeled_files"],
-            tensorboard=tensorboard, strategy=strategy,
+            tensorboard=tensorboard, strategy=strategy, items=(loaded["key"], loaded["keys"]),
         )
 
 
@@ -336,6 +337,7 @@ def predict_run(
     verbose: int = 0,
     tta: bool = False,
     strategy: str = "auto",
+    unknown: bool | float = False,
 ) -> int:
     """Predict every row (or image) of `data` with a saved run's model; write a CSV.
 
@@ -358,6 +360,9 @@ def predict_run(
         verbose: 1: progress bars for a large image folder (`fewlabels.progress`); 0 none.
         strategy: the devices that predict (`build_strategy`): every batch is split across
             them; in a multi-worker run every process calls this, and the chief writes `out`.
+        unknown: write `unknown` as the class of an item whose largest class probability is
+            below a threshold: True for the run's (`metrics.json`'s `open_set`, set on its
+            test rows so that 95% of known items stay above it), or a threshold in [0, 1].
 
     Returns:
         The number of rows predicted.
@@ -365,17 +370,22 @@ def predict_run(
     from fewlabels.estimators import load_estimator
 
     out = check_output_file(out, run_dir, data, kind="predictions")
+    if unknown is True:
+        unknown = run_threshold(run_dir)
     devices = build_strategy(strategy)  # a multi-worker run joins its cluster first
     with distributed(devices), shown(verbose):
         estimator = load_estimator(run_dir, trust_model=trust_model)
+        threshold = check_unknown(unknown, estimator.classes_)
         return _predict_to(out, estimator, data, on_bad_image,
                            dict(label_column=label_column, delimiter=delimiter,
-                                header=header, encoding=encoding), tta)
+                                header=header, encoding=encoding), (tta, threshold))
 
 
 def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict,
-                tta: bool = False) -> int:
-    """`predict_run`'s work once the model is loaded: the CSV of predictions, written."""
+                how: tuple[bool, float | None] = (False, None)) -> int:
+    """`predict_run`'s work once the model is loaded: the CSV of predictions, written.
+    `how`: test-time augmentation, and the threshold under which the class is `unknown`."""
+    tta, threshold = how
     if len(estimator.input_shape_) == 3:
         key, batches = _image_batches(estimator, data, on_bad_image)
     else:
@@ -389,8 +399,9 @@ def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict,
         writer.writerow([key, "class", *(f"p_{c}" for c in estimator.classes_)])
         for names, x in batches:
             for name, p in zip(names, estimator.predict_proba(x, tta=tta), strict=True):
-                writer.writerow([csv_cell(name), csv_cell(estimator.classes_[int(p.argmax())]),
-                                 *(f"{v:.6f}" for v in p)])
+                known = threshold is None or p.max() >= threshold
+                label = estimator.classes_[int(p.argmax())] if known else UNKNOWN
+                writer.writerow([csv_cell(name), csv_cell(label), *(f"{v:.6f}" for v in p)])
             counts.append(len(x))
 
     if is_chief():
