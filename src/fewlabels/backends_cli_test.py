@@ -1,8 +1,8 @@
 """Every command of the command line on the JAX backend (`KERAS_BACKEND=jax`): fit with each
 kind of method, predict, evaluate, export (a SavedModel, and TFLite, which converts under
-TensorFlow), report, augment-preview and methods, one after the other in one JAX process (as
-`fewlabels.cli.main` calls, each with its own exit code); and a SIGTERM stop and `--resume`, in
-processes of their own."""
+TensorFlow), report, augment-preview, pretrain (and a fit from its body) and methods, one
+after the other in one JAX process (as `fewlabels.cli.main` calls, each with its own exit
+code); and a SIGTERM stop and `--resume`, in processes of their own."""
 
 import json
 import os
@@ -59,6 +59,11 @@ def test_every_command_runs_on_jax(table, tmp_path):
         ["export", run, "--format", "tflite", "--out", tmp_path / "m.tflite"],
         ["report", run],
         ["augment-preview", "digits", "--out", tmp_path / "preview.png"],
+        ["pretrain", table, "--out", tmp_path / "body.weights.h5", "--steps", "10",
+         "--batch-size", "16", "--hidden-units", "8", "--verbose", "0"],
+        ["fit", table, "--out", tmp_path / "pt", "--method", "fixmatch", "--steps", "10",
+         "--steps-per-epoch", "5", "--hidden-units", "8", "--backbone-weights",
+         tmp_path / "body.weights.h5", "--no-baseline", "--verbose", "0"],
         ["methods"],
     )
     argv = json.dumps([[str(a) for a in args] for args in commands])

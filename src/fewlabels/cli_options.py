@@ -243,7 +243,8 @@ def table_options(parser: argparse.ArgumentParser, *, label_optional: bool = Fal
                        "utf-8-sig accepts one)")
 
 
-def image_options(parser: argparse.ArgumentParser, *, training: bool) -> None:
+def image_options(parser: argparse.ArgumentParser, *, training: bool,
+                  streaming: bool = True) -> None:
     group = parser.add_argument_group("how to read images")
     group.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
                        help="folders: a file that fails the pre-scan (corrupt, truncated, "
@@ -259,6 +260,8 @@ def image_options(parser: argparse.ArgumentParser, *, training: bool) -> None:
                        help="folders: the subfolder of unlabeled images (default: unlabeled)")
     group.add_argument("--unlabeled-dir", default=None, metavar="DIR",
                        help="a separate folder of unlabeled images")
+    if not streaming:
+        return
     group.add_argument("--stream-unlabeled", action="store_true",
                        help="folders, consistency methods: read the unlabeled images from "
                        "disk batch by batch during training instead of decoding them all "

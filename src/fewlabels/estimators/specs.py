@@ -142,6 +142,11 @@ class Network(Spec):
             backbone frozen. None: 20 with pretrained weights.
         unfreeze_learning_rate: the second phase's learning rate (default: the stage's
             learning rate / 10).
+        backbone_weights: a `.weights.h5` file from `fewlabels pretrain` (self-supervised
+            pretraining on the unlabeled pool): the network's body, every layer below its
+            output layer, starts from it, then trains as usual. The network must have the
+            architecture, sizes and input shape it was pretrained with (`"mlp"`, `"cnn"`,
+            `"wrn"` or a custom network; a transfer model takes `weights=PATH` instead).
     """
 
     shorthand = "architecture"
@@ -157,6 +162,7 @@ class Network(Spec):
         "dropout": p.interval(float, 0.0, 1.0, "left"),
         "unfreeze": p.optional(p.interval(int, 0, None)),
         "unfreeze_learning_rate": p.optional(p.interval(float, 0.0, None, "neither")),
+        "backbone_weights": p.optional(p.nonempty_string),
     }
 
     def __init__(self, architecture: Any = "auto", *, backbone: str | None = None,
@@ -164,7 +170,8 @@ class Network(Spec):
                  head_units: int = 256, hidden_units: Sequence[int] = (64, 64),
                  cnn_widths: Sequence[int] = (32, 64, 128), activation: str = "relu",
                  dropout: float = 0.1, unfreeze: int | None = None,
-                 unfreeze_learning_rate: float | None = None) -> None:
+                 unfreeze_learning_rate: float | None = None,
+                 backbone_weights: str | None = None) -> None:
         self.architecture = architecture
         self.backbone = backbone
         self.weights = weights
@@ -176,6 +183,7 @@ class Network(Spec):
         self.dropout = dropout
         self.unfreeze = unfreeze
         self.unfreeze_learning_rate = unfreeze_learning_rate
+        self.backbone_weights = backbone_weights
 
 
 class Views(Spec):

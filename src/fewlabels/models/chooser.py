@@ -77,8 +77,25 @@ def build_network(network: str, X: np.ndarray, n_classes: int, spec):
             custom network; `hidden_units`, `dropout`, `backbone`, ...).
 
     Returns:
-        An uncompiled Keras model from inputs to class probabilities.
+        An uncompiled Keras model from inputs to class probabilities; its body starts from
+        `spec.backbone_weights` when set (`fewlabels.models.body`).
     """
+    weights = getattr(spec, "backbone_weights", None)
+    if weights is None:
+        return _build(network, X, n_classes, spec)
+    if network == "transfer":
+        raise InputError("backbone_weights starts fewlabels' own networks from a pretrained "
+                         "file; a transfer model takes its backbone's file as weights=PATH "
+                         "(--weights PATH).")
+    from fewlabels.models.body import load_body_weights
+
+    model = _build(network, X, n_classes, spec)
+    load_body_weights(model, weights)
+    return model
+
+
+def _build(network: str, X: np.ndarray, n_classes: int, spec):
+    """`build_network`'s model, with its initial weights."""
     from fewlabels.models import build_cnn, build_mlp, build_wrn
 
     if network == "custom":

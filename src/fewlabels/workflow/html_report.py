@@ -215,8 +215,9 @@ def _suspected(run_dir: Path, record: dict | None) -> list[str]:
     threshold, how many, the least known of them, and their images for an image run."""
     import numpy as np
 
-    if not isinstance(record, dict) or "threshold" not in record:
-        return []
+    if not isinstance(record, dict) or "threshold" not in record \
+            or not (record.get("pool") or record.get("not_scored")):
+        return []  # no unlabeled item: nothing to suspect
     note = (f"{record['suspected']} of the {record['pool']} unlabeled items score below "
             f"{record['threshold']:.4f}, the {record['score']} that "
             f"{record['known_recall']:.0%} of the {record['threshold_from']} reach: they may "
