@@ -118,8 +118,7 @@ def test_cli_pretrain_then_fit_with_the_options_it_names(tmp_path, capsys):
     said = capsys.readouterr().out
     record = json.loads((tmp_path / "body.pretrain.json").read_text())
     assert record["objective"] == "scarf" and record["items"] == 120
-    assert record["fit_options"] == ["--backbone-weights", str(body), "--hidden-units", "16",
-                                     "--activation", "relu"]
+    assert record["fit_options"] == ["--backbone-weights", str(body), "--hidden-units", "16"]
     assert " ".join(record["fit_options"]) in said
     assert cli.main(["fit", str(data), "--out", str(tmp_path / "run"), "--method",
                      "self-training", "--epochs", "2", "--rounds", "1", "--verbose", "0",
@@ -128,3 +127,23 @@ def test_cli_pretrain_then_fit_with_the_options_it_names(tmp_path, capsys):
     assert json.dumps(config).count(str(body)) >= 1  # the run records where it started
     assert cli.main(["pretrain", str(data), "--out", str(body), "--steps", "20"]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_the_table_ensembles_network_member_starts_from_a_body_of_the_default_mlp(tmp_path):
+    from fewlabels import TableEnsemble
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, (60, 3)), rng.normal(3, 1, (60, 3))])
+    y = np.where(np.arange(120) % 4 == 0, np.arange(120) // 60, -1)
+    body = tmp_path / "body.weights.h5"
+    save_body_weights(pretrain(x, steps=20, batch_size=32).network, body)
+    model = TableEnsemble(members=("linear", "network"), rounds=0, network_steps=20,
+                          backbone_weights=str(body)).fit(x, y)
+    assert np.mean(model.predict(x) == np.arange(120) // 60) > 0.9
+    small = tmp_path / "small.weights.h5"
+    save_body_weights(pretrain(x, network=Network(hidden_units=(8,)), steps=10,
+                               batch_size=32).network, small)
+    with pytest.raises(InputError, match=r"dense_1/kernel is \(3, 64\) in the network, "
+                                         r"\(3, 8\) in the file"):
+        TableEnsemble(members=("network",), rounds=0, network_steps=20,
+                      backbone_weights=str(small)).fit(x, y)

@@ -135,13 +135,18 @@ def _items(data, read: dict) -> tuple[np.ndarray, dict, str | None]:
 
 
 def _fit_options(out: Path, kind: str, spec, images: bool, read: dict) -> list[str]:
-    """The `fit` options that build the network this body belongs to."""
+    """The `fit` options that build the network this body belongs to: the sizes that differ
+    from `Network()`'s (with none, every method takes the body, the table ensemble too)."""
+    from fewlabels.estimators.specs import Network
+
+    default = Network()
     options = ["--backbone-weights", str(out)]
-    if kind == "cnn":
+    if kind == "cnn" and tuple(spec.cnn_widths) != tuple(default.cnn_widths):
         options += ["--cnn-widths", ",".join(map(str, spec.cnn_widths))]
-    elif kind == "mlp":
-        options += ["--hidden-units", ",".join(map(str, spec.hidden_units)),
-                    "--activation", spec.activation]
+    if kind == "mlp" and tuple(spec.hidden_units) != tuple(default.hidden_units):
+        options += ["--hidden-units", ",".join(map(str, spec.hidden_units))]
+    if kind == "mlp" and spec.activation != default.activation:
+        options += ["--activation", spec.activation]
     if spec.architecture != "auto":
         options += ["--architecture", str(spec.architecture)]
     if images and read.get("image_size") is not None:
