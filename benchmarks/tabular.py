@@ -18,9 +18,7 @@ Methods:
   by out-of-fold log-likelihood on the labeled rows; `(select=labels)`: the network alone
   from 10 labels in the rarest class, the other three members below;
   `(graph on network)`: label spreading over the network member's hidden features
-  (`graph_features="network"`); `(SCARF body)`: its network member starts
-  from a body pretrained with SCARF for 1,000 steps on the training rows, no labels
-  (`fewlabels.estimators.pretrain`; the wall time includes the pretraining).
+  (`graph_features="network"`).
 - scikit-learn's semi-supervised methods, with their defaults except where a default is
   degenerate on standardized features (the rbf kernel's `gamma=20`):
   `SelfTrainingClassifier` around `LogisticRegression`, `SVC(probability=True)` and
@@ -116,24 +114,6 @@ def _table_ensemble(**params):
 
         return TableEnsemble(seed=seed, **params)
     return make
-
-
-def _pretrained_ensemble(steps: int):
-    """The table ensemble whose network member starts from a SCARF body pretrained for
-    `steps` steps on the training rows (no labels); the wall time includes the pretraining."""
-    def run(x, y_partial, seed):
-        import tempfile
-
-        from fewlabels import TableEnsemble
-        from fewlabels.estimators.pretrain import pretrain
-        from fewlabels.models.body import save_body_weights
-
-        with tempfile.TemporaryDirectory() as work:
-            body = save_body_weights(pretrain(x, steps=steps, batch_size=128, seed=seed).network,
-                                     Path(work) / "body.weights.h5")
-            model = TableEnsemble(seed=seed, backbone_weights=str(body)).fit(x, y_partial)
-        return model.predict, {}
-    return run
 
 
 def _base_learner(name, **params):
@@ -233,7 +213,6 @@ METHODS = {
     "table-ensemble (select=labels)": _fewlabels(_table_ensemble(select="labels")),
     "table-ensemble (graph on network)": _fewlabels(_table_ensemble(graph_features="network")),
     "table-ensemble (standard scaling)": _fewlabels(_table_ensemble(scaling="standard")),
-    "table-ensemble (SCARF body)": _pretrained_ensemble(1000),
     **{name: _sklearn(_peer(name)) for name in PEERS},
     "supervised MLP": _fewlabels(_supervised_mlp),
     "self-training MLP": _fewlabels(_self_training_mlp()),

@@ -38,7 +38,7 @@ from fewlabels.errors import InputError
 from fewlabels.estimators import members as m
 from fewlabels.estimators.base import Estimator
 from fewlabels.estimators.labels import encode_hidden, encode_labels, labels_of
-from fewlabels.estimators.specs import Budget, Network, Optimizer
+from fewlabels.estimators.specs import Budget, Optimizer
 from fewlabels.validation import check_dense, check_training_data
 
 NETWORK_RECIPE = {"method": "fixmatch", "optimizer": Optimizer("adam", learning_rate=0.003)}
@@ -79,9 +79,6 @@ class TableEnsemble(Estimator):
             comes from its neighbours rather than its own label.
         network_steps: the optimizer steps of the network member (FixMatch on the rows,
             Adam at 0.003, the (64, 64) MLP, batches of 32 labeled and 224 unlabeled rows).
-        backbone_weights: a `.weights.h5` file from `fewlabels pretrain` on the table (with
-            its default network, the (64, 64) MLP): the network member's body starts from
-            it (docs/pretrain.md).
         select: how the members make the prediction. `"average"`: the mean of every
             member's probabilities. `"cv"`: the one of `members` other than the network,
             or their average (with the network, when it is a member), whose out-of-fold
@@ -131,7 +128,6 @@ class TableEnsemble(Estimator):
         "n_neighbors": p.interval(int, 1, None),
         "alpha": p.interval(float, 0.0, 1.0, "neither"),
         "network_steps": p.interval(int, 1, None),
-        "backbone_weights": p.optional(p.nonempty_string),
         "select": p.one_of("average", "cv", "labels"),
         "graph_features": p.one_of("rows", "network"),
         "calibrate": p.boolean,
@@ -152,7 +148,6 @@ class TableEnsemble(Estimator):
         n_neighbors: int = 7,
         alpha: float = 0.2,
         network_steps: int = 600,
-        backbone_weights: str | None = None,
         select: str = "average",
         graph_features: str = "rows",
         calibrate: bool = False,
@@ -169,7 +164,6 @@ class TableEnsemble(Estimator):
         self.n_neighbors = n_neighbors
         self.alpha = alpha
         self.network_steps = network_steps
-        self.backbone_weights = backbone_weights
         self.select = select
         self.graph_features = graph_features
         self.calibrate = calibrate
@@ -350,8 +344,7 @@ class TableEnsemble(Estimator):
 
         self._say(f"Network member: FixMatch on the rows, {self.network_steps} steps.")
         return ConsistencyTraining(**NETWORK_RECIPE, seed=self.seed, budget=Budget(
-            self.network_steps, steps_per_epoch=100),
-            model=Network(backbone_weights=self.backbone_weights)).fit(X, y, classes=classes)
+            self.network_steps, steps_per_epoch=100)).fit(X, y, classes=classes)
 
     def _temperature(self, Z, space, y, n_classes, anchors, fixed) -> dict:
         """The temperature that calibrates the ensemble, fitted on out-of-fold probabilities

@@ -132,6 +132,7 @@ class Pretrained:
         seconds: the training time.
         objective: `"simclr"` or `"scarf"`.
         network_kind: `"mlp"`, `"cnn"`, `"wrn"` or `"custom"`.
+        temperature: the NT-Xent temperature used.
     """
 
     network: keras.Model
@@ -140,6 +141,7 @@ class Pretrained:
     seconds: float
     objective: str
     network_kind: str
+    temperature: float
 
 
 def pretrain(x, *, network=None, steps: int = 1000, batch_size: int = 256,
@@ -180,9 +182,9 @@ def pretrain(x, *, network=None, steps: int = 1000, batch_size: int = 256,
     images = x.ndim == 4
     keras.utils.set_random_seed(seed)
     model = build_network(kind, x.astype(np.float32) if not images else x, 2, spec)
-    learner = Contrastive(network_body(model), seed=seed, corruption=None if images else corruption,
-                          temperature=temperature or (IMAGE_TEMPERATURE if images
-                                                      else TABLE_TEMPERATURE))
+    temperature = temperature or (IMAGE_TEMPERATURE if images else TABLE_TEMPERATURE)
+    learner = Contrastive(network_body(model), seed=seed, temperature=temperature,
+                          corruption=None if images else corruption)
     learner.compile(optimizer=keras.optimizers.Adam(learning_rate))
     batch = min(batch_size, len(x))
     stream = _image_pairs(x, batch, views, augment_params or {}, seed) if images \
@@ -192,13 +194,20 @@ def pretrain(x, *, network=None, steps: int = 1000, batch_size: int = 256,
     history = learner.fit(stream, steps_per_epoch=per_epoch, epochs=steps // per_epoch,
                           verbose=verbose, shuffle=False)
     return Pretrained(model, [float(v) for v in history.history["loss"]], steps,
-                      time.perf_counter() - start, "simclr" if images else "scarf", kind)
+                      time.perf_counter() - start, "simclr" if images else "scarf", kind,
+                      temperature)
 
 
 def _check(x: np.ndarray, steps, batch_size, corruption) -> None:
     if x.ndim not in (2, 4) or len(x) < 2:
         raise InputError(f"pretrain needs at least 2 rows (n, features) or images (n, h, w, "
                          f"c); got shape {x.shape}.")
+    if not np.issubdtype(x.dtype, np.number):
+        raise InputError(f"pretrain needs numbers; got an array of {x.dtype}.")
+    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+    if len(bad):
+        raise InputError(f"row {bad[0]} of the pretraining data has a non-finite value "
+                         f"({len(bad)} rows do).")
     for name, value in (("steps", steps), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{name} must be an integer >= 1; got {value!r}.")

@@ -105,6 +105,16 @@ def test_bad_pretraining_settings_are_named(settings, said):
         pretrain(x, **settings)
 
 
+def test_non_finite_pretraining_data_is_refused_naming_the_row():
+    x = np.zeros((10, 3))
+    x[4, 1], x[7, 0] = np.nan, np.inf
+    with pytest.raises(InputError, match=r"row 4 of the pretraining data has a non-finite "
+                                         r"value \(2 rows do\)"):
+        pretrain(x, steps=1)
+    with pytest.raises(InputError, match="pretrain needs numbers; got an array of <U1"):
+        pretrain(np.array([["a", "b"], ["c", "d"]]), steps=1)
+
+
 def test_cli_pretrain_then_fit_with_the_options_it_names(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(0, 1, (60, 3)), rng.normal(3, 1, (60, 3))])
@@ -118,6 +128,7 @@ def test_cli_pretrain_then_fit_with_the_options_it_names(tmp_path, capsys):
     said = capsys.readouterr().out
     record = json.loads((tmp_path / "body.pretrain.json").read_text())
     assert record["objective"] == "scarf" and record["items"] == 120
+    assert record["temperature"] == 1.0 and record["corruption"] == 0.6
     assert record["fit_options"] == ["--backbone-weights", str(body), "--hidden-units", "16"]
     assert " ".join(record["fit_options"]) in said
     assert cli.main(["fit", str(data), "--out", str(tmp_path / "run"), "--method",
@@ -129,21 +140,24 @@ def test_cli_pretrain_then_fit_with_the_options_it_names(tmp_path, capsys):
     assert "exists; pass --overwrite" in capsys.readouterr().err
 
 
-def test_the_table_ensembles_network_member_starts_from_a_body_of_the_default_mlp(tmp_path):
-    from fewlabels import TableEnsemble
+@pytest.mark.parametrize("out, said", [
+    ("body.h5", r"body\.h5: a weights file name must end in \.weights\.h5"),
+    ("missing/body.weights.h5", r"the folder .*missing does not exist"),
+    ("t.weights.h5", r"t\.weights\.h5: is the input data"),
+])
+def test_pretrain_refuses_a_bad_output_file_before_any_work(tmp_path, out, said):
+    from fewlabels.workflow.pretrain import pretrain_run
 
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(0, 1, (60, 3)), rng.normal(3, 1, (60, 3))])
-    y = np.where(np.arange(120) % 4 == 0, np.arange(120) // 60, -1)
-    body = tmp_path / "body.weights.h5"
-    save_body_weights(pretrain(x, steps=20, batch_size=32).network, body)
-    model = TableEnsemble(members=("linear", "network"), rounds=0, network_steps=20,
-                          backbone_weights=str(body)).fit(x, y)
-    assert np.mean(model.predict(x) == np.arange(120) // 60) > 0.9
-    small = tmp_path / "small.weights.h5"
-    save_body_weights(pretrain(x, network=Network(hidden_units=(8,)), steps=10,
-                               batch_size=32).network, small)
-    with pytest.raises(InputError, match=r"dense_1/kernel is \(3, 64\) in the network, "
-                                         r"\(3, 8\) in the file"):
-        TableEnsemble(members=("network",), rounds=0, network_steps=20,
-                      backbone_weights=str(small)).fit(x, y)
+    data = tmp_path / "t.weights.h5"  # a table whose name is the output's
+    data.write_text("".join(f"{i},{i % 2}\n" for i in range(10)))
+    with pytest.raises(InputError, match=said):
+        pretrain_run(data, tmp_path / out, steps=1)
+
+
+def test_cli_pretrain_names_bad_widths(tmp_path, capsys):
+    data = tmp_path / "t.csv"
+    data.write_text("".join(f"{i},{i % 2}\n" for i in range(10)))
+    assert cli.main(["pretrain", str(data), "--out", str(tmp_path / "b.weights.h5"),
+                     "--hidden-units", "64,x"]) == 2
+    assert "--hidden-units takes integers separated by commas; got '64,x'" in \
+        capsys.readouterr().err

@@ -88,7 +88,8 @@ def pretrain_run(
         "input_shape": list(x.shape[1:]), "items": len(x), "data": str(data),
         "data_sha256": fingerprint if fingerprint else file_sha256(data),
         "read": read_options, "steps": done.steps, "batch_size": min(batch_size, len(x)),
-        "learning_rate": learning_rate, "temperature": temperature, "corruption": corruption,
+        "learning_rate": learning_rate, "temperature": done.temperature,
+        "corruption": corruption if done.objective == "scarf" else None,
         "horizontal_flip": horizontal_flip, "seed": seed,
         "losses": [round(v, 5) for v in done.losses], "seconds": round(done.seconds, 1),
         "fit_options": _fit_options(out, done.network_kind, spec, x.ndim == 4, read_options),
@@ -136,7 +137,7 @@ def _items(data, read: dict) -> tuple[np.ndarray, dict, str | None]:
 
 def _fit_options(out: Path, kind: str, spec, images: bool, read: dict) -> list[str]:
     """The `fit` options that build the network this body belongs to: the sizes that differ
-    from `Network()`'s (with none, every method takes the body, the table ensemble too)."""
+    from `Network()`'s (a body of the default network needs no size option)."""
     from fewlabels.estimators.specs import Network
 
     default = Network()
