@@ -105,10 +105,10 @@ def ssl_stream(
             index, xu = loaded
         xl = tf.cast(tf.gather(x_lab, rows), tf.float32)
         labels = tf.gather(y_lab, rows)
-        xw = _view(weak, xu, seed + 1000, step) if with_unlabeled and weak_unlabeled else xu
-        xs = _view(strong, xu, seed + 2000, step) if with_unlabeled else xu
-        inputs = {"labeled": _view(weak, xl, seed, step), "weak": xw, "strong": xs, "index": index,
-                  "hidden": tf.gather(hid, index), "batch_labels": labels}
+        xw = seeded_view(weak, xu, seed + 1000, step) if with_unlabeled and weak_unlabeled else xu
+        xs = seeded_view(strong, xu, seed + 2000, step) if with_unlabeled else xu
+        inputs = {"labeled": seeded_view(weak, xl, seed, step), "weak": xw, "strong": xs,
+                  "index": index, "hidden": tf.gather(hid, index), "batch_labels": labels}
         return inputs, labels
 
     load = (_file_reader(unlabeled_files, x_all, unlabeled_rows, u_batch, seed)
@@ -129,7 +129,7 @@ def _pool(x: np.ndarray, unlabeled: np.ndarray):
     return x_all, tf.constant(unlabeled, tf.int64)
 
 
-def _view(layer, images, seed: int, step):
+def seeded_view(layer, images, seed: int, step):
     """`layer`'s view of `images` at `step`, seeded by `(seed, step)` (None: the identity)."""
     from fewlabels.stepwise import reseed
 

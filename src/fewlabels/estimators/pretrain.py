@@ -234,7 +234,7 @@ def _image_pairs(x: np.ndarray, batch: int, views: tuple[str, str], augment_para
     """Batches of `(view_1, view_2)` of the same images, the views made in `tf.data`."""
     import tensorflow as tf
 
-    from fewlabels.ssl_data import _view
+    from fewlabels.ssl_data import seeded_view
     from fewlabels.stepwise import batch_indices, indexed_stream
     from fewlabels.views.augment import build_policy
 
@@ -245,8 +245,8 @@ def _image_pairs(x: np.ndarray, batch: int, views: tuple[str, str], augment_para
     def pair(step):
         chosen = tf.cast(tf.gather(images, batch_indices(step, batch, len(x), seed)),
                          tf.float32)
-        views = (_view(first, chosen, seed + 1000, step), _view(second, chosen, seed + 2000,
-                                                                 step))
+        views = (seeded_view(first, chosen, seed + 1000, step),
+                 seeded_view(second, chosen, seed + 2000, step))
         return (views,)  # one element: `fit` reads it as the inputs, with no targets
 
     return indexed_stream(0, pair)

@@ -161,3 +161,11 @@ def test_cli_pretrain_names_bad_widths(tmp_path, capsys):
                      "--hidden-units", "64,x"]) == 2
     assert "--hidden-units takes integers separated by commas; got '64,x'" in \
         capsys.readouterr().err
+
+
+def test_a_network_without_an_output_layer_has_no_body():
+    inputs = keras.Input((3,))
+    plain = keras.Model(inputs, keras.layers.Dense(2, name="scores")(inputs), name="plain")
+    with pytest.raises(InputError, match="network 'plain' has no output layer named "
+                                         "'probabilities', so it has no body"):
+        network_body(plain)
