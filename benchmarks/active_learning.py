@@ -11,6 +11,10 @@ The target: the best strategy reaches random picking's final accuracy (mean over
 with at most 60% of random's labels (`labels to reach random's final`, linear between
 rounds).
 
+Images (`--dataset fashion_mnist`): the pool is a seeded stratified `--pool` of the training
+images, the test set the 10,000 test images, and each round trains the 16-32-64 CNN from
+scratch for `--steps` steps (`--method supervised` or `fixmatch`).
+
 Run: `python benchmarks/active_learning.py --seeds 3`. It writes
 `benchmarks/results/active_learning.json` and `docs/benchmarks/active_learning.md`.
 """
@@ -31,12 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import base_parser, footer, parse_seeds, write_outputs
 
 STRATEGIES = ("random", "margin", "entropy", "k-center", "diverse-margin", "typical")
-METHODS = {
-    # The table default, and self-training of the MLP (both retrained from scratch each
-    # round, with their default budgets).
-    "table-ensemble": lambda seed: _fewlabels().TableEnsemble(seed=seed),
-    "self-training": lambda seed: _fewlabels().SelfTraining(seed=seed),
-}
+IMAGE_WIDTHS = (16, 32, 64)  # the compact CNN of the Fashion-MNIST recipe
 
 
 def _fewlabels():
@@ -45,34 +44,67 @@ def _fewlabels():
     return fewlabels
 
 
-def load(name: str) -> tuple[np.ndarray, np.ndarray]:
-    from fewlabels.data import load_builtin
+def _cnn(method: str):
+    """A consistency method on the compact CNN, `args.steps` steps and `args.uratio`
+    unlabeled images per labeled one (its default recipe otherwise: batch 32, SGD, EMA)."""
+    def build(seed: int, args):
+        fl = _fewlabels()
+        return fl.ConsistencyTraining(
+            method=method, model=fl.Network("cnn", cnn_widths=IMAGE_WIDTHS),
+            budget=fl.Budget(args.steps, steps_per_epoch=min(100, args.steps)),
+            uratio=args.uratio, seed=seed)
+    return build
 
+
+METHODS = {
+    # The table default, and self-training of the MLP (both retrained from scratch each
+    # round, with their default budgets).
+    "table-ensemble": lambda seed, args: _fewlabels().TableEnsemble(seed=seed),
+    "self-training": lambda seed, args: _fewlabels().SelfTraining(seed=seed),
+    # Images: the CNN retrained from scratch each round for `--steps` steps.
+    "supervised": _cnn("supervised"),
+    "fixmatch": _cnn("fixmatch"),
+}
+
+
+def load(name: str, pool_size: int, seed: int) -> tuple[np.ndarray, ...]:
+    """`(x_pool, y_pool, x_test, y_test)` of one seed. Tables (`digits`): a stratified 30%
+    test split, the rest the pool. Images (`fashion_mnist`): a seeded stratified pool of
+    `pool_size` training images, scored on the data set's test images."""
+    from fewlabels.data import load_builtin, stratified_split
+    from fewlabels.data.images import load_image_dataset
+
+    if name == "fashion_mnist":
+        data = load_image_dataset(name)
+        _rest, pool = stratified_split(data.y, pool_size / len(data.y), seed)
+        return data.x[pool], data.y[pool], data.x_test, data.y_test
     data = load_builtin(name)
-    return np.asarray(data.x, dtype=np.float32), np.asarray(data.y)
+    x, y = np.asarray(data.x, dtype=np.float32), np.asarray(data.y)
+    pool, test = stratified_split(y, 0.3, seed)
+    return x[pool], y[pool], x[test], y[test]
 
 
-def one_curve(x, y, method: str, strategy: str, seed: int, rounds: int, budget: int) -> dict:
+def one_curve(data, method: str, strategy: str, seed: int, args) -> dict:
     """The accuracy after each round of one strategy on one seed's split."""
-    from fewlabels.data import labeled_subset, stratified_split
+    from fewlabels.data import labeled_subset
     from fewlabels.workflow.suggest import suggest
 
-    pool, test = stratified_split(y, 0.3, seed)
-    known = np.zeros(len(pool), bool)
-    known[labeled_subset(y[pool], n_per_class=1, seed=seed)] = True
+    x, y, x_test, y_test = data
+    known = np.zeros(len(y), bool)
+    known[labeled_subset(y, n_per_class=1, seed=seed)] = True
     curve, start = [], time.perf_counter()
-    for r in range(rounds + 1):
-        partial = np.where(known, y[pool], -1)
+    for r in range(args.rounds + 1):
+        partial = np.where(known, y, -1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = METHODS[method](seed).fit(x[pool], partial)
-        accuracy = float(np.mean(model.predict(x[test]) == y[test]))
+            model = METHODS[method](seed, args).fit(x, partial)
+        accuracy = float(np.mean(model.predict(x_test) == y_test))
         curve.append([int(known.sum()), round(accuracy, 4)])
-        if r == rounds:
+        if r == args.rounds:
             break
         unknown = np.flatnonzero(~known)
-        picks = suggest(model, x[pool][unknown], budget, strategy=strategy,
-                        labeled=x[pool][known], seed=seed * 1000 + r)
+        picks = suggest(model, x[unknown], args.budget, strategy=strategy,
+                        labeled=x[known], seed=seed * 1000 + r)
         known[unknown[picks.indices]] = True  # the annotator reveals them
     return {"test_accuracy": curve[-1][1], "wall_s": round(time.perf_counter() - start, 1),
             "labels_curve": curve}
@@ -80,25 +112,33 @@ def one_curve(x, y, method: str, strategy: str, seed: int, rounds: int, budget: 
 
 def main() -> None:
     parser = base_parser("active_learning", __doc__.splitlines()[0], default_seeds="3")
-    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--dataset", default="digits", choices=("digits", "fashion_mnist"))
     parser.add_argument("--method", default="self-training", choices=list(METHODS))
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--budget", type=int, default=10, help="labels added per round")
+    parser.add_argument("--steps", type=int, default=300,
+                        help="images: training steps of each round's CNN (default: 300)")
+    parser.add_argument("--uratio", type=int, default=7,
+                        help="images: unlabeled images per labeled one in a batch (default: 7)")
+    parser.add_argument("--pool", type=int, default=20_000,
+                        help="images: training images in the pool (default: 20,000)")
     args = parser.parse_args()
-    x, y = load(args.dataset)
+    keys = ["dataset", "method", "rounds", "budget"]
+    if args.dataset == "fashion_mnist":
+        keys += ["steps", "uratio", "pool"]
     runs = []
     for seed in parse_seeds(args.seeds):
+        data = load(args.dataset, args.pool, seed)
         for strategy in args.strategies.split(","):
             run = {"dataset": args.dataset, "n_labeled": None, "method": args.method,
-                   "strategy": strategy, "seed": seed, "rounds": args.rounds,
-                   "budget": args.budget,
-                   **one_curve(x, y, args.method, strategy, seed, args.rounds, args.budget)}
+                   "strategy": strategy, "seed": seed,
+                   **{k: getattr(args, k) for k in keys[2:]},
+                   **one_curve(data, args.method, strategy, seed, args)}
             run["n_labeled"] = run["labels_curve"][-1][0]
             runs.append(run)
             print(json.dumps(run), flush=True)
-    write_outputs(args, runs, table, settings={k: getattr(args, k) for k in (
-        "dataset", "method", "rounds", "budget")})
+    write_outputs(args, runs, table, settings={k: getattr(args, k) for k in keys})
 
 
 def labels_to_reach(curve, level: float) -> float | None:
@@ -130,9 +170,12 @@ def table(runs, info) -> str:
                      + f" | {'not reached' if reach is None else f'{reach:.1f}'} | {share} |")
     method, dataset = runs[0]["method"], runs[0]["dataset"]
     lines.append("")
-    lines.append(f"Mean test accuracy over {seeds} seeds ({dataset}, {method} retrained from "
-                 f"scratch each round, {runs[0]['budget']} labels per round; start: 1 label "
-                 "per class, the same for every strategy).")
+    cnn = (f" on the 16-32-64 CNN, {runs[0]['steps']} steps, {runs[0]['uratio']} unlabeled "
+           f"per labeled image, a pool of {runs[0]['pool']:,} training images, the 10,000 "
+           "test images" if "steps" in runs[0] else "")
+    lines.append(f"Mean test accuracy over {seeds} seeds ({dataset}, {method}{cnn} retrained "
+                 f"from scratch each round, {runs[0]['budget']} labels per round; start: 1 "
+                 "label per class, the same for every strategy).")
     return "\n".join(lines + footer(info))
 
 

@@ -28,6 +28,15 @@ writes the curve as PNG. `--resume` keeps the runs already in `--out` (refusing 
 with other settings) and makes only the missing ones, so a table can be built in parts: every
 run records its date and commit, and the table's footer names every invocation.
 
+`--pretrain-steps 0,3000` runs each method from random weights and from a body pretrained
+on the 60,000 training images with no label (SimCLR, `fewlabels.estimators.pretrain`) for
+3,000 steps first; the pretraining's time counts against the same budget.
+`--label-strategy typical` asks where the 400 labels should be: 2 per class at random, then
+two rounds of a supervised CNN (500 steps) and `fewlabels suggest`'s picks by that strategy,
+the annotator revealing them, instead of 40 random labels per class; with `--label-body
+FILE`, all 400 at once on the features of a body pretrained on the pool (a cold start). The
+picking time is recorded beside the run and not counted in its budget.
+
 Two diagnostics (`ORACLES`) ask what limits the FixMatch family; they read the hidden labels,
 so they are measurements, never methods: `oracle-masked` is FixMatch with its own confidence
 mask, but every image the mask accepts is trained towards its true label (pseudo-labels that
@@ -41,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -77,6 +87,9 @@ PERMISSIVE_START = ("flexmatch", "freematch", "softmatch")
 LABELS_PER_CLASS = 40
 TRAIN_SIZE = 60_000
 CURVE_SUBSET = 2000
+PRETRAIN_BATCH = 128
+PICK_START, PICK_ROUNDS, PICK_STEPS = 2, 2, 500  # --label-strategy: labels per class to
+# start from, rounds of picks, steps of each round's supervised CNN
 
 
 def settings(args) -> dict:
@@ -146,11 +159,15 @@ def images_per_step(method: str, args) -> int:
     return args.batch_size * (1 + unlabeled_views(method) * args.uratio)
 
 
-def make_model(method: str, args, seed: int):
+def make_model(method: str, args, seed: int, body: dict | None = None):
     """The estimator of one run: its steps, or the wall-clock budget, which the library
-    fills (`budget_s`: three epochs timed first, their curve scoring included)."""
-    budget = {"steps": args.steps} if args.steps else {"budget_s": args.budget_min * 60.0}
-    common = {**settings(args), **budget, "seed": seed}
+    fills (`budget_s`: three epochs timed first, their curve scoring included). With a
+    pretrained `body` (`pretrain_body`), the network starts from it and the wall-clock
+    budget is what the pretraining left."""
+    body = body or {"path": None, "wall_s": 0.0}
+    budget = ({"steps": args.steps} if args.steps else
+              {"budget_s": args.budget_min * 60.0 - body["wall_s"]})
+    common = {**settings(args), **budget, "seed": seed, "backbone_weights": body["path"]}
     if method == "teacher-student":
         return TeacherStudent(ConsistencyTraining.for_method(args.teacher, **common),
                               teacher_share=args.teacher_share,
@@ -172,20 +189,89 @@ def step_seconds(model, spe: int) -> float:
     return float(np.median(walls)) / spe if len(walls) else float("nan")
 
 
-def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
+def pretrain_body(args, data, steps: int, seed: int) -> dict:
+    """SimCLR on every training image, no label (`fewlabels.estimators.pretrain`, the
+    library's defaults: both views `strong`, temperature 0.5), for the run's network; the
+    body's file and the seconds it took, which count against the run's budget."""
+    from fewlabels.estimators.pretrain import pretrain
+    from fewlabels.estimators.specs import Network
+    from fewlabels.models.body import save_body_weights
+
+    start = time.perf_counter()
+    done = pretrain(data.x, network=Network(args.model, cnn_widths=args.cnn_widths),
+                    steps=steps, batch_size=PRETRAIN_BATCH, seed=seed)
+    path = Path(args.out).parent / f"fmnist-body-{steps}-{seed}.weights.h5"
+    save_body_weights(done.network, path)
+    return {"path": str(path), "wall_s": time.perf_counter() - start, "steps": steps,
+            "final_loss": round(done.losses[-1], 4)}
+
+
+def pick_labels(args, data, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The labels an annotator gives when `fewlabels suggest` chooses the images: 2 random
+    labels per class, then `PICK_ROUNDS` rounds, each fitting the supervised CNN
+    (`PICK_STEPS` steps) on the labels so far and revealing the `--label-strategy` picks,
+    up to `--labels-per-class` x 10 labels in all; with `--label-body`, every label picked
+    at once on a pretrained body's features (`body_picks`). Returns `(y_partial, y_hidden,
+    record)`."""
+    from fewlabels.workflow.suggest import suggest
+
+    start = time.perf_counter()
+    y_partial, _ = hide_labels(data.y, PICK_START, seed)
+    total = 10 * args.labels_per_class
+    if args.label_body:  # a cold start: every label picked on the pretrained body's features
+        y_partial = np.full(len(data.y), -1)
+        picked = body_picks(args, data, total, seed)
+        y_partial[picked] = data.y[picked]
+    for r in range(0 if args.label_body else PICK_ROUNDS):
+        known = y_partial >= 0
+        model = ConsistencyTraining.for_method(
+            "supervised", **{**settings(args), "steps": PICK_STEPS, "seed": seed})
+        model.fit(data.x, y_partial)
+        unknown = np.flatnonzero(~known)
+        budget = (total - int(known.sum())) // (PICK_ROUNDS - r)
+        picks = suggest(model, data.x[unknown], budget, strategy=args.label_strategy,
+                        labeled=data.x[known], seed=seed * 1000 + r)
+        y_partial[unknown[picks.indices]] = data.y[unknown[picks.indices]]  # revealed
+    y_hidden = np.where(y_partial >= 0, -1, data.y)
+    per_class = np.bincount(y_partial[y_partial >= 0], minlength=10)
+    strategy = f"{args.label_strategy} on a pretrained body" if args.label_body \
+        else args.label_strategy
+    return y_partial, y_hidden, {"label_strategy": strategy,
+                                 "labels_by_class": per_class.tolist(),
+                                 "picking_s": round(time.perf_counter() - start, 1)}
+
+
+def body_picks(args, data, total: int, seed: int) -> np.ndarray:
+    """`total` images picked by `--label-strategy` on the features of the pretrained body
+    `--label-body` (built for the run's network), before any label."""
+    from fewlabels.acquisition import select
+    from fewlabels.estimators.specs import Network
+    from fewlabels.workflow.suggest import body_features
+
+    spec = Network(args.model, cnn_widths=args.cnn_widths, backbone_weights=args.label_body)
+    features = body_features(args.model, spec, data.x)
+    picks, _ = select(args.label_strategy, np.zeros((len(data.x), 1)), total,
+                      features=features, seed=seed)
+    return picks
+
+
+def run_one(method: str, args, data, y_partial, y_hidden, seed: int,
+            pretrain_steps: int = 0, picked: dict | None = None) -> dict:
     rng = np.random.default_rng(1000 + seed)
     subset = rng.choice(len(data.y_test), CURVE_SUBSET, replace=False)
     if method == "supervised-all":
         y_partial, y_hidden = data.y, None
-    model = make_model(method, args, seed)
     start = time.perf_counter()
+    body = pretrain_body(args, data, pretrain_steps, seed) if pretrain_steps else None
+    model = make_model(method, args, seed, body)
     model.fit(data.x, y_partial, y_hidden=y_hidden,
               validation_data=(data.x_test[subset], data.y_test[subset]))
     wall = time.perf_counter() - start
     metrics = model.evaluate(data.x_test, data.y_test)
     history = model.history_
-    curve = [[t, round(a, 4)] for t, a in zip(model.epoch_wall_s_,
-                                              history.get("val_accuracy", []), strict=False)]
+    before = body["wall_s"] if body else 0.0  # the curve's clock starts with the pretraining
+    curve = [[round(before + t, 1), round(a, 4)] for t, a in zip(
+        model.epoch_wall_s_, history.get("val_accuracy", []), strict=False)]
     stages = [model] if not isinstance(model, TeacherStudent) else [model.teacher_,
                                                                      *model.students_]
     per_step = [round(step_seconds(m, args.steps_per_epoch), 4) for m in stages]
@@ -200,7 +286,9 @@ def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
         "images_per_s": round(views[0] / per_step[0], 1),
         "mask_rate": round(history.get("mask_rate", [0.0])[-1], 4),
         "pseudo_label_accuracy": round(history.get("pseudo_label_accuracy", [0.0])[-1], 4),
-        "curve": curve, "warnings": model.warnings_,
+        "curve": curve, "warnings": model.warnings_, "pretrain_steps": pretrain_steps,
+        "pretrain_s": round(before, 1),
+        "pretrain_final_loss": body["final_loss"] if body else None, **(picked or {}),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": args.commit,
     }
     if isinstance(model, TeacherStudent):
@@ -208,7 +296,7 @@ def run_one(method: str, args, data, y_partial, y_hidden, seed: int) -> dict:
                             for s, t, v in zip(model.stages_, per_step, views, strict=True)]
         record["teacher_accuracy"] = round(model.evaluate(
             data.x_test, data.y_test, stage="teacher")["accuracy"], 4)
-    print(f"{method} seed {seed}: {record['test_accuracy']:.4f} in {wall:.0f} s "
+    print(f"{row_name(record)} seed {seed}: {record['test_accuracy']:.4f} in {wall:.0f} s "
           f"({model.n_steps_} steps, {per_step[0]:.3f} s/step)", flush=True)
     return record
 
@@ -227,21 +315,29 @@ def minutes_to_reach(curve: list, level: float) -> float | None:
     return None if seconds is None else seconds / 60
 
 
-def recovery(runs: list[dict], method: str) -> str:
-    """`(method - supervised) / (supervised-all - supervised)` from the means over seeds, as
+def row_name(run: dict) -> str:
+    """The table row a run belongs to: its method, and the pretraining it started from."""
+    steps, picked = run.get("pretrain_steps", 0), run.get("label_strategy")
+    name = f"{run['method']}, pretrained {steps:,} steps" if steps else run["method"]
+    return f"{name}, labels picked by {picked}" if picked else name
+
+
+def recovery(runs: list[dict], row: str) -> str:
+    """`(row - supervised) / (supervised-all - supervised)` from the means over seeds, as
     text ("-" without both supervised rows)."""
-    means = {m: np.mean([r["test_accuracy"] for r in runs if r["method"] == m])
-             for m in (method, "supervised", "supervised-all")
-             if any(r["method"] == m for r in runs)}
+    means = {m: np.mean([r["test_accuracy"] for r in runs if row_name(r) == m])
+             for m in (row, "supervised", "supervised-all")
+             if any(row_name(r) == m for r in runs)}
     if len(means) < 3 or means["supervised-all"] <= means["supervised"]:
         return "-"
     gap = means["supervised-all"] - means["supervised"]
-    return f"{(means[method] - means['supervised']) / gap:.2f}"
+    return f"{(means[row] - means['supervised']) / gap:.2f}"
 
 
 def table(runs: list[dict], info: dict) -> str:
     """The markdown table: one row per method, every seed's accuracy beside the mean."""
-    methods = [m for m in METHODS + ORACLES if any(r["method"] == m for r in runs)]
+    names = [row_name(r) for r in sorted(runs, key=lambda r: (
+        (METHODS + ORACLES).index(r["method"]), r.get("pretrain_steps", 0)))]
     fixed = info.get("settings", {}).get("steps")
     budget = (f"every run makes {fixed:,} steps" if fixed else
               "the budget is wall-clock training time per run")
@@ -253,14 +349,17 @@ def table(runs: list[dict], info: dict) -> str:
         "Pseudo-label figures are the last epoch's; '0.80 "
         "at' is the minute each seed's curve (2,000 test images) first reaches 0.80. "
         "Recovery: the share of the label gap closed, (method - supervised) / "
-        "(supervised-all - supervised), from the means.",
+        "(supervised-all - supervised), from the means. A row 'pretrained N steps' starts "
+        "from a body pretrained on the pool first (SimCLR), its time inside the budget and "
+        "its wall minutes.",
         "",
         "| method | seeds | test accuracy | per seed | recovery | steps | s/step | images/s "
         "| final mask rate | pseudo-label accuracy | 0.80 at (min) | wall min |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for m in methods:
-        rs = sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
+    for name in dict.fromkeys(names):
+        rs = sorted((r for r in runs if row_name(r) == name), key=lambda r: r["seed"])
+        m = rs[0]["method"]
         accuracy = [r["test_accuracy"] for r in rs]
         # an algorithm that sees no unlabeled view (the baseline) makes no pseudo-labels
         labels_unlabeled = unlabeled_views(m) > 0
@@ -272,7 +371,7 @@ def table(runs: list[dict], info: dict) -> str:
         reach = [minutes_to_reach(r.get("curve", []), 0.80) for r in rs]
         reach_text = ", ".join("never" if t is None else f"{t:.1f}" for t in reach)
         lines.append(
-            f"| {m} | {len(rs)} | {mean} | {per_seed} | {recovery(runs, m)} | "
+            f"| {name} | {len(rs)} | {mean} | {per_seed} | {recovery(runs, name)} | "
             f"{int(np.mean([r['steps'] for r in rs]))} | "
             f"{np.mean([r['seconds_per_step'] for r in rs]):.3f} | "
             f"{np.mean([r['images_per_s'] for r in rs]):.0f} | {mask} | {pseudo} | {reach_text} | "
@@ -287,8 +386,8 @@ def plot(runs: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for k, m in enumerate(METHODS + ORACLES):
-        for i, r in enumerate(r for r in runs if r["method"] == m):
+    for k, m in enumerate(dict.fromkeys(row_name(r) for r in runs)):
+        for i, r in enumerate(r for r in runs if row_name(r) == m):
             if r["curve"]:
                 t, a = zip(*r["curve"], strict=True)
                 ax.plot(np.array(t) / 60, a, color=f"C{k}", alpha=0.8,
@@ -352,6 +451,19 @@ def main() -> None:
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
                         help="XLA on, op determinism off (the default: faster, not "
                         "bit-reproducible); --no-jit: op determinism, no XLA")
+    parser.add_argument("--pretrain-steps", default="0",
+                        type=lambda text: [int(v) for v in text.split(",")],
+                        help="comma list: each method is run from random weights (0) and/or "
+                        "from a body pretrained (SimCLR, batch 128) for that many steps on "
+                        "the pool first, inside the same budget (default: 0)")
+    parser.add_argument("--label-strategy", default="random",
+                        help="random: the labels are a stratified random choice (default); "
+                        "a `fewlabels suggest` strategy: 2 per class at random, then the "
+                        "strategy's picks in rounds (`pick_labels`)")
+    parser.add_argument("--label-body", default=None, metavar="FILE",
+                        help="with --label-strategy typical, k-center or random: pick every "
+                        "label at once on the features of this pretrained body (a cold "
+                        "start, `fewlabels suggest BODY DATA`), no random labels first")
     add_resume(parser)
     parser.add_argument("--plot", default=None,
                         help="the accuracy-against-time plot (default: beside --table, as "
@@ -378,22 +490,41 @@ def main() -> None:
                                   "target_threshold": args.target_threshold,
                                   "ensemble": args.ensemble,
                                   "student_consistency": args.student_consistency}}
+    if args.label_strategy != "random":  # the same
+        shared["label_strategy"] = ({"strategy": args.label_strategy,
+                                     "body": Path(args.label_body).name} if args.label_body
+                                    else {"strategy": args.label_strategy, "start": PICK_START,
+                                          "rounds": PICK_ROUNDS, "steps": PICK_STEPS})
+    if any(args.pretrain_steps):  # only then: files made before it still --resume
+        shared["pretrain_batch"] = PRETRAIN_BATCH
     if args.steps:  # only then, so that files made before --steps existed still --resume
         shared["steps"] = args.steps
     if args.class_balance:  # the same, for files made before --class-balance existed
         shared["teacher_student"]["class_balance"] = True
     runs, earlier = previous_runs(args, shared)
     args.commit = git_commit()  # the code this process loaded ("+": with local changes)
-    done = {(r["method"], r["seed"]) for r in runs}
+    done = {(r["method"], r.get("pretrain_steps", 0), r["seed"]) for r in runs}
     made = 0
     data = load_image_dataset("fashion_mnist")
     for seed in parse_seeds(args.seeds):
-        y_partial, y_hidden = hide_labels(data.y, args.labels_per_class, seed)
-        for method in methods:
-            if (method, seed) in done:
-                print(f"{method} seed {seed}: already in {args.out}", flush=True)
+        picked = None
+        if all((*key, seed) in done for key in itertools.product(methods,
+                                                                   args.pretrain_steps)):
+            print(f"seed {seed}: every run already in {args.out}", flush=True)
+            continue
+        if args.label_strategy == "random":
+            y_partial, y_hidden = hide_labels(data.y, args.labels_per_class, seed)
+        else:
+            y_partial, y_hidden, picked = pick_labels(args, data, seed)
+            print(f"seed {seed}: labels picked by {args.label_strategy}, per class "
+                  f"{picked['labels_by_class']}, in {picked['picking_s']:.0f} s", flush=True)
+        for method, pretrain_steps in itertools.product(methods, args.pretrain_steps):
+            if (method, pretrain_steps, seed) in done:
+                print(f"{method} ({pretrain_steps} pretraining steps) seed {seed}: already "
+                      f"in {args.out}", flush=True)
                 continue
-            runs.append(run_one(method, args, data, y_partial, y_hidden, seed))
+            runs.append(run_one(method, args, data, y_partial, y_hidden, seed,
+                                pretrain_steps, picked))
             made += 1
             # After every run: a long job keeps its results, and --resume goes on from them.
             write_outputs(args, runs, table, settings=shared, earlier=earlier)

@@ -15,10 +15,19 @@ It also reports how well the first fit's top probability separates foreign from 
 unlabeled rows (AUROC: 0.5 is chance), and what a run's suspected list holds: the pool rows
 below the threshold a run sets (`fewlabels.novelty.threshold_for` on the test rows: 95% of
 known rows stay above it), foreign and known. Run: `python benchmarks/open_set.py --seeds 3`.
+
+Images (`--dataset fashion_mnist`): classes 0-5 (T-shirt, trouser, pullover, dress, coat,
+sandal) known, 6-9 (shirt, sneaker, bag, ankle boot) foreign; 12,000 unlabeled known
+training images plus the foreign ones, scored on the 6,000 known test images. Each fit is
+`--method` (FixMatch) on the 16-32-64 CNN for `--steps` steps; `--no-filter` leaves out the
+filter's second fit. Run: `python benchmarks/open_set.py --dataset fashion_mnist --seeds 1
+--steps 1000 --no-filter --out benchmarks/results/open_set_fashion_mnist.json --table
+docs/benchmarks/open_set_fashion_mnist.md`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -32,7 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import base_parser, footer, parse_seeds, write_outputs
 
 KNOWN = (0, 1, 2, 3, 4, 5)
-UNLABELED_KNOWN = 480
+DATASETS = {"digits": "digits (0-5 known, 6-9 foreign)",
+            "fashion_mnist": "Fashion-MNIST (T-shirt to sandal known; shirt, sneaker, bag, "
+                             "ankle boot foreign)"}
+UNLABELED_KNOWN = {"digits": 480, "fashion_mnist": 12_000}
 FRACTIONS = (0.0, 0.25, 0.5)
 LABELS = (4, 40)
 VARIANTS = ("as is", "max-softmax filter", "oracle")
@@ -48,25 +60,60 @@ def auroc(scores_known: np.ndarray, scores_foreign: np.ndarray) -> float:
     return float(greater + ties / 2)
 
 
-def split(y: np.ndarray, n: int, fraction: float, seed: int):
-    """(labeled rows, unlabeled known rows, foreign rows, test rows) for one setting."""
+def load(name: str) -> tuple[np.ndarray, ...]:
+    """`(x, y, x_test, y_test)`: digits rows (no test split of their own: None), or
+    Fashion-MNIST's training and test images."""
+    if name == "fashion_mnist":
+        from fewlabels.data.images import load_image_dataset
+
+        data = load_image_dataset(name)
+        return data.x, data.y, data.x_test, data.y_test
+    from fewlabels.data import load_builtin
+
+    data = load_builtin("digits")
+    return np.asarray(data.x, dtype=np.float32), np.asarray(data.y), None, None
+
+
+def split(y: np.ndarray, n: int, fraction: float, seed: int, unlabeled_known: int,
+          y_test: np.ndarray | None = None):
+    """(labeled rows, unlabeled known rows, foreign rows, test rows) for one setting. Without
+    a test set of its own (`y_test`), 30% of the known rows are held out as the test rows;
+    with it, the test rows index `y_test`'s known items."""
     from fewlabels.data import labeled_subset, stratified_split
 
     rng = np.random.default_rng(seed)
     known = np.flatnonzero(np.isin(y, KNOWN))
     foreign = np.flatnonzero(~np.isin(y, KNOWN))
-    keep, test = stratified_split(y[known], 0.3, seed)
-    pool = known[keep]
+    if y_test is None:
+        keep, test = stratified_split(y[known], 0.3, seed)
+        pool, test = known[keep], known[test]
+    else:
+        pool, test = known, np.flatnonzero(np.isin(y_test, KNOWN))
     labeled = pool[labeled_subset(y[pool], n_per_class=n, seed=seed)]
-    rest = rng.permutation(np.setdiff1d(pool, labeled))[:UNLABELED_KNOWN]
-    n_foreign = round(UNLABELED_KNOWN * fraction / (1 - fraction))
-    return labeled, rest, rng.permutation(foreign)[:n_foreign], known[test]
+    rest = rng.permutation(np.setdiff1d(pool, labeled))[:unlabeled_known]
+    n_foreign = round(unlabeled_known * fraction / (1 - fraction))
+    return labeled, rest, rng.permutation(foreign)[:n_foreign], test
 
 
-def run_setting(x, y, n: int, fraction: float, seed: int) -> list[dict]:
+def make_model(args, seed: int):
+    """The table ensemble for rows; for images, `--method` on the 16-32-64 CNN for `--steps`
+    steps (batch 32, `--uratio` unlabeled per labeled)."""
     import fewlabels
 
-    labeled, known_rows, foreign_rows, test = split(y, n, fraction, seed)
+    if args.dataset == "digits":
+        return fewlabels.TableEnsemble(seed=seed)
+    return fewlabels.ConsistencyTraining(
+        method=args.method, model=fewlabels.Network("cnn", cnn_widths=(16, 32, 64)),
+        budget=fewlabels.Budget(args.steps, steps_per_epoch=min(100, args.steps)),
+        uratio=args.uratio, seed=seed)
+
+
+def run_setting(data, n: int, fraction: float, seed: int, args) -> list[dict]:
+    x, y, x_test, y_test = data
+    unlabeled_known = UNLABELED_KNOWN[args.dataset]
+    labeled, known_rows, foreign_rows, test = split(y, n, fraction, seed, unlabeled_known,
+                                                    y_test)
+    x_test, y_test = (x, y) if x_test is None else (x_test, y_test)
     classes = {c: i for i, c in enumerate(KNOWN)}
 
     def fit(unlabeled):
@@ -75,8 +122,9 @@ def run_setting(x, y, n: int, fraction: float, seed: int) -> list[dict]:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = fewlabels.TableEnsemble(seed=seed).fit(x[rows], target.astype(int))
-        accuracy = float(np.mean(model.predict(x[test]) == [classes[c] for c in y[test]]))
+            model = make_model(args, seed).fit(x[rows], target.astype(int))
+        truth = [classes[c] for c in y_test[test]]
+        accuracy = float(np.mean(model.predict(x_test[test]) == truth))
         return model, accuracy, time.perf_counter() - start
 
     from fewlabels.novelty import known_scores, threshold_for
@@ -84,80 +132,97 @@ def run_setting(x, y, n: int, fraction: float, seed: int) -> list[dict]:
     pool = np.concatenate([known_rows, foreign_rows])
     model, plain, wall = fit(pool)
     top = model.predict_proba(x[pool]).max(axis=1)
-    listed = top < threshold_for(known_scores(model.predict_proba(x[test])))
+    listed = top < threshold_for(known_scores(model.predict_proba(x_test[test])))
     threshold = np.quantile(model.predict_proba(x[labeled]).max(axis=1), QUANTILE)
-    kept = pool[top >= threshold]
-    _, filtered, wall_f = fit(kept)
-    _, oracle, wall_o = fit(known_rows)
     is_foreign = np.isin(pool, foreign_rows)
-    base = {"dataset": "digits (0-5 known, 6-9 foreign)", "n_labeled": len(labeled),
+    base = {"dataset": DATASETS[args.dataset], "n_labeled": len(labeled),
             "labels_per_class": n, "foreign_fraction": fraction, "seed": seed,
-            "n_foreign": len(foreign_rows),
+            "n_foreign": len(foreign_rows), "n_unlabeled_known": len(known_rows),
             "auroc_max_softmax": round(auroc(top[~is_foreign], top[is_foreign]), 4),
             "listed_foreign": int(np.sum(is_foreign & listed)),
-            "listed_known": int(np.sum(~is_foreign & listed))}
-    dropped = {"dropped_foreign": int(np.sum(is_foreign & (top < threshold))),
-               "dropped_known": int(np.sum(~is_foreign & (top < threshold)))}
-    return [
-        {**base, "method": "as is", "test_accuracy": round(plain, 4), "wall_s": round(wall, 1)},
-        {**base, **dropped, "method": "max-softmax filter", "test_accuracy": round(filtered, 4),
-         "wall_s": round(wall + wall_f, 1)},
-        {**base, "method": "oracle", "test_accuracy": round(oracle, 4),
-         "wall_s": round(wall_o, 1)},
-    ]
+            "listed_known": int(np.sum(~is_foreign & listed)),
+            "dropped_foreign": int(np.sum(is_foreign & (top < threshold))),
+            "dropped_known": int(np.sum(~is_foreign & (top < threshold)))}
+    if args.dataset != "digits":
+        base.update(model=args.method, steps=args.steps, uratio=args.uratio)
+    runs = [{**base, "method": "as is", "test_accuracy": round(plain, 4),
+             "wall_s": round(wall, 1)}]
+    if args.filter:
+        _, filtered, wall_f = fit(pool[top >= threshold])
+        runs.append({**base, "method": "max-softmax filter",
+                     "test_accuracy": round(filtered, 4), "wall_s": round(wall + wall_f, 1)})
+    # the oracle (foreign removed) of a clean pool is the same fit as it is: not made twice
+    oracle, wall_o = (plain, wall) if not len(foreign_rows) else fit(known_rows)[1:]
+    runs.append({**base, "method": "oracle", "test_accuracy": round(oracle, 4),
+                 "wall_s": round(wall_o, 1)})
+    return runs
 
 
 def main() -> None:
-    from fewlabels.data import load_builtin
-
     parser = base_parser("open_set", __doc__.splitlines()[0], default_seeds="3")
+    parser.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
+    parser.add_argument("--method", default="fixmatch",
+                        help="images: the consistency method (default: fixmatch)")
+    parser.add_argument("--steps", type=int, default=1000,
+                        help="images: training steps per fit (default: 1000)")
+    parser.add_argument("--uratio", type=int, default=3,
+                        help="images: unlabeled images per labeled one in a batch (default: 3)")
+    parser.add_argument("--filter", action=argparse.BooleanOptionalAction, default=True,
+                        help="also fit again without the pool items under the max-softmax "
+                        "threshold (a second fit per setting)")
     args = parser.parse_args()
-    data = load_builtin("digits")
-    x, y = np.asarray(data.x, dtype=np.float32), np.asarray(data.y)
+    data = load(args.dataset)
     runs = []
     for seed in parse_seeds(args.seeds):
         for n in LABELS:
             for fraction in FRACTIONS:
-                for run in run_setting(x, y, n, fraction, seed):
+                for run in run_setting(data, n, fraction, seed, args):
                     runs.append(run)
                     print(json.dumps(run), flush=True)
-    write_outputs(args, runs, table)
+    keys = ["dataset"] + (["method", "steps", "uratio"] if args.dataset != "digits" else [])
+    write_outputs(args, runs, table, settings={k: getattr(args, k) for k in keys})
 
 
 def table(runs, info) -> str:
     seeds = len({r["seed"] for r in runs})
-    lines = ["| labels per class | foreign share of the pool | as is | max-softmax filter | "
-             "oracle (foreign removed) | drop as is vs clean pool | AUROC of max-softmax | "
-             "filter dropped: foreign / known | the run's suspected list: foreign / known |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for n in LABELS:
+    variants = [v for v in VARIANTS if any(r["method"] == v for r in runs)]
+    filtered = "max-softmax filter" in variants
+    lines = ["| labels per class | foreign share of the pool | "
+             + " | ".join("oracle (foreign removed)" if v == "oracle" else v for v in variants)
+             + " | drop as is vs clean pool | AUROC of max-softmax | "
+             + ("filter dropped: foreign / known | " if filtered else "")
+             + "the run's suspected list: foreign / known |",
+             "|---|---|" + "---|" * (len(variants) + 3 + filtered)]
+    for n in sorted({r["labels_per_class"] for r in runs}):
         clean = np.mean([r["test_accuracy"] for r in runs if r["labels_per_class"] == n
                          and r["foreign_fraction"] == 0 and r["method"] == "as is"])
-        for fraction in FRACTIONS:
+        for fraction in sorted({r["foreign_fraction"] for r in runs}):
             cell = [r for r in runs if r["labels_per_class"] == n
                     and r["foreign_fraction"] == fraction]
             acc = {v: np.mean([r["test_accuracy"] for r in cell if r["method"] == v])
-                   for v in VARIANTS}
-            filt = [r for r in cell if r["method"] == "max-softmax filter"]
-            foreign = np.mean([r["n_foreign"] for r in filt])
-            aurocs = [r["auroc_max_softmax"] for r in filt if r["auroc_max_softmax"] == r[
-                "auroc_max_softmax"]]
-            listed = (f" {np.mean([r['listed_foreign'] for r in filt]):.0f} of {foreign:.0f} / "
-                      f"{np.mean([r['listed_known'] for r in filt]):.0f} of "
-                      f"{UNLABELED_KNOWN} |")
-            lines.append(
-                f"| {n} | {fraction:.0%} | {acc['as is']:.4f} | {acc['max-softmax filter']:.4f}"
-                f" | {acc['oracle']:.4f} | {100 * (acc['as is'] - clean):+.1f} pt | "
-                f"{np.mean(aurocs):.3f} | "
-                f"{np.mean([r['dropped_foreign'] for r in filt]):.0f} of {foreign:.0f} / "
-                f"{np.mean([r['dropped_known'] for r in filt]):.0f} of {UNLABELED_KNOWN} |"
-                + listed if aurocs else
-                f"| {n} | {fraction:.0%} | {acc['as is']:.4f} | {acc['max-softmax filter']:.4f}"
-                f" | {acc['oracle']:.4f} | {100 * (acc['as is'] - clean):+.1f} pt | - | "
-                f"0 of 0 / {np.mean([r['dropped_known'] for r in filt]):.0f} of "
-                f"{UNLABELED_KNOWN} |" + listed)
-    lines += ["", f"Mean test accuracy on the known classes over {seeds} seeds (the table "
-              "ensemble; 480 unlabeled known rows, plus the foreign ones)."]
+                   for v in variants}
+            first = [r for r in cell if r["method"] == "as is"]
+            foreign = np.mean([r["n_foreign"] for r in first])
+            known = np.mean([r["n_unlabeled_known"] for r in first])
+            aurocs = [r["auroc_max_softmax"] for r in first
+                      if r["auroc_max_softmax"] == r["auroc_max_softmax"]]
+
+            def share(kind: str, rows=first, foreign=foreign, known=known) -> str:
+                return (f"{np.mean([r[kind + '_foreign'] for r in rows]):.0f} of "
+                        f"{foreign:.0f} / {np.mean([r[kind + '_known'] for r in rows]):.0f} "
+                        f"of {known:.0f}")
+            cells = [f"{acc[v]:.4f}" for v in variants]
+            cells += [f"{100 * (acc['as is'] - clean):+.1f} pt",
+                      f"{np.mean(aurocs):.3f}" if aurocs else "-"]
+            cells += [share("dropped")] if filtered else []
+            cells += [share("listed")]
+            lines.append(f"| {n} | {fraction:.0%} | " + " | ".join(cells) + " |")
+    first = runs[0]
+    model = ("the table ensemble" if "steps" not in first else
+             f"{first['model']} on the 16-32-64 CNN, {first['steps']:,} steps, "
+             f"{first['uratio']} unlabeled per labeled image")
+    lines += ["", f"Mean test accuracy on the known classes over {seeds} seeds ({model}; "
+              f"{first['n_unlabeled_known']:,} unlabeled known items, plus the foreign ones)."]
     return "\n".join(lines + footer(info))
 
 

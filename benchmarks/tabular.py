@@ -18,7 +18,8 @@ Methods:
   by out-of-fold log-likelihood on the labeled rows; `(select=labels)`: the network alone
   from 10 labels in the rarest class, the other three members below;
   `(graph on network)`: label spreading over the network member's hidden features
-  (`graph_features="network"`).
+  (`graph=Graph(features="network")`); `(SCARF body)`: its network member starts from a
+  body pretrained as below (`model=Network(backbone_weights=...)`).
 - scikit-learn's semi-supervised methods, with their defaults except where a default is
   degenerate on standardized features (the rbf kernel's `gamma=20`):
   `SelfTrainingClassifier` around `LogisticRegression`, `SVC(probability=True)` and
@@ -29,7 +30,11 @@ Methods:
   balance, fine-tuning); `(calibrated)`: with `calibrate=True`, temperature scaling on the
   validation rows before each round's selection.
 - `FixMatch (rows)`: `ConsistencyTraining(method="fixmatch")` on the rows, Adam at 0.003 for the
-  ensemble's 600 `network_steps`, the (64, 64) MLP: the ensemble's network member alone.
+  ensemble's 600 `network_steps`, the (64, 64) MLP: the ensemble's network member alone;
+  `(twice the steps)`: 1,200 steps.
+- `(SCARF body)` (self-training MLP, FixMatch (rows)): the network starts from a body
+  pretrained with SCARF (`fewlabels.estimators.pretrain`, batch 128, 1,000 steps) on the
+  training rows with no label; its wall time includes the pretraining.
 - `teacher-student (rows)`: the image recipe, `TeacherStudent`, on the rows: that FixMatch
   as its teacher, then a fresh student for as many steps on the teacher's labels.
 - `fewlabels ST(LR) calibrated` and `fewlabels ST(SVC) calibrated`: fewlabels'
@@ -98,6 +103,9 @@ def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(x), np.unique(labels, return_inverse=True)[1]
 
 
+PRETRAIN_STEPS = 1000
+
+
 def _fewlabels(make):
     def run(x, y_partial, seed):
         model = make(seed).fit(x, y_partial)
@@ -114,6 +122,24 @@ def _table_ensemble(**params):
 
         return TableEnsemble(seed=seed, **params)
     return make
+
+
+def _pretrained(make, steps: int = PRETRAIN_STEPS):
+    """A Network-built method whose network starts from a SCARF body pretrained for `steps`
+    steps on the training rows, no labels (`fewlabels.estimators.pretrain`, batch 128); the
+    wall time includes the pretraining. `make(seed, weights)` builds the method."""
+    def run(x, y_partial, seed):
+        import tempfile
+
+        from fewlabels.estimators.pretrain import pretrain
+        from fewlabels.models.body import save_body_weights
+
+        with tempfile.TemporaryDirectory() as work:
+            body = save_body_weights(pretrain(x, steps=steps, batch_size=128, seed=seed).network,
+                                     Path(work) / "body.weights.h5")
+            model = make(seed, str(body)).fit(x, y_partial)
+        return model.predict, {}
+    return run
 
 
 def _base_learner(name, **params):
@@ -136,20 +162,23 @@ def _supervised_mlp(seed):
 
 
 def _self_training_mlp(**params):
-    def make(seed):
+    def make(seed, weights=None):
         from fewlabels import SelfTraining
 
-        return SelfTraining.for_method("self-training", seed=seed, **params)  # flat options
+        extra = {"backbone_weights": weights} if weights else {}
+        return SelfTraining.for_method("self-training", seed=seed, **params,
+                                       **extra)  # flat options
     return make
 
 
-def _fixmatch(seed):
-    """The table ensemble's network member alone: its recipe and its default steps."""
-    from fewlabels import Budget, ConsistencyTraining, TableEnsemble
-    from fewlabels.estimators.ensemble import NETWORK_RECIPE
+def _fixmatch(seed, weights=None, times=1):
+    """The table ensemble's network member alone: its recipe and `times` its default steps,
+    from a pretrained body's `weights` if given."""
+    from fewlabels import Budget, ConsistencyTraining, Network
+    from fewlabels.estimators.ensemble import NETWORK_RECIPE, NETWORK_STEPS
 
-    return ConsistencyTraining(**NETWORK_RECIPE, seed=seed, budget=Budget(
-        TableEnsemble().network_steps, steps_per_epoch=100))
+    return ConsistencyTraining(**NETWORK_RECIPE, seed=seed, model=Network(
+        backbone_weights=weights), budget=Budget(times * NETWORK_STEPS, steps_per_epoch=100))
 
 
 def _teacher_student(seed):
@@ -211,13 +240,16 @@ METHODS = {
     "table-ensemble (calibrated)": _fewlabels(_table_ensemble(calibrate=True)),
     "table-ensemble (select=cv)": _fewlabels(_table_ensemble(select="cv")),
     "table-ensemble (select=labels)": _fewlabels(_table_ensemble(select="labels")),
-    "table-ensemble (graph on network)": _fewlabels(_table_ensemble(graph_features="network")),
+    "table-ensemble (graph on network)": _fewlabels(_table_ensemble(graph="network")),
     "table-ensemble (standard scaling)": _fewlabels(_table_ensemble(scaling="standard")),
     **{name: _sklearn(_peer(name)) for name in PEERS},
     "supervised MLP": _fewlabels(_supervised_mlp),
     "self-training MLP": _fewlabels(_self_training_mlp()),
     "self-training MLP (calibrated)": _fewlabels(_self_training_mlp(calibrate=True)),
+    "self-training MLP (SCARF body)": _pretrained(_self_training_mlp()),
     "FixMatch (rows)": _fewlabels(_fixmatch),
+    "FixMatch (rows) (SCARF body)": _pretrained(_fixmatch),
+    "FixMatch (rows) (twice the steps)": _fewlabels(lambda seed: _fixmatch(seed, times=2)),
     "teacher-student (rows)": _fewlabels(_teacher_student),
     "fewlabels ST(LR) calibrated": _fewlabels(_base_learner("LR", **AS_SKLEARN)),
     "fewlabels ST(SVC) calibrated": _fewlabels(_base_learner("SVC", **AS_SKLEARN)),

@@ -38,12 +38,13 @@ def test_every_method_name_survives_the_comma_separated_methods_option():
 
 
 def test_the_image_recipe_on_rows_teaches_with_the_network_member_and_its_steps():
-    from fewlabels import TableEnsemble, TeacherStudent
+    from fewlabels import TeacherStudent
+    from fewlabels.estimators.ensemble import NETWORK_STEPS
 
     model = tabular._teacher_student(3)
     member = tabular._fixmatch(3)
     teacher = model.teacher  # the recipe's settings and budget
     assert isinstance(model, TeacherStudent) and teacher.seed == 3
-    assert teacher.budget.steps == 2 * TableEnsemble().network_steps == 2 * member.budget.steps
+    assert teacher.budget.steps == 2 * NETWORK_STEPS == 2 * member.budget.steps
     assert model.teacher_share == 0.5
     assert (teacher.method, teacher.optimizer) == (member.method, member.optimizer)

@@ -7,7 +7,8 @@ when first used, so `import fewlabels` and `fewlabels --help` stay fast.
   `ConsistencyTraining`, `TeacherStudent` (scikit-learn style), `make_estimator`
   (one by method name), `methods()` (every method name), `load_estimator` (a saved run).
 - The settings they share, built once and passed whole: `Network`, `Views`, `Optimizer`,
-  `Budget`, `WeightAverage`, and self-training's `Stopping`, `Selection`, `FineTune`.
+  `Budget`, `WeightAverage`, self-training's `Stopping`, `Selection`, `FineTune`, and the
+  table ensemble's `Graph`.
 - Data: `load_table` (a text/CSV file), `load_images` (folders, `.npz`, built-in datasets).
 - Runs: `fit_run`, `evaluate_run`, `predict_run`, `demo` (what the command line does), and
   `augment_preview`.
@@ -49,8 +50,8 @@ _LAZY = {
     "TableEnsemble": "fewlabels.estimators.ensemble",
     "TeacherStudent": "fewlabels.estimators.teacher_student",
     **{name: "fewlabels.estimators.specs" for name in (
-        "Budget", "FineTune", "Network", "Optimizer", "Selection", "Stopping", "Views",
-        "WeightAverage")},
+        "Budget", "FineTune", "Graph", "Network", "Optimizer", "Selection", "Stopping",
+        "Views", "WeightAverage")},
     "load_estimator": "fewlabels.estimators",
     "make_estimator": "fewlabels.workflow",
     "methods": "fewlabels.workflow",
@@ -71,6 +72,7 @@ __all__ = [
     "FewLabelsError",
     "FewLabelsWarning",
     "FineTune",
+    "Graph",
     "InputError",
     "InputTypeError",
     "MissingMethodError",

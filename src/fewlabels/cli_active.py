@@ -25,18 +25,23 @@ def active_parsers(sub) -> None:
         "data) with RUN_DIR's model and write the --budget most worth labelling, best first: "
         "the item (row, path or index), an empty label column to fill in, the strategy's "
         "score, the predicted class and its probability. Give the filled-in file back with "
-        "fit DATA --labels FILE.")
-    suggest.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by fit")
+        "fit DATA --labels FILE. Before any label, RUN_DIR can be a body written by "
+        "pretrain (FILE.weights.h5): the items are ranked on its features (typical, k-center "
+        "or random).")
+    suggest.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by fit, or "
+                         "a .weights.h5 body written by pretrain")
     suggest.add_argument("data", metavar="DATA", help="the run's training data")
     suggest.add_argument("--budget", type=int, required=True, metavar="K",
                          help="how many items to pick")
     suggest.add_argument("--out", required=True, metavar="FILE", help="the CSV to write")
-    suggest.add_argument("--strategy", choices=STRATEGIES, default="diverse-margin",
-                         help="diverse-margin (default: margin, the gap between the two most "
+    suggest.add_argument("--strategy", choices=STRATEGIES, default=None,
+                         help="diverse-margin (the default for a run: margin, the gap "
+                         "between the two most "
                          "probable classes, weighted by the distance to what is labeled in the "
                          "model's feature space), margin, entropy, k-center (core-set: the "
                          "farthest items), typical (the most typical item of each cluster "
-                         "without labels: for the first labels), random")
+                         "without labels: for the first labels, and the default for a "
+                         "pretrained body), random")
     suggest.add_argument("--seed", type=int, default=0, help="seeds --strategy random")
     suggest.add_argument("--verbose", type=int, choices=[0, 1], default=1,
                          help="1 progress bars while images are read and predicted "
@@ -91,7 +96,7 @@ def _pretrain_parser(sub) -> None:
     network.add_argument("--activation", default="relu", help="mlp: the hidden activation")
     network.add_argument("--dropout", type=float, default=0.1, help="dropout (default: 0.1)")
     table_options(pretrain)
-    image_options(pretrain, training=True, streaming=False)
+    image_options(pretrain, training=True)
 
 
 def _widths(text: str, option: str) -> tuple[int, ...]:
@@ -109,11 +114,18 @@ def run_active_command(args: argparse.Namespace) -> None:
     if args.command == "pretrain":
         _run_pretrain(args)
         return
-    from fewlabels.workflow.suggest import suggest_run
+    from fewlabels.models.body import SUFFIX
+    from fewlabels.workflow.suggest import suggest_from_body, suggest_run
 
-    picks = suggest_run(args.run_dir, args.data, args.out, budget=args.budget,
-                        strategy=args.strategy, seed=args.seed,
-                        trust_model=args.trust_model, verbose=args.verbose)
+    if args.run_dir.endswith(SUFFIX):  # a pretrained body: the first labels
+        args.strategy = args.strategy or "typical"
+        picks = suggest_from_body(args.run_dir, args.data, args.out, budget=args.budget,
+                                  strategy=args.strategy, seed=args.seed, verbose=args.verbose)
+    else:
+        args.strategy = args.strategy or "diverse-margin"
+        picks = suggest_run(args.run_dir, args.data, args.out, budget=args.budget,
+                            strategy=args.strategy, seed=args.seed,
+                            trust_model=args.trust_model, verbose=args.verbose)
     print(f"Wrote {len(picks.indices)} picks ({args.strategy}) to {args.out}: fill in its "
           f"label column, then: fewlabels fit {args.data} --labels {args.out} ...")
 
@@ -127,7 +139,8 @@ def _run_pretrain(args: argparse.Namespace) -> None:
                "cnn_widths": _widths(args.cnn_widths, "--cnn-widths")}
     read = {k: getattr(args, k) for k in ("label_column", "delimiter", "header", "encoding",
                                            "image_size", "channels", "unlabeled",
-                                           "unlabeled_dir", "on_bad_image")}
+                                           "unlabeled_dir", "on_bad_image",
+                                           "stream_unlabeled")}
     record = pretrain_run(args.data, args.out, steps=args.steps, batch_size=args.batch_size,
                           learning_rate=args.learning_rate, temperature=args.temperature,
                           corruption=args.corruption, horizontal_flip=args.horizontal_flip,

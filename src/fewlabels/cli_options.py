@@ -263,9 +263,10 @@ def image_options(parser: argparse.ArgumentParser, *, training: bool,
     if not streaming:
         return
     group.add_argument("--stream-unlabeled", action="store_true",
-                       help="folders, consistency methods: read the unlabeled images from "
-                       "disk batch by batch during training instead of decoding them all "
-                       "into memory (for unlabeled sets larger than memory)")
+                       help="folders and shards, consistency methods and pretrain: read the "
+                       "unlabeled images from disk batch by batch during training instead "
+                       "of decoding them all into memory (for unlabeled sets larger than "
+                       "memory)")
 
 
 def verbose_option(parser: argparse.ArgumentParser) -> None:

@@ -111,7 +111,7 @@ def ssl_stream(
                   "index": index, "hidden": tf.gather(hid, index), "batch_labels": labels}
         return inputs, labels
 
-    load = (_file_reader(unlabeled_files, x_all, unlabeled_rows, u_batch, seed)
+    load = (file_reader(unlabeled_files, x_all, unlabeled_rows, u_batch, seed)
             if n_files and with_unlabeled else None)
     return indexed_stream(start_step, make_batch, load), n_unl
 
@@ -161,10 +161,11 @@ def _check_stream(x, y, batch_size, uratio, *, start_step, unlabeled_files, with
     return labeled, unlabeled, n_files
 
 
-def _file_reader(unlabeled_files, x_all, unlabeled_rows, u_batch: int, seed: int):
-    """`read(step)`: the unlabeled images of a step, rows of `x` first, then files (an
-    `ImageFiles` or an `ImageShards`: anything with `encoded(indices)`, `image_size` and
-    `channels`)."""
+def file_reader(unlabeled_files, x_all, unlabeled_rows, u_batch: int, seed: int):
+    """`read(step)`: `(index, images)`, the unlabeled images of a step drawn from rows of
+    `x_all` (`unlabeled_rows`) first, then files (an `ImageFiles` or an `ImageShards`:
+    anything with `encoded(indices)`, `image_size` and `channels`), `u_batch` of them, in
+    a seeded order (`seed + 1`). Consistency training's streamed pool, and pretraining's."""
     import tensorflow as tf
 
     from fewlabels.stepwise import batch_indices

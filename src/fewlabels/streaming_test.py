@@ -153,3 +153,32 @@ def test_fully_labeled_images_train_supervised_without_an_unlabeled_pool(pool):
     assert model.n_unlabeled_ == 0 and model.n_train_labeled_ == 12
     assert model.history_record()["warnings"] == []
     assert model.predict(streamed.x).shape == (12,)
+
+
+def test_pretraining_streams_the_pool_each_batch_drawn_from_memory_and_files(pool):
+    from fewlabels.estimators.pretrain import _image_pairs, pretrain
+    from fewlabels.estimators.specs import Network
+
+    full, streamed = in_memory_and_streamed(pool)
+    assert len(streamed.x) == 12 and len(streamed.unlabeled_files) == 20  # 20 stay files
+    pairs = _image_pairs(np.asarray(streamed.x), 8, ("none", "none"), {}, 0,
+                         streamed.unlabeled_files)
+    every = {image.tobytes() for image in np.asarray(full.x, np.float32)}
+    seen = set()
+    for ((first, second),) in pairs.take(8):
+        np.testing.assert_array_equal(first.numpy(), second.numpy())  # no view: the same
+        seen |= {image.tobytes() for image in first.numpy()}
+    assert seen <= every and len(seen) > 12  # files were read, and only the pool's images
+    done = pretrain(streamed.x, network=Network("cnn", cnn_widths=(4,)), steps=10,
+                    batch_size=8, unlabeled_files=streamed.unlabeled_files)
+    assert done.steps == 10 and np.isfinite(done.losses).all()
+
+
+def test_cli_pretrain_streams_a_folder_and_records_how_many_files(pool, tmp_path, capsys):
+    body = tmp_path / "body.weights.h5"
+    assert cli.main(["pretrain", str(pool), "--out", str(body), "--steps", "10",
+                     "--batch-size", "8", "--cnn-widths", "4", "--image-size", "8",
+                     "--channels", "1", "--stream-unlabeled", "--verbose", "0"]) == 0
+    record = json.loads((tmp_path / "body.pretrain.json").read_text())
+    assert record["items"] == 32 and record["streamed"] == 20
+    assert record["read"]["stream_unlabeled"] is True

@@ -8,8 +8,8 @@ consistency (FixMatch on the rows) where there are many features to learn from
 (docs/benchmark-tabular.md). The ensemble averages them, and labels the unlabeled rows with
 their mean:
 
-1. Standardize; label spreading over the k-nearest-neighbour graph of every row; FixMatch
-   on the rows (`ConsistencyTraining`, `network_steps` steps).
+1. Standardize; label spreading over the k-nearest-neighbour graph of every row (`graph`);
+   FixMatch on the rows (`ConsistencyTraining`: the network `model`, `budget` steps).
 2. Fit the linear and the kernel member on the labeled rows.
 3. Each round, the ensemble (the mean of the members' probabilities) labels the unlabeled
    rows; those at `threshold` or above become pseudo-labels, and the linear and kernel
@@ -38,12 +38,14 @@ from fewlabels.errors import InputError
 from fewlabels.estimators import members as m
 from fewlabels.estimators.base import Estimator
 from fewlabels.estimators.labels import encode_hidden, encode_labels, labels_of
-from fewlabels.estimators.specs import Budget, Optimizer
+from fewlabels.estimators.specs import Budget, Graph, Network, Optimizer
 from fewlabels.validation import check_dense, check_training_data
 
 NETWORK_RECIPE = {"method": "fixmatch", "optimizer": Optimizer("adam", learning_rate=0.003)}
-"""The network member's recipe (`ConsistencyTraining` parameters; its budget is the
-ensemble's `network_steps`, 100 to an epoch): the tabular benchmark's FixMatch on the rows."""
+"""The network member's recipe (`ConsistencyTraining` parameters; its network and steps are
+the ensemble's `model` and `budget`): the tabular benchmark's FixMatch on the rows."""
+NETWORK_STEPS = 600
+"""The network member's default optimizer steps (`budget`)."""
 CALIBRATION_FOLDS = 5
 """The most out-of-fold splits of the labeled rows that `calibrate=True` fits its temperature
 on and `select="cv"` scores the members on."""
@@ -74,11 +76,15 @@ class TableEnsemble(Estimator):
         gamma: the kernel width; None: `1 / median squared distance` between rows.
         max_anchors: the most rows the kernel features are measured against (every
             labeled row, then a seeded sample).
-        n_neighbors: the neighbours of each row in the label-spreading graph.
-        alpha: label spreading's clamping factor: how much of a row's class distribution
-            comes from its neighbours rather than its own label.
-        network_steps: the optimizer steps of the network member (FixMatch on the rows,
-            Adam at 0.003, the (64, 64) MLP, batches of 32 labeled and 224 unlabeled rows).
+        graph: the graph member's settings: a `Graph` (`features="rows"`: neighbours
+            between the standardized rows, or `"network"`: in the network member's last
+            hidden layer, which must then be a member; `n_neighbors=7`, `alpha=0.2`).
+            `graph="network"` is `Graph("network")`.
+        model: the network member's network: a `Network` (default: the (64, 64) MLP), for
+            example `Network(backbone_weights="body.weights.h5")` to start from a body
+            `fewlabels pretrain` trained on the pool.
+        budget: the network member's optimizer steps, `Budget(steps)` (default 600; FixMatch
+            on the rows, Adam at 0.003, batches of 32 labeled and 224 unlabeled rows).
         select: how the members make the prediction. `"average"`: the mean of every
             member's probabilities. `"cv"`: the one of `members` other than the network,
             or their average (with the network, when it is a member), whose out-of-fold
@@ -88,9 +94,6 @@ class TableEnsemble(Estimator):
             network alone from 10 labels, the other members below. `choice_` records what
             won and why. The benchmark measured both rules against the average
             (docs/table-ensemble.md).
-        graph_features: where the graph member measures neighbours: `"rows"` (the
-            standardized rows) or `"network"` (the network member's last hidden layer;
-            the network must be a member).
         calibrate: before the rounds, fit a temperature (`fewlabels.calibration`) on the
             ensemble's out-of-fold probabilities of the labeled rows (up to 5 stratified
             folds; every member refitted without the held-out labels), and apply it to the
@@ -118,6 +121,13 @@ class TableEnsemble(Estimator):
     ```
     """
 
+    _specs: ClassVar[dict] = {"graph": Graph(), "model": Network(),
+                              "budget": Budget(NETWORK_STEPS, steps_per_epoch=100)}
+    _renamed: ClassVar[dict] = {"network_steps": "budget.steps",
+                                "graph_features": "graph.features"}
+    _unused: ClassVar[frozenset] = frozenset({
+        "model.unfreeze", "model.unfreeze_learning_rate", "budget.seconds",
+        "budget.steps_per_epoch"})
     _parameter_constraints: ClassVar[dict] = {
         "members": _members,
         "rounds": p.interval(int, 0, None),
@@ -125,11 +135,7 @@ class TableEnsemble(Estimator):
         "C": p.interval(float, 0.0, None, "neither"),
         "gamma": p.optional(p.interval(float, 0.0, None, "neither")),
         "max_anchors": p.interval(int, 1, None),
-        "n_neighbors": p.interval(int, 1, None),
-        "alpha": p.interval(float, 0.0, 1.0, "neither"),
-        "network_steps": p.interval(int, 1, None),
         "select": p.one_of("average", "cv", "labels"),
-        "graph_features": p.one_of("rows", "network"),
         "calibrate": p.boolean,
         "scaling": p.one_of(*m.SCALINGS),
         "seed": p.interval(int, 0, 2**32 - 1),
@@ -145,11 +151,10 @@ class TableEnsemble(Estimator):
         C: float = 10.0,
         gamma: float | None = None,
         max_anchors: int = 500,
-        n_neighbors: int = 7,
-        alpha: float = 0.2,
-        network_steps: int = 600,
+        graph: Graph | str | None = None,
+        model: Network | str | None = None,
+        budget: Budget | None = None,
         select: str = "average",
-        graph_features: str = "rows",
         calibrate: bool = False,
         scaling: str = "auto",
         seed: int = 0,
@@ -161,11 +166,10 @@ class TableEnsemble(Estimator):
         self.C = C
         self.gamma = gamma
         self.max_anchors = max_anchors
-        self.n_neighbors = n_neighbors
-        self.alpha = alpha
-        self.network_steps = network_steps
+        self.graph = graph
+        self.model = model
+        self.budget = budget
         self.select = select
-        self.graph_features = graph_features
         self.calibrate = calibrate
         self.scaling = scaling
         self.seed = seed
@@ -190,6 +194,7 @@ class TableEnsemble(Estimator):
         """
         start = time.perf_counter()
         p.validate_params(self)
+        self._check_specs()
         check_dense(X)
         if np.asarray(X).ndim != 2:
             raise InputError(f"{type(self).__name__} takes feature rows (n_samples, "
@@ -247,7 +252,7 @@ class TableEnsemble(Estimator):
         # unlabeled rows).
         inductive = [n for n in self.member_names() if n in ("linear", "kernel")] or ["linear"]
         return type(self)(**{**self.get_params(deep=False), "members": inductive,
-                             "rounds": 0, "select": "average", "graph_features": "rows"})
+                             "rounds": 0, "select": "average", "graph": None})
 
     def budget_words(self) -> str:
         choice = getattr(self, "choice_", None)
@@ -319,12 +324,12 @@ class TableEnsemble(Estimator):
                                f"of the labeled rows, {folds} folds ({shown})"}
 
     def _graph_space(self, Z, X, network) -> tuple[np.ndarray, dict]:
-        """The rows the graph member measures neighbours between (`graph_features`), and
+        """The rows the graph member measures neighbours between (`graph.features`), and
         what the saved model needs to map new rows there."""
-        if self.graph_features == "rows" or "graph" not in self.members_:
+        if self._spec("graph").features == "rows" or "graph" not in self.members_:
             return Z, {}
         if network is None:
-            raise InputError("graph_features='network' needs the network member; got "
+            raise InputError("graph='network' needs the network member; got "
                              f"members={list(self.members_)!r}.")
         from fewlabels.models.kernels import hidden_features
 
@@ -332,9 +337,12 @@ class TableEnsemble(Estimator):
         return np.asarray(features.predict_on_batch(X), dtype=np.float64), {
             "features": features}
 
-    def _graph(self, space, y, n_classes):
-        return (m.fit_graph(space, y, n_classes, self.n_neighbors, self.alpha)
-                if "graph" in self.members_ else None)
+    def _graph(self, space, y, n_classes, member: bool | None = None):
+        """The graph member fitted on `y` (None when it is not a member)."""
+        graph = self._spec("graph")
+        member = "graph" in self.members_ if member is None else member
+        return (m.fit_graph(space, y, n_classes, graph.n_neighbors, graph.alpha)
+                if member else None)
 
     def _network(self, X, y, classes):
         """The network member: FixMatch on the rows, fitted once (None when not a member)."""
@@ -342,9 +350,10 @@ class TableEnsemble(Estimator):
             return None
         from fewlabels.estimators.consistency import ConsistencyTraining
 
-        self._say(f"Network member: FixMatch on the rows, {self.network_steps} steps.")
-        return ConsistencyTraining(**NETWORK_RECIPE, seed=self.seed, budget=Budget(
-            self.network_steps, steps_per_epoch=100)).fit(X, y, classes=classes)
+        budget = self._spec("budget")
+        self._say(f"Network member: FixMatch on the rows, {budget.steps} steps.")
+        return ConsistencyTraining(**NETWORK_RECIPE, seed=self.seed, model=self._spec("model"),
+                                   budget=budget).fit(X, y, classes=classes)
 
     def _temperature(self, Z, space, y, n_classes, anchors, fixed) -> dict:
         """The temperature that calibrates the ensemble, fitted on out-of-fold probabilities
@@ -379,8 +388,7 @@ class TableEnsemble(Estimator):
             held = labeled[folds == fold]
             hidden = y.copy()
             hidden[held] = -1
-            graph = (m.fit_graph(space, hidden, n_classes, self.n_neighbors, self.alpha)
-                     if "graph" in names else None)
+            graph = self._graph(space, hidden, n_classes, "graph" in names)
             fitted = self._fit_members(Z, hidden, hidden, n_classes, anchors=anchors,
                                        once={"graph": graph}, names=names)
             for name, member in fitted.items():

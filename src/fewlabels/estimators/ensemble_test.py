@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from fewlabels import TableEnsemble, load_estimator
+from fewlabels import Budget, Graph, TableEnsemble, load_estimator
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.estimators import members as m
 
@@ -60,7 +60,7 @@ def test_binary_linear_member_is_scikit_learns_logistic_regression():
 def test_transduction_holds_labels_the_final_fit_took_and_minus_one_elsewhere():
     x, _, y_partial = _moons()
     labels = np.where(y_partial < 0, -1, np.array([10, 20])[np.maximum(y_partial, 0)])
-    model = TableEnsemble(network_steps=30).fit(x, labels)
+    model = TableEnsemble(budget=Budget(30)).fit(x, labels)
     assert isinstance(model.classes_, np.ndarray) and model.classes_.tolist() == [10, 20]
     labeled = labels >= 0
     np.testing.assert_array_equal(model.transduction_[labeled], labels[labeled])
@@ -113,7 +113,7 @@ def test_a_threshold_nothing_reaches_stops_after_no_round():
 
 def test_each_member_is_a_stage_to_evaluate():
     x, y, y_partial = _moons()
-    model = TableEnsemble(network_steps=30).fit(x, y_partial)
+    model = TableEnsemble(budget=Budget(30)).fit(x, y_partial)
     scores = {stage: model.evaluate(x, y, stage=stage)["accuracy"]
               for stage in ("linear", "kernel", "graph", "network", "final")}
     assert scores["graph"] > scores["linear"]  # curved classes, traced by the unlabeled rows
@@ -128,7 +128,7 @@ def test_save_and_load_in_safe_mode_predict_the_same(tmp_path):
     x, _, y_partial = _moons()
     labels = np.array(["left", "right"], dtype=object)[np.maximum(y_partial, 0)]
     labels[y_partial < 0] = -1
-    model = TableEnsemble(network_steps=30).fit(x, labels)
+    model = TableEnsemble(budget=Budget(30)).fit(x, labels)
     model.save(tmp_path)
     check_model_file(tmp_path / "model.keras")  # the inspector accepts the new layers
     loaded = load_estimator(tmp_path)
@@ -140,7 +140,7 @@ def test_a_class_without_labels_is_never_predicted():
     x, _, y_partial = _moons()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewLabelsWarning)
-        model = TableEnsemble(network_steps=30).fit(x, y_partial, classes=["a", "b", "never"])
+        model = TableEnsemble(budget=Budget(30)).fit(x, y_partial, classes=["a", "b", "never"])
     assert "never" not in set(model.predict(x))
     # The classic members give it 0; the network's softmax a little, a quarter of which
     # reaches the mean.
@@ -156,9 +156,9 @@ def test_images_and_bad_members_are_refused_at_the_door():
     with pytest.raises(InputError, match=r"select must be one of \['average', 'cv', "
                                          r"'labels'\]; got 'vote'"):
         TableEnsemble(select="vote").fit(np.zeros((4, 2)), [0, 1, -1, -1])
-    with pytest.raises(InputError, match=r"graph_features must be one of \['rows', "
+    with pytest.raises(InputError, match=r"graph must be one of \['rows', "
                                          r"'network'\]; got 'pixels'"):
-        TableEnsemble(graph_features="pixels").fit(np.zeros((4, 2)), [0, 1, -1, -1])
+        TableEnsemble(graph="pixels").fit(np.zeros((4, 2)), [0, 1, -1, -1])
 
 
 def test_the_kernel_anchors_are_capped_keeping_every_labeled_row():
@@ -196,9 +196,9 @@ def test_the_default_averages_four_members_the_network_being_fixmatch_on_the_row
     from fewlabels.estimators.ensemble import NETWORK_RECIPE
 
     assert TableEnsemble().members == ("linear", "kernel", "graph", "network")
-    assert TableEnsemble().network_steps == 600
+    assert TableEnsemble()._spec("budget").steps == 600
     x, y, y_partial = _moons()
-    model = TableEnsemble(network_steps=40, seed=3).fit(x, y_partial)
+    model = TableEnsemble(budget=Budget(40), seed=3).fit(x, y_partial)
     alone = ConsistencyTraining(**NETWORK_RECIPE, steps=40, seed=3).fit(x, y_partial)
     assert NETWORK_RECIPE["method"] == "fixmatch"
     network = np.asarray(model._model_for("network")(x[:20]))  # the member inside the model
@@ -240,11 +240,11 @@ def test_select_labels_sends_few_labels_to_the_classic_members_and_many_to_the_n
     from fewlabels.estimators.ensemble import NETWORK_ALONE_FROM
 
     x, _, few = _moons(labeled_per_class=NETWORK_ALONE_FROM - 1)
-    model = TableEnsemble(select="labels", network_steps=20).fit(x, few)
+    model = TableEnsemble(select="labels", budget=Budget(20)).fit(x, few)
     assert model.member_names() == list(CLASSIC) and model.network_ is None
     assert model.choice_["labels_in_rarest_class"] == NETWORK_ALONE_FROM - 1
     _, _, many = _moons(labeled_per_class=NETWORK_ALONE_FROM)
-    model = TableEnsemble(select="labels", network_steps=20).fit(x, many)
+    model = TableEnsemble(select="labels", budget=Budget(20)).fit(x, many)
     assert model.member_names() == ["network"] and model.choice_["members"] == ["network"]
     assert [layer.name for layer in model.model_.layers if layer.name in m.MEMBERS] == [
         "network"]
@@ -254,7 +254,8 @@ def test_graph_on_network_features_spreads_labels_in_the_hidden_layer_and_saves(
     import keras
 
     x, _, y_partial = _moons()
-    model = TableEnsemble(graph_features="network", network_steps=30, seed=1).fit(x, y_partial)
+    model = TableEnsemble(graph=Graph(features="network"), budget=Budget(30),
+                          seed=1).fit(x, y_partial)
     hidden = keras.Model(model.network_.model_.input,
                          model.network_.model_.get_layer("dense_2").output)
     graph = model._model_for("graph")
@@ -264,12 +265,41 @@ def test_graph_on_network_features_spreads_labels_in_the_hidden_layer_and_saves(
     features = np.asarray(hidden(x[:5]))
     assert np.allclose(np.min(((anchors[None] - features[:, None]) ** 2).sum(-1), 1), 0,
                        atol=1e-6)
-    rows = TableEnsemble(network_steps=30, seed=1).fit(x, y_partial)
+    rows = TableEnsemble(budget=Budget(30), seed=1).fit(x, y_partial)
     assert not np.allclose(graph(x), rows._model_for("graph")(x))
     pool = model.transduction_ >= 0  # it predicts the labels it was fitted on
     assert np.mean(model.predict(x[pool]) == model.transduction_[pool]) > 0.95
     model.save(tmp_path)
     np.testing.assert_allclose(load_estimator(tmp_path).predict_proba(x),
                                model.predict_proba(x), atol=1e-6)
-    with pytest.raises(InputError, match="graph_features='network' needs the network"):
-        TableEnsemble(members=CLASSIC, graph_features="network").fit(x, y_partial)
+    with pytest.raises(InputError, match="graph='network' needs the network"):
+        TableEnsemble(members=CLASSIC, graph=Graph(features="network")).fit(x, y_partial)
+
+
+def test_the_network_member_starts_from_a_pretrained_body_and_refuses_another_size(tmp_path):
+    from fewlabels import Network
+    from fewlabels.estimators.pretrain import pretrain
+    from fewlabels.models.body import save_body_weights
+
+    x, _, y_partial = _moons()
+    body = save_body_weights(pretrain(x, steps=5, batch_size=32, seed=0).network,
+                             tmp_path / "body.weights.h5")
+    model = TableEnsemble(model=Network(backbone_weights=str(body)), budget=Budget(20),
+                          seed=1).fit(x, y_partial)
+    assert model.network_._spec("model").backbone_weights == str(body)
+    assert model.params_json()["model"]["backbone_weights"] == str(body)
+    with pytest.raises(InputError,
+                       match=r"kernel is \(2, 32\) in the network, \(2, 64\) in the file"):
+        TableEnsemble(model=Network(hidden_units=(32,), backbone_weights=str(body)),
+                      budget=Budget(20)).fit(x, y_partial)
+
+
+def test_the_earlier_flat_names_still_build_the_network_and_graph_settings():
+    with pytest.warns(FutureWarning, match=r"TableEnsemble\(budget=Budget\(steps=\.\.\.\), "
+                                           r"graph=Graph\(features=\.\.\.\)\)"):
+        flat = TableEnsemble(network_steps=30, graph_features="network")
+    assert flat.get_params(deep=True) == TableEnsemble(
+        budget=Budget(30), graph=Graph(features="network")).get_params(deep=True)
+    # a config.json of an earlier release recorded them flat
+    assert TableEnsemble.from_params_json({"network_steps": 30, "n_neighbors": 5}).get_params() == \
+        TableEnsemble(budget=Budget(30), graph=Graph(n_neighbors=5)).get_params()

@@ -148,7 +148,7 @@ def pretrain(x, *, network=None, steps: int = 1000, batch_size: int = 256,
              learning_rate: float = 1e-3, temperature: float | None = None,
              corruption: float = CORRUPTION, views: tuple[str, str] = ("strong", "strong"),
              augment_params: dict | None = None, seed: int = 0,
-             verbose: int = 0) -> Pretrained:
+             verbose: int = 0, unlabeled_files=None) -> Pretrained:
     """Pretrain a network's body on unlabeled items: SimCLR for images, SCARF for rows.
 
     Args:
@@ -165,6 +165,10 @@ def pretrain(x, *, network=None, steps: int = 1000, batch_size: int = 256,
         augment_params: images: options of the policies (`horizontal_flip=False`, ...).
         seed: seeds the network, the batches and the views.
         verbose: Keras's `fit` verbosity.
+        unlabeled_files: more images, read from disk batch by batch instead of held in
+            memory (`fewlabels.data.folders.ImageFiles` or shards, from
+            `load_images(folder, stream_unlabeled=True)`): pools larger than memory. They
+            join the images of `x`, which may then be few.
 
     Returns:
         A `Pretrained`.
@@ -173,7 +177,8 @@ def pretrain(x, *, network=None, steps: int = 1000, batch_size: int = 256,
     from fewlabels.models.chooser import build_network, choose_network
 
     x = np.asarray(x)
-    _check(x, steps, batch_size, corruption)
+    n_items = len(x) + (0 if unlabeled_files is None else len(unlabeled_files))
+    _check(x, steps, batch_size, corruption, n_items, unlabeled_files)
     spec = Network() if network is None else network
     kind = choose_network(spec.architecture, spec.backbone, x.ndim)
     if kind == "transfer":
@@ -186,9 +191,9 @@ def pretrain(x, *, network=None, steps: int = 1000, batch_size: int = 256,
     learner = Contrastive(network_body(model), seed=seed, temperature=temperature,
                           corruption=None if images else corruption)
     learner.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    batch = min(batch_size, len(x))
-    stream = _image_pairs(x, batch, views, augment_params or {}, seed) if images \
-        else _rows(x, batch, seed)
+    batch = min(batch_size, n_items)
+    stream = _image_pairs(x, batch, views, augment_params or {}, seed, unlabeled_files) \
+        if images else _rows(x, batch, seed)
     per_epoch = math.gcd(steps, 50)
     start = time.perf_counter()
     history = learner.fit(stream, steps_per_epoch=per_epoch, epochs=steps // per_epoch,
@@ -198,10 +203,15 @@ def pretrain(x, *, network=None, steps: int = 1000, batch_size: int = 256,
                       temperature)
 
 
-def _check(x: np.ndarray, steps, batch_size, corruption) -> None:
-    if x.ndim not in (2, 4) or len(x) < 2:
+def _check(x: np.ndarray, steps, batch_size, corruption, n_items: int, files) -> None:
+    if x.ndim not in (2, 4) or n_items < 2:
         raise InputError(f"pretrain needs at least 2 rows (n, features) or images (n, h, w, "
-                         f"c); got shape {x.shape}.")
+                         f"c); got shape {x.shape}"
+                         + (f" and {len(files)} files" if files is not None else "") + ".")
+    if files is not None and (x.ndim != 4 or tuple(files.shape) != tuple(x.shape[1:])):
+        raise InputError(f"the unlabeled files are decoded to {tuple(files.shape)}, but the "
+                         f"images in memory are {tuple(x.shape[1:])}: pretrain streams "
+                         "images of one shape.")
     if not np.issubdtype(x.dtype, np.number):
         raise InputError(f"pretrain needs numbers; got an array of {x.dtype}.")
     bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
@@ -230,23 +240,27 @@ def _rows(x: np.ndarray, batch: int, seed: int):
 
 
 def _image_pairs(x: np.ndarray, batch: int, views: tuple[str, str], augment_params: dict,
-                 seed: int):
-    """Batches of `(view_1, view_2)` of the same images, the views made in `tf.data`."""
+                 seed: int, files=None):
+    """Batches of `(view_1, view_2)` of the same images, the views made in `tf.data`; with
+    `files`, the images of `x` and then the files, each batch's files read from disk
+    (`fewlabels.ssl_data.file_reader`)."""
     import tensorflow as tf
 
-    from fewlabels.ssl_data import seeded_view
+    from fewlabels.ssl_data import file_reader, seeded_view
     from fewlabels.stepwise import batch_indices, indexed_stream
     from fewlabels.views.augment import build_policy
 
     first, second = (build_policy(name, seed=seed + i, **augment_params)
                      for i, name in enumerate(views))
     images = tf.constant(x)
+    read = None if files is None else file_reader(files, images, tf.range(len(x)), batch,
+                                                  seed)
 
-    def pair(step):
-        chosen = tf.cast(tf.gather(images, batch_indices(step, batch, len(x), seed)),
-                         tf.float32)
+    def pair(step, loaded=None):
+        chosen = loaded[1] if loaded is not None else tf.cast(
+            tf.gather(images, batch_indices(step, batch, len(x), seed)), tf.float32)
         views = (seeded_view(first, chosen, seed + 1000, step),
                  seeded_view(second, chosen, seed + 2000, step))
         return (views,)  # one element: `fit` reads it as the inputs, with no targets
 
-    return indexed_stream(0, pair)
+    return indexed_stream(0, pair, read)

@@ -169,3 +169,13 @@ def test_a_network_without_an_output_layer_has_no_body():
     with pytest.raises(InputError, match="network 'plain' has no output layer named "
                                          "'probabilities', so it has no body"):
         network_body(plain)
+
+
+def test_streaming_a_table_for_pretraining_is_refused_by_name(tmp_path):
+    from fewlabels.workflow.pretrain import pretrain_run
+
+    data = tmp_path / "t.csv"
+    data.write_text("1,2,a\n3,4,?\n5,6,b\n")
+    with pytest.raises(InputError, match="stream_unlabeled reads image folders and shards"):
+        pretrain_run(data, tmp_path / "b.weights.h5", steps=1,
+                     read={"stream_unlabeled": True})

@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fewlabels import ConsistencyTraining, SelfTraining, TableEnsemble, TeacherStudent
+from fewlabels import Budget, ConsistencyTraining, SelfTraining, TableEnsemble, TeacherStudent
 
 TINY_SELF_TRAINING = dict(hidden_units=(16,), epochs=20, patience=3, min_steps=0, rounds=1,
                           finetune=False, learning_rate=0.03)
@@ -39,7 +39,7 @@ def _expected_failures(estimator):
 
 
 @parametrize_with_checks([SelfTraining(**TINY_SELF_TRAINING),
-                          ConsistencyTraining(**TINY_CONSISTENCY), TableEnsemble(network_steps=10),
+                          ConsistencyTraining(**TINY_CONSISTENCY), TableEnsemble(budget=Budget(10)),
                           SelfTraining(estimator=LogisticRegression()),
                           TeacherStudent(ConsistencyTraining(**TINY_CONSISTENCY))],
                          expected_failed_checks=_expected_failures)

@@ -2,11 +2,11 @@
 
 An estimator takes a handful of its own parameters plus these, as scikit-learn composes a
 `Pipeline` of estimators: `Network` (`model=`), `Views` (`views=`), `Optimizer`
-(`optimizer=`), `Budget` (`budget=`), `WeightAverage` (`average=`), and self-training's
-`Stopping`, `Selection` and `FineTune`. Each has scikit-learn's parameter protocol
-(`get_params`, `set_params`, `clone`, `GridSearchCV` over `model__dropout`), validates at
-the door with the owner's name (`model.dropout must be ...`), and reads back from the JSON a
-run directory records.
+(`optimizer=`), `Budget` (`budget=`), `WeightAverage` (`average=`), self-training's
+`Stopping`, `Selection` and `FineTune`, and the table ensemble's `Graph` (`graph=`). Each
+has scikit-learn's parameter protocol (`get_params`, `set_params`, `clone`, `GridSearchCV`
+over `model__dropout`), validates at the door with the owner's name (`model.dropout must be
+...`), and reads back from the JSON a run directory records.
 
 A bare value is the spec of that name, as Keras takes `optimizer="adam"`: `model="cnn"` is
 `Network("cnn")`, `optimizer="adam"` is `Optimizer("adam")`. None is the estimator's default.
@@ -261,7 +261,8 @@ class Budget(Spec):
     """How long training runs: optimizer steps, or wall-clock seconds.
 
     Args:
-        steps: optimizer steps in all (consistency training; default 1000).
+        steps: optimizer steps in all (consistency training: default 1000; the table
+            ensemble's network member: 600).
         seconds: a wall-clock budget instead of `steps`. Consistency training sizes its step
             count to fill it from a throwaway fit of three epochs with the same settings
             (the later two timed, their validation and logging included; the fit's setup and
@@ -424,6 +425,32 @@ class FineTune(Spec):
         return super().of(value, owner)
 
 
+class Graph(Spec):
+    """The table ensemble's graph member: label spreading over a k-nearest-neighbour graph.
+
+    Args:
+        features: where neighbours are measured: `"rows"` (the standardized rows) or
+            `"network"` (the network member's last hidden layer; the network must be a
+            member). `graph="network"` in the ensemble is `Graph("network")`.
+        n_neighbors: the neighbours of each row in the graph.
+        alpha: label spreading's clamping factor: how much of a row's class distribution
+            comes from its neighbours rather than its own label.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "features": p.one_of("rows", "network"),
+        "n_neighbors": p.interval(int, 1, None),
+        "alpha": p.interval(float, 0.0, 1.0, "neither"),
+    }
+    shorthand = "features"
+
+    def __init__(self, features: str = "rows", *, n_neighbors: int = 7,
+                 alpha: float = 0.2) -> None:
+        self.features = features
+        self.n_neighbors = n_neighbors
+        self.alpha = alpha
+
+
 def changed_repr(obj) -> str:
     """`Name(a=1, b='x')` with the parameters of `obj` that differ from their defaults (an
     estimator's or a spec's `repr`, as scikit-learn's)."""
@@ -446,5 +473,6 @@ def same_value(a: Any, b: Any) -> bool:
         return False
 
 
-SPECS = (Network, Views, Optimizer, Budget, WeightAverage, Stopping, Selection, FineTune)
+SPECS = (Network, Views, Optimizer, Budget, WeightAverage, Stopping, Selection, FineTune,
+         Graph)
 """Every spec class (exported by `fewlabels`)."""

@@ -10,6 +10,7 @@ from fewlabels import (
     Budget,
     ConsistencyTraining,
     FineTune,
+    Graph,
     Network,
     Optimizer,
     Selection,
@@ -29,7 +30,7 @@ MAX_PARAMETERS = 15
 def test_no_estimator_takes_more_than_fifteen_parameters():
     counts = {cls.__name__: len(inspect.signature(cls).parameters)
               for cls in estimator_classes()}
-    assert counts == {"TableEnsemble": 15, "SelfTraining": 15, "TeacherStudent": 11,
+    assert counts == {"TableEnsemble": 14, "SelfTraining": 15, "TeacherStudent": 11,
                       "ConsistencyTraining": 15}
     assert max(counts.values()) <= MAX_PARAMETERS
 
@@ -148,4 +149,7 @@ def test_specs_follow_scikit_learns_parameter_protocol():
     with pytest.raises(FewLabelsError, match=r"Stopping has no setting 'patient'"):
         st.set_params(stopping__patient=3)
     assert repr(Network("cnn", dropout=0.2)) == "Network(architecture='cnn', dropout=0.2)"
-    assert TableEnsemble._specs == {}  # its own parameters only
+    ensemble = TableEnsemble(graph="network")  # a bare value: the spec's shorthand
+    ensemble.set_params(graph__n_neighbors=5, model__hidden_units=(16,))
+    assert ensemble.graph == Graph("network", n_neighbors=5)
+    assert clone(ensemble).get_params(deep=True)["model__hidden_units"] == (16,)

@@ -54,7 +54,8 @@ def pretrain_run(
         verbose: Keras's `fit` verbosity.
         read: how to read DATA (`label_column`, `delimiter`, `header`, `encoding` for
             tables; `image_size`, `channels`, `unlabeled`, `unlabeled_dir`, `on_bad_image`
-            for images).
+            and `stream_unlabeled` for images: the unlabeled images read from disk batch by
+            batch, in bounded memory).
         network: the `Network` settings (`NETWORK_OPTIONS`) the later fit will use.
 
     Returns:
@@ -74,20 +75,22 @@ def pretrain_run(
     settings = {k: v for k, v in (network or {}).items() if k in NETWORK_OPTIONS}
     spec = Network(**settings)
     spec.check("network")
-    x, read_options, fingerprint = _items(data, read or {})
+    x, files, read_options, fingerprint = _items(data, read or {})
     done = pretrain(x, network=spec, steps=steps, batch_size=batch_size,
                     learning_rate=learning_rate, temperature=temperature,
                     corruption=corruption, augment_params={"horizontal_flip": horizontal_flip},
-                    seed=seed, verbose=verbose)
+                    seed=seed, verbose=verbose, unlabeled_files=files)
+    items = len(x) + (0 if files is None else len(files))
     with tempfile.TemporaryDirectory(dir=out.parent) as work:
         written = save_body_weights(done.network, Path(work) / out.name)
         os.replace(written, out)
     record = {
         "objective": done.objective, "network": done.network_kind,
         "network_options": {k: _plain(getattr(spec, k)) for k in NETWORK_OPTIONS},
-        "input_shape": list(x.shape[1:]), "items": len(x), "data": str(data),
+        "input_shape": list(x.shape[1:]), "items": items,
+        "streamed": 0 if files is None else len(files), "data": str(data),
         "data_sha256": fingerprint if fingerprint else file_sha256(data),
-        "read": read_options, "steps": done.steps, "batch_size": min(batch_size, len(x)),
+        "read": read_options, "steps": done.steps, "batch_size": min(batch_size, items),
         "learning_rate": learning_rate, "temperature": done.temperature,
         "corruption": corruption if done.objective == "scarf" else None,
         "horizontal_flip": horizontal_flip, "seed": seed,
@@ -119,20 +122,25 @@ def _checked_out(out, data, overwrite: bool) -> Path:
     return out
 
 
-def _items(data, read: dict) -> tuple[np.ndarray, dict, str | None]:
-    """DATA's items, labeled and unlabeled, how they were read, and the images' fingerprint
-    (None for a table: the file's SHA-256 is taken)."""
+def _items(data, read: dict) -> tuple[np.ndarray, Any, dict, str | None]:
+    """DATA's items, labeled and unlabeled (in memory, and the streamed files or None), how
+    they were read, and the images' fingerprint (None for a table: the file's SHA-256 is
+    taken)."""
     from fewlabels.data.sources import is_image_source, load_images
     from fewlabels.data.table import load_table
 
-    image_keys = ("image_size", "channels", "unlabeled", "unlabeled_dir", "on_bad_image")
+    image_keys = ("image_size", "channels", "unlabeled", "unlabeled_dir", "on_bad_image",
+                  "stream_unlabeled")
     table_keys = ("label_column", "delimiter", "header", "encoding")
     if is_image_source(data):
-        options = {k: read[k] for k in image_keys if read.get(k) is not None}
+        options = {k: read[k] for k in image_keys if read.get(k) not in (None, False)}
         images = load_images(data, **options)
-        return np.asarray(images.x), options, images.fingerprint
+        return np.asarray(images.x), images.unlabeled_files, options, images.fingerprint
+    if read.get("stream_unlabeled"):
+        raise InputError(f"{data}: stream_unlabeled reads image folders and shards; a table "
+                         "is read whole.")
     options = {k: read[k] for k in table_keys if read.get(k) is not None}
-    return np.asarray(load_table(data, **options).x, dtype=np.float32), options, None
+    return np.asarray(load_table(data, **options).x, dtype=np.float32), None, options, None
 
 
 def _fit_options(out: Path, kind: str, spec, images: bool, read: dict) -> list[str]:

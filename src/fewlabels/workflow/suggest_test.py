@@ -116,3 +116,31 @@ def test_suggest_on_an_image_folder_names_files_inside_it(tmp_path):
                      batch_size=16, baseline=False, seed=0, labels=picks)
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["labels_added"] == 4
+
+
+def test_before_any_model_a_pretrained_body_picks_the_first_labels(wine_run, tmp_path, capsys):
+    table, _ = wine_run
+    body = tmp_path / "body.weights.h5"
+    assert cli.main(["pretrain", str(table), "--out", str(body), "--steps", "20",
+                     "--batch-size", "32", "--hidden-units", "16", "--verbose", "0"]) == 0
+    picks = tmp_path / "first.csv"
+    assert cli.main(["suggest", str(body), str(table), "--budget", "6", "--out",
+                     str(picks)]) == 0
+    assert f"Wrote 6 picks (typical) to {picks}" in capsys.readouterr().out
+    rows = list(csv.DictReader(picks.open()))
+    lines = table.read_text().splitlines()
+    assert all(lines[int(r["row"]) - 1].split()[-1] == "-1" for r in rows)  # unlabeled rows
+    assert len({r["row"] for r in rows}) == 6
+    assert all(r["predicted"] == "" and r["confidence"] == "" for r in rows)  # no classes
+    answered = tmp_path / "answered.csv"
+    filled(picks, answered, load_builtin("wine").y)
+    assert cli.main(["fit", str(table), "--out", str(tmp_path / "r"), "--labels",
+                     str(answered), *FAST]) == 0
+    # what needs a classifier is refused by name, and so is a body without its record
+    assert cli.main(["suggest", str(body), str(table), "--budget", "6", "--out",
+                     str(tmp_path / "m.csv"), "--strategy", "margin"]) == 2
+    assert "a pretrained body has no classes to be unsure of" in capsys.readouterr().err
+    (tmp_path / "body.pretrain.json").unlink()
+    assert cli.main(["suggest", str(body), str(table), "--budget", "6", "--out",
+                     str(tmp_path / "n.csv")]) == 2
+    assert "no body.pretrain.json beside it" in capsys.readouterr().err
