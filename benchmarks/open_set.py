@@ -38,7 +38,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, footer, parse_seeds, write_outputs
+from _common import (
+    add_resume,
+    base_parser,
+    footer,
+    parse_seeds,
+    previous_runs,
+    write_outputs,
+)
 
 KNOWN = (0, 1, 2, 3, 4, 5)
 DATASETS = {"digits": "digits (0-5 known, 6-9 foreign)",
@@ -170,17 +177,23 @@ def main() -> None:
     parser.add_argument("--filter", action=argparse.BooleanOptionalAction, default=True,
                         help="also fit again without the pool items under the max-softmax "
                         "threshold (a second fit per setting)")
+    add_resume(parser)
     args = parser.parse_args()
+    keys = ["dataset"] + (["method", "steps", "uratio"] if args.dataset != "digits" else [])
+    settings = {k: getattr(args, k) for k in keys}
+    runs, earlier = previous_runs(args, settings)
+    done = {(r["seed"], r["labels_per_class"], r["foreign_fraction"]) for r in runs}
     data = load(args.dataset)
-    runs = []
     for seed in parse_seeds(args.seeds):
         for n in LABELS:
             for fraction in FRACTIONS:
+                if (seed, n, fraction) in done:
+                    continue
                 for run in run_setting(data, n, fraction, seed, args):
                     runs.append(run)
                     print(json.dumps(run), flush=True)
-    keys = ["dataset"] + (["method", "steps", "uratio"] if args.dataset != "digits" else [])
-    write_outputs(args, runs, table, settings={k: getattr(args, k) for k in keys})
+                # after every setting: a long job keeps its results, --resume goes on
+                write_outputs(args, runs, table, settings=settings, earlier=earlier)
 
 
 def table(runs, info) -> str:

@@ -142,6 +142,13 @@ def _pretrained(make, steps: int = PRETRAIN_STEPS):
     return run
 
 
+def _pretrained_ensemble(seed, weights):
+    """The table ensemble whose network member starts from the body's `weights`."""
+    from fewlabels import Network, TableEnsemble
+
+    return TableEnsemble(seed=seed, model=Network(backbone_weights=weights))
+
+
 def _base_learner(name, **params):
     def make(seed):
         from sklearn.linear_model import LogisticRegression
@@ -242,6 +249,7 @@ METHODS = {
     "table-ensemble (select=labels)": _fewlabels(_table_ensemble(select="labels")),
     "table-ensemble (graph on network)": _fewlabels(_table_ensemble(graph="network")),
     "table-ensemble (standard scaling)": _fewlabels(_table_ensemble(scaling="standard")),
+    "table-ensemble (SCARF body)": _pretrained(_pretrained_ensemble),
     **{name: _sklearn(_peer(name)) for name in PEERS},
     "supervised MLP": _fewlabels(_supervised_mlp),
     "self-training MLP": _fewlabels(_self_training_mlp()),
