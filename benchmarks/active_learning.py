@@ -32,7 +32,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, footer, parse_seeds, write_outputs
+from _common import (
+    add_resume,
+    base_parser,
+    footer,
+    parse_seeds,
+    previous_runs,
+    write_outputs,
+)
 
 STRATEGIES = ("random", "margin", "entropy", "k-center", "diverse-margin", "typical")
 IMAGE_WIDTHS = (16, 32, 64)  # the compact CNN of the Fashion-MNIST recipe
@@ -123,14 +130,18 @@ def main() -> None:
                         help="images: unlabeled images per labeled one in a batch (default: 7)")
     parser.add_argument("--pool", type=int, default=20_000,
                         help="images: training images in the pool (default: 20,000)")
+    add_resume(parser)
     args = parser.parse_args()
     keys = ["dataset", "method", "rounds", "budget"]
     if args.dataset == "fashion_mnist":
         keys += ["steps", "uratio", "pool"]
-    runs = []
+    settings = {k: getattr(args, k) for k in keys}
+    runs, earlier = previous_runs(args, settings)
+    done = {(r["seed"], r["strategy"]) for r in runs}
     for seed in parse_seeds(args.seeds):
-        data = load(args.dataset, args.pool, seed)
-        for strategy in args.strategies.split(","):
+        todo = [s for s in args.strategies.split(",") if (seed, s) not in done]
+        data = load(args.dataset, args.pool, seed) if todo else None
+        for strategy in todo:
             run = {"dataset": args.dataset, "n_labeled": None, "method": args.method,
                    "strategy": strategy, "seed": seed,
                    **{k: getattr(args, k) for k in keys[2:]},
@@ -138,7 +149,8 @@ def main() -> None:
             run["n_labeled"] = run["labels_curve"][-1][0]
             runs.append(run)
             print(json.dumps(run), flush=True)
-    write_outputs(args, runs, table, settings={k: getattr(args, k) for k in keys})
+            # after every curve: a long job keeps its results, --resume goes on
+            write_outputs(args, runs, table, settings=settings, earlier=earlier)
 
 
 def labels_to_reach(curve, level: float) -> float | None:
