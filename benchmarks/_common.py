@@ -213,3 +213,19 @@ def summarize(runs: list[dict], key: str, row_key: str, col_key: str) -> dict:
     for run in runs:
         out[run[row_key]][run[col_key]].append(run[key])
     return out
+
+
+COMPACT_CNN = (16, 32, 64)
+"""The filters of the compact CNN of the Fashion-MNIST recipe."""
+
+
+def compact_cnn_method(method: str, steps: int, uratio: int, seed: int):
+    """`method` (a consistency algorithm, or `supervised`) on the compact CNN for `steps`
+    steps, `uratio` unlabeled images per labeled one; its default recipe otherwise (batch 32,
+    SGD, EMA)."""
+    import fewlabels
+
+    return fewlabels.ConsistencyTraining(
+        method=method, model=fewlabels.Network("cnn", cnn_widths=COMPACT_CNN),
+        budget=fewlabels.Budget(steps, steps_per_epoch=min(100, steps)), uratio=uratio,
+        seed=seed)

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     add_resume,
     base_parser,
+    compact_cnn_method,
     footer,
     parse_seeds,
     previous_runs,
@@ -42,7 +43,6 @@ from _common import (
 )
 
 STRATEGIES = ("random", "margin", "entropy", "k-center", "diverse-margin", "typical")
-IMAGE_WIDTHS = (16, 32, 64)  # the compact CNN of the Fashion-MNIST recipe
 
 
 def _fewlabels():
@@ -53,13 +53,9 @@ def _fewlabels():
 
 def _cnn(method: str):
     """A consistency method on the compact CNN, `args.steps` steps and `args.uratio`
-    unlabeled images per labeled one (its default recipe otherwise: batch 32, SGD, EMA)."""
+    unlabeled images per labeled one."""
     def build(seed: int, args):
-        fl = _fewlabels()
-        return fl.ConsistencyTraining(
-            method=method, model=fl.Network("cnn", cnn_widths=IMAGE_WIDTHS),
-            budget=fl.Budget(args.steps, steps_per_epoch=min(100, args.steps)),
-            uratio=args.uratio, seed=seed)
+        return compact_cnn_method(method, args.steps, args.uratio, seed)
     return build
 
 

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     add_resume,
     base_parser,
+    compact_cnn_method,
     footer,
     parse_seeds,
     previous_runs,
@@ -109,10 +110,7 @@ def make_model(args, seed: int):
 
     if args.dataset == "digits":
         return fewlabels.TableEnsemble(seed=seed)
-    return fewlabels.ConsistencyTraining(
-        method=args.method, model=fewlabels.Network("cnn", cnn_widths=(16, 32, 64)),
-        budget=fewlabels.Budget(args.steps, steps_per_epoch=min(100, args.steps)),
-        uratio=args.uratio, seed=seed)
+    return compact_cnn_method(args.method, args.steps, args.uratio, seed)
 
 
 def run_setting(data, n: int, fraction: float, seed: int, args) -> list[dict]:
