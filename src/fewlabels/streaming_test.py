@@ -182,3 +182,14 @@ def test_cli_pretrain_streams_a_folder_and_records_how_many_files(pool, tmp_path
     record = json.loads((tmp_path / "body.pretrain.json").read_text())
     assert record["items"] == 32 and record["streamed"] == 20
     assert record["read"]["stream_unlabeled"] is True
+
+
+def test_pretraining_refuses_files_of_another_shape_than_the_images_in_memory(pool):
+    from fewlabels.errors import InputError
+    from fewlabels.estimators.pretrain import pretrain
+
+    _, streamed = in_memory_and_streamed(pool)
+    with pytest.raises(InputError, match=r"the unlabeled files are decoded to \(8, 8, 1\), "
+                                         r"but the images in memory are \(9, 9, 1\)"):
+        pretrain(np.zeros((4, 9, 9, 1), np.float32), steps=1, batch_size=2,
+                 unlabeled_files=streamed.unlabeled_files)

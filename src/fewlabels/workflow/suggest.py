@@ -106,9 +106,7 @@ def suggest_run(run_dir: str | Path, data: str | Path, out: str | Path, *, budge
     out = check_output_file(out, run_dir, data, kind="picks")
     config = read_json(Path(run_dir) / CONFIG_FILE) if Path(run_dir).is_dir() else {}
     estimator = load_estimator(run_dir, trust_model=trust_model)
-    read = {"label_column": -1, "delimiter": None, "header": "auto", "encoding": "utf-8",
-            "image_size": None, "channels": None, "unlabeled": "unlabeled",
-            "unlabeled_dir": None, "on_bad_image": "error", **config.get("read", {})}
+    read = {**READ_DEFAULTS, **config.get("read", {})}
     with shown(verbose):
         loaded = load_training_data(data, test=None, stream_unlabeled=False,
                                     labels=config.get("labels"), **read)
@@ -123,6 +121,10 @@ def suggest_run(run_dir: str | Path, data: str | Path, out: str | Path, *, budge
     return picks
 
 
+READ_DEFAULTS = {"label_column": -1, "delimiter": None, "header": "auto", "encoding": "utf-8",
+                 "image_size": None, "channels": None, "unlabeled": "unlabeled",
+                 "unlabeled_dir": None, "on_bad_image": "error"}
+"""How DATA is read when the run or the pretraining recorded nothing else."""
 COLD_STRATEGIES = ("typical", "k-center", "random")
 """The strategies that need no classifier: what a pretrained body alone can rank by."""
 
@@ -171,9 +173,7 @@ def suggest_from_body(body: str | Path, data: str | Path, out: str | Path, *, bu
     if out.resolve() in (body.resolve(), record_file.resolve()):
         raise InputError(f"{out}: is the pretrained body's own file; write the picks elsewhere.")
     record = read_json(record_file)
-    read = {"label_column": -1, "delimiter": None, "header": "auto", "encoding": "utf-8",
-            "image_size": None, "channels": None, "unlabeled": "unlabeled",
-            "unlabeled_dir": None, "on_bad_image": "error",
+    read = {**READ_DEFAULTS,
             **{k: v for k, v in record.get("read", {}).items() if k != "stream_unlabeled"}}
     with shown(verbose):
         loaded = load_training_data(data, test=None, stream_unlabeled=False, labels=None,

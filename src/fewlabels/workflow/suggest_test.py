@@ -140,6 +140,9 @@ def test_before_any_model_a_pretrained_body_picks_the_first_labels(wine_run, tmp
     assert cli.main(["suggest", str(body), str(table), "--budget", "6", "--out",
                      str(tmp_path / "m.csv"), "--strategy", "margin"]) == 2
     assert "a pretrained body has no classes to be unsure of" in capsys.readouterr().err
+    assert cli.main(["suggest", str(body), str(table), "--budget", "6", "--out",
+                     str(tmp_path / "body.pretrain.json")]) == 2
+    assert "is the pretrained body's own file" in capsys.readouterr().err
     (tmp_path / "body.pretrain.json").unlink()
     assert cli.main(["suggest", str(body), str(table), "--budget", "6", "--out",
                      str(tmp_path / "n.csv")]) == 2
