@@ -42,3 +42,18 @@ def test_the_table_without_the_filter_has_no_filter_columns():
     assert "filter" not in text.split("\n")[0]
     assert "| 4 | 50% | 0.7700 | 0.7700 | -3.0 pt | 0.800 | 10 of 100 / 5 of 100 |" in text
     assert "fixmatch on the 16-32-64 CNN, 1,000 steps" in text
+
+
+def test_rows_fit_the_table_ensemble_or_a_method_as_the_ensembles_network_member_trains():
+    from types import SimpleNamespace
+
+    from fewlabels import ConsistencyTraining, TableEnsemble
+    from fewlabels.estimators.ensemble import NETWORK_STEPS
+
+    args = SimpleNamespace(dataset="digits", method=open_set.TABLE_DEFAULT)
+    assert type(open_set.make_model(args, 0)) is TableEnsemble
+    args.method = "iomatch"
+    model = open_set.make_model(args, 1)
+    assert type(model) is ConsistencyTraining and model.method == "iomatch"
+    assert model.budget.steps == NETWORK_STEPS and model.optimizer.name == "adam"
+    assert model.seed == 1

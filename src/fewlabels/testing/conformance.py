@@ -55,7 +55,8 @@ def student(confident: bool = True, seed: int = 0) -> keras.Model:
     """The tiny student: Flatten -> Dense softmax, confident (0.97) or uniform predictions."""
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(SHAPE)
-    dense = keras.layers.Dense(N_CLASSES, activation="softmax", kernel_initializer="zeros")
+    dense = keras.layers.Dense(N_CLASSES, activation="softmax", kernel_initializer="zeros",
+                               name="probabilities")  # every fewlabels network's output
     outputs = dense(keras.layers.Flatten()(inputs))
     model = keras.Model(inputs, outputs)
     dense.bias.assign(CONFIDENT if confident else np.zeros(N_CLASSES, "float32"))
