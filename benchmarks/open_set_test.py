@@ -52,6 +52,8 @@ def test_rows_fit_the_table_ensemble_or_a_method_as_the_ensembles_network_member
 
     args = SimpleNamespace(dataset="digits", method=open_set.TABLE_DEFAULT)
     assert type(open_set.make_model(args, 0)) is TableEnsemble
+    args.method = "table-ensemble (select=cv)"
+    assert open_set.make_model(args, 0).select == "cv"
     args.method = "iomatch"
     model = open_set.make_model(args, 1)
     assert type(model) is ConsistencyTraining and model.method == "iomatch"
