@@ -142,18 +142,23 @@ def run_setting(data, n: int, fraction: float, seed: int, args) -> list[dict]:
         accuracy = float(np.mean(model.predict(x_test[test]) == truth))
         return model, accuracy, time.perf_counter() - start
 
-    from fewlabels.novelty import known_scores, threshold_for
+    from fewlabels.novelty import ENERGY, threshold_for
+    from fewlabels.workflow.open_set import score_for, scored
 
     pool = np.concatenate([known_rows, foreign_rows])
     model, plain, wall = fit(pool)
     top = model.predict_proba(x[pool]).max(axis=1)
-    listed = top < threshold_for(known_scores(model.predict_proba(x_test[test])))
+    score = score_for(model)  # what a run lists the suspected items by
+    run_scores = scored(model, x[pool], score)[1]
+    listed = run_scores < threshold_for(scored(model, x_test[test], score)[1])
     threshold = np.quantile(model.predict_proba(x[labeled]).max(axis=1), QUANTILE)
     is_foreign = np.isin(pool, foreign_rows)
     base = {"dataset": DATASETS[args.dataset], "n_labeled": len(labeled),
             "labels_per_class": n, "foreign_fraction": fraction, "seed": seed,
             "n_foreign": len(foreign_rows), "n_unlabeled_known": len(known_rows),
             "auroc_max_softmax": round(auroc(top[~is_foreign], top[is_foreign]), 4),
+            "auroc_energy": round(auroc(run_scores[~is_foreign], run_scores[is_foreign]), 4)
+            if score == ENERGY else None, "listed_by": score,
             "listed_foreign": int(np.sum(is_foreign & listed)),
             "listed_known": int(np.sum(~is_foreign & listed)),
             "dropped_foreign": int(np.sum(is_foreign & (top < threshold))),
@@ -214,12 +219,15 @@ def table(runs, info) -> str:
     seeds = len({r["seed"] for r in runs})
     variants = [v for v in VARIANTS if any(r["method"] == v for r in runs)]
     filtered = "max-softmax filter" in variants
+    energy = any(r.get("auroc_energy") is not None for r in runs)
     lines = ["| labels per class | foreign share of the pool | "
              + " | ".join("oracle (foreign removed)" if v == "oracle" else v for v in variants)
              + " | drop as is vs clean pool | AUROC of max-softmax | "
+             + ("AUROC of energy | " if energy else "")
              + ("filter dropped: foreign / known | " if filtered else "")
-             + "the run's suspected list: foreign / known |",
-             "|---|---|" + "---|" * (len(variants) + 3 + filtered)]
+             + f"the run's suspected list ({runs[0].get('listed_by', 'max-softmax')}): "
+             "foreign / known |",
+             "|---|---|" + "---|" * (len(variants) + 3 + energy + filtered)]
     for n in sorted({r["labels_per_class"] for r in runs}):
         clean = np.mean([r["test_accuracy"] for r in runs if r["labels_per_class"] == n
                          and r["foreign_fraction"] == 0 and r["method"] == "as is"])
@@ -231,8 +239,11 @@ def table(runs, info) -> str:
             first = [r for r in cell if r["method"] == "as is"]
             foreign = np.mean([r["n_foreign"] for r in first])
             known = np.mean([r["n_unlabeled_known"] for r in first])
-            aurocs = [r["auroc_max_softmax"] for r in first
-                      if r["auroc_max_softmax"] == r["auroc_max_softmax"]]
+
+            def mean_auroc(kind: str, rows=first) -> str:
+                values = [r.get(kind) for r in rows]
+                values = [v for v in values if v is not None and v == v]  # not NaN
+                return f"{np.mean(values):.3f}" if values else "-"
 
             def share(kind: str, rows=first, foreign=foreign, known=known) -> str:
                 return (f"{np.mean([r[kind + '_foreign'] for r in rows]):.0f} of "
@@ -240,7 +251,8 @@ def table(runs, info) -> str:
                         f"of {known:.0f}")
             cells = [f"{acc[v]:.4f}" for v in variants]
             cells += [f"{100 * (acc['as is'] - clean):+.1f} pt",
-                      f"{np.mean(aurocs):.3f}" if aurocs else "-"]
+                      mean_auroc("auroc_max_softmax")]
+            cells += [mean_auroc("auroc_energy")] if energy else []
             cells += [share("dropped")] if filtered else []
             cells += [share("listed")]
             lines.append(f"| {n} | {fraction:.0%} | " + " | ".join(cells) + " |")

@@ -39,9 +39,15 @@ def test_the_table_without_the_filter_has_no_filter_columns():
             "versions": {"keras": "3"}, "machine": {"cpu": "Xeon", "cores": 2,
                                                     "ram_gib": 23.5}}
     text = open_set.table(runs, info)
-    assert "filter" not in text.split("\n")[0]
+    assert "filter" not in text.split("\n")[0] and "energy" not in text.split("\n")[0]
     assert "| 4 | 50% | 0.7700 | 0.7700 | -3.0 pt | 0.800 | 10 of 100 / 5 of 100 |" in text
     assert "fixmatch on the 16-32-64 CNN, 1,000 steps" in text
+    for r in runs:  # a network's run lists its items by the energy, measured beside
+        r.update(auroc_energy=0.9 if r["foreign_fraction"] else None, listed_by="energy")
+    text = open_set.table(runs, info)
+    assert "| AUROC of energy | the run's suspected list (energy): foreign" in text
+    assert "| 4 | 50% | 0.7700 | 0.7700 | -3.0 pt | 0.800 | 0.900 | 10 of 100 / 5 of 100 |" \
+        in text
 
 
 def test_rows_fit_the_table_ensemble_or_a_method_as_the_ensembles_network_member_trains():

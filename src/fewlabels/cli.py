@@ -322,8 +322,9 @@ def _predict_parser(sub) -> None:
                          metavar="THRESHOLD",
                          help="write 'unknown' as the class of an item whose largest class "
                          "probability is below THRESHOLD (0 to 1); without a number, the "
-                         "run's own threshold, set on its test rows so that 95%% of items of "
-                         "known classes stay above it")
+                         "run's own score and threshold (the energy of a network's logits, "
+                         "the largest probability for the table ensemble), set on its test "
+                         "rows so that 95%% of items of known classes stay above it")
     image_options(predict, training=False)
 
 

@@ -4,13 +4,27 @@ import numpy as np
 import pytest
 
 from fewlabels.errors import InputError
-from fewlabels.novelty import known_scores, suspected, threshold_for
+from fewlabels.novelty import energy_scores, known_scores, suspected, threshold_for
 
 
 def test_the_score_is_the_largest_class_probability():
     proba = np.array([[0.7, 0.2, 0.1], [0.34, 0.33, 0.33], [0.0, 1.0, 0.0]])
     np.testing.assert_allclose(known_scores(proba), [0.7, 0.34, 1.0])
     assert known_scores(np.zeros((0, 3))).shape == (0,)
+
+
+def test_the_energy_reads_the_size_of_the_logits_where_the_largest_probability_cannot():
+    small, large = np.array([[1.0, 0.0, 0.0]]), np.array([[10.0, 9.0, 9.0]])
+    np.testing.assert_allclose(known_scores(np.exp(small) / np.exp(small).sum()),
+                               known_scores(np.exp(large) / np.exp(large).sum()))
+    np.testing.assert_allclose(energy_scores(small), np.log(np.e + 2))
+    np.testing.assert_allclose(energy_scores(large) - energy_scores(small), 9.0)
+    assert energy_scores(np.array([[1000.0, 999.0]]))[0] == pytest.approx(1000.3133, 1e-6)
+    assert energy_scores(np.zeros((0, 4))).shape == (0,)
+    with pytest.raises(InputError, match=r"logits must be \(n, n_classes\)"):
+        energy_scores(np.ones(3))
+    with pytest.raises(InputError, match="logits has non-finite values"):
+        energy_scores(np.array([[0.0, np.inf]]))
 
 
 @pytest.mark.parametrize("proba, said", [

@@ -207,6 +207,43 @@ class Estimator(Composed):
         out = batched_outputs(trunk, X if len(X) else np.zeros((1, *X.shape[1:]), X.dtype))
         return out.reshape(len(out), -1)[:len(X)].astype(np.float64)
 
+    def has_logits(self) -> bool:
+        """Whether the model ends with one softmax `Dense` layer, whose inputs `logits`
+        gives (every network; not the table ensemble, which averages its members)."""
+        self._check_fitted()
+        return _output_dense(self.model_) is not None
+
+    def logits(self, X) -> np.ndarray:
+        """The network's logits of `X`: what its softmax output layer turns into
+        `predict_proba` (`softmax(logits(X)) == predict_proba(X)`), for the energy score
+        (`fewlabels.novelty.energy_scores`).
+
+        Args:
+            X: features or images.
+
+        Returns:
+            `(n_samples, n_classes)` float64, columns in `classes_` order.
+
+        Example:
+        ```python
+        from fewlabels.novelty import energy_scores
+
+        scores = energy_scores(model.logits(x_pool))  # low: looks foreign
+        ```
+        """
+        self._check_fitted()
+        head = _output_dense(self.model_)
+        if head is None:
+            raise InputError(f"this {type(self).__name__}'s model does not end with one "
+                             "softmax Dense layer (the table ensemble averages its "
+                             "members' probabilities), so it has no logits; "
+                             "predict_proba gives its probabilities.")
+        from keras import ops
+
+        kernel = ops.convert_to_numpy(head.kernel).astype(np.float64)
+        bias = ops.convert_to_numpy(head.bias).astype(np.float64)
+        return self.features(X) @ kernel + bias
+
     def _proba_of(self, model, X: np.ndarray, tta: bool = False) -> np.ndarray:
         """`model`'s class probabilities for checked rows `X` (the model a stage names),
         with test-time augmentation when `tta`."""
@@ -524,6 +561,22 @@ def _check_model_shape(model, path: Path) -> None:
         raise InputError(f"{path}: the model's input shape {shape} is not fixed; fewlabels "
                          "needs every input dimension known (rows of n features, or images "
                          "of one size).")
+
+
+def _output_dense(model):
+    """`model`'s output layer when it is one softmax `Dense` layer named `probabilities`
+    (every fewlabels network), else None."""
+    import keras
+
+    try:
+        head = model.get_layer("probabilities")
+    except ValueError:
+        return None
+    if not isinstance(head, keras.layers.Dense) or not head.use_bias \
+            or head.activation is not keras.activations.softmax \
+            or model.outputs[0] is not head.output:
+        return None
+    return head
 
 
 def _feature_model(model):

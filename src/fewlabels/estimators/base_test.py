@@ -67,3 +67,28 @@ def test_the_registry_names_an_unknown_estimator_and_finds_each_methods_class():
     assert method_estimator("teacher-student") is TeacherStudent
     assert method_estimator("flexmatch") is ConsistencyTraining
     assert method_estimator("distill") is None  # a stage of teacher-student, not a method
+
+
+def test_a_networks_logits_are_what_its_softmax_turns_into_its_probabilities(tmp_path):
+    import numpy as np
+
+    from fewlabels import Budget, ConsistencyTraining, TableEnsemble
+    from fewlabels.data import hide_labels, load_builtin
+    from fewlabels.estimators import load_estimator
+
+    table = load_builtin("wine")
+    y, _ = hide_labels(table.y, 5, seed=0)
+    model = ConsistencyTraining(budget=Budget(20)).fit(table.x, y)
+    logits = model.logits(table.x)
+    assert model.has_logits() and logits.shape == (len(table.x), 3)
+    soft = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(soft / soft.sum(axis=1, keepdims=True),
+                               model.predict_proba(table.x), atol=1e-5)
+    model.save(tmp_path / "run")
+    np.testing.assert_allclose(load_estimator(tmp_path / "run").logits(table.x), logits,
+                               atol=1e-6)
+    ensemble = TableEnsemble(members=("linear", "graph")).fit(table.x, y)
+    assert not ensemble.has_logits()
+    with pytest.raises(InputError, match=r"TableEnsemble's model does not end with one "
+                                         r"softmax Dense layer .*so it has no logits"):
+        ensemble.logits(table.x)

@@ -97,8 +97,12 @@ def test_an_image_run_shows_confident_uncertain_and_misclassified_test_images(tm
     from fewlabels.data.images import load_image_dataset
 
     digits = load_image_dataset("digits")
-    y = np.where(np.arange(200) < 120, digits.y[:200], -1)  # 80 unlabeled images
-    np.savez(tmp_path / "d.npz", x=digits.x[:200], y=y, classes=np.array(digits.classes))
+    # 80 unlabeled images, the last 60 of them the test images: the 5% of those below the
+    # threshold (set on the test images) are sure to be suspected, whatever the score
+    x = np.concatenate([digits.x[:140], digits.x_test[:60]])
+    y = np.where(np.arange(200) < 120, np.concatenate([digits.y[:140], digits.y_test[:60]]),
+                 -1)
+    np.savez(tmp_path / "d.npz", x=x, y=y, classes=np.array(digits.classes))
     np.savez(tmp_path / "t.npz", x=digits.x_test[:60], y=digits.y_test[:60],
              classes=np.array(digits.classes))
     run = tmp_path / "run"
@@ -122,6 +126,7 @@ def test_an_image_run_shows_confident_uncertain_and_misclassified_test_images(tm
     # the unlabeled images that score lowest: the least known, with their scores
     record = json.loads((run / "metrics.json").read_text())["open_set"]
     assert record["pool"] == 80 and record["key"] == "index" and record["suspected"] >= 1
+    assert record["score"] == "energy"  # a network's
     with np.load(run / "suspected.npz") as suspected:
         assert suspected["images"].shape[1:] == (8, 8, 1)
         assert len(suspected["images"]) == min(8, record["suspected"])

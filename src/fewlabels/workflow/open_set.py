@@ -1,8 +1,9 @@
 """Open-set pools in a run: the unlabeled items that look foreign to the known classes.
 
-After training, a run scores its unlabeled pool with `fewlabels.novelty` (the largest class
-probability), sets the threshold on its test rows (the score 95% of them reach; the labeled
-training rows when there are no test rows), and writes:
+After training, a run scores its unlabeled pool with `fewlabels.novelty` (`score_for`: the
+energy of a network's logits; the largest class probability for the table ensemble, which
+has no logits), sets the threshold on its test rows (the score 95% of them reach; the
+labeled training rows when there are no test rows), and writes:
 
 - `RUN_DIR/suspected.csv`: every pool item below the threshold, the least known first:
   `row`, `path` or `index` (as `fewlabels suggest` names items), `score`, `predicted`;
@@ -11,7 +12,8 @@ training rows when there are no test rows), and writes:
 - `RUN_DIR/suspected.npz` for an image run: the first images, shown in the report.
 
 `fewlabels predict RUN DATA --unknown` then names `UNKNOWN` every item below the run's
-threshold (or a threshold given). The run measures and reports; it does not drop the
+threshold on the run's score (or, given a threshold in [0, 1], every item whose largest
+class probability is below it). The run measures and reports; it does not drop the
 suspected items from training: the open-set benchmark found that such a filter costs
 accuracy at few labels (docs/open-set.md).
 """
@@ -26,7 +28,15 @@ import numpy as np
 
 from fewlabels.errors import InputError
 from fewlabels.files import csv_cell, inside, read_json, write_atomic
-from fewlabels.novelty import KNOWN_RECALL, SCORE, known_scores, suspected, threshold_for
+from fewlabels.novelty import (
+    ENERGY,
+    KNOWN_RECALL,
+    SCORE,
+    energy_scores,
+    known_scores,
+    suspected,
+    threshold_for,
+)
 from fewlabels.workflow.rundir import METRICS_FILE
 
 SUSPECTED_FILE = "suspected.csv"
@@ -57,6 +67,28 @@ class PoolScores:
     images: np.ndarray | None
 
 
+def score_for(estimator) -> str:
+    """The score a run reads foreign items by: `"energy"` for a model with logits (every
+    network), else `"max-softmax"` (the table ensemble)."""
+    return ENERGY if estimator.has_logits() else SCORE
+
+
+def scored(estimator, x, score: str) -> tuple[np.ndarray, np.ndarray]:
+    """`(probabilities, scores)` of the items `x` by `score` (one pass over them).
+
+    Args:
+        estimator: a fitted estimator.
+        x: the items.
+        score: `"energy"` (needs `estimator.has_logits()`) or `"max-softmax"`.
+    """
+    if score == ENERGY:
+        logits = estimator.logits(x)
+        proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return proba / proba.sum(axis=1, keepdims=True), energy_scores(logits)
+    proba = estimator.predict_proba(x)
+    return proba, known_scores(proba)
+
+
 def score_pool(estimator, x_pool, keys: list[str], x_known, *, key: str, known_from: str,
                not_scored: int = 0) -> PoolScores:
     """Score the unlabeled pool and pick the suspected foreign items.
@@ -74,14 +106,15 @@ def score_pool(estimator, x_pool, keys: list[str], x_known, *, key: str, known_f
     Returns:
         A `PoolScores`.
     """
-    threshold = threshold_for(known_scores(estimator.predict_proba(x_known)))
-    proba = estimator.predict_proba(x_pool) if len(x_pool) else np.zeros((0, 1))
-    scores = known_scores(proba)
+    score = score_for(estimator)
+    threshold = threshold_for(scored(estimator, x_known, score)[1])
+    proba, scores = scored(estimator, x_pool, score) if len(x_pool) else (np.zeros((0, 1)),
+                                                                          np.zeros(0))
     rows = suspected(scores, threshold)
     predicted = proba.argmax(axis=1)[rows] if len(x_pool) else np.zeros(0, np.int64)
     classes = list(estimator.classes_)
     record = {
-        "score": SCORE, "known_recall": KNOWN_RECALL, "threshold": threshold,
+        "score": score, "known_recall": KNOWN_RECALL, "threshold": threshold,
         "threshold_from": known_from, "pool": len(scores), "not_scored": int(not_scored),
         "suspected": len(rows), "key": key, "file": SUSPECTED_FILE,
         "shown": [{"item": keys[r], "score": round(float(scores[r]), 6),
@@ -111,23 +144,31 @@ def write_suspected(folder: Path, pool: PoolScores, classes: list) -> None:
                      binary=True)
 
 
-def run_threshold(run_dir: str | Path) -> float:
-    """The open-set threshold a run recorded (`metrics.json`'s `open_set`)."""
+def run_threshold(run_dir: str | Path) -> tuple[str, float]:
+    """The open-set score and threshold a run recorded (`metrics.json`'s `open_set`)."""
     path = Path(run_dir) / METRICS_FILE
     record = read_json(path).get("open_set") if path.is_file() else None
     if not isinstance(record, dict) or not isinstance(record.get("threshold"), int | float):
         raise InputError(f"{run_dir}: the run recorded no open-set threshold (runs written "
                          "before fewlabels scored their pool); give one: --unknown 0.6.")
-    return float(record["threshold"])
+    score = record.get("score", SCORE)
+    if score not in (SCORE, ENERGY):
+        raise InputError(f"{path}: open_set's score is {score!r}; fewlabels reads "
+                         f"{SCORE!r} or {ENERGY!r}.")
+    return score, float(record["threshold"])
 
 
-def check_unknown(unknown, classes) -> float | None:
-    """`predict`'s `unknown` as a threshold in [0, 1] (None: off), checked at the door."""
+def check_unknown(unknown, classes, score: str = SCORE) -> float | None:
+    """`predict`'s `unknown` as a threshold (None: off), checked at the door: in [0, 1] on
+    the largest class probability; any finite number on the energy (a run's)."""
     if unknown is None or unknown is False:
         return None
     if UNKNOWN in [str(c) for c in classes]:
         raise InputError(f"a class is named {UNKNOWN!r}, so predict cannot write it for "
                          "items below the threshold.")
+    if score == ENERGY and not isinstance(unknown, bool) and isinstance(unknown, int | float) \
+            and np.isfinite(unknown):
+        return float(unknown)
     if isinstance(unknown, bool) or not isinstance(unknown, int | float) \
             or not 0.0 <= unknown <= 1.0:
         raise InputError(f"unknown must be a threshold in [0, 1] (or True: the run's); "

@@ -94,3 +94,44 @@ def test_a_class_named_unknown_cannot_be_told_from_the_unknown_items(tmp_path):
     result = fit_run(data, tmp_path / "run", members=("linear",), rounds=0, baseline=False)
     with pytest.raises(InputError, match="a class is named 'unknown'"):
         predict_run(result.run_dir, data, tmp_path / "p.csv", unknown=0.5)
+
+
+@pytest.fixture(scope="module")
+def network_run(run, tmp_path_factory):
+    """The same table, fitted by FixMatch on the rows: a network, with logits."""
+    from fewlabels import Budget
+
+    _, data = run
+    result = fit_run(data, tmp_path_factory.mktemp("open_set_network") / "run",
+                     method="fixmatch", budget=Budget(60), baseline=False)
+    return result, data
+
+
+def test_a_network_run_reads_foreign_items_by_the_energy_of_its_logits(network_run):
+    result, _ = network_run
+    record = result.open_set
+    assert record["score"] == "energy" and record["pool"] == 100
+    with open(result.run_dir / "suspected.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == record["suspected"] > 0
+    scores = [float(r["score"]) for r in rows]
+    assert scores == sorted(scores) and max(scores) < record["threshold"]
+    assert "the energy that 95% of the test rows (8) reach" in \
+        (result.run_dir / "report.html").read_text()
+
+
+def test_predict_unknown_applies_the_runs_energy_threshold(network_run, tmp_path):
+    from fewlabels.estimators import load_estimator
+    from fewlabels.novelty import energy_scores
+
+    result, data = network_run
+    out = tmp_path / "p.csv"
+    assert cli.main(["predict", str(result.run_dir), str(data), "--out", str(out),
+                     "--unknown", "--verbose", "0"]) == 0
+    with open(out, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    x = np.loadtxt(data, delimiter=",", usecols=(0, 1, 2))
+    energy = energy_scores(load_estimator(result.run_dir).logits(x))
+    below = energy < result.open_set["threshold"]
+    assert below.any() and not below.all()
+    assert [r["class"] == "unknown" for r in rows] == below.tolist()

@@ -29,6 +29,7 @@ from fewlabels.data.table import load_table
 from fewlabels.errors import FewLabelsWarning, InputError
 from fewlabels.estimators.specs import Budget
 from fewlabels.files import csv_cell, file_sha256, inside, write_atomic, write_json
+from fewlabels.novelty import SCORE, known_scores
 from fewlabels.progress import counted, shown
 from fewlabels.training.distribute import build_strategy, distributed, is_chief
 from fewlabels.validation import check_label_counts
@@ -39,7 +40,7 @@ from fewlabels.workflow.experiment import (
     make_estimator,
     run_experiment,
 )
-from fewlabels.workflow.open_set import UNKNOWN, check_unknown, run_threshold
+from fewlabels.workflow.open_set import UNKNOWN, check_unknown, run_threshold, scored
 from fewlabels.workflow.rundir import (
     EVALUATION_FILE,
     check_output_file,
@@ -360,9 +361,11 @@ def predict_run(
         verbose: 1: progress bars for a large image folder (`fewlabels.progress`); 0 none.
         strategy: the devices that predict (`build_strategy`): every batch is split across
             them; in a multi-worker run every process calls this, and the chief writes `out`.
-        unknown: write `unknown` as the class of an item whose largest class probability is
-            below a threshold: True for the run's (`metrics.json`'s `open_set`, set on its
-            test rows so that 95% of known items stay above it), or a threshold in [0, 1].
+        unknown: write `unknown` as the class of an item that looks foreign: True for the
+            run's score and threshold (`metrics.json`'s `open_set`: the energy of a
+            network's logits, the largest class probability for the table ensemble, with
+            the threshold set on its test rows so that 95% of known items stay above it),
+            or a threshold in [0, 1] on the largest class probability.
 
     Returns:
         The number of rows predicted.
@@ -370,22 +373,24 @@ def predict_run(
     from fewlabels.estimators import load_estimator
 
     out = check_output_file(out, run_dir, data, kind="predictions")
+    score = SCORE
     if unknown is True:
-        unknown = run_threshold(run_dir)
+        score, unknown = run_threshold(run_dir)
     devices = build_strategy(strategy)  # a multi-worker run joins its cluster first
     with distributed(devices), shown(verbose):
         estimator = load_estimator(run_dir, trust_model=trust_model)
-        threshold = check_unknown(unknown, estimator.classes_)
+        threshold = check_unknown(unknown, estimator.classes_, score)
         return _predict_to(out, estimator, data, on_bad_image,
                            dict(label_column=label_column, delimiter=delimiter,
-                                header=header, encoding=encoding), (tta, threshold))
+                                header=header, encoding=encoding), (tta, threshold, score))
 
 
 def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict,
-                how: tuple[bool, float | None] = (False, None)) -> int:
+                how: tuple = (False, None, SCORE)) -> int:
     """`predict_run`'s work once the model is loaded: the CSV of predictions, written.
-    `how`: test-time augmentation, and the threshold under which the class is `unknown`."""
-    tta, threshold = how
+    `how`: test-time augmentation, the threshold under which the class is `unknown`, and the
+    score it applies to."""
+    tta, threshold, score = how
     if len(estimator.input_shape_) == 3:
         key, batches = _image_batches(estimator, data, on_bad_image)
     else:
@@ -398,9 +403,12 @@ def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict,
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow([key, "class", *(f"p_{c}" for c in estimator.classes_)])
         for names, x in batches:
-            for name, p in zip(names, estimator.predict_proba(x, tta=tta), strict=True):
-                known = threshold is None or p.max() >= threshold
-                label = estimator.classes_[int(p.argmax())] if known else UNKNOWN
+            proba = estimator.predict_proba(x, tta=tta)
+            known = np.ones(len(proba), bool) if threshold is None else (
+                known_scores(proba) if score == SCORE else scored(estimator, x, score)[1]
+            ) >= threshold
+            for name, p, is_known in zip(names, proba, known, strict=True):
+                label = estimator.classes_[int(p.argmax())] if is_known else UNKNOWN
                 writer.writerow([csv_cell(name), csv_cell(label), *(f"{v:.6f}" for v in p)])
             counts.append(len(x))
 
