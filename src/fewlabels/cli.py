@@ -421,6 +421,11 @@ def _print_run(result) -> None:
     if result.results:
         print(f"\nPer class ({result.results[-1]['name']})")
         print(report.per_class_table(result.results[-1]["metrics"]))
+    from fewlabels.workflow.open_set import summary
+
+    pool = summary(result.open_set)
+    if pool:
+        print(f"\nOpen set: {pool}")
     print(f"\nWrote {result.run_dir}/ (model.keras, config.json, classes.json, metrics.json, "
           "history.json, report.html)")
 

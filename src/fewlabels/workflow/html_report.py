@@ -223,6 +223,8 @@ def _suspected(run_dir: Path, record: dict | None) -> list[str]:
             f"{record['known_recall']:.0%} of the {record['threshold_from']} reach: they may "
             f"belong to none of the classes (or be hard cases). All of them: "
             f"{record['file']}.")
+    if record.get("advice"):
+        note += f" {record['advice']}"
     if record.get("not_scored"):
         note += (f" The {record['not_scored']} images streamed from disk were not scored: "
                  "fewlabels predict RUN FOLDER --unknown scores a folder of any size.")

@@ -2,6 +2,7 @@
 `open_set`, the report's section, and `predict --unknown`."""
 
 import csv
+import html
 import json
 
 import numpy as np
@@ -47,6 +48,25 @@ def test_the_run_lists_the_foreign_rows_as_the_least_known(run):
     assert [r["item"] for r in record["shown"]] == [r["row"] for r in rows[:20]]
     page = (result.run_dir / "report.html").read_text()
     assert "Suspected foreign items" in page and f"<td>{rows[0]['row']}</td>" in page
+    # a fifth of the pool is foreign: the average of the members is advised select="cv"
+    assert record["advice"].startswith(f"{record['suspected']}% of the pool looks foreign")
+    assert "--select cv" in record["advice"] and html.escape(record["advice"]) in page
+
+
+def test_the_command_line_says_how_many_items_look_foreign_and_what_to_do(run, tmp_path,
+                                                                           capsys):
+    _, data = run
+    assert cli.main(["fit", str(data), "--out", str(tmp_path / "run"), "--members",
+                     "linear,graph", "--no-baseline", "--verbose", "0"]) == 0
+    said = capsys.readouterr().out
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())["open_set"]
+    assert (f"Open set: {record['suspected']} of the 100 unlabeled items score below the "
+            "open-set threshold (max-softmax): suspected.csv lists them. ") in said
+    assert "--select cv (select=\"cv\") kept the known classes' accuracy" in said
+    assert cli.main(["fit", str(data), "--out", str(tmp_path / "cv"), "--members",
+                     "linear,graph", "--select", "cv", "--no-baseline", "--verbose", "0"]) == 0
+    said = capsys.readouterr().out
+    assert "Open set: " in said and "--select cv" not in said  # chosen already
 
 
 def test_predict_unknown_names_the_items_below_the_runs_threshold(run, tmp_path):
@@ -111,6 +131,7 @@ def test_a_network_run_reads_foreign_items_by_the_energy_of_its_logits(network_r
     result, _ = network_run
     record = result.open_set
     assert record["score"] == "energy" and record["pool"] == 100
+    assert record["advice"] is None  # select="cv" is the table ensemble's
     with open(result.run_dir / "suspected.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == record["suspected"] > 0
