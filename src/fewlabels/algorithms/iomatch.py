@@ -126,7 +126,9 @@ class IOMatch(FixMatch):
     """
 
     registry_name = "iomatch"
-    weak_is_target = False  # its own forward pass: the weak outputs are read as targets only
+    # it reads the weak view only as targets, but makes its own pass (owns_forward), so the
+    # model's separate weak pass, which weak_is_target allows, does not apply
+    weak_is_target = False
     owns_forward = True
     summary = ("FixMatch with an outlier class: foreign-looking unlabeled items are set "
                "apart, not pseudo-labeled (2023)")
