@@ -105,6 +105,19 @@ def _features_of(student):
                          f"output layer: {err}") from err
 
 
+def _every_item_known(algorithm) -> None:
+    """One-vs-all heads that call every item known (a constant projection, weights for "the
+    class" over "not the class"), so that the mask follows the confidence alone, whatever
+    the heads' random start."""
+    import numpy as np
+
+    width, n = algorithm.projection, algorithm.n_classes
+    algorithm.project_out.kernel.assign(np.zeros(algorithm.project_out.kernel.shape, "float32"))
+    algorithm.project_out.bias.assign(np.ones(width, "float32"))
+    algorithm.ova_head.kernel.assign(
+        np.concatenate([-np.ones((width, n)), np.ones((width, n))], axis=1).astype("float32"))
+
+
 @register
 class IOMatch(FixMatch):
     """IOMatch.
@@ -133,10 +146,10 @@ class IOMatch(FixMatch):
     summary = ("FixMatch with an outlier class: foreign-looking unlabeled items are set "
                "apart, not pseudo-labeled (2023)")
     # the one-vs-all heads learn from the labels whatever the mask: no all-off state
-    conformance = ConformanceCase(mask_off=None)
+    conformance = ConformanceCase(mask_on=_every_item_known, mask_off=None)
 
     def __init__(self, threshold: float = 0.95, lambda_u: float = 1.0, warmup_steps: int = 0,
-                 distribution_alignment: bool = True, outlier_threshold: float = 0.5,
+                 distribution_alignment: bool = True, *, outlier_threshold: float = 0.5,
                  lambda_ova: float = 1.0, lambda_open: float = 1.0, projection: int = 128,
                  open_after: float = 0.25, **kwargs) -> None:
         super().__init__(threshold=threshold, lambda_u=lambda_u, warmup_steps=warmup_steps,
