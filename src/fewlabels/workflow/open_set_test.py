@@ -69,13 +69,18 @@ def test_the_command_line_says_how_many_items_look_foreign_and_what_to_do(run, t
     assert "Open set: " in said and "--select cv" not in said  # chosen already
 
 
+def _predicted_with_unknown(run_dir, data, tmp_path) -> list[dict]:
+    """`fewlabels predict RUN DATA --unknown`'s rows."""
+    out = tmp_path / "p.csv"
+    assert cli.main(["predict", str(run_dir), str(data), "--out", str(out), "--unknown",
+                     "--verbose", "0"]) == 0
+    with open(out, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def test_predict_unknown_names_the_items_below_the_runs_threshold(run, tmp_path):
     result, data = run
-    out = tmp_path / "p.csv"
-    assert cli.main(["predict", str(result.run_dir), str(data), "--out", str(out),
-                     "--unknown", "--verbose", "0"]) == 0
-    with open(out, encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    rows = _predicted_with_unknown(result.run_dir, data, tmp_path)
     threshold = result.open_set["threshold"]
     for row in rows:
         top = max(float(v) for k, v in row.items() if k.startswith("p_"))
@@ -146,11 +151,7 @@ def test_predict_unknown_applies_the_runs_energy_threshold(network_run, tmp_path
     from fewlabels.novelty import energy_scores
 
     result, data = network_run
-    out = tmp_path / "p.csv"
-    assert cli.main(["predict", str(result.run_dir), str(data), "--out", str(out),
-                     "--unknown", "--verbose", "0"]) == 0
-    with open(out, encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    rows = _predicted_with_unknown(result.run_dir, data, tmp_path)
     x = np.loadtxt(data, delimiter=",", usecols=(0, 1, 2))
     energy = energy_scores(load_estimator(result.run_dir).logits(x))
     below = energy < result.open_set["threshold"]
