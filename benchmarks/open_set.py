@@ -58,7 +58,9 @@ LABELS = (4, 40)
 VARIANTS = ("as is", "max-softmax filter", "oracle")
 QUANTILE = 0.10
 TABLE_DEFAULT = "table-ensemble"
-TABLE_METHODS = {TABLE_DEFAULT: {}, "table-ensemble (select=cv)": {"select": "cv"}}
+TABLE_METHODS = {TABLE_DEFAULT: {}, "table-ensemble (select=cv)": {"select": "cv"},
+                 **{f"table-ensemble ({m} alone)": {"members": (m,)}
+                    for m in ("linear", "kernel", "graph")}}
 """Rows: the table ensemble's settings by `--method` name."""
 
 

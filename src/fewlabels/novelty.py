@@ -78,10 +78,9 @@ def energy_scores(logits) -> np.ndarray:
         raise InputError(f"logits must be (n, n_classes); got shape {logits.shape}.")
     if not np.all(np.isfinite(logits)):
         raise InputError("logits has non-finite values.")
-    if not len(logits):
-        return np.zeros(0)
-    top = logits.max(axis=1)
-    return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+    from scipy.special import logsumexp
+
+    return logsumexp(logits, axis=1) if len(logits) else np.zeros(0)
 
 
 def threshold_for(scores, known_recall: float = KNOWN_RECALL) -> float:

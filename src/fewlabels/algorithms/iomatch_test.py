@@ -110,6 +110,7 @@ def test_a_network_without_an_output_layer_named_probabilities_is_refused_by_nam
     ({"lambda_ova": -1}, "lambda_ova must be a number >= 0"),
     ({"lambda_open": "1"}, "lambda_open must be a number >= 0"),
     ({"projection": 0}, "projection must be an integer >= 1"),
+    ({"open_after": 1.0}, r"open_after must be in \[0, 1\); got 1.0"),
 ])
 def test_bad_parameters_are_named(params, message):
     with pytest.raises(FewLabelsError, match=message):

@@ -86,9 +86,10 @@ def scored(estimator, x, score: str) -> tuple[np.ndarray, np.ndarray]:
         score: `"energy"` (needs `estimator.has_logits()`) or `"max-softmax"`.
     """
     if score == ENERGY:
+        from scipy.special import softmax
+
         logits = estimator.logits(x)
-        proba = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return proba / proba.sum(axis=1, keepdims=True), energy_scores(logits)
+        return softmax(logits, axis=1), energy_scores(logits)
     proba = estimator.predict_proba(x)
     return proba, known_scores(proba)
 

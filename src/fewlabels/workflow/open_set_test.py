@@ -157,3 +157,16 @@ def test_predict_unknown_applies_the_runs_energy_threshold(network_run, tmp_path
     below = energy < result.open_set["threshold"]
     assert below.any() and not below.all()
     assert [r["class"] == "unknown" for r in rows] == below.tolist()
+
+
+def test_a_run_recording_a_score_fewlabels_does_not_read_is_named(run, tmp_path):
+    result, data = run
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    for name in ("model.keras", "classes.json", "config.json"):
+        (odd / name).write_bytes((result.run_dir / name).read_bytes())
+    (odd / "metrics.json").write_text(json.dumps(
+        {"open_set": {**result.open_set, "score": "mahalanobis"}}))
+    with pytest.raises(InputError, match="open_set's score is 'mahalanobis'; fewlabels reads "
+                                         "'max-softmax' or 'energy'"):
+        predict_run(odd, data, tmp_path / "p.csv", unknown=True)

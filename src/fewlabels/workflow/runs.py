@@ -403,10 +403,13 @@ def _predict_to(out, estimator, data, on_bad_image: str, table_read: dict,
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow([key, "class", *(f"p_{c}" for c in estimator.classes_)])
         for names, x in batches:
-            proba = estimator.predict_proba(x, tta=tta)
-            known = np.ones(len(proba), bool) if threshold is None else (
-                known_scores(proba) if score == SCORE else scored(estimator, x, score)[1]
-            ) >= threshold
+            if threshold is not None and score != SCORE:  # one pass: logits, then both
+                proba, scores = scored(estimator, x, score)
+                proba = estimator.predict_proba(x, tta=True) if tta else proba
+            else:
+                proba = estimator.predict_proba(x, tta=tta)
+                scores = known_scores(proba)
+            known = np.ones(len(proba), bool) if threshold is None else scores >= threshold
             for name, p, is_known in zip(names, proba, known, strict=True):
                 label = estimator.classes_[int(p.argmax())] if is_known else UNKNOWN
                 writer.writerow([csv_cell(name), csv_cell(label), *(f"{v:.6f}" for v in p)])
