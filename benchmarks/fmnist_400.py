@@ -44,6 +44,11 @@ are never wrong), and `oracle-all` trains every unlabeled image's strong view to
 label (no mask: the FixMatch step with all 60,000 labels). `--steps N` fixes the step count
 instead of the wall-clock budget, so that a diagnostic can be set beside a run of the table
 at the same number of steps, whatever the CPU.
+
+`--one-core-each` runs the rows of a seed at the same time, each in a process of its own
+pinned to one core (`os.sched_setaffinity`, TensorFlow on one thread): a pair of 2-hour rows
+takes 2 hours of wall clock instead of 4, and both rows share the machine alike. Each run then
+has one core, not the machine: its figures are a one-core budget's, and the table says so.
 """
 
 from __future__ import annotations
@@ -51,7 +56,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,6 +87,7 @@ from fewlabels.data import hide_labels
 from fewlabels.data.images import load_image_dataset
 from fewlabels.estimators.consistency import ConsistencyTraining
 from fewlabels.estimators.teacher_student import TeacherStudent
+from fewlabels.files import read_json
 
 METHODS = ("supervised", "supervised-all", "pseudo-label", "meanteacher", "fixmatch",
            "flexmatch", "freematch", "softmatch", "teacher-student")
@@ -301,6 +310,75 @@ def run_one(method: str, args, data, y_partial, y_hidden, seed: int,
     return record
 
 
+# The options a row's own process is given anew (`row_command`); every other option is passed
+# on as it was given, so the row is trained with the same settings.
+ROW_OPTIONS = ("--methods", "--pretrain-steps", "--seeds", "--out", "--table", "--plot")
+ROW_FLAGS = ("--one-core-each", "--resume")
+
+
+def pin_to_core(core: int) -> None:
+    """This process on one core (`--core`), TensorFlow on one thread for its ops and one
+    between them; before TensorFlow's runtime starts."""
+    import tensorflow as tf
+
+    os.sched_setaffinity(0, {core})
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def row_command(argv: list[str], row: tuple[str, int], seed: int, core: int,
+                out: Path) -> list[str]:
+    """The command of one row's process (`--one-core-each`): this script's own arguments
+    `argv` without the options that name the rows, the files or `--resume`, then the row's
+    method and pretraining steps, the seed, its core and a results file of its own."""
+    kept, skip = [], False
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif name in ROW_FLAGS:
+            continue
+        elif name in ROW_OPTIONS:
+            skip = "=" not in arg  # `--out F` takes the next argument, `--out=F` does not
+        else:
+            kept.append(arg)
+    method, pretrain_steps = row
+    return [sys.executable, str(Path(__file__).resolve()), *kept, "--methods", method,
+            "--pretrain-steps", str(pretrain_steps), "--seeds", f"{seed},",  # a list of one
+            "--core", str(core), "--out", str(out), "--table", str(out.with_suffix(".md")),
+            "--plot", ""]
+
+
+def rows_at_once(argv: list[str], rows: list[tuple[str, int]], seed: int) -> list[dict]:
+    """Train `rows` (method, pretraining steps) of one seed at the same time, each in a
+    process of its own on a core of its own (`row_command`), and return their runs.
+
+    Raises:
+        SystemExit: a row's process failed; its output is in this one's."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(rows) > len(cores):
+        raise ValueError(f"{len(rows)} rows need as many cores; this process has {cores}")
+    with tempfile.TemporaryDirectory(prefix="fmnist-rows-") as folder:
+        outs = [Path(folder) / f"row-{i}.json" for i in range(len(rows))]
+        running = [subprocess.Popen(row_command(argv, row, seed, core, out))
+                   for row, core, out in zip(rows, cores, outs, strict=False)]
+        failed = [row for row, p, out in zip(rows, running, outs, strict=True)
+                  if p.wait() != 0 or not out.exists()]
+        if failed:
+            raise SystemExit(f"seed {seed}: the process of {failed} failed or wrote no run "
+                             "(its output is above); the rows that ended are not kept")
+        return [run for out in outs for run in read_json(out)["runs"]]
+
+
+def one_core_text(info: dict) -> str:
+    """The table's sentence for runs made with `--one-core-each` (empty otherwise)."""
+    if not info.get("settings", {}).get("one_core_each"):
+        return ""
+    return (" Each run had one core of its own: the rows of a seed ran at the same time, each "
+            "process pinned to one core, TensorFlow on one thread (`--one-core-each`); the "
+            "budget is a one-core budget.")
+
+
 def labeled_text(runs: list[dict], info: dict) -> str:
     """What the table's runs were given: labels per class, and how many labeled in all."""
     per_class = info.get("settings", {}).get("labels_per_class", LABELS_PER_CLASS)
@@ -351,7 +429,7 @@ def table(runs: list[dict], info: dict) -> str:
         "Recovery: the share of the label gap closed, (method - supervised) / "
         "(supervised-all - supervised), from the means. A row 'pretrained N steps' starts "
         "from a body pretrained on the pool first (SimCLR), its time inside the budget and "
-        "its wall minutes.",
+        f"its wall minutes.{one_core_text(info)}",
         "",
         "| method | seeds | test accuracy | per seed | recovery | steps | s/step | images/s "
         "| final mask rate | pseudo-label accuracy | 0.80 at (min) | wall min |",
@@ -379,7 +457,7 @@ def table(runs: list[dict], info: dict) -> str:
     return "\n".join(lines + footer(info))
 
 
-def plot(runs: list[dict], path: Path) -> None:
+def plot(runs: list[dict], path: Path, one_core: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -393,13 +471,57 @@ def plot(runs: list[dict], path: Path) -> None:
                 ax.plot(np.array(t) / 60, a, color=f"C{k}", alpha=0.8,
                         label=m if i == 0 else None)
     ax.axhline(0.9, color="gray", linestyle=":", linewidth=1)
-    ax.set_xlabel("wall-clock training time (minutes, 2 CPU cores)")
+    cores = "one CPU core each" if one_core else f"{os.cpu_count()} CPU cores"
+    ax.set_xlabel(f"wall-clock training time (minutes, {cores})")
     ax.set_ylabel("test accuracy (2,000-image subset, EMA model)")
     ax.set_title("Fashion-MNIST, 400 labels")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")
+
+
+def shared_settings(args) -> dict:
+    """What every run of a results file shares, kept in its meta block: `--resume` refuses
+    a file made otherwise. A key added after files were made is set only when it is used,
+    so that those files still resume."""
+    shared = {**settings(args), "budget_min": None if args.steps else args.budget_min,
+              "labels_per_class": args.labels_per_class, "curve_subset": CURVE_SUBSET,
+              "teacher_student": {"teacher": args.teacher, "teacher_share": args.teacher_share,
+                                  "rounds": args.rounds, "student_view": args.student_view,
+                                  "targets": args.targets,
+                                  "target_threshold": args.target_threshold,
+                                  "ensemble": args.ensemble,
+                                  "student_consistency": args.student_consistency}}
+    if args.label_strategy != "random":
+        shared["label_strategy"] = ({"strategy": args.label_strategy,
+                                     "body": Path(args.label_body).name} if args.label_body
+                                    else {"strategy": args.label_strategy, "start": PICK_START,
+                                          "rounds": PICK_ROUNDS, "steps": PICK_STEPS})
+    if any(args.pretrain_steps):
+        shared["pretrain_batch"] = PRETRAIN_BATCH
+    if args.steps:
+        shared["steps"] = args.steps
+    if args.class_balance:
+        shared["teacher_student"]["class_balance"] = True
+    if args.one_core_each or args.core is not None:
+        shared["one_core_each"] = True
+    return shared
+
+
+def train_seed(args, data, rows: list[tuple[str, int]], seed: int, save) -> None:
+    """Train `rows` (method, pretraining steps) of one seed one after the other in this
+    process, on its labels (random, or picked by `--label-strategy`); `save([run])` after
+    each."""
+    picked = None
+    if args.label_strategy == "random":
+        y_partial, y_hidden = hide_labels(data.y, args.labels_per_class, seed)
+    else:
+        y_partial, y_hidden, picked = pick_labels(args, data, seed)
+        print(f"seed {seed}: labels picked by {args.label_strategy}, per class "
+              f"{picked['labels_by_class']}, in {picked['picking_s']:.0f} s", flush=True)
+    for method, pretrain_steps in rows:
+        save([run_one(method, args, data, y_partial, y_hidden, seed, pretrain_steps, picked)])
 
 
 def main() -> None:
@@ -464,6 +586,11 @@ def main() -> None:
                         help="with --label-strategy typical, k-center or random: pick every "
                         "label at once on the features of this pretrained body (a cold "
                         "start, `fewlabels suggest BODY DATA`), no random labels first")
+    parser.add_argument("--one-core-each", action="store_true",
+                        help="the rows of a seed at the same time, each in a process pinned "
+                        "to one core (the budget is then a one-core budget)")
+    parser.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)  # a row's
+    # own process, made by --one-core-each
     add_resume(parser)
     parser.add_argument("--plot", default=None,
                         help="the accuracy-against-time plot (default: beside --table, as "
@@ -482,57 +609,39 @@ def main() -> None:
     if args.steps is not None and (args.steps < 1 or args.steps % args.steps_per_epoch):
         parser.error(f"--steps must be a positive multiple of --steps-per-epoch "
                      f"({args.steps_per_epoch}); got {args.steps}")
-    shared = {**settings(args), "budget_min": None if args.steps else args.budget_min,
-              "labels_per_class": args.labels_per_class, "curve_subset": CURVE_SUBSET,
-              "teacher_student": {"teacher": args.teacher, "teacher_share": args.teacher_share,
-                                  "rounds": args.rounds, "student_view": args.student_view,
-                                  "targets": args.targets,
-                                  "target_threshold": args.target_threshold,
-                                  "ensemble": args.ensemble,
-                                  "student_consistency": args.student_consistency}}
-    if args.label_strategy != "random":  # the same
-        shared["label_strategy"] = ({"strategy": args.label_strategy,
-                                     "body": Path(args.label_body).name} if args.label_body
-                                    else {"strategy": args.label_strategy, "start": PICK_START,
-                                          "rounds": PICK_ROUNDS, "steps": PICK_STEPS})
-    if any(args.pretrain_steps):  # only then: files made before it still --resume
-        shared["pretrain_batch"] = PRETRAIN_BATCH
-    if args.steps:  # only then, so that files made before --steps existed still --resume
-        shared["steps"] = args.steps
-    if args.class_balance:  # the same, for files made before --class-balance existed
-        shared["teacher_student"]["class_balance"] = True
+    if args.core is not None:
+        pin_to_core(args.core)
+    shared = shared_settings(args)
     runs, earlier = previous_runs(args, shared)
     args.commit = git_commit()  # the code this process loaded ("+": with local changes)
     done = {(r["method"], r.get("pretrain_steps", 0), r["seed"]) for r in runs}
-    made = 0
-    data = load_image_dataset("fashion_mnist")
-    for seed in parse_seeds(args.seeds):
-        picked = None
-        if all((*key, seed) in done for key in itertools.product(methods,
-                                                                   args.pretrain_steps)):
-            print(f"seed {seed}: every run already in {args.out}", flush=True)
-            continue
-        if args.label_strategy == "random":
-            y_partial, y_hidden = hide_labels(data.y, args.labels_per_class, seed)
-        else:
-            y_partial, y_hidden, picked = pick_labels(args, data, seed)
-            print(f"seed {seed}: labels picked by {args.label_strategy}, per class "
-                  f"{picked['labels_by_class']}, in {picked['picking_s']:.0f} s", flush=True)
-        for method, pretrain_steps in itertools.product(methods, args.pretrain_steps):
-            if (method, pretrain_steps, seed) in done:
-                print(f"{method} ({pretrain_steps} pretraining steps) seed {seed}: already "
-                      f"in {args.out}", flush=True)
-                continue
-            runs.append(run_one(method, args, data, y_partial, y_hidden, seed,
-                                pretrain_steps, picked))
-            made += 1
-            # After every run: a long job keeps its results, and --resume goes on from them.
-            write_outputs(args, runs, table, settings=shared, earlier=earlier)
-            if args.plot:
-                plot(runs, Path(args.plot))
-    if args.plot and runs and not made:  # every run was already made: redraw from the file
-        plot(runs, Path(args.plot))
+    one_core = bool(shared.get("one_core_each"))
 
+    def save(new: list[dict]) -> None:
+        """After every run: a long job keeps its results, and --resume goes on from them."""
+        runs.extend(new)
+        write_outputs(args, runs, table, settings=shared, earlier=earlier)
+        if args.plot:
+            plot(runs, Path(args.plot), one_core)
+
+    made = 0
+    data = None if args.one_core_each else load_image_dataset("fashion_mnist")
+    for seed in parse_seeds(args.seeds):
+        rows = [key for key in itertools.product(methods, args.pretrain_steps)
+                if (*key, seed) not in done]
+        for method, pretrain_steps in sorted(set(itertools.product(
+                methods, args.pretrain_steps)) - set(rows)):
+            print(f"{method} ({pretrain_steps} pretraining steps) seed {seed}: already in "
+                  f"{args.out}", flush=True)
+        if args.one_core_each:
+            width = len(os.sched_getaffinity(0))
+            for i in range(0, len(rows), width):
+                save(rows_at_once(sys.argv[1:], rows[i:i + width], seed))
+        elif rows:
+            train_seed(args, data, rows, seed, save)
+        made += len(rows)
+    if args.plot and runs and not made:  # every run was already made: redraw from the file
+        plot(runs, Path(args.plot), one_core)
 
 if __name__ == "__main__":
     main()

@@ -198,3 +198,71 @@ def test_a_cold_start_picks_every_label_on_the_pretrained_body_s_features(tmp_pa
     y_partial, _, record = fmnist_400.pick_labels(args, data, seed=0)
     assert np.sum(y_partial >= 0) == 30 and sum(record["labels_by_class"]) == 30
     assert record["label_strategy"] == "typical on a pretrained body"
+
+
+def test_a_row_s_process_keeps_the_settings_and_names_its_own_row_seed_core_and_file(
+        tmp_path):
+    argv = ["--budget-min", "120", "--methods", "teacher-student,fixmatch",
+            "--pretrain-steps=0,12000", "--seeds", "3", "--one-core-each", "--resume",
+            "--out", "all.json", "--table", "all.md", "--teacher-share", "0.4"]
+    command = fmnist_400.row_command(argv, ("fixmatch", 12000), 2, 1, tmp_path / "row.json")
+    options = command[2:]
+    assert options[:4] == ["--budget-min", "120", "--teacher-share", "0.4"]
+    assert "--one-core-each" not in options and "--resume" not in options
+    given = dict(zip(options[4::2], options[5::2], strict=True))
+    assert given == {"--methods": "fixmatch", "--pretrain-steps": "12000", "--seeds": "2,",
+                     "--core": "1", "--out": str(tmp_path / "row.json"),
+                     "--table": str(tmp_path / "row.md"), "--plot": ""}
+    assert fmnist_400.parse_seeds(given["--seeds"]) == [2]  # the seed, not a count
+
+
+def _fake_rows(monkeypatch, exit_code=0):
+    """`row_command` replaced by a process that records its row, seed and core as a run."""
+    import sys
+
+    def command(argv, row, seed, core, out):
+        code = ("import json, os, sys; json.dump({'runs': [{'row': sys.argv[1], 'seed': "
+                f"{seed}, 'core': {core}}}]}}, open(sys.argv[2], 'w')); sys.exit({exit_code})")
+        return [sys.executable, "-c", code, row[0], str(out)]
+
+    monkeypatch.setattr(fmnist_400, "row_command", command)
+
+
+def test_rows_at_once_gives_each_row_a_core_of_its_own_and_returns_every_run(monkeypatch):
+    _fake_rows(monkeypatch)
+    cores = sorted(fmnist_400.os.sched_getaffinity(0))
+    rows = [("teacher-student", 0), ("teacher-student", 12000)][:len(cores)]
+    runs = fmnist_400.rows_at_once([], rows, 5)
+    assert [r["row"] for r in runs] == [m for m, _ in rows]
+    assert [r["core"] for r in runs] == cores[:len(rows)] and {r["seed"] for r in runs} == {5}
+    with pytest.raises(ValueError, match="need as many cores"):
+        fmnist_400.rows_at_once([], rows * (len(cores) + 1), 5)
+
+
+def test_a_failed_row_process_stops_the_benchmark_naming_the_row(monkeypatch):
+    _fake_rows(monkeypatch, exit_code=3)
+    with pytest.raises(SystemExit, match="teacher-student"):
+        fmnist_400.rows_at_once([], [("teacher-student", 0)], 0)
+
+
+def test_a_pinned_process_runs_on_its_core_with_one_thread():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import os, fmnist_400, tensorflow as tf; fmnist_400.pin_to_core(0); "
+            "print(sorted(os.sched_getaffinity(0)), "
+            "tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(fmnist_400.__file__).parent, check=True)
+    assert done.stdout.split("\n")[-2] == "[0] 1 1"
+
+
+def test_a_one_core_table_says_each_run_had_one_core():
+    runs = [_run("teacher-student", 0, 0.84)]
+    info = {"command": "python benchmarks/fmnist_400.py", "date": "2026-12-06 12:00 UTC",
+            "versions": {"keras": "3"}, "machine": {"cpu": "Xeon", "cores": 2, "ram_gib": 23.5}}
+    assert "one core of its own" not in fmnist_400.table(runs, {**info, "settings": {}})
+    text = fmnist_400.table(runs, {**info, "settings": {"one_core_each": True}})
+    assert "Each run had one core of its own" in text and "one-core budget" in text
