@@ -354,7 +354,8 @@ def rows_at_once(argv: list[str], rows: list[tuple[str, int]], seed: int) -> lis
     process of its own on a core of its own (`row_command`), and return their runs.
 
     Raises:
-        SystemExit: a row's process failed; its output is in this one's."""
+        ValueError: more rows than this process has cores.
+        SystemExit: a row's process failed or wrote no run; its output is in this one's."""
     cores = sorted(os.sched_getaffinity(0))
     if len(rows) > len(cores):
         raise ValueError(f"{len(rows)} rows need as many cores; this process has {cores}")
